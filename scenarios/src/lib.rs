@@ -1,0 +1,1 @@
+//! The scenario vocabulary and the catalogue of named scenarios; not built yet — see issue 7.

@@ -1,0 +1,176 @@
+//! SimFs versus RealFs on the same call sequences, and the cost of a power cut.
+//!
+//! Run by `cargo xtask bench` (which writes `BENCHMARKS.md`), or directly with
+//! `cargo bench -p vfs --bench vfs -- [--reps N] [--dir PATH]`. Prints a Markdown section on stdout.
+//! RealFs runs in a directory on tmpfs (`/dev/shm` by default), so the comparison is against the kernel's
+//! VFS and page cache, not a disk: the honest baseline for "how much does the model cost".
+#![allow(clippy::disallowed_methods, clippy::disallowed_types, clippy::print_stdout, missing_docs)]
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::Instant;
+use vfs::{CrashModel, FileSystem, OpenOptions, RealFs, SimFs, SimFsConfig};
+
+const CYCLES: u64 = 20_000;
+const PENDING_OPS: usize = 10_000;
+
+fn sim_fs(seed: u64) -> SimFs {
+    SimFs::new(SimFsConfig {
+        seed,
+        sector_size: 512,
+        capacity_bytes: 8 << 30,
+        max_file_size: 1 << 44,
+        record_ops: false,
+    })
+}
+
+/// 4 KiB pwrite + fdatasync at increasing offsets (a WAL's pattern), wrapping at 16 MiB.
+fn pwrite_fdatasync(fs: &mut dyn FileSystem) -> f64 {
+    let fd = fs.open("wal", &OpenOptions::create_truncate()).unwrap();
+    let block = vec![0xA5u8; 4096];
+    let start = Instant::now();
+    for i in 0..CYCLES {
+        let offset = (i * 4096) % (16 << 20);
+        black_box(fs.pwrite(fd, offset, &block).unwrap());
+        fs.fdatasync(fd).unwrap();
+    }
+    let ns = start.elapsed().as_nanos() as f64 / CYCLES as f64;
+    fs.close(fd).unwrap();
+    fs.unlink("wal").unwrap();
+    ns
+}
+
+/// create + close, rename over the previous file, unlink every tenth (a config/segment churn pattern).
+fn create_rename_unlink(fs: &mut dyn FileSystem) -> f64 {
+    fs.mkdir_all("d").unwrap();
+    let start = Instant::now();
+    for i in 0..CYCLES {
+        let fd = fs.open("d/config.tmp", &OpenOptions::create_truncate()).unwrap();
+        fs.close(fd).unwrap();
+        fs.rename("d/config.tmp", "d/config").unwrap();
+        if i % 10 == 9 {
+            fs.unlink("d/config").unwrap();
+        }
+    }
+    let ns = start.elapsed().as_nanos() as f64 / CYCLES as f64;
+    fs.rmdir("d").unwrap();
+    ns
+}
+
+/// A node's disk with `PENDING_OPS` unsynced operations across WAL, segment and snapshot files.
+fn node_with_pending(seed: u64) -> SimFs {
+    let mut fs = sim_fs(seed);
+    fs.mkdir_all("wal").unwrap();
+    fs.mkdir_all("uid/snapshots").unwrap();
+    fs.sync().unwrap();
+    let files = ["wal/0000000000000001.wal", "uid/0000000000000001.segment", "uid/snapshots/indexes"];
+    let fds: Vec<_> = files.iter().map(|f| fs.open(f, &OpenOptions::create()).unwrap()).collect();
+    let mut ops = files.len();
+    let mut size = 64u64;
+    while ops < PENDING_OPS {
+        let fd = fds[ops % fds.len()];
+        size = (size * 7 + 13) % 4000 + 64;
+        let data = vec![(ops % 251) as u8; size as usize];
+        fs.append(fd, &data).unwrap();
+        ops += 1;
+    }
+    assert!(fs.pending_count() >= PENDING_OPS);
+    fs
+}
+
+fn power_loss_ms(model: CrashModel, seed: u64) -> f64 {
+    let mut fs = node_with_pending(seed);
+    let start = Instant::now();
+    black_box(fs.crash(model));
+    start.elapsed().as_secs_f64() * 1e3
+}
+
+struct Stats {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+fn stats(mut samples: Vec<f64>) -> Stats {
+    samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    Stats { median: samples[samples.len() / 2], min: samples[0], max: samples[samples.len() - 1] }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let reps: usize = arg("--reps").map(|r| r.parse().expect("--reps N")).unwrap_or(5);
+    // `--profile WORKLOAD` runs one SimFs workload in a loop, for perf/callgrind: pwrite, churn, crash.
+    if let Some(which) = arg("--profile") {
+        for rep in 0..reps {
+            let mut fs = sim_fs(rep as u64);
+            match which.as_str() {
+                "pwrite" => drop(black_box(pwrite_fdatasync(&mut fs))),
+                "churn" => drop(black_box(create_rename_unlink(&mut fs))),
+                "crash" => drop(black_box(power_loss_ms(CrashModel::Pessimistic, rep as u64))),
+                other => panic!("unknown workload {other}"),
+            }
+        }
+        return;
+    }
+    let base = arg("--dir").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/dev/shm"));
+    let dir = base.join(format!("vfs-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let mut rows = Vec::new();
+    type Workload = fn(&mut dyn FileSystem) -> f64;
+    let workloads: [(&str, Workload); 2] = [
+        ("4 KiB pwrite + fdatasync", pwrite_fdatasync),
+        ("create + rename (+ unlink every 10th)", create_rename_unlink),
+    ];
+    for (name, workload) in workloads {
+        let mut sim_samples = Vec::new();
+        let mut real_samples = Vec::new();
+        for rep in 0..reps {
+            let mut sim = sim_fs(rep as u64);
+            sim_samples.push(workload(&mut sim));
+            let mut real = RealFs::new(&dir).unwrap();
+            real_samples.push(workload(&mut real));
+        }
+        let (s, r) = (stats(sim_samples), stats(real_samples));
+        rows.push(format!(
+            "| {name} | {:.0} ns ({:.0}–{:.0}) | {:.0} ns ({:.0}–{:.0}) | {:.1}× |",
+            s.median,
+            s.min,
+            s.max,
+            r.median,
+            r.min,
+            r.max,
+            r.median / s.median
+        ));
+    }
+    let mut crash_rows = Vec::new();
+    for model in [CrashModel::Pessimistic, CrashModel::Corrupting, CrashModel::Ext4Ordered, CrashModel::NoLoss] {
+        let s = stats((0..reps).map(|rep| power_loss_ms(model, rep as u64)).collect());
+        crash_rows.push(format!("| {} | {:.2} ms ({:.2}–{:.2}) |", model.name(), s.median, s.min, s.max));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    println!("## vfs: SimFs versus RealFs\n");
+    println!(
+        "Same call sequence on both, {CYCLES} cycles per repetition, {reps} repetitions; median (min–max) per \
+         cycle. RealFs runs on tmpfs (`{}`). Goal: SimFs at least 5× faster.\n",
+        base.display()
+    );
+    println!("| workload | SimFs | RealFs (tmpfs) | SimFs speed-up |");
+    println!("|---|---|---|---|");
+    for row in rows {
+        println!("{row}");
+    }
+    println!("\n## vfs: power loss of a node with {PENDING_OPS} pending operations\n");
+    println!(
+        "Appends of 64–4064 bytes spread over a WAL, a segment and an `indexes` file (512-byte sectors); time \
+         of `SimFs::crash(model)` alone, {reps} repetitions. Goal: under 5 ms.\n"
+    );
+    println!("| crash model | time |");
+    println!("|---|---|");
+    for row in crash_rows {
+        println!("{row}");
+    }
+}

@@ -1,0 +1,225 @@
+//! Sparse file content: 4 KiB pages in a `BTreeMap`, absent pages read as zeros, pages shared
+//! copy-on-write (`Rc<[u8]>`).
+//!
+//! Key invariant: every byte at or past `len` is zero and no page lies wholly past `len`. Writes at huge
+//! offsets therefore cost one page, not the offset, and a crash image can be built by raw sector writes
+//! followed by one `set_len_raw`, which re-establishes the invariant.
+//!
+//! Why shared pages: the cache, the durable image and a pending page-aligned write often hold the same
+//! bytes. Sharing makes an fsync of whole pages, and the cache reset after a crash, pointer copies
+//! instead of 4 KiB copies; a later partial write to a shared page copies it once.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+/// Page size of the cache and of `Ext4Ordered` append granularity.
+pub(crate) const PAGE: u64 = 4096;
+const PAGE_USIZE: usize = PAGE as usize;
+
+/// One page; always `PAGE` bytes long.
+pub(crate) type Page = Rc<[u8]>;
+
+static ZEROS: [u8; PAGE_USIZE] = [0; PAGE_USIZE];
+
+fn zero_page() -> Page {
+    Rc::from(&ZEROS[..])
+}
+
+/// Splits `[offset, offset + len)` into per-page chunks: (page index, offset in page, chunk length,
+/// offset of the chunk in the range).
+fn chunks(offset: u64, len: usize) -> impl Iterator<Item = (u64, usize, usize, usize)> {
+    let mut done = 0usize;
+    std::iter::from_fn(move || {
+        if done >= len {
+            return None;
+        }
+        let pos = offset + done as u64;
+        let in_page = (pos % PAGE) as usize;
+        let n = (PAGE_USIZE - in_page).min(len - done);
+        let chunk = (pos / PAGE, in_page, n, done);
+        done += n;
+        Some(chunk)
+    })
+}
+
+/// Cuts page-aligned whole-page data into shareable pages.
+pub(crate) fn pages_of(data: &[u8]) -> Vec<Page> {
+    debug_assert!(data.len().is_multiple_of(PAGE_USIZE));
+    data.chunks(PAGE_USIZE).map(Rc::from).collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Content {
+    pub(crate) len: u64,
+    pub(crate) pages: BTreeMap<u64, Page>,
+}
+
+impl Content {
+    pub(crate) fn empty() -> Content {
+        Content { len: 0, pages: BTreeMap::new() }
+    }
+
+    /// Pages a write of `len` bytes at `offset` would newly allocate.
+    pub(crate) fn new_pages_for(&self, offset: u64, len: u64) -> u64 {
+        if len == 0 {
+            return 0;
+        }
+        let first = offset / PAGE;
+        let last = (offset + len - 1) / PAGE;
+        let present = self.pages.range(first..=last).count() as u64;
+        (last - first + 1) - present
+    }
+
+    /// Writes `data` at `offset`, extending `len` if needed.
+    pub(crate) fn write(&mut self, offset: u64, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        self.write_raw(offset, data);
+        self.len = self.len.max(offset + data.len() as u64);
+    }
+
+    /// Installs shared whole pages at page-aligned `offset`, extending `len` if needed.
+    pub(crate) fn write_pages(&mut self, offset: u64, pages: &[Page]) {
+        debug_assert!(offset.is_multiple_of(PAGE));
+        for (i, page) in pages.iter().enumerate() {
+            self.pages.insert(offset / PAGE + i as u64, page.clone());
+        }
+        self.len = self.len.max(offset + pages.len() as u64 * PAGE);
+    }
+
+    /// Writes bytes without touching `len` (callers restore the invariant with `set_len_raw`). A chunk
+    /// covering a whole page replaces it (one copy); a partial chunk copies a shared page first.
+    pub(crate) fn write_raw(&mut self, offset: u64, data: &[u8]) {
+        for (index, in_page, n, at) in chunks(offset, data.len()) {
+            let bytes = &data[at..at + n];
+            if n == PAGE_USIZE {
+                self.pages.insert(index, Rc::from(bytes));
+            } else {
+                let page = self.pages.entry(index).or_insert_with(zero_page);
+                Rc::make_mut(page)[in_page..in_page + n].copy_from_slice(bytes);
+            }
+        }
+    }
+
+    /// Zeroes `[offset, offset + len)` without touching `len`, allocating nothing for holes.
+    pub(crate) fn zero_raw(&mut self, offset: u64, len: usize) {
+        for (index, in_page, n, _) in chunks(offset, len) {
+            if let Some(page) = self.pages.get_mut(&index)
+                && page[in_page..in_page + n].iter().any(|b| *b != 0)
+            {
+                Rc::make_mut(page)[in_page..in_page + n].fill(0);
+            }
+        }
+    }
+
+    /// Copies bytes at `offset` into `buf` ignoring `len` (holes and the tail read as zeros).
+    pub(crate) fn read_raw(&self, offset: u64, buf: &mut [u8]) {
+        for (index, in_page, n, at) in chunks(offset, buf.len()) {
+            match self.pages.get(&index) {
+                Some(page) => buf[at..at + n].copy_from_slice(&page[in_page..in_page + n]),
+                None => buf[at..at + n].fill(0),
+            }
+        }
+    }
+
+    /// Reads up to `buf.len()` bytes at `offset`, bounded by `len`; returns the count.
+    pub(crate) fn read(&self, offset: u64, buf: &mut [u8]) -> usize {
+        if offset >= self.len {
+            return 0;
+        }
+        let n = ((self.len - offset).min(buf.len() as u64)) as usize;
+        self.read_raw(offset, &mut buf[..n]);
+        n
+    }
+
+    /// `ftruncate`: shrinking zeroes the cut tail and drops whole pages past it; growing leaves a hole.
+    pub(crate) fn set_len(&mut self, len: u64) {
+        if len < self.len {
+            self.set_len_raw(len);
+        } else {
+            self.len = len;
+        }
+    }
+
+    /// Sets `len` and re-establishes the invariant whatever raw writes happened past it.
+    pub(crate) fn set_len_raw(&mut self, len: u64) {
+        self.len = len;
+        let keep_pages = len.div_ceil(PAGE);
+        let _dropped = self.pages.split_off(&keep_pages);
+        let in_page = (len % PAGE) as usize;
+        if in_page != 0 {
+            self.zero_raw(len, PAGE_USIZE - in_page);
+        }
+    }
+
+    pub(crate) fn page_count(&self) -> u64 {
+        self.pages.len() as u64
+    }
+
+    /// The whole content as a vector (tests and tree snapshots).
+    pub(crate) fn to_vec(&self) -> Vec<u8> {
+        let mut out = vec![0; self.len as usize];
+        self.read_raw(0, &mut out);
+        out
+    }
+
+    /// Checks the key invariant (used by `SimFs::check_invariants`).
+    pub(crate) fn invariant_holds(&self) -> bool {
+        if self.pages.values().any(|p| p.len() != PAGE_USIZE) {
+            return false;
+        }
+        let keep_pages = self.len.div_ceil(PAGE);
+        if self.pages.range(keep_pages..).next().is_some() {
+            return false;
+        }
+        let in_page = (self.len % PAGE) as usize;
+        match self.pages.get(&(self.len / PAGE)) {
+            Some(page) if in_page != 0 => page[in_page..].iter().all(|b| *b == 0),
+            _ => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparse_write_at_huge_offset_allocates_one_page() {
+        let mut c = Content::empty();
+        c.write(1 << 40, b"hello");
+        assert_eq!(c.len, (1 << 40) + 5);
+        assert_eq!(c.page_count(), 1);
+        let mut buf = [7u8; 8];
+        assert_eq!(c.read(1 << 39, &mut buf), 8);
+        assert_eq!(buf, [0; 8]);
+        assert!(c.invariant_holds());
+    }
+
+    #[test]
+    fn shrink_zeroes_tail_and_regrow_reads_zeros() {
+        let mut c = Content::empty();
+        c.write(0, &[1; 5000]);
+        c.set_len(10);
+        assert!(c.invariant_holds());
+        c.set_len(5000);
+        let v = c.to_vec();
+        assert_eq!(&v[..10], &[1; 10]);
+        assert!(v[10..].iter().all(|b| *b == 0));
+    }
+
+    #[test]
+    fn shared_pages_are_copied_on_write() {
+        let mut a = Content::empty();
+        a.write_pages(0, &pages_of(&[3; 8192]));
+        let b = a.clone();
+        a.write(100, &[9; 10]);
+        assert_eq!(b.to_vec(), vec![3; 8192]);
+        assert_eq!(&a.to_vec()[100..110], &[9; 10]);
+        assert_eq!(a.to_vec()[110], 3);
+        a.zero_raw(0, 8192);
+        assert_eq!(b.to_vec(), vec![3; 8192]);
+        assert!(a.to_vec().iter().all(|x| *x == 0));
+    }
+}

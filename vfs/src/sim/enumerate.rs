@@ -1,0 +1,179 @@
+//! The distinct crash images of the current pending state, for exhaustive crash-point sweeps (ALICE's
+//! exploration inside a simulation).
+//!
+//! Candidates, over all pending operations (data and entry) in program order: nothing kept, everything
+//! kept, each prefix, each "all but one", and each torn last write of every file (the write's first `j`
+//! sectors reached the disk, the rest did not; under `Corrupting` also with sector `j` garbage). Each
+//! candidate becomes a decision vector, is normalised (per-inode order), filtered by what the model
+//! admits, and deduplicated; the result is in a fixed order, so a sweep is reproducible.
+
+use super::Ino;
+use super::SimFs;
+use super::crash::{CrashDecisions, CrashModel, EntryDecision, FileDecision, History, SectorDecision, SectorVersion};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One crash image of the enumerator: a label a human can read and the decisions that produce it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrashImage {
+    /// `none`, `all`, `prefix<=N`, `omit N`, `torn N j/m`, `torn N j/m garbage`.
+    pub label: String,
+    /// Apply with [`SimFs::crash_with`].
+    pub decisions: CrashDecisions,
+}
+
+/// A write torn at a sector boundary: of `sectors`, only those before `keep` reached the disk.
+#[derive(Clone, Copy)]
+struct Tear {
+    seq: u64,
+    first_sector: u64,
+    keep: u64,
+    garbage_at_boundary: bool,
+}
+
+impl SimFs {
+    /// The distinct crash images `model` admits for the current pending state (see the module docs).
+    pub fn enumerate_crash_images(&self, model: CrashModel) -> Vec<CrashImage> {
+        let histories = self.histories();
+        let mut units: Vec<u64> = self.entry_ops.iter().map(|op| op.seq).collect();
+        for (ino, _) in histories.iter() {
+            units.extend(self.file(*ino).pending.iter().map(|op| op.seq));
+        }
+        units.sort_unstable();
+        let all: BTreeSet<u64> = units.iter().copied().collect();
+
+        let mut candidates: Vec<(String, BTreeSet<u64>, Option<Tear>)> =
+            vec![("none".to_string(), BTreeSet::new(), None), ("all".to_string(), all.clone(), None)];
+        for i in 1..units.len() {
+            candidates.push((format!("prefix<={}", units[i - 1]), units[..i].iter().copied().collect(), None));
+        }
+        for seq in &units {
+            let mut kept = all.clone();
+            kept.remove(seq);
+            candidates.push((format!("omit {seq}"), kept, None));
+        }
+        let ss = self.config.sector_size;
+        for ino in histories.keys() {
+            let last_write = self
+                .file(*ino)
+                .pending
+                .iter()
+                .rev()
+                .find_map(|op| op.kind.write_extent().map(|(offset, len)| (op.seq, offset, len)));
+            let Some((seq, offset, len)) = last_write else { continue };
+            let first_sector = offset / ss;
+            let count = (offset + len - 1) / ss - first_sector + 1;
+            for keep in 1..count {
+                for garbage_at_boundary in [false, true] {
+                    if garbage_at_boundary && model != CrashModel::Corrupting {
+                        continue;
+                    }
+                    let suffix = if garbage_at_boundary { " garbage" } else { "" };
+                    candidates.push((
+                        format!("torn {seq} {keep}/{count}{suffix}"),
+                        all.clone(),
+                        Some(Tear { seq, first_sector, keep, garbage_at_boundary }),
+                    ));
+                }
+            }
+        }
+
+        let reference_none = self.decisions_for(model, &histories, &BTreeSet::new(), None);
+        let reference_all = self.decisions_for(model, &histories, &all, None);
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        for (label, kept, tear) in candidates {
+            let raw = self.decisions_for(model, &histories, &kept, tear);
+            let Ok(decisions) = self.normalize_with(&raw, &histories) else {
+                unreachable!("enumerated decisions always fit the pending state")
+            };
+            let admitted = match model {
+                CrashModel::NoLoss => decisions == self.normalize_with(&reference_all, &histories).expect("fits"),
+                CrashModel::LoseUnsynced => {
+                    decisions == self.normalize_with(&reference_none, &histories).expect("fits")
+                }
+                CrashModel::Pessimistic => !has_garbage(&decisions),
+                CrashModel::Corrupting => true,
+                CrashModel::Ext4Ordered => self.ext4_admits(&decisions, &histories),
+            };
+            if admitted && seen.insert(decisions.clone()) {
+                out.push(CrashImage { label, decisions });
+            }
+        }
+        out
+    }
+
+    /// Decisions for "exactly the operations in `kept` reached the disk", optionally with one torn write.
+    fn decisions_for(
+        &self,
+        model: CrashModel,
+        histories: &BTreeMap<Ino, History>,
+        kept: &BTreeSet<u64>,
+        tear: Option<Tear>,
+    ) -> CrashDecisions {
+        let mut files = Vec::new();
+        for (ino, h) in histories {
+            let size_after = h.sizes.iter().rev().find(|(seq, _)| kept.contains(seq)).map(|(s, _)| *s);
+            let mut sectors = Vec::new();
+            for (sector, versions) in h.sectors() {
+                let mut version = None;
+                for (_, seq) in versions.iter().rev() {
+                    if !kept.contains(seq) {
+                        continue;
+                    }
+                    if let Some(t) = tear
+                        && t.seq == *seq
+                        && sector >= t.first_sector + t.keep
+                    {
+                        if t.garbage_at_boundary && sector == t.first_sector + t.keep {
+                            version = Some(SectorVersion::Garbage(t.seq ^ (sector << 32)));
+                            break;
+                        }
+                        continue;
+                    }
+                    version = Some(SectorVersion::After(*seq));
+                    break;
+                }
+                if let Some(version) = version {
+                    sectors.push(SectorDecision { sector, version });
+                }
+            }
+            files.push(FileDecision { ino: *ino, path: String::new(), size_after, sectors });
+        }
+        let entries = self
+            .entry_ops
+            .iter()
+            .map(|op| EntryDecision { seq: op.seq, op: String::new(), kept: kept.contains(&op.seq) })
+            .collect();
+        CrashDecisions { model, files, entries }
+    }
+
+    /// `Ext4Ordered`: kept metadata is a prefix of program order covering the forced part, and no
+    /// appended sector inside the surviving size reads as the old zeros.
+    pub(crate) fn ext4_admits(&self, decisions: &CrashDecisions, histories: &BTreeMap<Ino, History>) -> bool {
+        let (order, forced) = self.metadata_order(histories);
+        let mut kept_meta: BTreeSet<u64> = decisions.entries.iter().filter(|e| e.kept).map(|e| e.seq).collect();
+        let ss = self.config.sector_size;
+        let by_ino: BTreeMap<Ino, &FileDecision> = decisions.files.iter().map(|f| (f.ino, f)).collect();
+        for (ino, h) in histories {
+            let fd = by_ino.get(ino);
+            let size_after = fd.and_then(|f| f.size_after);
+            if let Some(at) = size_after {
+                kept_meta.extend(h.sizes.iter().map(|(s, _)| *s).filter(|s| *s <= at));
+            }
+            let size = h.size_for(size_after).expect("validated");
+            let chosen: BTreeSet<u64> = fd.map(|f| f.sectors.iter().map(|s| s.sector).collect()).unwrap_or_default();
+            for (sector, _) in h.sectors() {
+                if sector * ss >= h.durable_len && sector * ss < size && !chosen.contains(&sector) {
+                    return false;
+                }
+            }
+        }
+        let n = kept_meta.len();
+        n >= forced && order[..n].iter().copied().collect::<BTreeSet<u64>>() == kept_meta
+    }
+}
+
+fn has_garbage(decisions: &CrashDecisions) -> bool {
+    decisions.files.iter().any(|f| f.sectors.iter().any(|s| matches!(s.version, SectorVersion::Garbage(_))))
+}

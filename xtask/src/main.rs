@@ -1,0 +1,84 @@
+//! Project automation, run as `cargo xtask <task>`:
+//!
+//! - `ci`: everything CI runs — formatting, clippy with `-D warnings`, the tests (which include `tidy`),
+//!   and the docs with `-D warnings`;
+//! - `tidy`: the project's mechanical rules (determinism bans, no ignored or should-panic tests, module
+//!   docs, no `Default` on configs); also runs as a test under `cargo test`;
+//! - `bench`: release-build benchmarks, written to `BENCHMARKS.md`.
+//!
+//! xtask is host tooling, so it may read files, spawn processes and read the clock; the simulated crates
+//! may not (see `clippy.toml`).
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod bench;
+mod tidy;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const USAGE: &str = "usage: cargo xtask <ci|tidy|bench>
+
+  ci      fmt --check, clippy -D warnings, tests, docs -D warnings (what CI runs)
+  tidy    mechanical project rules (also runs inside `cargo test`)
+  bench   release benchmarks; writes BENCHMARKS.md";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("tidy") => run_tidy(),
+        Some("bench") => bench::run(&args[1..]),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+pub(crate) fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is inside the workspace").to_path_buf()
+}
+
+/// Runs a command in the workspace root, echoing it; `Err` if it fails.
+pub(crate) fn run(program: &str, args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
+    let shown = format!("{program} {}", args.join(" "));
+    println!("$ {shown}");
+    let mut command = Command::new(program);
+    command.args(args).current_dir(workspace_root());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let status = command.status().map_err(|e| format!("cannot run `{shown}`: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("`{shown}` failed ({status})")) }
+}
+
+fn ci() -> Result<(), String> {
+    let started = std::time::Instant::now();
+    run("cargo", &["fmt", "--all", "--", "--check"], &[])?;
+    run("cargo", &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"], &[])?;
+    run("cargo", &["test", "--workspace", "--locked"], &[])?;
+    run("cargo", &["doc", "--workspace", "--no-deps", "--locked"], &[("RUSTDOCFLAGS", "-D warnings")])?;
+    println!("xtask ci: all steps passed in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn run_tidy() -> Result<(), String> {
+    let problems = tidy::check_workspace(&workspace_root());
+    if problems.is_empty() {
+        println!("xtask tidy: clean");
+        Ok(())
+    } else {
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        Err(format!("{} tidy problem(s)", problems.len()))
+    }
+}

@@ -1,0 +1,232 @@
+//! `cargo xtask tidy`: the rules reviewers should never have to check by eye.
+//!
+//! Clippy's `disallowed_*` lints (configured in `clippy.toml`) are the first line of determinism
+//! enforcement; tidy is the second and catches what a lint cannot: a `#![allow]` that switches the lints
+//! off outside the host-facing files, textual uses in macros, ignored or should-panic tests, missing
+//! module docs, `Default` on configuration types.
+
+use std::path::{Path, PathBuf};
+
+/// Crates whose code runs inside a simulation and must be deterministic.
+const SIMULATED_CRATES: [&str; 4] = ["vfs", "raft-core", "scenarios", "sim"];
+
+/// Files of simulated crates that face the host (real filesystem, clock for benchmarks, CLI threads).
+/// Only these may switch off the `disallowed_*` lints or name the host APIs.
+const HOST_FACING: [&str; 3] = ["vfs/src/real.rs", "vfs/tests/differential.rs", "vfs/benches/vfs.rs"];
+
+/// Never allowed in a simulated crate, host-facing or not: iteration order would vary per process.
+const ALWAYS_BANNED: [&str; 2] = ["HashMap", "HashSet"];
+
+/// Allowed only in host-facing files.
+const HOST_ONLY: [&str; 8] = [
+    "Instant::now",
+    "SystemTime::now",
+    "thread_rng",
+    "rand::random",
+    "thread::spawn",
+    "std::fs",
+    "std::env::var",
+    "from_os_rng",
+];
+
+/// One rule broken at one place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Problem {
+    pub(crate) file: String,
+    pub(crate) line: usize,
+    pub(crate) message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+    }
+}
+
+/// Checks every Rust file of the workspace.
+pub(crate) fn check_workspace(root: &Path) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut files = Vec::new();
+    for krate in SIMULATED_CRATES.iter().chain(["xtask"].iter()) {
+        collect_rs(&root.join(krate), &mut files);
+        for entry in ["src/lib.rs", "src/main.rs"] {
+            let path = root.join(krate).join(entry);
+            if path.is_file() && !read(&path).trim_start().starts_with("//!") {
+                problems.push(Problem {
+                    file: format!("{krate}/{entry}"),
+                    line: 1,
+                    message: "crate root must start with a `//!` doc saying why the crate exists".into(),
+                });
+            }
+        }
+    }
+    for path in files {
+        let relative = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+        let source = read(&path);
+        problems.extend(check_file(&relative, &source));
+    }
+    problems
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for path in entries {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if path.is_dir() {
+            if name != "target" && !name.starts_with('.') {
+                collect_rs(&path, out);
+            }
+        } else if name.ends_with(".rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The code part of a line: without a `//` comment (naive about `//` inside string literals, which is
+/// conservative: it can only hide code, and the lints still see it).
+fn code_of(line: &str) -> &str {
+    match line.find("//") {
+        Some(i) => &line[..i],
+        None => line,
+    }
+}
+
+/// Checks one file; `relative` is its path from the workspace root with `/` separators.
+pub(crate) fn check_file(relative: &str, source: &str) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let krate = relative.split('/').next().unwrap_or("");
+    let simulated = SIMULATED_CRATES.contains(&krate);
+    let host_facing = HOST_FACING.contains(&relative);
+    let mut add = |line: usize, message: String| problems.push(Problem { file: relative.to_string(), line, message });
+
+    let in_src = relative.contains("/src/");
+    if in_src && !source.trim_start().starts_with("//!") {
+        add(1, "module must start with a `//!` doc saying why it exists".into());
+    }
+
+    // Built from pieces so this file does not flag itself.
+    let ignore_attr = format!("#[{}", "ignore");
+    let should_panic_attr = format!("#[{}", "should_panic");
+    let allow_disallowed = format!("clippy::{}", "disallowed_");
+
+    let lines: Vec<&str> = source.lines().collect();
+    for (index, raw) in lines.iter().enumerate() {
+        let line = index + 1;
+        let code = code_of(raw);
+        if code.contains(&ignore_attr) {
+            add(line, "ignored tests are not allowed: a test runs or is deleted".into());
+        }
+        if code.contains(&should_panic_attr) {
+            add(line, "should-panic tests are not allowed: assert on a typed error instead".into());
+        }
+        if !simulated {
+            continue;
+        }
+        for banned in ALWAYS_BANNED {
+            if code.contains(banned) {
+                add(line, format!("`{banned}` in a simulated crate: iteration order is not deterministic"));
+            }
+        }
+        if !host_facing {
+            for banned in HOST_ONLY {
+                if code.contains(banned) {
+                    add(line, format!("`{banned}` outside the host-facing files {HOST_FACING:?}"));
+                }
+            }
+            if code.contains(&allow_disallowed) {
+                add(line, format!("the disallowed_* lints may only be allowed in {HOST_FACING:?}"));
+            }
+        }
+        // No `Default` on configuration types: every knob is written out.
+        if code.contains("derive(") && code.contains("Default") {
+            let next_item = lines[index + 1..]
+                .iter()
+                .map(|l| code_of(l).trim())
+                .find(|l| l.contains("struct ") || l.contains("enum "));
+            if let Some(item) = next_item
+                && is_config_type(item)
+            {
+                add(line, format!("`Default` derived on a configuration type ({item}): write every knob out"));
+            }
+        }
+        if let Some(rest) = code.trim().strip_prefix("impl Default for ")
+            && is_config_type(rest)
+        {
+            add(line, format!("`impl Default for {}`: write every knob out", rest.trim_end_matches(" {")));
+        }
+    }
+    problems
+}
+
+fn is_config_type(item: &str) -> bool {
+    let name: String = item
+        .split(['{', '(', '<', ' '])
+        .rfind(|w| !w.is_empty() && w.chars().next().is_some_and(char::is_uppercase))
+        .unwrap_or("")
+        .to_string();
+    ["Config", "Spec", "Plan", "Options"].iter().any(|suffix| name.ends_with(suffix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn messages(relative: &str, source: &str) -> Vec<String> {
+        check_file(relative, source).into_iter().map(|p| p.message).collect()
+    }
+
+    #[test]
+    fn the_workspace_is_tidy() {
+        let problems = check_workspace(&crate::workspace_root());
+        let listing: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert!(problems.is_empty(), "tidy problems:\n{}", listing.join("\n"));
+    }
+
+    #[test]
+    fn hash_collections_are_banned_in_simulated_crates_even_in_host_files() {
+        let src = "//! doc\nuse std::collections::HashMap;\n";
+        assert_eq!(messages("raft-core/src/log.rs", src).len(), 1);
+        assert_eq!(messages("vfs/src/real.rs", src).len(), 1);
+        assert!(messages("xtask/src/x.rs", src).is_empty());
+        assert!(messages("vfs/src/a.rs", "//! doc\n// a HashMap in a comment is fine\n").is_empty());
+    }
+
+    #[test]
+    fn host_apis_only_in_host_facing_files() {
+        let src = "//! doc\nfn f() { let _ = std::time::Instant::now(); std::fs::read(\"x\"); }\n";
+        assert_eq!(messages("sim/src/world.rs", src).len(), 2);
+        assert!(messages("vfs/src/real.rs", src).is_empty());
+        let allow = format!("//! doc\n#![allow(clippy::{}methods)]\n", "disallowed_");
+        assert_eq!(messages("vfs/src/sim/mod.rs", &allow).len(), 1);
+        assert!(messages("vfs/benches/vfs.rs", &allow).is_empty());
+    }
+
+    #[test]
+    fn ignored_and_should_panic_tests_are_banned_everywhere() {
+        let src = format!("#[test]\n#[{}]\nfn a() {{}}\n#[{}]\nfn b() {{}}\n", "ignore", "should_panic");
+        assert_eq!(messages("xtask/tests/t.rs", &src).len(), 2);
+    }
+
+    #[test]
+    fn modules_need_docs() {
+        assert_eq!(
+            messages("vfs/src/x.rs", "fn f() {}\n"),
+            vec!["module must start with a `//!` doc saying why it exists"]
+        );
+        assert!(messages("vfs/tests/x.rs", "fn f() {}\n").is_empty());
+    }
+
+    #[test]
+    fn default_is_banned_on_config_types_only() {
+        let bad = "//! doc\n#[derive(Debug, Default)]\npub struct FaultPlan {\n}\nimpl Default for SimFsConfig {\n";
+        assert_eq!(messages("scenarios/src/x.rs", bad).len(), 2);
+        let fine = "//! doc\n#[derive(Debug, Default)]\npub struct Counters {\n}\n";
+        assert!(messages("scenarios/src/x.rs", fine).is_empty());
+    }
+}
