@@ -70,7 +70,11 @@ fn random_data_ops(fs: &mut SimFs, r: &mut ChaCha8Rng, steps: usize) -> Run {
             6 => fs.set_len(fd, below(r, 20_000)).unwrap(),
             7 => fs.fallocate(fd, FallocateMode::Extend, below(r, 10_000), 1 + below(r, 10_000)).unwrap(),
             _ => {
-                if below(r, 2) == 0 { fs.fsync(fd).unwrap() } else { fs.fdatasync(fd).unwrap() }
+                if below(r, 2) == 0 {
+                    fs.fsync(fd).unwrap()
+                } else {
+                    fs.fdatasync(fd).unwrap()
+                }
                 versions[i] = vec![content(fs, FILES[i])];
                 synced_last[i] = true;
                 written[i].clear();
@@ -159,7 +163,8 @@ fn a_crash_image_is_exactly_what_its_decisions_say() {
             };
             let size = fd.size_after.map_or(durable.len(), |seq| run.after_seq[&seq].len());
             assert_eq!(after.len(), size, "seed {seed} {model:?}: size of {file}");
-            let chosen: BTreeMap<u64, &vfs::SectorVersion> = fd.sectors.iter().map(|s| (s.sector, &s.version)).collect();
+            let chosen: BTreeMap<u64, &vfs::SectorVersion> =
+                fd.sectors.iter().map(|s| (s.sector, &s.version)).collect();
             for s in 0..size.div_ceil(SECTOR) {
                 let len = SECTOR.min(size - s * SECTOR);
                 let got = sector_of(&after, s, len);
@@ -167,7 +172,11 @@ fn a_crash_image_is_exactly_what_its_decisions_say() {
                     None => assert_eq!(got, sector_of(durable, s, len), "seed {seed}: {file} sector {s} not durable"),
                     Some(vfs::SectorVersion::After(seq)) => {
                         let version = &run.after_seq[seq];
-                        assert_eq!(got, sector_of(version, s, len), "seed {seed}: {file} sector {s} not after op {seq}");
+                        assert_eq!(
+                            got,
+                            sector_of(version, s, len),
+                            "seed {seed}: {file} sector {s} not after op {seq}"
+                        );
                         if version != run.versions[i].last().unwrap() {
                             intermediate += 1;
                         }

@@ -264,6 +264,23 @@ impl History {
         versions.iter().any(|(_, seq)| self.shrinks.binary_search(seq).is_err())
     }
 
+    /// `Ext4Ordered`: for a sector holding appended bytes (past the durable size), the oldest version it
+    /// may take when the size after `size_after` survives — the last pending write touching it up to that
+    /// size change. `None` where any version, durable included, is possible.
+    pub(crate) fn ordered_floor(
+        &self,
+        sector: u64,
+        versions: &[(u64, u64)],
+        size_after: Option<u64>,
+        ss: u64,
+    ) -> Option<u64> {
+        let size_point = size_after?;
+        if (sector + 1) * ss <= self.durable_len {
+            return None;
+        }
+        versions.iter().map(|(_, seq)| *seq).filter(|seq| *seq <= size_point && !self.shrinks.contains(seq)).last()
+    }
+
     /// The versions of one sector (empty if no pending operation touched it).
     pub(crate) fn versions(&self, sector: u64) -> &[(u64, u64)] {
         let lo = self.touches.partition_point(|t| t.0 < sector);
@@ -402,16 +419,18 @@ impl SimFs {
                             i.checked_sub(1).map(|i| SectorVersion::After(seqs[i]))
                         }
                     }
-                    CrashModel::Ext4Ordered => {
-                        if sector * ss >= h.durable_len {
-                            // Appended data: data=ordered writes it before the size that exposes it.
-                            let i = below(&mut self.rng, seqs.len() as u64) as usize;
-                            Some(SectorVersion::After(seqs[i]))
-                        } else {
+                    CrashModel::Ext4Ordered => match h.ordered_floor(sector, versions, size_after, ss) {
+                        // Appended data: data=ordered writes it before the size that exposes it, so the
+                        // sector holds at least what the last write before the surviving size put there.
+                        Some(floor) => {
+                            let allowed: Vec<u64> = seqs.iter().copied().filter(|s| *s >= floor).collect();
+                            Some(SectorVersion::After(allowed[below(&mut self.rng, allowed.len() as u64) as usize]))
+                        }
+                        None => {
                             let i = below(&mut self.rng, seqs.len() as u64 + 1) as usize;
                             i.checked_sub(1).map(|i| SectorVersion::After(seqs[i]))
                         }
-                    }
+                    },
                 };
                 if let Some(version) = version {
                     sectors.push(SectorDecision { sector, version });
@@ -592,6 +611,7 @@ impl SimFs {
             match &mut inode.node {
                 Node::Dir(d) => d.cached = d.durable.clone(),
                 Node::File(f) => {
+                    super::faults::reveal_overlays(f);
                     f.cached = f.durable.clone();
                     f.pending.clear();
                     f.stale_cache = false;

@@ -162,10 +162,17 @@ impl SimFs {
                 kept_meta.extend(h.sizes.iter().map(|(s, _)| *s).filter(|s| *s <= at));
             }
             let size = h.size_for(size_after).expect("validated");
-            let chosen: BTreeSet<u64> = fd.map(|f| f.sectors.iter().map(|s| s.sector).collect()).unwrap_or_default();
-            for (sector, _) in h.sectors() {
-                if sector * ss >= h.durable_len && sector * ss < size && !chosen.contains(&sector) {
-                    return false;
+            let chosen: BTreeMap<u64, SectorVersion> =
+                fd.map(|f| f.sectors.iter().map(|s| (s.sector, s.version)).collect()).unwrap_or_default();
+            for (sector, versions) in h.sectors() {
+                if sector * ss >= size {
+                    continue;
+                }
+                if let Some(floor) = h.ordered_floor(sector, versions, size_after, ss) {
+                    match chosen.get(&sector) {
+                        Some(SectorVersion::After(seq)) if *seq >= floor => {}
+                        _ => return false,
+                    }
                 }
             }
         }

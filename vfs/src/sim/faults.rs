@@ -4,7 +4,10 @@
 //! Media faults never modify the durable image: they are overlays per sector, so they can be listed,
 //! replayed and removed, and a later durable write of the sector heals them (as a rewrite heals a latent
 //! sector error on a real disk). An overlay shows only on a *clean* sector — one no pending operation
-//! touches — because a dirty sector is read from the page cache, not the medium.
+//! touches — because a dirty sector is read from the page cache, not the medium. A lost or misdirected
+//! write strikes at an fsync, while the page cache still holds what was written, so it becomes visible
+//! only once the cache is gone (power cut, `drop_caches`); injected bit flips and latent sector errors
+//! are visible at once (the simulator injects them on a cold cache, typically at reboot).
 
 use super::crash::{CrashDecisions, CrashModel, DecisionError};
 use super::{DataOpKind, FileNode, Ino, Node, SimFs};
@@ -120,6 +123,8 @@ pub(crate) struct Overlay {
     pub(crate) kind: MediaFaultKind,
     pub(crate) sector: u64,
     pub(crate) patch: Option<(u64, Vec<u8>)>,
+    /// False while the page cache still holds the true bytes.
+    pub(crate) visible: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -336,6 +341,7 @@ impl SimFs {
             kind: MediaFaultKind::BitFlip,
             sector: offset / ss,
             patch: Some((offset % ss, vec![byte[0] ^ (1 << bit)])),
+            visible: true,
         });
         Ok(id)
     }
@@ -350,6 +356,7 @@ impl SimFs {
             kind: MediaFaultKind::LatentSectorError,
             sector: offset / ss,
             patch: None,
+            visible: true,
         });
         Ok(id)
     }
@@ -407,7 +414,13 @@ impl SimFs {
         self.next_media_id = self.next_media_id.max(fault.id.0 + 1);
         let file = self.file_mut(ino);
         for s in &fault.sectors {
-            file.overlays.push(Overlay { id: fault.id, kind: fault.kind, sector: s.sector, patch: s.patch.clone() });
+            file.overlays.push(Overlay {
+                id: fault.id,
+                kind: fault.kind,
+                sector: s.sector,
+                patch: s.patch.clone(),
+                visible: true,
+            });
         }
         Ok(fault.id)
     }
@@ -458,7 +471,7 @@ impl SimFs {
         let id = self.new_media_id();
         let mut overlays: Vec<Overlay> = (first..=last)
             .zip(stale)
-            .map(|(sector, bytes)| Overlay { id, kind: armed.kind, sector, patch: Some((0, bytes)) })
+            .map(|(sector, bytes)| Overlay { id, kind: armed.kind, sector, patch: Some((0, bytes)), visible: false })
             .collect();
         if armed.kind == MediaFaultKind::MisdirectedWrite {
             let count = last - first + 1;
@@ -471,13 +484,26 @@ impl SimFs {
                 for i in 0..count {
                     let mut b = vec![0; ss as usize];
                     self.file(ino).durable.read_raw((first + i) * ss, &mut b);
-                    overlays.push(Overlay { id, kind: armed.kind, sector: target + i, patch: Some((0, b)) });
+                    overlays.push(Overlay {
+                        id,
+                        kind: armed.kind,
+                        sector: target + i,
+                        patch: Some((0, b)),
+                        visible: false,
+                    });
                 }
             }
         }
         self.file_mut(ino).overlays.extend(overlays);
         let fault = self.media_faults().into_iter().find(|f| f.id == id).expect("just added");
         self.fault_events.push(FaultEvent::MediaFaultStruck { seq, fault });
+    }
+}
+
+/// The page cache is gone (power cut, `drop_caches`): every media fault shows from now on.
+pub(crate) fn reveal_overlays(file: &mut FileNode) {
+    for overlay in &mut file.overlays {
+        overlay.visible = true;
     }
 }
 
@@ -520,7 +546,7 @@ pub(crate) fn apply_overlays_on_read(
     let dirty = dirty_sectors(file, ss);
     for overlay in &file.overlays {
         let sector_start = overlay.sector * ss;
-        if sector_start >= end || sector_start + ss <= offset || dirty.contains(&overlay.sector) {
+        if !overlay.visible || sector_start >= end || sector_start + ss <= offset || dirty.contains(&overlay.sector) {
             continue;
         }
         match &overlay.patch {

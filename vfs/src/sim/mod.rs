@@ -840,8 +840,13 @@ impl SimFs {
     }
 
     /// Drops the page cache: files whose cache kept data a failed fsync never wrote (fsyncgate) now read
-    /// what the disk has, plus what is still pending.
+    /// what the disk has, plus what is still pending, and lost or misdirected writes become visible.
     pub fn drop_caches(&mut self) {
+        for inode in self.inodes.iter_mut().flatten() {
+            if let Node::File(f) = &mut inode.node {
+                faults::reveal_overlays(f);
+            }
+        }
         let stale: Vec<Ino> = self
             .live_inodes()
             .filter(|(_, i)| matches!(&i.node, Node::File(f) if f.stale_cache))
