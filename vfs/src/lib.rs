@@ -311,11 +311,15 @@ pub trait FileSystem {
     /// `sync(2)` / `syncfs(2)`: everything pending becomes durable.
     fn sync(&mut self) -> Result<()>;
 
-    /// Reads a whole file (open, fstat, pread, close).
+    /// Reads a whole file (open, fstat, pread, close); a directory is `IsADirectory`, as `read(2)` says.
     fn read_file(&mut self, path: &str) -> Result<Vec<u8>> {
         let fd = self.open(path, &OpenOptions::read_only())?;
         let result = (|| {
-            let len = self.fstat(fd)?.len;
+            let meta = self.fstat(fd)?;
+            if meta.kind == FileKind::Dir {
+                return Err(FsError::new(ErrorKind::IsADirectory, OpKind::Read, path));
+            }
+            let len = meta.len;
             let len = usize::try_from(len).map_err(|_| FsError::new(ErrorKind::FileTooLarge, OpKind::Read, path))?;
             let mut buf = vec![0; len];
             let mut done = 0;

@@ -292,6 +292,7 @@ fn simfs_matches_linux_on_sync_and_dir_handles() {
         fs.fdatasync(dir).unwrap();
         assert_eq!(fs.open_dir("x/y/f").unwrap_err().kind, vfs::ErrorKind::NotADirectory);
         assert_eq!(fs.read_file("x/y/f").unwrap(), b"data");
+        assert_eq!(fs.read_file("x/y").unwrap_err().kind, vfs::ErrorKind::IsADirectory);
         fs.close(fd).unwrap();
         fs.close(dir).unwrap();
     }

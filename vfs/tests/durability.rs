@@ -372,7 +372,7 @@ fn ext4_ordered_never_exposes_unwritten_zeros_in_appended_data() {
         }
         fs.crash(CrashModel::Ext4Ordered);
         let data = file(&fs, "wal").unwrap();
-        assert!(data.len() >= 1000 && (data.len() - 1000) % 700 == 0, "seed {seed}: size {}", data.len());
+        assert!(data.len() >= 1000 && (data.len() - 1000).is_multiple_of(700), "seed {seed}: size {}", data.len());
         assert!(data[1000..].iter().all(|b| *b >= 10), "seed {seed}: zeros inside the surviving size");
         shorter |= data.len() < 1000 + 6 * 700;
     }

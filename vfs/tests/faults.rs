@@ -334,8 +334,8 @@ fn the_op_log_records_every_call_with_kind_path_and_result() {
     let dir = fs.open_dir("a").unwrap();
     fs.fsync(dir).unwrap();
     let ops = fs.take_ops();
-    let summary: Vec<(u64, OpKind, &str, Option<&str>, Result<(), ErrorKind>)> =
-        ops.iter().map(|o| (o.seq, o.kind, o.path.as_str(), o.to.as_deref(), o.result)).collect();
+    type Row<'a> = (u64, OpKind, &'a str, Option<&'a str>, Result<(), ErrorKind>);
+    let summary: Vec<Row> = ops.iter().map(|o| (o.seq, o.kind, o.path.as_str(), o.to.as_deref(), o.result)).collect();
     assert_eq!(
         summary,
         vec![

@@ -48,15 +48,98 @@ pub(crate) fn pages_of(data: &[u8]) -> Vec<Page> {
     data.chunks(PAGE_USIZE).map(Rc::from).collect()
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Pages below this index live in a vector indexed directly (the first 256 MiB of a file, where a
+/// WAL or segment lives); pages above it in a `BTreeMap`, so a write at a huge offset stays one page.
+const DENSE_PAGES: u64 = 1 << 16;
+
+/// The page index of a file: dense for small offsets, sparse beyond.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PageTable {
+    dense: Vec<Option<Page>>,
+    sparse: BTreeMap<u64, Page>,
+    count: u64,
+}
+
+impl PageTable {
+    pub(crate) fn get(&self, index: u64) -> Option<&Page> {
+        if index < DENSE_PAGES {
+            self.dense.get(index as usize).and_then(Option::as_ref)
+        } else {
+            self.sparse.get(&index)
+        }
+    }
+
+    fn get_mut(&mut self, index: u64) -> Option<&mut Page> {
+        if index < DENSE_PAGES {
+            self.dense.get_mut(index as usize).and_then(Option::as_mut)
+        } else {
+            self.sparse.get_mut(&index)
+        }
+    }
+
+    fn slot(&mut self, index: u64) -> &mut Option<Page> {
+        debug_assert!(index < DENSE_PAGES);
+        let i = index as usize;
+        if self.dense.len() <= i {
+            self.dense.resize(i + 1, None);
+        }
+        &mut self.dense[i]
+    }
+
+    /// The page, allocated as zeros if absent.
+    fn get_or_zero(&mut self, index: u64) -> &mut Page {
+        if self.get(index).is_none() {
+            self.insert(index, zero_page());
+        }
+        self.get_mut(index).expect("just inserted")
+    }
+
+    pub(crate) fn insert(&mut self, index: u64, page: Page) -> Option<Page> {
+        let old = if index < DENSE_PAGES { self.slot(index).replace(page) } else { self.sparse.insert(index, page) };
+        if old.is_none() {
+            self.count += 1;
+        }
+        old
+    }
+
+    /// Drops every page at or past `from`.
+    fn truncate(&mut self, from: u64) {
+        if from < DENSE_PAGES && (from as usize) < self.dense.len() {
+            let dropped = self.dense.split_off(from as usize);
+            self.count -= dropped.iter().filter(|p| p.is_some()).count() as u64;
+        }
+        let dropped = self.sparse.split_off(&from.max(DENSE_PAGES));
+        self.count -= dropped.len() as u64;
+    }
+
+    /// Present pages with index in `[lo, hi]`, ascending.
+    pub(crate) fn range(&self, lo: u64, hi: u64) -> impl Iterator<Item = (u64, &Page)> {
+        let dense_hi = hi.min(DENSE_PAGES - 1).min((self.dense.len() as u64).saturating_sub(1));
+        let dense = (lo <= dense_hi && !self.dense.is_empty())
+            .then(|| (lo..=dense_hi).filter_map(|i| self.dense[i as usize].as_ref().map(|p| (i, p))))
+            .into_iter()
+            .flatten();
+        let sparse = (hi >= DENSE_PAGES)
+            .then(|| self.sparse.range(lo.max(DENSE_PAGES)..=hi).map(|(i, p)| (*i, p)))
+            .into_iter()
+            .flatten();
+        dense.chain(sparse)
+    }
+
+    pub(crate) fn len(&self) -> u64 {
+        self.count
+    }
+}
+
+#[derive(Debug, Clone)]
 pub(crate) struct Content {
     pub(crate) len: u64,
-    pub(crate) pages: BTreeMap<u64, Page>,
+    pub(crate) pages: PageTable,
 }
 
 impl Content {
     pub(crate) fn empty() -> Content {
-        Content { len: 0, pages: BTreeMap::new() }
+        Content { len: 0, pages: PageTable::default() }
     }
 
     /// Pages a write of `len` bytes at `offset` would newly allocate.
@@ -66,7 +149,7 @@ impl Content {
         }
         let first = offset / PAGE;
         let last = (offset + len - 1) / PAGE;
-        let present = self.pages.range(first..=last).count() as u64;
+        let present = self.pages.range(first, last).count() as u64;
         (last - first + 1) - present
     }
 
@@ -96,7 +179,7 @@ impl Content {
             if n == PAGE_USIZE {
                 self.pages.insert(index, Rc::from(bytes));
             } else {
-                let page = self.pages.entry(index).or_insert_with(zero_page);
+                let page = self.pages.get_or_zero(index);
                 Rc::make_mut(page)[in_page..in_page + n].copy_from_slice(bytes);
             }
         }
@@ -105,7 +188,7 @@ impl Content {
     /// Zeroes `[offset, offset + len)` without touching `len`, allocating nothing for holes.
     pub(crate) fn zero_raw(&mut self, offset: u64, len: usize) {
         for (index, in_page, n, _) in chunks(offset, len) {
-            if let Some(page) = self.pages.get_mut(&index)
+            if let Some(page) = self.pages.get_mut(index)
                 && page[in_page..in_page + n].iter().any(|b| *b != 0)
             {
                 Rc::make_mut(page)[in_page..in_page + n].fill(0);
@@ -116,7 +199,7 @@ impl Content {
     /// Copies bytes at `offset` into `buf` ignoring `len` (holes and the tail read as zeros).
     pub(crate) fn read_raw(&self, offset: u64, buf: &mut [u8]) {
         for (index, in_page, n, at) in chunks(offset, buf.len()) {
-            match self.pages.get(&index) {
+            match self.pages.get(index) {
                 Some(page) => buf[at..at + n].copy_from_slice(&page[in_page..in_page + n]),
                 None => buf[at..at + n].fill(0),
             }
@@ -145,8 +228,7 @@ impl Content {
     /// Sets `len` and re-establishes the invariant whatever raw writes happened past it.
     pub(crate) fn set_len_raw(&mut self, len: u64) {
         self.len = len;
-        let keep_pages = len.div_ceil(PAGE);
-        let _dropped = self.pages.split_off(&keep_pages);
+        self.pages.truncate(len.div_ceil(PAGE));
         let in_page = (len % PAGE) as usize;
         if in_page != 0 {
             self.zero_raw(len, PAGE_USIZE - in_page);
@@ -154,10 +236,29 @@ impl Content {
     }
 
     pub(crate) fn page_count(&self) -> u64 {
-        self.pages.len() as u64
+        self.pages.len()
     }
 
-    /// The whole content as a vector (tests and tree snapshots).
+    /// Whether two contents hold the same bytes, compared page by page (cost proportional to the stored
+    /// pages, not the length: a sparse 1 TiB file compares in microseconds).
+    pub(crate) fn same_bytes(&self, other: &Content) -> bool {
+        if self.len != other.len {
+            return false;
+        }
+        let zero = |p: &Page| p.iter().all(|b| *b == 0);
+        let mine = self.pages.range(0, u64::MAX);
+        let theirs = other.pages.range(0, u64::MAX);
+        for (index, page) in mine {
+            match other.pages.get(index) {
+                Some(o) if o[..] == page[..] => {}
+                None if zero(page) => {}
+                _ => return false,
+            }
+        }
+        theirs.filter(|(index, _)| self.pages.get(*index).is_none()).all(|(_, page)| zero(page))
+    }
+
+    /// The whole content as a vector (tests and tree snapshots; proportional to the length).
     pub(crate) fn to_vec(&self) -> Vec<u8> {
         let mut out = vec![0; self.len as usize];
         self.read_raw(0, &mut out);
@@ -166,15 +267,19 @@ impl Content {
 
     /// Checks the key invariant (used by `SimFs::check_invariants`).
     pub(crate) fn invariant_holds(&self) -> bool {
-        if self.pages.values().any(|p| p.len() != PAGE_USIZE) {
-            return false;
+        let all = self.pages.range(0, u64::MAX);
+        let mut count = 0;
+        for (index, page) in all {
+            count += 1;
+            if page.len() != PAGE_USIZE || index >= self.len.div_ceil(PAGE) {
+                return false;
+            }
         }
-        let keep_pages = self.len.div_ceil(PAGE);
-        if self.pages.range(keep_pages..).next().is_some() {
+        if count != self.pages.len() {
             return false;
         }
         let in_page = (self.len % PAGE) as usize;
-        match self.pages.get(&(self.len / PAGE)) {
+        match self.pages.get(self.len / PAGE) {
             Some(page) if in_page != 0 => page[in_page..].iter().all(|b| *b == 0),
             _ => true,
         }
@@ -207,6 +312,23 @@ mod tests {
         let v = c.to_vec();
         assert_eq!(&v[..10], &[1; 10]);
         assert!(v[10..].iter().all(|b| *b == 0));
+    }
+
+    #[test]
+    fn dense_and_sparse_pages_behave_alike() {
+        let mut c = Content::empty();
+        let far = DENSE_PAGES * PAGE + 10;
+        c.write(100, b"near");
+        c.write(far, b"far");
+        assert_eq!(c.page_count(), 2);
+        assert_eq!(c.pages.range(0, u64::MAX).map(|(i, _)| i).collect::<Vec<_>>(), vec![0, DENSE_PAGES]);
+        c.set_len(DENSE_PAGES * PAGE);
+        assert_eq!(c.page_count(), 1);
+        assert!(c.invariant_holds());
+        c.set_len(50);
+        assert_eq!(c.page_count(), 1);
+        assert_eq!(c.to_vec(), vec![0; 50]);
+        assert!(c.invariant_holds());
     }
 
     #[test]

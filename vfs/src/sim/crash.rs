@@ -225,7 +225,7 @@ impl History {
                         let (lo, hi) = (len / ss, (size - 1) / ss);
                         let mut hit = Vec::new();
                         written.covered(lo, hi, &mut hit);
-                        for (page, _) in file.durable.pages.range(len / PAGE..=(size - 1) / PAGE) {
+                        for (page, _) in file.durable.pages.range(len / PAGE, (size - 1) / PAGE) {
                             let first = page * PAGE / ss;
                             let last = ((page + 1) * PAGE - 1) / ss;
                             hit.extend(first.max(lo)..=last.min(hi));
@@ -278,14 +278,11 @@ impl History {
         if (sector + 1) * ss <= self.durable_len {
             return None;
         }
-        versions.iter().map(|(_, seq)| *seq).filter(|seq| *seq <= size_point && !self.shrinks.contains(seq)).last()
-    }
-
-    /// The versions of one sector (empty if no pending operation touched it).
-    pub(crate) fn versions(&self, sector: u64) -> &[(u64, u64)] {
-        let lo = self.touches.partition_point(|t| t.0 < sector);
-        let hi = self.touches.partition_point(|t| t.0 <= sector);
-        &self.touches[lo..hi]
+        versions
+            .iter()
+            .rev()
+            .map(|(_, seq)| *seq)
+            .find(|seq| *seq <= size_point && self.shrinks.binary_search(seq).is_err())
     }
 }
 
@@ -302,7 +299,7 @@ fn sector_version(file: &FileNode, versions: &[(u64, u64)], seq: u64, start: u64
                 let lo = start.max(*offset);
                 let hi = end.min(offset + data.len());
                 if lo < hi {
-                    data.read_at(lo - offset, &mut buf[(lo - start) as usize..(hi - start) as usize]);
+                    data.read_at(&file.arena, lo - offset, &mut buf[(lo - start) as usize..(hi - start) as usize]);
                 }
             }
             DataOpKind::SetLen { len } => {
@@ -314,15 +311,21 @@ fn sector_version(file: &FileNode, versions: &[(u64, u64)], seq: u64, start: u64
     }
 }
 
-/// Applies per-inode program order to kept entry operations: keeping an operation keeps every earlier
-/// pending operation that renames, links or unlinks one of its inodes. One backwards pass suffices.
+/// Applies program order per inode and per directory slot to kept entry operations: keeping an operation
+/// keeps every earlier pending operation that links, unlinks or renames one of its inodes or changes one of
+/// its (directory, name) slots — as a journal commits them in order. One backwards pass suffices.
 pub(crate) fn close_entries(ops: &[EntryOp], kept: &mut BTreeSet<u64>) {
-    let mut forced: BTreeSet<Ino> = BTreeSet::new();
+    let mut inodes: BTreeSet<Ino> = BTreeSet::new();
+    let mut slots: BTreeSet<(Ino, &str)> = BTreeSet::new();
     for op in ops.iter().rev() {
-        let inodes = op.inodes();
-        if kept.contains(&op.seq) || inodes.iter().flatten().any(|i| forced.contains(i)) {
+        let op_inodes = op.inodes();
+        let op_slots = op.slots();
+        let forced = op_inodes.iter().flatten().any(|i| inodes.contains(i))
+            || op_slots.iter().flatten().any(|s| slots.contains(s));
+        if forced || kept.contains(&op.seq) {
             kept.insert(op.seq);
-            forced.extend(inodes.iter().flatten());
+            inodes.extend(op_inodes.iter().flatten());
+            slots.extend(op_slots.into_iter().flatten());
         }
     }
 }
@@ -379,7 +382,7 @@ impl SimFs {
     pub fn crash(&mut self, model: CrashModel) -> CrashDecisions {
         let histories = self.histories();
         let decisions = self.choose(model, &histories);
-        self.apply_crash(&decisions, &histories).expect("freshly chosen decisions fit the pending state")
+        self.apply_crash(decisions, &histories).expect("freshly chosen decisions fit the pending state")
     }
 
     fn choose(&mut self, model: CrashModel, histories: &BTreeMap<Ino, History>) -> CrashDecisions {
@@ -407,28 +410,29 @@ impl SimFs {
             };
             let mut sectors = Vec::new();
             for (sector, versions) in h.sectors() {
-                let seqs: Vec<u64> = versions.iter().map(|(_, seq)| *seq).collect();
+                let seq_at = |i: usize| versions[i].1;
                 let version = match model {
-                    CrashModel::NoLoss => Some(SectorVersion::After(*seqs.last().expect("non-empty"))),
+                    CrashModel::NoLoss => Some(SectorVersion::After(seq_at(versions.len() - 1))),
                     CrashModel::LoseUnsynced => None,
                     CrashModel::Pessimistic | CrashModel::Corrupting => {
                         if model == CrashModel::Corrupting && h.written(versions) && chance(&mut self.rng, 1, 8) {
                             Some(SectorVersion::Garbage(self.rng.next_u64()))
                         } else {
-                            let i = below(&mut self.rng, seqs.len() as u64 + 1) as usize;
-                            i.checked_sub(1).map(|i| SectorVersion::After(seqs[i]))
+                            let i = below(&mut self.rng, versions.len() as u64 + 1) as usize;
+                            i.checked_sub(1).map(|i| SectorVersion::After(seq_at(i)))
                         }
                     }
                     CrashModel::Ext4Ordered => match h.ordered_floor(sector, versions, size_after, ss) {
                         // Appended data: data=ordered writes it before the size that exposes it, so the
                         // sector holds at least what the last write before the surviving size put there.
                         Some(floor) => {
-                            let allowed: Vec<u64> = seqs.iter().copied().filter(|s| *s >= floor).collect();
-                            Some(SectorVersion::After(allowed[below(&mut self.rng, allowed.len() as u64) as usize]))
+                            let first = versions.partition_point(|(_, seq)| *seq < floor);
+                            let i = first + below(&mut self.rng, (versions.len() - first) as u64) as usize;
+                            Some(SectorVersion::After(seq_at(i)))
                         }
                         None => {
-                            let i = below(&mut self.rng, seqs.len() as u64 + 1) as usize;
-                            i.checked_sub(1).map(|i| SectorVersion::After(seqs[i]))
+                            let i = below(&mut self.rng, versions.len() as u64 + 1) as usize;
+                            i.checked_sub(1).map(|i| SectorVersion::After(seq_at(i)))
                         }
                     },
                 };
@@ -455,17 +459,17 @@ impl SimFs {
     /// entry operation, kept flags closed under per-inode order, files and sectors sorted.
     pub fn normalize_decisions(&self, decisions: &CrashDecisions) -> Result<CrashDecisions, DecisionError> {
         let histories = self.histories();
-        self.normalize_with(decisions, &histories)
+        self.normalize_with(decisions.clone(), &histories)
     }
 
     pub(crate) fn normalize_with(
         &self,
-        decisions: &CrashDecisions,
+        decisions: CrashDecisions,
         histories: &BTreeMap<Ino, History>,
     ) -> Result<CrashDecisions, DecisionError> {
         let mut files: Vec<FileDecision> = Vec::new();
         let mut seen_files = BTreeSet::new();
-        for fd in &decisions.files {
+        for fd in decisions.files {
             let h = histories.get(&fd.ino).ok_or(DecisionError::UnknownFile { ino: fd.ino })?;
             if !seen_files.insert(fd.ino) {
                 return Err(DecisionError::DuplicateFile { ino: fd.ino });
@@ -473,14 +477,21 @@ impl SimFs {
             if h.size_for(fd.size_after).is_none() {
                 return Err(DecisionError::UnknownSizeOp { ino: fd.ino, seq: fd.size_after.unwrap_or(0) });
             }
-            let mut sectors = fd.sectors.clone();
-            sectors.sort();
+            let mut sectors = fd.sectors;
+            if !sectors.is_sorted() {
+                sectors.sort();
+            }
+            // Both lists are sorted by sector: one merge walk validates every decision.
+            let mut runs = h.sectors().peekable();
             for (i, sd) in sectors.iter().enumerate() {
                 let bad = DecisionError::BadSector { ino: fd.ino, sector: sd.sector };
-                let versions = h.versions(sd.sector);
-                if versions.is_empty() || (i > 0 && sectors[i - 1].sector == sd.sector) {
+                if i > 0 && sectors[i - 1].sector == sd.sector {
                     return Err(bad);
                 }
+                while runs.next_if(|(sector, _)| *sector < sd.sector).is_some() {}
+                let Some((_, versions)) = runs.next_if(|(sector, _)| *sector == sd.sector) else {
+                    return Err(bad);
+                };
                 if let SectorVersion::After(seq) = sd.version
                     && !versions.iter().any(|(_, v)| *v == seq)
                 {
@@ -513,12 +524,12 @@ impl SimFs {
     /// on mismatch nothing changes.
     pub fn crash_with(&mut self, decisions: &CrashDecisions) -> Result<CrashDecisions, DecisionError> {
         let histories = self.histories();
-        self.apply_crash(decisions, &histories)
+        self.apply_crash(decisions.clone(), &histories)
     }
 
     fn apply_crash(
         &mut self,
-        decisions: &CrashDecisions,
+        decisions: CrashDecisions,
         histories: &BTreeMap<Ino, History>,
     ) -> Result<CrashDecisions, DecisionError> {
         let decisions = self.normalize_with(decisions, histories)?;
@@ -609,11 +620,15 @@ impl SimFs {
             let inode = self.inode_mut(ino as Ino);
             inode.open_fds = 0;
             match &mut inode.node {
-                Node::Dir(d) => d.cached = d.durable.clone(),
+                Node::Dir(d) => {
+                    d.cached = d.durable.clone();
+                    d.stale_entries = false;
+                }
                 Node::File(f) => {
                     super::faults::reveal_overlays(f);
                     f.cached = f.durable.clone();
                     f.pending.clear();
+                    f.clear_arena();
                     f.stale_cache = false;
                     f.reserved_pages = 0;
                 }

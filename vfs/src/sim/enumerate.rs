@@ -78,20 +78,16 @@ impl SimFs {
             }
         }
 
-        let reference_none = self.decisions_for(model, &histories, &BTreeSet::new(), None);
-        let reference_all = self.decisions_for(model, &histories, &all, None);
+        let normal = |raw| self.normalize_with(raw, &histories).expect("enumerated decisions fit the pending state");
+        let reference_none = normal(self.decisions_for(model, &histories, &BTreeSet::new(), None));
+        let reference_all = normal(self.decisions_for(model, &histories, &all, None));
         let mut seen = BTreeSet::new();
         let mut out = Vec::new();
         for (label, kept, tear) in candidates {
-            let raw = self.decisions_for(model, &histories, &kept, tear);
-            let Ok(decisions) = self.normalize_with(&raw, &histories) else {
-                unreachable!("enumerated decisions always fit the pending state")
-            };
+            let decisions = normal(self.decisions_for(model, &histories, &kept, tear));
             let admitted = match model {
-                CrashModel::NoLoss => decisions == self.normalize_with(&reference_all, &histories).expect("fits"),
-                CrashModel::LoseUnsynced => {
-                    decisions == self.normalize_with(&reference_none, &histories).expect("fits")
-                }
+                CrashModel::NoLoss => decisions == reference_all,
+                CrashModel::LoseUnsynced => decisions == reference_none,
                 CrashModel::Pessimistic => !has_garbage(&decisions),
                 CrashModel::Corrupting => true,
                 CrashModel::Ext4Ordered => self.ext4_admits(&decisions, &histories),

@@ -292,6 +292,15 @@ impl SimFs {
             }
             // What is still pending of this directory was not written: forget it (the cache keeps it).
             lost = self.entry_ops.iter().filter(|op| op.touches_dir(ino)).map(|op| op.seq).collect();
+            let stale: BTreeSet<Ino> = self
+                .entry_ops
+                .iter()
+                .filter(|op| op.touches_dir(ino))
+                .flat_map(|op| op.dirs().into_iter().flatten())
+                .collect();
+            for dir in stale {
+                self.dir_mut(dir).stale_entries = true;
+            }
             self.entry_ops.retain(|op| !op.touches_dir(ino));
             persisted = touching.into_iter().filter(|s| !lost.contains(s)).collect();
         } else {
@@ -305,17 +314,18 @@ impl SimFs {
             {
                 *last = false;
             }
-            let file = self.file_mut(ino);
-            let pending = std::mem::take(&mut file.pending);
-            for (op, keep) in pending.iter().zip(choices) {
+            let FileNode { durable, pending, arena, overlays, .. } = self.file_mut(ino);
+            for (op, keep) in pending.drain(..).zip(choices) {
                 if keep {
-                    heal_overlays(file, &op.kind, sector);
-                    op.kind.apply_to(&mut file.durable);
+                    heal_overlays(overlays, &op.kind, sector);
+                    op.kind.apply_to(durable, arena);
                     persisted.push(op.seq);
                 } else {
                     lost.push(op.seq);
                 }
             }
+            let file = self.file_mut(ino);
+            file.clear_arena();
             if !lost.is_empty() {
                 file.stale_cache = true;
             }
@@ -405,11 +415,23 @@ impl SimFs {
         found
     }
 
-    /// Re-applies a listed media fault (replay). Its id must not be in use.
+    /// Re-applies a listed media fault (replay). Its id must not be in use, its sectors must lie below
+    /// the maximum file size and each patch inside its sector (else `InvalidInput`).
     pub fn add_media_fault(&mut self, fault: &MediaFault) -> crate::Result<MediaFaultId> {
         let ino = self.media_target(&fault.path)?;
         if self.media_faults().iter().any(|f| f.id == fault.id) {
             return Err(FsError::new(ErrorKind::AlreadyExists, OpKind::Write, &fault.path));
+        }
+        let ss = self.config.sector_size;
+        let max_sector = self.config.max_file_size / ss;
+        let fits = |s: &MediaSector| {
+            s.sector < max_sector
+                && s.patch
+                    .as_ref()
+                    .is_none_or(|(at, bytes)| at.checked_add(bytes.len() as u64).is_some_and(|end| end <= ss))
+        };
+        if fault.id.0 == u64::MAX || !fault.sectors.iter().all(fits) {
+            return Err(FsError::new(ErrorKind::InvalidInput, OpKind::Write, &fault.path));
         }
         self.next_media_id = self.next_media_id.max(fault.id.0 + 1);
         let file = self.file_mut(ino);
@@ -512,8 +534,8 @@ fn paths_match(glob: &str, path: &str, to: Option<&str>) -> bool {
 }
 
 /// Removes overlays on sectors a now-durable operation rewrote (or cut off).
-pub(crate) fn heal_overlays(file: &mut FileNode, op: &DataOpKind, ss: u64) {
-    if file.overlays.is_empty() {
+pub(crate) fn heal_overlays(overlays: &mut Vec<Overlay>, op: &DataOpKind, ss: u64) {
+    if overlays.is_empty() {
         return;
     }
     match op {
@@ -523,11 +545,11 @@ pub(crate) fn heal_overlays(file: &mut FileNode, op: &DataOpKind, ss: u64) {
             }
             let first = offset / ss;
             let last = (offset + data.len() - 1) / ss;
-            file.overlays.retain(|o| o.sector < first || o.sector > last);
+            overlays.retain(|o| o.sector < first || o.sector > last);
         }
         DataOpKind::SetLen { len } => {
             let first_gone = len.div_ceil(ss);
-            file.overlays.retain(|o| o.sector < first_gone);
+            overlays.retain(|o| o.sector < first_gone);
         }
     }
 }

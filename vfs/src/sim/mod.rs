@@ -95,25 +95,32 @@ pub(crate) enum DataOpKind {
 }
 
 /// The bytes of a pending write: a page-aligned whole-page write shares its pages with the cache (and,
-/// once synced, with the durable image); anything else is a private copy.
+/// once synced, with the durable image); anything else is a copy in the file's arena of unsynced bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum WriteData {
-    Bytes(Vec<u8>),
+    /// `arena[at..at + len]`.
+    Arena {
+        at: usize,
+        len: usize,
+    },
     Pages(Vec<Page>),
 }
 
 impl WriteData {
     pub(crate) fn len(&self) -> u64 {
         match self {
-            WriteData::Bytes(b) => b.len() as u64,
+            WriteData::Arena { len, .. } => *len as u64,
             WriteData::Pages(p) => p.len() as u64 * PAGE,
         }
     }
 
     /// Copies the data's bytes `[at, at + buf.len())` into `buf`.
-    pub(crate) fn read_at(&self, at: u64, buf: &mut [u8]) {
+    pub(crate) fn read_at(&self, arena: &[u8], at: u64, buf: &mut [u8]) {
         match self {
-            WriteData::Bytes(b) => buf.copy_from_slice(&b[at as usize..at as usize + buf.len()]),
+            WriteData::Arena { at: start, .. } => {
+                let from = start + at as usize;
+                buf.copy_from_slice(&arena[from..from + buf.len()]);
+            }
             WriteData::Pages(pages) => {
                 let mut done = 0usize;
                 while done < buf.len() {
@@ -131,9 +138,11 @@ impl WriteData {
 
 impl DataOpKind {
     /// Applies the operation to a content (the durable image at commit, a replay in checks).
-    pub(crate) fn apply_to(&self, content: &mut Content) {
+    pub(crate) fn apply_to(&self, content: &mut Content, arena: &[u8]) {
         match self {
-            DataOpKind::Write { offset, data: WriteData::Bytes(bytes) } => content.write(*offset, bytes),
+            DataOpKind::Write { offset, data: WriteData::Arena { at, len } } => {
+                content.write(*offset, &arena[*at..at + len])
+            }
             DataOpKind::Write { offset, data: WriteData::Pages(pages) } => content.write_pages(*offset, pages),
             DataOpKind::SetLen { len } => content.set_len(*len),
         }
@@ -153,6 +162,8 @@ pub(crate) struct FileNode {
     pub(crate) cached: Content,
     pub(crate) durable: Content,
     pub(crate) pending: Vec<DataOp>,
+    /// The bytes of pending writes that are not whole pages (one buffer per file, not one per write).
+    pub(crate) arena: Vec<u8>,
     /// A failed fsync dropped pending operations the cache still shows (fsyncgate).
     pub(crate) stale_cache: bool,
     /// End of the fallocate reservation, in pages (capacity accounting only).
@@ -166,6 +177,7 @@ impl FileNode {
             cached: Content::empty(),
             durable: Content::empty(),
             pending: Vec::new(),
+            arena: Vec::new(),
             stale_cache: false,
             reserved_pages: 0,
             overlays: Vec::new(),
@@ -175,12 +187,49 @@ impl FileNode {
     fn usage_pages(&self) -> u64 {
         self.cached.page_count().max(self.reserved_pages)
     }
+
+    /// Makes every pending operation durable (successful fsync): applied to the durable image in order.
+    pub(crate) fn commit_pending(&mut self, sector: u64) {
+        let FileNode { durable, pending, arena, overlays, .. } = self;
+        for op in pending.drain(..) {
+            faults::heal_overlays(overlays, &op.kind, sector);
+            op.kind.apply_to(durable, arena);
+        }
+        self.clear_arena();
+    }
+
+    /// Forgets the unsynced bytes once nothing pending refers to them (a big buffer is released).
+    pub(crate) fn clear_arena(&mut self) {
+        debug_assert!(self.pending.is_empty());
+        if self.arena.capacity() > 1 << 20 {
+            self.arena = Vec::new();
+        } else {
+            self.arena.clear();
+        }
+    }
+
+    /// The cached view rebuilt from the durable image and the pending operations.
+    pub(crate) fn replay(&self) -> Content {
+        let mut content = self.durable.clone();
+        for op in &self.pending {
+            op.kind.apply_to(&mut content, &self.arena);
+        }
+        content
+    }
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct DirNode {
     pub(crate) cached: BTreeMap<String, Ino>,
     pub(crate) durable: BTreeMap<String, Ino>,
+    /// A failed directory fsync forgot pending operations the cache still shows (fsyncgate).
+    pub(crate) stale_entries: bool,
+}
+
+impl DirNode {
+    fn new() -> DirNode {
+        DirNode { cached: BTreeMap::new(), durable: BTreeMap::new(), stale_entries: false }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -240,6 +289,18 @@ impl EntryOp {
         match &self.kind {
             EntryOpKind::Link { ino, .. } | EntryOpKind::Unlink { ino, .. } => [Some(*ino), None],
             EntryOpKind::Rename { ino, replaced, .. } => [Some(*ino), *replaced],
+        }
+    }
+
+    /// The (directory, name) slots this operation changes.
+    pub(crate) fn slots(&self) -> [Option<(Ino, &str)>; 2] {
+        match &self.kind {
+            EntryOpKind::Link { dir, name, .. } | EntryOpKind::Unlink { dir, name, .. } => {
+                [Some((*dir, name.as_str())), None]
+            }
+            EntryOpKind::Rename { from_dir, from_name, to_dir, to_name, .. } => {
+                [Some((*from_dir, from_name.as_str())), Some((*to_dir, to_name.as_str()))]
+            }
         }
     }
 
@@ -333,8 +394,7 @@ impl SimFs {
     pub fn new(config: SimFsConfig) -> SimFs {
         assert!(config.sector_size == 512 || config.sector_size == 4096, "sector size must be 512 or 4096");
         let rng = ChaCha8Rng::seed_from_u64(config.seed);
-        let root =
-            Inode { node: Node::Dir(DirNode { cached: BTreeMap::new(), durable: BTreeMap::new() }), open_fds: 0 };
+        let root = Inode { node: Node::Dir(DirNode::new()), open_fds: 0 };
         SimFs {
             config,
             rng,
@@ -691,7 +751,9 @@ impl SimFs {
             WriteData::Pages(pages)
         } else {
             file.cached.write(offset, data);
-            WriteData::Bytes(data.to_vec())
+            let at = file.arena.len();
+            file.arena.extend_from_slice(data);
+            WriteData::Arena { at, len: n }
         };
         file.pending.push(DataOp { seq, kind: DataOpKind::Write { offset, data } });
         let after = file.usage_pages();
@@ -715,12 +777,7 @@ impl SimFs {
     /// Makes a file's pending operations durable (successful fsync / fdatasync).
     pub(crate) fn commit_file(&mut self, ino: Ino) {
         let sector = self.config.sector_size;
-        let file = self.file_mut(ino);
-        let pending = std::mem::take(&mut file.pending);
-        for op in &pending {
-            faults::heal_overlays(file, &op.kind, sector);
-            op.kind.apply_to(&mut file.durable);
-        }
+        self.file_mut(ino).commit_pending(sector);
     }
 
     /// Makes the given entry operations durable, together with the earlier pending operations on the
@@ -796,13 +853,15 @@ impl SimFs {
             .collect();
         let sector = self.config.sector_size;
         for ino in files {
+            let FileNode { durable, pending, arena, overlays, .. } = self.file_mut(ino);
+            let split = pending.partition_point(|op| op.seq <= seq);
+            for op in pending.drain(..split) {
+                faults::heal_overlays(overlays, &op.kind, sector);
+                op.kind.apply_to(durable, arena);
+            }
             let file = self.file_mut(ino);
-            let split = file.pending.partition_point(|op| op.seq <= seq);
-            let rest = file.pending.split_off(split);
-            let done = std::mem::replace(&mut file.pending, rest);
-            for op in &done {
-                faults::heal_overlays(file, &op.kind, sector);
-                op.kind.apply_to(&mut file.durable);
+            if file.pending.is_empty() {
+                file.clear_arena();
             }
         }
         let entries: BTreeSet<u64> = self.entry_ops.iter().map(|op| op.seq).filter(|s| *s <= seq).collect();
@@ -855,10 +914,7 @@ impl SimFs {
         for ino in stale {
             let file = self.file(ino);
             let before = file.usage_pages();
-            let mut cached = file.durable.clone();
-            for op in &file.pending {
-                op.kind.apply_to(&mut cached);
-            }
+            let cached = file.replay();
             let file = self.file_mut(ino);
             file.cached = cached;
             file.stale_cache = false;
@@ -867,7 +923,8 @@ impl SimFs {
         }
     }
 
-    /// The cached tree: every path (normalised, root excluded) and what it holds.
+    /// The cached tree: every path (normalised, root excluded) and what it holds. File contents are
+    /// materialised, so this is for tests and small images, not for sparse files of terabytes.
     pub fn tree(&self) -> BTreeMap<String, TreeEntry> {
         let mut out = BTreeMap::new();
         let mut stack = vec![(ROOT, String::new())];
@@ -914,11 +971,8 @@ impl SimFs {
                         return Err(format!("file {ino}: pending ops out of order"));
                     }
                     if !f.stale_cache {
-                        let mut replay = f.durable.clone();
-                        for op in &f.pending {
-                            op.kind.apply_to(&mut replay);
-                        }
-                        if replay.len != f.cached.len || replay.to_vec() != f.cached.to_vec() {
+                        let replay = f.replay();
+                        if !replay.same_bytes(&f.cached) {
                             return Err(format!("file {ino}: cached view != durable + pending"));
                         }
                     }
@@ -947,6 +1001,24 @@ impl SimFs {
         }
         if self.entry_ops.windows(2).any(|w| w[0].seq >= w[1].seq) {
             return Err("entry ops out of order".to_string());
+        }
+        // Directories: cached entries = durable entries + pending entry operations, in order.
+        let mut maps: BTreeMap<Ino, BTreeMap<String, Ino>> = BTreeMap::new();
+        for op in &self.entry_ops {
+            for dir in op.dirs().into_iter().flatten() {
+                if live(dir) {
+                    maps.entry(dir).or_insert_with(|| self.dir(dir).durable.clone());
+                }
+            }
+            op.apply_to(&mut maps);
+        }
+        for (ino, inode) in self.live_inodes() {
+            if let Node::Dir(d) = &inode.node
+                && !d.stale_entries
+                && maps.get(&ino).unwrap_or(&d.durable) != &d.cached
+            {
+                return Err(format!("dir {ino}: cached entries != durable + pending"));
+            }
         }
         for op in &self.entry_ops {
             if op.inodes().iter().chain(op.dirs().iter()).flatten().any(|i| !live(*i)) {
@@ -988,7 +1060,7 @@ impl SimFs {
     }
 
     fn mkdir_at(&mut self, parent: Ino, name: &str, seq: u64) -> Ino {
-        let ino = self.alloc_inode(Node::Dir(DirNode { cached: BTreeMap::new(), durable: BTreeMap::new() }));
+        let ino = self.alloc_inode(Node::Dir(DirNode::new()));
         self.dir_mut(parent).cached.insert(name.to_string(), ino);
         self.add_entry_op(EntryOpKind::Link { dir: parent, name: name.to_string(), ino }, seq);
         ino
