@@ -562,6 +562,9 @@ impl SimFs {
                         sector_version(file, versions, seq, start, ss, &mut buf);
                         image.write_raw(start, &buf);
                     }
+                    None if from_cache && file.durable.pages.get(start / PAGE).is_none() => {
+                        image.zero_raw(start, ss as usize);
+                    }
                     None if from_cache => {
                         buf.resize(ss as usize, 0);
                         file.durable.read_raw(start, &mut buf);

@@ -198,10 +198,11 @@ impl FileNode {
         self.clear_arena();
     }
 
-    /// Forgets the unsynced bytes once nothing pending refers to them (a big buffer is released).
+    /// Forgets the unsynced bytes once nothing pending refers to them. The buffer is kept for the next
+    /// writes unless it grew past 16 MiB.
     pub(crate) fn clear_arena(&mut self) {
         debug_assert!(self.pending.is_empty());
-        if self.arena.capacity() > 1 << 20 {
+        if self.arena.capacity() > 16 << 20 {
             self.arena = Vec::new();
         } else {
             self.arena.clear();
