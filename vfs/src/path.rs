@@ -10,6 +10,9 @@ use crate::ErrorKind;
 /// Longest file name Linux accepts (`NAME_MAX`).
 pub(crate) const NAME_MAX: usize = 255;
 
+/// Linux's `PATH_MAX`, terminating NUL included: a path of this many bytes or more is `ENAMETOOLONG`.
+pub(crate) const PATH_MAX: usize = 4096;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Component<'a> {
     Cur,
@@ -63,6 +66,9 @@ pub(crate) fn parse(path: &str) -> Result<ParsedPath<'_>, ErrorKind> {
     }
     if path.contains('\0') {
         return Err(ErrorKind::InvalidInput);
+    }
+    if path.len() >= PATH_MAX {
+        return Err(ErrorKind::NameTooLong);
     }
     let mut components = Vec::new();
     let mut depth: usize = 0;
@@ -170,6 +176,8 @@ mod tests {
         assert_eq!(parse("/../x").unwrap_err(), ErrorKind::EscapesRoot);
         assert_eq!(parse(&"n".repeat(256)).unwrap_err(), ErrorKind::NameTooLong);
         assert!(parse(&"n".repeat(255)).is_ok());
+        assert_eq!(parse(&"a/".repeat(2048)).unwrap_err(), ErrorKind::NameTooLong);
+        assert!(parse(&"a/".repeat(2047)).is_ok());
         let p = parse("a/./b/../c/").unwrap();
         assert!(p.trailing_slash);
         assert_eq!(p.components.len(), 5);

@@ -134,8 +134,9 @@ impl FileSystem for RealFs {
     }
 
     fn pread(&mut self, fd: Fd, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        // Linux checks a negative position before the descriptor.
+        offset_ok(offset, OpKind::Read, "")?;
         let h = self.handle(fd, OpKind::Read)?;
-        offset_ok(offset, OpKind::Read, &h.path)?;
         // At least one call even for an empty buffer, so errors (EISDIR, EBADF) surface as on Linux.
         let mut done = 0;
         loop {
@@ -157,8 +158,8 @@ impl FileSystem for RealFs {
     }
 
     fn pwrite(&mut self, fd: Fd, offset: u64, data: &[u8]) -> Result<usize> {
+        offset_ok(offset, OpKind::Write, "")?;
         let h = self.handle(fd, OpKind::Write)?;
-        offset_ok(offset, OpKind::Write, &h.path)?;
         h.file.write_at(data, offset).map_err(io_err(OpKind::Write, &h.path))
     }
 
@@ -178,6 +179,7 @@ impl FileSystem for RealFs {
     }
 
     fn set_len(&mut self, fd: Fd, len: u64) -> Result<()> {
+        offset_ok(len, OpKind::SetLen, "")?;
         let h = self.handle(fd, OpKind::SetLen)?;
         h.file.set_len(len).map_err(io_err(OpKind::SetLen, &h.path))
     }

@@ -269,7 +269,8 @@ fn offsets_at_or_past_max_file_size_are_file_too_large() {
     let fd = fs.open("f", &OpenOptions::create()).unwrap();
     expect_err(fs.pwrite(fd, max, b"x"), FileTooLarge, "pwrite at max");
     expect_err(fs.pwrite(fd, max + 1, b"x"), FileTooLarge, "pwrite past max");
-    expect_err(fs.pwrite(fd, i64::MAX as u64, b"x"), FileTooLarge, "pwrite at i64::MAX");
+    // At i64::MAX the end of the transfer overflows `loff_t`: rw_verify_area's EINVAL comes first.
+    expect_err(fs.pwrite(fd, i64::MAX as u64, b"x"), InvalidInput, "pwrite at i64::MAX");
     expect_err(fs.set_len(fd, max + 1), FileTooLarge, "set_len past max");
     expect_err(fs.fallocate(fd, FallocateMode::Extend, max - 4096, 8192), FileTooLarge, "fallocate past max");
     expect_err(fs.fallocate(fd, FallocateMode::KeepSize, max, 1), FileTooLarge, "fallocate at max");
@@ -300,8 +301,9 @@ fn offsets_at_or_past_max_file_size_are_file_too_large() {
 }
 
 /// Linux: offsets and lengths are `loff_t` (signed 64-bit); anything above `i64::MAX` is `EINVAL` for
-/// pwrite, pread, lseek, ftruncate and fallocate. The kernel checks the handle first (`EBADF`), then the
-/// offset, then the access mode.
+/// pwrite, pread, lseek, ftruncate and fallocate, and so is a transfer whose end passes `i64::MAX`
+/// (`rw_verify_area`). pread, pwrite and ftruncate check a negative offset before the handle; lseek and
+/// fallocate look the handle up first. The access mode comes after the offset.
 #[test]
 fn offsets_above_i64_max_are_invalid_input() {
     let mut fs = small_tree(8);
@@ -316,15 +318,22 @@ fn offsets_above_i64_max_are_invalid_input() {
         expect_err(fs.set_len(rw, huge), InvalidInput, "set_len");
         expect_err(fs.fallocate(rw, FallocateMode::Extend, huge, 1), InvalidInput, "fallocate offset");
         expect_err(fs.fallocate(rw, FallocateMode::KeepSize, 0, huge), InvalidInput, "fallocate len");
-        // Offset before access mode; handle before offset.
+        // Offset before access mode; for pread, pwrite and ftruncate, offset before the handle too.
         expect_err(fs.pwrite(ro, huge, b"x"), InvalidInput, "pwrite on read-only");
-        expect_err(fs.pwrite(Fd(999), huge, b"x"), BadDescriptor, "pwrite on bad handle");
-        expect_err(fs.pread(Fd(999), huge, &mut buf), BadDescriptor, "pread on bad handle");
+        expect_err(fs.pwrite(Fd(999), huge, b"x"), InvalidInput, "pwrite on bad handle");
+        expect_err(fs.pread(Fd(999), huge, &mut buf), InvalidInput, "pread on bad handle");
+        expect_err(fs.set_len(Fd(999), huge), InvalidInput, "set_len on bad handle");
+        expect_err(fs.seek(Fd(999), huge), BadDescriptor, "seek on bad handle");
+        expect_err(fs.fallocate(Fd(999), FallocateMode::Extend, huge, 1), BadDescriptor, "fallocate on bad handle");
     }
-    // Exactly i64::MAX is a valid offset: reads at end of file, a seek.
-    assert_eq!(fs.pread(rw, i64::MAX as u64, &mut buf).unwrap(), 0);
+    // Exactly i64::MAX is a valid offset: an empty read there, a seek; a read of 8 bytes there overflows.
+    assert_eq!(fs.pread(rw, i64::MAX as u64, &mut buf[..0]).unwrap(), 0);
+    expect_err(fs.pread(rw, i64::MAX as u64, &mut buf), InvalidInput, "pread ending past i64::MAX");
+    expect_err(fs.pwrite(rw, i64::MAX as u64 - 1, b"xyz"), InvalidInput, "pwrite ending past i64::MAX");
     fs.seek(rw, i64::MAX as u64).unwrap();
-    assert_eq!(fs.read(rw, &mut buf).unwrap(), 0);
+    assert_eq!(fs.read(rw, &mut buf[..0]).unwrap(), 0);
+    expect_err(fs.read(rw, &mut buf), InvalidInput, "read ending past i64::MAX");
+    expect_err(fs.write(rw, b"x"), InvalidInput, "write ending past i64::MAX");
     // Offset + length may not overflow the maximum either.
     expect_err(fs.fallocate(rw, FallocateMode::Extend, i64::MAX as u64, i64::MAX as u64), FileTooLarge, "overflow");
     assert_eq!(fs.fstat(rw).unwrap().len, 9);
@@ -719,9 +728,10 @@ const UNLINK_ERRORS: &[ErrorKind] = &[NotFound, NotADirectory, InvalidInput, Nam
 const MKDIR_ERRORS: &[ErrorKind] = &[NotFound, NotADirectory, InvalidInput, NameTooLong, EscapesRoot, AlreadyExists];
 const RMDIR_ERRORS: &[ErrorKind] =
     &[NotFound, NotADirectory, InvalidInput, NameTooLong, EscapesRoot, DirectoryNotEmpty, Busy];
-const READ_ERRORS: &[ErrorKind] = &[BadDescriptor, IsADirectory];
+// read/write at the cursor: a cursor seeked near i64::MAX makes the transfer end overflow (EINVAL).
+const READ_ERRORS: &[ErrorKind] = &[BadDescriptor, IsADirectory, InvalidInput];
 const PREAD_ERRORS: &[ErrorKind] = &[BadDescriptor, IsADirectory, InvalidInput];
-const WRITE_ERRORS: &[ErrorKind] = &[BadDescriptor, NoSpace, FileTooLarge];
+const WRITE_ERRORS: &[ErrorKind] = &[BadDescriptor, NoSpace, FileTooLarge, InvalidInput];
 const PWRITE_ERRORS: &[ErrorKind] = &[BadDescriptor, NoSpace, FileTooLarge, InvalidInput];
 const SEEK_ERRORS: &[ErrorKind] = &[BadDescriptor, InvalidInput];
 const SET_LEN_ERRORS: &[ErrorKind] = &[BadDescriptor, InvalidInput, FileTooLarge];
@@ -1130,6 +1140,8 @@ impl Fuzz {
         {
             let ok = match call.outcome {
                 Err(BadDescriptor) => true,
+                // A negative offset is checked before the handle by pread, pwrite and ftruncate.
+                Err(InvalidInput) => matches!(name, "pread" | "pwrite" | "set_len"),
                 Err(PoweredOff) => armed,
                 Err(kind) => write_like && injected(kind),
                 Ok(()) => false,
@@ -1376,4 +1388,17 @@ fn random_calls_with_bad_arguments_never_panic_and_keep_invariants() {
     ] {
         assert!(lifecycle.get(what).copied().unwrap_or(0) > 0, "{what} never ran ({lifecycle:?})");
     }
+}
+
+#[test]
+fn paths_of_path_max_bytes_or_more_are_name_too_long_and_deep_trees_work() {
+    let mut fs = sim(20);
+    let long = "a/".repeat(2048);
+    expect_err(fs.mkdir_all(&long), NameTooLong, "mkdir -p of a 4096-byte path");
+    expect_err(fs.metadata(&long), NameTooLong, "stat of a 4096-byte path");
+    let deep = "d/".repeat(2000);
+    fs.mkdir_all(&deep).unwrap();
+    assert!(fs.metadata(&deep).unwrap().kind == vfs::FileKind::Dir);
+    fs.mkdir_all(&deep).unwrap();
+    invariants(&fs);
 }

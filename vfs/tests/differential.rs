@@ -60,6 +60,17 @@ fn random_options(rng: &mut ChaCha8Rng) -> OpenOptions {
     }
 }
 
+/// Mostly small offsets; sometimes one past `i64::MAX`, or one whose transfer of at least 8 bytes would
+/// end past it (both `EINVAL` on Linux whatever the filesystem's maximum size).
+fn random_offset(rng: &mut ChaCha8Rng, small: u64) -> u64 {
+    match below(rng, 40) {
+        0 => i64::MAX as u64 - below(rng, 4),
+        1 => i64::MAX as u64 + 1 + below(rng, 1000),
+        2 => u64::MAX,
+        _ => below(rng, small),
+    }
+}
+
 fn random_bytes(rng: &mut ChaCha8Rng, max: u64) -> Vec<u8> {
     let len = below(rng, max + 1) as usize;
     let fill = (rng.next_u32() % 251) as u8;
@@ -136,7 +147,12 @@ fn run_sequence(seed: u64, coverage: &mut BTreeMap<(String, String), u64>) {
                 });
             }
             7 if have => {
-                let (off, n) = (below(&mut r, 9000), below(&mut r, 700) as usize);
+                let off = random_offset(&mut r, 9000);
+                let n = if off > i64::MAX as u64 - 8 {
+                    8 + below(&mut r, 100) as usize
+                } else {
+                    below(&mut r, 700) as usize
+                };
                 pair.check(format!("pread #{h} {off} {n}"), |fs, fds| {
                     let mut buf = vec![0; n];
                     fs.pread(fds[h], off, &mut buf).map(|k| buf[..k].to_vec())
@@ -147,8 +163,11 @@ fn run_sequence(seed: u64, coverage: &mut BTreeMap<(String, String), u64>) {
                 pair.check(format!("write #{h} {}", data.len()), |fs, fds| fs.write(fds[h], &data));
             }
             10 if have => {
-                let off = below(&mut r, 9000);
-                let data = random_bytes(&mut r, 600);
+                let off = random_offset(&mut r, 9000);
+                let mut data = random_bytes(&mut r, 600);
+                if off > i64::MAX as u64 - 8 {
+                    data.resize(8 + data.len(), 7);
+                }
                 pair.check(format!("pwrite #{h} {off} {}", data.len()), |fs, fds| fs.pwrite(fds[h], off, &data));
             }
             11 if have => {
@@ -160,7 +179,8 @@ fn run_sequence(seed: u64, coverage: &mut BTreeMap<(String, String), u64>) {
                 pair.check(format!("seek #{h} {off}"), |fs, fds| fs.seek(fds[h], off));
             }
             13 if have => {
-                let len = below(&mut r, 9000);
+                let len =
+                    if below(&mut r, 30) == 0 { i64::MAX as u64 + 1 + below(&mut r, 9) } else { below(&mut r, 9000) };
                 pair.check(format!("set_len #{h} {len}"), |fs, fds| fs.set_len(fds[h], len));
             }
             14 if have => {
@@ -244,6 +264,8 @@ fn simfs_matches_linux_on_random_call_sequences() {
         ("read", "ok", 300),
         ("read", "EISDIR", 10),
         ("pread", "ok", 300),
+        ("pread", "EINVAL", 5),
+        ("pwrite", "EINVAL", 5),
         ("set_len", "ok", 300),
         ("set_len", "EINVAL", 30),
         ("fallocate", "ok", 100),

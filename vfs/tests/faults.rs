@@ -294,7 +294,7 @@ fn a_latent_sector_error_fails_reads_of_that_sector_until_rewritten() {
 fn a_lost_write_shows_once_the_cache_is_gone() {
     let mut fs = sim(12);
     synced(&mut fs, "wal", &[1u8; 4096]);
-    fs.arm_media_fault(MediaFaultKind::LostWrite, "wal");
+    fs.arm_media_fault(MediaFaultKind::LostWrite, "wal").unwrap();
     let fd = fs.open("wal", &OpenOptions::read_write()).unwrap();
     fs.pwrite(fd, 1024, &[2; 512]).unwrap();
     fs.fsync(fd).unwrap();
@@ -310,7 +310,7 @@ fn a_lost_write_shows_once_the_cache_is_gone() {
 fn a_misdirected_write_lands_elsewhere_in_the_file() {
     let mut fs = sim(13);
     synced(&mut fs, "seg", &[1u8; 8192]);
-    fs.arm_media_fault(MediaFaultKind::MisdirectedWrite, "seg");
+    fs.arm_media_fault(MediaFaultKind::MisdirectedWrite, "seg").unwrap();
     let fd = fs.open("seg", &OpenOptions::read_write()).unwrap();
     fs.pwrite(fd, 0, &[9; 512]).unwrap();
     fs.fsync(fd).unwrap();
@@ -355,4 +355,134 @@ fn the_op_log_records_every_call_with_kind_path_and_result() {
     assert!(fs.ops().is_empty(), "taken");
     fs.pwrite(fd, 0, b"1").unwrap();
     assert_eq!(fs.ops()[0].path, "a/g", "handles follow renames");
+}
+
+#[test]
+fn a_truncation_into_a_sector_heals_its_lost_write() {
+    let mut fs = sim(15);
+    synced(&mut fs, "f", &[b'A'; 512]);
+    fs.arm_media_fault(MediaFaultKind::LostWrite, "f").unwrap();
+    let fd = fs.open("f", &OpenOptions::read_write()).unwrap();
+    fs.pwrite(fd, 0, &[b'B'; 512]).unwrap();
+    fs.fsync(fd).unwrap();
+    fs.set_len(fd, 100).unwrap();
+    fs.fsync(fd).unwrap();
+    fs.set_len(fd, 512).unwrap();
+    fs.fsync(fd).unwrap();
+    fs.drop_caches();
+    let data = fs.read_file("f").unwrap();
+    assert_eq!(&data[..100], &[b'B'; 100], "the truncate rewrote the sector with the acknowledged bytes");
+    assert!(data[100..].iter().all(|b| *b == 0), "truncated bytes never come back");
+}
+
+#[test]
+fn a_failed_fsync_loses_data_pages_but_not_size_changes() {
+    let mut fs = sim(16);
+    synced(&mut fs, "f", b"");
+    let fd = fs.open("f", &OpenOptions::read_write()).unwrap();
+    fs.set_len(fd, 4096).unwrap();
+    fs.pwrite(fd, 0, b"data").unwrap();
+    fs.inject_error(ErrorRule {
+        kind: Some(OpKind::Fsync),
+        path_glob: "f".into(),
+        error: ErrorKind::Io,
+        after_seq: 0,
+        times: 1,
+    });
+    assert_eq!(fs.fsync(fd).unwrap_err().kind, ErrorKind::Io);
+    fs.crash(CrashModel::NoLoss);
+    assert_eq!(file(&fs, "f"), Some(vec![0; 4096]), "the size (journalled metadata) survived, the data did not");
+}
+
+#[test]
+fn injected_errors_never_precede_ebadf_and_close_always_releases_the_handle() {
+    let mut fs = sim(17);
+    synced(&mut fs, "f", b"x");
+    let rule =
+        |kind| ErrorRule { kind: Some(kind), path_glob: "**".into(), error: ErrorKind::Io, after_seq: 0, times: 1 };
+    fs.inject_error(rule(OpKind::Write));
+    fs.inject_error(rule(OpKind::Fsync));
+    assert_eq!(fs.write(vfs::Fd(999), b"x").unwrap_err().kind, ErrorKind::BadDescriptor);
+    assert_eq!(fs.fsync(vfs::Fd(999)).unwrap_err().kind, ErrorKind::BadDescriptor);
+    assert!(fs.take_fault_events().is_empty(), "no rule was spent on a bad handle");
+    let fd = fs.open("f", &OpenOptions::read_write()).unwrap();
+    assert_eq!(fs.write(fd, b"y").unwrap_err().kind, ErrorKind::Io, "the rule is still armed");
+    fs.inject_error(rule(OpKind::Close));
+    assert_eq!(fs.close(fd).unwrap_err().kind, ErrorKind::Io);
+    assert_eq!(fs.open_handle_count(), 0, "close released the handle despite the error");
+    assert_eq!(fs.close(fd).unwrap_err().kind, ErrorKind::BadDescriptor);
+}
+
+fn small_disk(pages: u64) -> SimFs {
+    SimFs::new(SimFsConfig {
+        seed: 3,
+        sector_size: 512,
+        capacity_bytes: pages * 4096,
+        max_file_size: 1 << 44,
+        record_ops: false,
+    })
+}
+
+#[test]
+fn fallocate_reserves_exactly_its_range_and_truncation_frees_it() {
+    let mut fs = small_disk(256); // 1 MiB
+    let fd = fs.open("wal", &OpenOptions::create()).unwrap();
+    fs.fallocate(fd, vfs::FallocateMode::KeepSize, 2 << 30, 4096).unwrap();
+    assert_eq!(fs.used_bytes(), 4096, "a reservation far out costs its own pages only");
+    fs.fallocate(fd, vfs::FallocateMode::KeepSize, 0, 64 * 4096).unwrap();
+    assert_eq!(fs.used_bytes(), 65 * 4096);
+    fs.pwrite(fd, 0, &[1; 3 * 4096]).unwrap();
+    assert_eq!(fs.used_bytes(), 65 * 4096, "data inside a reservation takes no more space");
+    fs.pwrite(fd, 100 * 4096, &[1; 4096]).unwrap();
+    assert_eq!(fs.used_bytes(), 66 * 4096);
+    fs.set_len(fd, 4096).unwrap();
+    assert_eq!(fs.used_bytes(), 4096, "ftruncate frees data and preallocated blocks past the end");
+    fs.check_invariants().unwrap();
+}
+
+#[test]
+fn a_full_disk_frees_deleted_files_before_failing() {
+    let mut fs = small_disk(2);
+    write_file(&mut fs, "old", &[1; 8192], true);
+    fs.sync().unwrap();
+    fs.unlink("old").unwrap();
+    fs.sync().unwrap();
+    write_file(&mut fs, "new", &[2; 4096], false);
+    assert_eq!(fs.read_file("new").unwrap(), vec![2; 4096]);
+    fs.check_invariants().unwrap();
+}
+
+#[test]
+fn misdirected_writes_in_a_sparse_file_cost_nothing_per_sector() {
+    let mut fs = sim(18);
+    synced(&mut fs, "sparse", b"head");
+    let fd = fs.open("sparse", &OpenOptions::read_write()).unwrap();
+    fs.pwrite(fd, 1 << 40, b"tail").unwrap();
+    fs.fsync(fd).unwrap();
+    fs.arm_media_fault(MediaFaultKind::MisdirectedWrite, "sparse").unwrap();
+    fs.pwrite(fd, 0, b"HEAD").unwrap();
+    fs.fsync(fd).unwrap();
+    let faults = fs.media_faults();
+    assert_eq!(faults[0].sectors.len(), 2, "the lost sector and the one it landed in");
+    assert!(fs.used_bytes() <= 2 * 4096);
+}
+
+#[test]
+fn media_fault_arguments_are_typed_errors() {
+    let mut fs = sim(19);
+    synced(&mut fs, "f", b"data");
+    assert_eq!(fs.arm_media_fault(MediaFaultKind::BitFlip, "f").unwrap_err().kind, ErrorKind::InvalidInput);
+    assert_eq!(fs.inject_latent_sector_error("f", 1 << 44).unwrap_err().kind, ErrorKind::InvalidInput);
+    let id = fs.inject_bit_flip("f", 0, 1).unwrap();
+    let mut last = fs.media_faults().remove(0);
+    assert!(fs.remove_media_fault(id));
+    last.id = vfs::MediaFaultId(u64::MAX - 1);
+    fs.add_media_fault(&last).unwrap();
+    assert_eq!(fs.inject_bit_flip("f", 1, 0).unwrap_err().kind, ErrorKind::InvalidInput, "ids exhausted");
+    fs.arm_media_fault(MediaFaultKind::LostWrite, "f").unwrap();
+    let fd = fs.open("f", &OpenOptions::read_write()).unwrap();
+    fs.pwrite(fd, 0, b"DATA").unwrap();
+    fs.fsync(fd).unwrap(); // no id left: the armed fault cannot strike, the fsync is a plain one
+    assert!(!fs.take_fault_events().iter().any(|e| matches!(e, FaultEvent::MediaFaultStruck { .. })));
+    assert!(fs.media_faults().is_empty(), "the rewrite healed the replayed flip");
 }

@@ -131,6 +131,76 @@ impl PageTable {
     }
 }
 
+/// Disjoint, merged, inclusive intervals of indexes (sectors or pages).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Intervals(BTreeMap<u64, u64>);
+
+impl Intervals {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub(crate) fn insert(&mut self, mut lo: u64, mut hi: u64) {
+        while let Some((start, end)) =
+            self.0.range(..=hi.saturating_add(1)).next_back().map(|(s, e)| (*s, *e)).filter(|(_, e)| e + 1 >= lo)
+        {
+            self.0.remove(&start);
+            lo = lo.min(start);
+            hi = hi.max(end);
+        }
+        self.0.insert(lo, hi);
+    }
+
+    pub(crate) fn contains(&self, index: u64) -> bool {
+        self.0.range(..=index).next_back().is_some_and(|(_, end)| *end >= index)
+    }
+
+    /// Indexes of `[lo, hi]` covered by some interval.
+    pub(crate) fn covered(&self, lo: u64, hi: u64, out: &mut Vec<u64>) {
+        for (start, end) in self.0.range(..=hi).rev() {
+            if *end < lo {
+                break;
+            }
+            out.extend((*start).max(lo)..=(*end).min(hi));
+        }
+    }
+
+    /// The parts of `[lo, hi]` no interval covers.
+    pub(crate) fn uncovered(&self, lo: u64, hi: u64) -> Vec<(u64, u64)> {
+        let mut gaps = Vec::new();
+        let mut next = lo;
+        let first = self.0.range(..=lo).next_back().map(|(s, _)| *s).unwrap_or(lo);
+        for (start, end) in self.0.range(first..=hi) {
+            if *end < next {
+                continue;
+            }
+            if *start > next {
+                gaps.push((next, start - 1));
+            }
+            next = end.saturating_add(1);
+            if next > hi {
+                return gaps;
+            }
+        }
+        gaps.push((next, hi));
+        gaps
+    }
+
+    /// Drops every index at or past `limit`.
+    pub(crate) fn clip(&mut self, limit: u64) {
+        let _dropped = self.0.split_off(&limit);
+        if let Some((_, end)) = self.0.iter_mut().next_back()
+            && *end >= limit
+        {
+            *end = limit - 1;
+        }
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.0.iter().map(|(s, e)| (*s, *e))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Content {
     pub(crate) len: u64,
@@ -329,6 +399,23 @@ mod tests {
         assert_eq!(c.page_count(), 1);
         assert_eq!(c.to_vec(), vec![0; 50]);
         assert!(c.invariant_holds());
+    }
+
+    #[test]
+    fn intervals_merge_clip_and_report_gaps() {
+        let mut i = Intervals::default();
+        i.insert(10, 20);
+        i.insert(21, 25);
+        i.insert(40, 50);
+        assert_eq!(i.iter().collect::<Vec<_>>(), vec![(10, 25), (40, 50)]);
+        assert!(i.contains(25) && !i.contains(26) && i.contains(40));
+        assert_eq!(i.uncovered(0, 60), vec![(0, 9), (26, 39), (51, 60)]);
+        assert_eq!(i.uncovered(12, 45), vec![(26, 39)]);
+        assert_eq!(i.uncovered(12, 20), vec![]);
+        i.clip(45);
+        assert_eq!(i.iter().collect::<Vec<_>>(), vec![(10, 25), (40, 44)]);
+        i.clip(5);
+        assert!(i.is_empty());
     }
 
     #[test]

@@ -12,8 +12,8 @@
 //! `Corrupting` model only, garbage), and every inode in it is reachable from the root through entries
 //! that were durable or kept.
 
-use super::content::{Content, PAGE};
-use super::{DataOpKind, EntryOp, FileNode, Ino, Node, ROOT, SimFs};
+use super::content::{Content, Intervals, PAGE};
+use super::{DataOpKind, EntryOp, EntryOpKind, FileNode, Ino, Node, ROOT, SimFs};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -172,33 +172,6 @@ pub(crate) struct History {
     pub(crate) shrinks: Vec<u64>,
 }
 
-/// Disjoint, merged inclusive intervals of sectors (what the pending writes covered so far).
-#[derive(Default)]
-struct Intervals(BTreeMap<u64, u64>);
-
-impl Intervals {
-    fn insert(&mut self, mut lo: u64, mut hi: u64) {
-        while let Some((start, end)) =
-            self.0.range(..=hi.saturating_add(1)).next_back().map(|(s, e)| (*s, *e)).filter(|(_, e)| e + 1 >= lo)
-        {
-            self.0.remove(&start);
-            lo = lo.min(start);
-            hi = hi.max(end);
-        }
-        self.0.insert(lo, hi);
-    }
-
-    /// Sectors of `[lo, hi]` covered by some interval.
-    fn covered(&self, lo: u64, hi: u64, out: &mut Vec<u64>) {
-        for (start, end) in self.0.range(..=hi).rev() {
-            if *end < lo {
-                break;
-            }
-            out.extend((*start).max(lo)..=(*end).min(hi));
-        }
-    }
-}
-
 impl History {
     pub(crate) fn of(file: &FileNode, ss: u64) -> History {
         let mut sizes = Vec::new();
@@ -311,21 +284,40 @@ fn sector_version(file: &FileNode, versions: &[(u64, u64)], seq: u64, start: u64
     }
 }
 
-/// Applies program order per inode and per directory slot to kept entry operations: keeping an operation
-/// keeps every earlier pending operation that links, unlinks or renames one of its inodes or changes one of
-/// its (directory, name) slots — as a journal commits them in order. One backwards pass suffices.
+/// Closes a set of kept entry operations under the orders a journalling filesystem never breaks, so no
+/// crash image loses a file that was durable and never removed. Keeping an operation keeps every earlier
+/// pending operation that
+/// - links, unlinks or renames one of its inodes, or changes one of its (directory, name) slots (program
+///   order per inode and per slot: a file is never in two places, a reused name never loses its first use);
+/// - emptied a directory it removes (rmdir, or a rename over an empty directory): what was moved out of the
+///   directory must have left before the directory went, or the moved files would vanish with it;
+/// - made reachable a directory it moves an inode into (a rename): the destination's own link, and its
+///   parents' links, transitively — else a durable file moved into a new directory would vanish.
+///
+/// A create (or mkdir) kept without its parent directory's link is allowed: the new file was never
+/// durable, and POSIX loses it with its directory. One backwards pass suffices.
 pub(crate) fn close_entries(ops: &[EntryOp], kept: &mut BTreeSet<u64>) {
     let mut inodes: BTreeSet<Ino> = BTreeSet::new();
     let mut slots: BTreeSet<(Ino, &str)> = BTreeSet::new();
+    let mut emptied: BTreeSet<Ino> = BTreeSet::new();
+    let mut needs_path: BTreeSet<Ino> = BTreeSet::new();
     for op in ops.iter().rev() {
         let op_inodes = op.inodes();
         let op_slots = op.slots();
-        let forced = op_inodes.iter().flatten().any(|i| inodes.contains(i))
-            || op_slots.iter().flatten().any(|s| slots.contains(s));
-        if forced || kept.contains(&op.seq) {
-            kept.insert(op.seq);
-            inodes.extend(op_inodes.iter().flatten());
-            slots.extend(op_slots.into_iter().flatten());
+        let on_path = op_inodes.iter().flatten().any(|i| needs_path.contains(i));
+        let forced = on_path
+            || op_inodes.iter().flatten().any(|i| inodes.contains(i))
+            || op_slots.iter().flatten().any(|s| slots.contains(s))
+            || op.dirs().iter().flatten().any(|d| emptied.contains(d));
+        if !forced && !kept.contains(&op.seq) {
+            continue;
+        }
+        kept.insert(op.seq);
+        inodes.extend(op_inodes.iter().flatten());
+        slots.extend(op_slots.into_iter().flatten());
+        emptied.extend(op.removed());
+        if on_path || matches!(op.kind, EntryOpKind::Rename { .. }) {
+            needs_path.extend(op.destination());
         }
     }
 }
@@ -633,7 +625,7 @@ impl SimFs {
                     f.pending.clear();
                     f.clear_arena();
                     f.stale_cache = false;
-                    f.reserved_pages = 0;
+                    f.clear_reserved();
                 }
             }
         }

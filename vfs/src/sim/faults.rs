@@ -305,14 +305,19 @@ impl SimFs {
             persisted = touching.into_iter().filter(|s| !lost.contains(s)).collect();
         } else {
             let sector = self.config.sector_size;
+            // Size changes are journalled inode metadata: a failed writeback of data pages does not drop
+            // them. Each write independently reached the disk or not; at least one did not.
+            let is_write: Vec<bool> =
+                self.file(ino).pending.iter().map(|op| matches!(op.kind, DataOpKind::Write { .. })).collect();
             let mut choices = Vec::new();
-            for _ in 0..self.file(ino).pending.len() {
-                choices.push(super::crash::chance(&mut self.rng, 1, 2));
+            for write in &is_write {
+                choices.push(!write || super::crash::chance(&mut self.rng, 1, 2));
             }
-            if choices.iter().all(|c| *c)
-                && let Some(last) = choices.last_mut()
+            let writes: Vec<usize> = (0..choices.len()).filter(|i| is_write[*i]).collect();
+            if writes.iter().all(|i| choices[*i])
+                && let Some(last) = writes.last()
             {
-                *last = false;
+                choices[*last] = false;
             }
             let FileNode { durable, pending, arena, overlays, .. } = self.file_mut(ino);
             for (op, keep) in pending.drain(..).zip(choices) {
@@ -345,7 +350,7 @@ impl SimFs {
         let mut byte = [0u8];
         file.durable.read_raw(offset, &mut byte);
         let ss = self.config.sector_size;
-        let id = self.new_media_id();
+        let id = self.new_media_id().ok_or_else(|| FsError::new(ErrorKind::InvalidInput, OpKind::Write, path))?;
         self.file_mut(ino).overlays.push(Overlay {
             id,
             kind: MediaFaultKind::BitFlip,
@@ -360,7 +365,10 @@ impl SimFs {
     pub fn inject_latent_sector_error(&mut self, path: &str, offset: u64) -> crate::Result<MediaFaultId> {
         let ino = self.media_target(path)?;
         let ss = self.config.sector_size;
-        let id = self.new_media_id();
+        if offset >= self.config.max_file_size {
+            return Err(FsError::new(ErrorKind::InvalidInput, OpKind::Read, path));
+        }
+        let id = self.new_media_id().ok_or_else(|| FsError::new(ErrorKind::InvalidInput, OpKind::Read, path))?;
         self.file_mut(ino).overlays.push(Overlay {
             id,
             kind: MediaFaultKind::LatentSectorError,
@@ -373,12 +381,15 @@ impl SimFs {
 
     /// Arms a lost or misdirected write: the next successful fsync of a file matching `path_glob` that
     /// has a pending write loses one of its writes (chosen by the seed) or stores it elsewhere in the file.
-    pub fn arm_media_fault(&mut self, kind: MediaFaultKind, path_glob: &str) {
-        assert!(
-            matches!(kind, MediaFaultKind::LostWrite | MediaFaultKind::MisdirectedWrite),
-            "only write faults are armed; inject bit flips and latent sector errors directly"
-        );
+    ///
+    /// Only write faults are armed (`InvalidInput` otherwise): bit flips and latent sector errors are
+    /// injected directly.
+    pub fn arm_media_fault(&mut self, kind: MediaFaultKind, path_glob: &str) -> crate::Result<()> {
+        if !matches!(kind, MediaFaultKind::LostWrite | MediaFaultKind::MisdirectedWrite) {
+            return Err(FsError::new(ErrorKind::InvalidInput, OpKind::Fsync, path_glob));
+        }
         self.armed_media.push(ArmedMediaFault { kind, path_glob: path_glob.to_string() });
+        Ok(())
     }
 
     /// Every media fault in force.
@@ -447,10 +458,11 @@ impl SimFs {
         Ok(fault.id)
     }
 
-    fn new_media_id(&mut self) -> MediaFaultId {
-        let id = MediaFaultId(self.next_media_id);
-        self.next_media_id += 1;
-        id
+    /// A fresh id, or `None` once all 2^64 − 1 are used (replayed faults may have taken the last ones).
+    fn new_media_id(&mut self) -> Option<MediaFaultId> {
+        let id = self.next_media_id;
+        self.next_media_id = id.checked_add(1)?;
+        Some(MediaFaultId(id))
     }
 
     fn media_target(&self, path: &str) -> crate::Result<Ino> {
@@ -463,9 +475,13 @@ impl SimFs {
         }
     }
 
-    /// A successful fsync of a file, letting an armed lost or misdirected write strike it.
-    pub(super) fn commit_file_with_media_faults(&mut self, ino: Ino, seq: u64) {
-        let armed = if self.armed_media.is_empty() {
+    /// A successful fsync of a file, letting an armed lost or misdirected write strike it; returns whether
+    /// anything was pending.
+    pub(super) fn commit_file_with_media_faults(&mut self, ino: Ino, seq: u64) -> bool {
+        if self.file(ino).pending.is_empty() {
+            return false;
+        }
+        let armed = if self.armed_media.is_empty() || self.next_media_id == u64::MAX {
             None
         } else {
             let path = self.inode_path(ino);
@@ -474,7 +490,7 @@ impl SimFs {
         };
         let Some(index) = armed else {
             self.commit_file(ino);
-            return;
+            return true;
         };
         let armed = self.armed_media.remove(index);
         let ss = self.config.sector_size;
@@ -490,7 +506,7 @@ impl SimFs {
             })
             .collect();
         self.commit_file(ino);
-        let id = self.new_media_id();
+        let id = self.new_media_id().expect("checked above: an id is left");
         let mut overlays: Vec<Overlay> = (first..=last)
             .zip(stale)
             .map(|(sector, bytes)| Overlay { id, kind: armed.kind, sector, patch: Some((0, bytes)), visible: false })
@@ -499,10 +515,12 @@ impl SimFs {
             let count = last - first + 1;
             let file_sectors = self.file(ino).durable.len.div_ceil(ss);
             // Any aligned run of `count` sectors inside the file that does not overlap the intended one.
-            let candidates: Vec<u64> =
-                (0..file_sectors.saturating_sub(count - 1)).filter(|t| *t + count <= first || *t > last).collect();
-            if !candidates.is_empty() {
-                let target = candidates[(self.rng.next_u64() % candidates.len() as u64) as usize];
+            // Counted, not listed: a sparse file may have billions of sectors.
+            let before = if first >= count { first - count + 1 } else { 0 };
+            let after = file_sectors.saturating_sub(last + count);
+            if before + after > 0 {
+                let k = self.rng.next_u64() % (before + after);
+                let target = if k < before { k } else { last + 1 + (k - before) };
                 for i in 0..count {
                     let mut b = vec![0; ss as usize];
                     self.file(ino).durable.read_raw((first + i) * ss, &mut b);
@@ -519,6 +537,7 @@ impl SimFs {
         self.file_mut(ino).overlays.extend(overlays);
         let fault = self.media_faults().into_iter().find(|f| f.id == id).expect("just added");
         self.fault_events.push(FaultEvent::MediaFaultStruck { seq, fault });
+        true
     }
 }
 
@@ -548,8 +567,9 @@ pub(crate) fn heal_overlays(overlays: &mut Vec<Overlay>, op: &DataOpKind, ss: u6
             overlays.retain(|o| o.sector < first || o.sector > last);
         }
         DataOpKind::SetLen { len } => {
-            let first_gone = len.div_ceil(ss);
-            overlays.retain(|o| o.sector < first_gone);
+            // A truncation rewrites the sector it cuts into (its tail is zeroed) and frees those past it.
+            let first_rewritten = len / ss;
+            overlays.retain(|o| o.sector < first_rewritten);
         }
     }
 }

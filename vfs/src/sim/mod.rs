@@ -27,7 +27,7 @@ pub use faults::{CrashPoint, ErrorRule, FaultEvent, MediaFault, MediaFaultId, Me
 
 use crate::path::{self, Component, Last, ParsedPath};
 use crate::{ErrorKind, FallocateMode, Fd, FileKind, FileSystem, FsError, Metadata, OpKind, OpenOptions, Result};
-use content::{Content, PAGE, Page};
+use content::{Content, Intervals, PAGE, Page};
 use faults::{ArmedCut, ArmedMediaFault, Overlay};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
@@ -166,8 +166,10 @@ pub(crate) struct FileNode {
     pub(crate) arena: Vec<u8>,
     /// A failed fsync dropped pending operations the cache still shows (fsyncgate).
     pub(crate) stale_cache: bool,
-    /// End of the fallocate reservation, in pages (capacity accounting only).
-    pub(crate) reserved_pages: u64,
+    /// Pages fallocate reserved (capacity accounting only; the model does not make them durable).
+    pub(crate) reserved: Intervals,
+    /// How many reserved pages hold no data yet (they count towards capacity on top of the data pages).
+    pub(crate) reserved_unbacked: u64,
     pub(crate) overlays: Vec<Overlay>,
 }
 
@@ -179,13 +181,27 @@ impl FileNode {
             pending: Vec::new(),
             arena: Vec::new(),
             stale_cache: false,
-            reserved_pages: 0,
+            reserved: Intervals::default(),
+            reserved_unbacked: 0,
             overlays: Vec::new(),
         }
     }
 
+    /// Pages this file takes on the disk: its data pages plus reserved pages without data.
     fn usage_pages(&self) -> u64 {
-        self.cached.page_count().max(self.reserved_pages)
+        self.cached.page_count() + self.reserved_unbacked
+    }
+
+    /// Recounts the reserved pages without data (after a truncation or a cache rebuild).
+    pub(crate) fn recount_reserved(&mut self) {
+        self.reserved_unbacked =
+            self.reserved.iter().map(|(lo, hi)| hi - lo + 1 - self.cached.pages.range(lo, hi).count() as u64).sum();
+    }
+
+    /// Drops every reservation (after a crash).
+    pub(crate) fn clear_reserved(&mut self) {
+        self.reserved = Intervals::default();
+        self.reserved_unbacked = 0;
     }
 
     /// Makes every pending operation durable (successful fsync): applied to the durable image in order.
@@ -207,6 +223,31 @@ impl FileNode {
         } else {
             self.arena.clear();
         }
+    }
+
+    /// After a partial writeback: if most of the arena is bytes of operations no longer pending, copies
+    /// the live ones to a fresh buffer (periodic writeback must not grow memory without bound).
+    pub(crate) fn compact_arena(&mut self) {
+        let live: usize = self
+            .pending
+            .iter()
+            .map(|op| match &op.kind {
+                DataOpKind::Write { data: WriteData::Arena { len, .. }, .. } => *len,
+                _ => 0,
+            })
+            .sum();
+        if self.arena.len() <= 2 * live + (64 << 10) {
+            return;
+        }
+        let mut fresh = Vec::with_capacity(live);
+        for op in &mut self.pending {
+            if let DataOpKind::Write { data: WriteData::Arena { at, len }, .. } = &mut op.kind {
+                let start = fresh.len();
+                fresh.extend_from_slice(&self.arena[*at..*at + *len]);
+                *at = start;
+            }
+        }
+        self.arena = fresh;
     }
 
     /// The cached view rebuilt from the durable image and the pending operations.
@@ -290,6 +331,24 @@ impl EntryOp {
         match &self.kind {
             EntryOpKind::Link { ino, .. } | EntryOpKind::Unlink { ino, .. } => [Some(*ino), None],
             EntryOpKind::Rename { ino, replaced, .. } => [Some(*ino), *replaced],
+        }
+    }
+
+    /// The inode this operation removes from the tree (an unlink, or the target a rename replaced).
+    pub(crate) fn removed(&self) -> Option<Ino> {
+        match &self.kind {
+            EntryOpKind::Unlink { ino, .. } => Some(*ino),
+            EntryOpKind::Rename { replaced, .. } => *replaced,
+            EntryOpKind::Link { .. } => None,
+        }
+    }
+
+    /// The directory this operation puts an inode into.
+    pub(crate) fn destination(&self) -> Option<Ino> {
+        match &self.kind {
+            EntryOpKind::Link { dir, .. } => Some(*dir),
+            EntryOpKind::Rename { to_dir, .. } => Some(*to_dir),
+            EntryOpKind::Unlink { .. } => None,
         }
     }
 
@@ -440,6 +499,16 @@ impl SimFs {
         std::mem::take(&mut self.ops)
     }
 
+    /// Bytes held for unsynced partial-page writes (the files' arenas), for memory accounting.
+    pub fn unsynced_arena_bytes(&self) -> usize {
+        self.live_inodes()
+            .map(|(_, i)| match &i.node {
+                Node::File(f) => f.arena.len(),
+                Node::Dir(_) => 0,
+            })
+            .sum()
+    }
+
     /// Number of pending (unsynced) operations: data operations of every file plus entry operations.
     pub fn pending_count(&self) -> usize {
         let data: usize = self
@@ -587,17 +656,56 @@ impl SimFs {
         self.config.capacity_bytes / PAGE
     }
 
+    /// Whether `pages` more fit on the disk; a full disk first frees what only garbage still holds (an
+    /// unlinked, closed file whose unlink is durable), as the kernel frees blocks when the last reference
+    /// goes.
+    pub(crate) fn room_for(&mut self, pages: u64) -> bool {
+        if self.used_pages + pages <= self.capacity_pages() {
+            return true;
+        }
+        self.collect_garbage();
+        self.used_pages + pages <= self.capacity_pages()
+    }
+
     // ----- the call wrapper: sequence numbers, crash points, injected errors, the op log -----
 
-    /// Runs one call: assigns its sequence number, fires a crash point or an injected error that matches
-    /// it, records it, and fires an `AfterOp` crash point once it completed. `body` receives an injected
-    /// error only for fsync-like calls, which fail with fsyncgate semantics rather than doing nothing.
+    /// Runs one call on a path (see `run_inner`).
     fn run<T>(
         &mut self,
         kind: OpKind,
         path: &str,
         to: Option<&str>,
         extent: (Option<u64>, Option<u64>),
+        body: impl FnOnce(&mut SimFs, u64, Option<ErrorKind>) -> std::result::Result<T, ErrorKind>,
+    ) -> Result<T> {
+        self.run_inner(kind, path, to, extent, true, body)
+    }
+
+    /// Runs one call on a handle (see `run_inner`). A handle that is not open fails with `EBADF` before
+    /// any injected error, as the kernel never reaches the device.
+    fn run_fd<T>(
+        &mut self,
+        kind: OpKind,
+        fd: Fd,
+        extent: (Option<u64>, Option<u64>),
+        body: impl FnOnce(&mut SimFs, u64, Option<ErrorKind>) -> std::result::Result<T, ErrorKind>,
+    ) -> Result<T> {
+        let path = self.fd_path(fd);
+        let open = self.fds.contains_key(&fd.0);
+        self.run_inner(kind, &path, None, extent, open, body)
+    }
+
+    /// Runs one call: assigns its sequence number, fires a crash point or an injected error that matches
+    /// it, records it, and fires an `AfterOp` crash point once it completed. `body` receives an injected
+    /// error only for fsync-like calls, which fail with fsyncgate semantics rather than doing nothing, and
+    /// for `close`, which releases the handle anyway.
+    fn run_inner<T>(
+        &mut self,
+        kind: OpKind,
+        path: &str,
+        to: Option<&str>,
+        extent: (Option<u64>, Option<u64>),
+        injectable: bool,
         body: impl FnOnce(&mut SimFs, u64, Option<ErrorKind>) -> std::result::Result<T, ErrorKind>,
     ) -> Result<T> {
         if self.powered_off {
@@ -610,10 +718,10 @@ impl SimFs {
             self.fire_power_cut(seq, format!("before {} {}", kind, path::normalize(path)));
             return Err(FsError::new(ErrorKind::PoweredOff, kind, path));
         }
-        let injected = self.take_injected_error(seq, kind, path, to);
-        let fsync_like = matches!(kind, OpKind::Fsync | OpKind::Fdatasync | OpKind::FsyncDir);
+        let injected = if injectable { self.take_injected_error(seq, kind, path, to) } else { None };
+        let passes_through = matches!(kind, OpKind::Fsync | OpKind::Fdatasync | OpKind::FsyncDir | OpKind::Close);
         let result = match injected {
-            Some(error) if !fsync_like => Err(error),
+            Some(error) if !passes_through => Err(error),
             _ => body(self, seq, injected),
         };
         self.record(seq, kind, path, to, extent, result.as_ref().map(|_| ()).map_err(|e| *e));
@@ -736,16 +844,22 @@ impl SimFs {
         let data = &data[..n];
         let file = self.file(ino);
         let before = file.usage_pages();
+        let (first, last) = (offset / PAGE, (offset + n as u64 - 1) / PAGE);
+        // New data pages inside a reservation take no more space.
+        let reserved_new = if file.reserved.is_empty() {
+            0
+        } else {
+            (first..=last).filter(|p| file.cached.pages.get(*p).is_none() && file.reserved.contains(*p)).count() as u64
+        };
         // The exact count of new pages (a range walk) only when the disk might be full.
-        let span = (offset + n as u64 - 1) / PAGE - offset / PAGE + 1;
-        if self.used_pages + span > self.capacity_pages() {
-            let after =
-                (file.cached.page_count() + file.cached.new_pages_for(offset, n as u64)).max(file.reserved_pages);
-            if after > before && self.used_pages - before + after > self.capacity_pages() {
+        if self.used_pages + (last - first + 1) > self.capacity_pages() {
+            let growth = file.cached.new_pages_for(offset, n as u64) - reserved_new;
+            if !self.room_for(growth) {
                 return Err(ErrorKind::NoSpace);
             }
         }
         let file = self.file_mut(ino);
+        file.reserved_unbacked -= reserved_new;
         let data = if offset.is_multiple_of(PAGE) && (n as u64).is_multiple_of(PAGE) {
             let pages = content::pages_of(data);
             file.cached.write_pages(offset, &pages);
@@ -770,6 +884,11 @@ impl SimFs {
         let before = file.usage_pages();
         let file = self.file_mut(ino);
         file.cached.set_len(len);
+        if !file.reserved.is_empty() {
+            // ftruncate frees the blocks past the new end, preallocated ones included.
+            file.reserved.clip(len.div_ceil(PAGE));
+            file.recount_reserved();
+        }
         let after = file.usage_pages();
         self.push_data_op(ino, seq, DataOpKind::SetLen { len });
         self.set_usage(before, after);
@@ -805,11 +924,14 @@ impl SimFs {
         }
     }
 
-    fn commit_dir(&mut self, dir: Ino) {
+    /// fsync of a directory; returns whether anything was pending.
+    fn commit_dir(&mut self, dir: Ino) -> bool {
         let chosen: BTreeSet<u64> = self.entry_ops.iter().filter(|op| op.touches_dir(dir)).map(|op| op.seq).collect();
-        if !chosen.is_empty() {
+        let wrote = !chosen.is_empty();
+        if wrote {
             self.commit_entries(chosen);
         }
+        wrote
     }
 
     // ----- garbage collection -----
@@ -863,6 +985,8 @@ impl SimFs {
             let file = self.file_mut(ino);
             if file.pending.is_empty() {
                 file.clear_arena();
+            } else {
+                file.compact_arena();
             }
         }
         let entries: BTreeSet<u64> = self.entry_ops.iter().map(|op| op.seq).filter(|s| *s <= seq).collect();
@@ -919,6 +1043,7 @@ impl SimFs {
             let file = self.file_mut(ino);
             file.cached = cached;
             file.stale_cache = false;
+            file.recount_reserved();
             let after = file.usage_pages();
             self.set_usage(before, after);
         }
@@ -965,6 +1090,11 @@ impl SimFs {
                 }
                 Node::File(f) => {
                     used += f.usage_pages();
+                    let mut recount = f.clone();
+                    recount.recount_reserved();
+                    if recount.reserved_unbacked != f.reserved_unbacked {
+                        return Err(format!("file {ino}: {} reserved pages without data counted", f.reserved_unbacked));
+                    }
                     if !f.cached.invariant_holds() || !f.durable.invariant_holds() {
                         return Err(format!("file {ino}: bytes past the length are not zero"));
                     }

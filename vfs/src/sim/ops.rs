@@ -5,6 +5,14 @@
 
 use super::*;
 
+/// Linux's `rw_verify_area`: a transfer whose end would pass `i64::MAX` is `EINVAL`.
+fn verify_area(pos: u64, count: usize) -> std::result::Result<(), ErrorKind> {
+    match pos.checked_add(count as u64) {
+        Some(end) if end <= i64::MAX as u64 => Ok(()),
+        _ => Err(ErrorKind::InvalidInput),
+    }
+}
+
 /// `std::path::Path::parent` of a relative path: drop `.` components and the last component.
 fn lexical_parent(path: &str) -> String {
     let mut parts: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
@@ -91,26 +99,26 @@ impl FileSystem for SimFs {
     }
 
     fn close(&mut self, fd: Fd) -> Result<()> {
-        let path = self.fd_path(fd);
-        self.run(OpKind::Close, &path, None, (None, None), |fs, _, _| {
+        self.run_fd(OpKind::Close, fd, (None, None), |fs, _, injected| {
             let handle = fs.fds.remove(&fd.0).ok_or(ErrorKind::BadDescriptor)?;
             let inode = fs.inode_mut(handle.ino);
             inode.open_fds -= 1;
             if inode.open_fds == 0 {
                 fs.garbage_hint += 1;
             }
-            Ok(())
+            // Linux releases the descriptor even when close reports an error.
+            injected.map_or(Ok(()), Err)
         })
     }
 
     fn read(&mut self, fd: Fd, buf: &mut [u8]) -> Result<usize> {
-        let path = self.fd_path(fd);
         let cursor = self.fds.get(&fd.0).map(|f| f.cursor);
-        self.run(OpKind::Read, &path, None, (cursor, Some(buf.len() as u64)), |fs, _, _| {
+        self.run_fd(OpKind::Read, fd, (cursor, Some(buf.len() as u64)), |fs, _, _| {
             let handle = fs.fd_entry(fd)?;
             if !handle.read {
                 return Err(ErrorKind::BadDescriptor);
             }
+            verify_area(handle.cursor, buf.len())?;
             if handle.is_dir {
                 return Err(ErrorKind::IsADirectory);
             }
@@ -122,15 +130,16 @@ impl FileSystem for SimFs {
     }
 
     fn pread(&mut self, fd: Fd, offset: u64, buf: &mut [u8]) -> Result<usize> {
-        let path = self.fd_path(fd);
-        self.run(OpKind::Read, &path, None, (Some(offset), Some(buf.len() as u64)), |fs, _, _| {
-            let handle = fs.fd_entry(fd)?;
+        self.run_fd(OpKind::Read, fd, (Some(offset), Some(buf.len() as u64)), |fs, _, _| {
+            // Linux: a negative position fails before the descriptor is looked up.
             if offset > i64::MAX as u64 {
                 return Err(ErrorKind::InvalidInput);
             }
+            let handle = fs.fd_entry(fd)?;
             if !handle.read {
                 return Err(ErrorKind::BadDescriptor);
             }
+            verify_area(offset, buf.len())?;
             if handle.is_dir {
                 return Err(ErrorKind::IsADirectory);
             }
@@ -140,13 +149,13 @@ impl FileSystem for SimFs {
     }
 
     fn write(&mut self, fd: Fd, data: &[u8]) -> Result<usize> {
-        let path = self.fd_path(fd);
         let cursor = self.fds.get(&fd.0).map(|f| f.cursor);
-        self.run(OpKind::Write, &path, None, (cursor, Some(data.len() as u64)), |fs, seq, _| {
+        self.run_fd(OpKind::Write, fd, (cursor, Some(data.len() as u64)), |fs, seq, _| {
             let handle = fs.fd_entry(fd)?;
             if !handle.write {
                 return Err(ErrorKind::BadDescriptor);
             }
+            verify_area(handle.cursor, data.len())?;
             let ino = handle.ino;
             let offset = if handle.append { fs.file(ino).cached.len } else { handle.cursor };
             let n = fs.do_write(ino, seq, offset, data)?;
@@ -156,15 +165,15 @@ impl FileSystem for SimFs {
     }
 
     fn pwrite(&mut self, fd: Fd, offset: u64, data: &[u8]) -> Result<usize> {
-        let path = self.fd_path(fd);
-        self.run(OpKind::Write, &path, None, (Some(offset), Some(data.len() as u64)), |fs, seq, _| {
-            let handle = fs.fd_entry(fd)?;
+        self.run_fd(OpKind::Write, fd, (Some(offset), Some(data.len() as u64)), |fs, seq, _| {
             if offset > i64::MAX as u64 {
                 return Err(ErrorKind::InvalidInput);
             }
+            let handle = fs.fd_entry(fd)?;
             if !handle.write {
                 return Err(ErrorKind::BadDescriptor);
             }
+            verify_area(offset, data.len())?;
             let ino = handle.ino;
             // Linux: pwrite on an O_APPEND handle appends, whatever the offset.
             let offset = if handle.append { fs.file(ino).cached.len } else { offset };
@@ -173,9 +182,8 @@ impl FileSystem for SimFs {
     }
 
     fn append(&mut self, fd: Fd, data: &[u8]) -> Result<u64> {
-        let path = self.fd_path(fd);
         let end = self.fds.get(&fd.0).filter(|f| !f.is_dir).map(|f| self.file(f.ino).cached.len);
-        self.run(OpKind::Write, &path, None, (end, Some(data.len() as u64)), |fs, seq, _| {
+        self.run_fd(OpKind::Write, fd, (end, Some(data.len() as u64)), |fs, seq, _| {
             let handle = fs.fd_entry(fd)?;
             if !handle.write {
                 return Err(ErrorKind::BadDescriptor);
@@ -188,8 +196,7 @@ impl FileSystem for SimFs {
     }
 
     fn seek(&mut self, fd: Fd, offset: u64) -> Result<()> {
-        let path = self.fd_path(fd);
-        self.run(OpKind::Seek, &path, None, (Some(offset), None), |fs, _, _| {
+        self.run_fd(OpKind::Seek, fd, (Some(offset), None), |fs, _, _| {
             fs.fd_entry(fd)?;
             if offset > i64::MAX as u64 {
                 return Err(ErrorKind::InvalidInput);
@@ -200,13 +207,13 @@ impl FileSystem for SimFs {
     }
 
     fn set_len(&mut self, fd: Fd, len: u64) -> Result<()> {
-        let path = self.fd_path(fd);
-        self.run(OpKind::SetLen, &path, None, (None, Some(len)), |fs, seq, _| {
-            let handle = fs.fd_entry(fd)?;
-            if !handle.write || handle.is_dir {
+        self.run_fd(OpKind::SetLen, fd, (None, Some(len)), |fs, seq, _| {
+            // Linux: a negative length fails before the descriptor is looked up.
+            if len > i64::MAX as u64 {
                 return Err(ErrorKind::InvalidInput);
             }
-            if len > i64::MAX as u64 {
+            let handle = fs.fd_entry(fd)?;
+            if !handle.write || handle.is_dir {
                 return Err(ErrorKind::InvalidInput);
             }
             if len > fs.config.max_file_size {
@@ -219,8 +226,7 @@ impl FileSystem for SimFs {
     }
 
     fn fallocate(&mut self, fd: Fd, mode: FallocateMode, offset: u64, len: u64) -> Result<()> {
-        let path = self.fd_path(fd);
-        self.run(OpKind::Fallocate, &path, None, (Some(offset), Some(len)), |fs, seq, _| {
+        self.run_fd(OpKind::Fallocate, fd, (Some(offset), Some(len)), |fs, seq, _| {
             let handle = fs.fd_entry(fd)?;
             if len == 0 || offset > i64::MAX as u64 || len > i64::MAX as u64 {
                 return Err(ErrorKind::InvalidInput);
@@ -235,12 +241,17 @@ impl FileSystem for SimFs {
             }
             let file = fs.file(ino);
             let before = file.usage_pages();
-            let reserved = file.reserved_pages.max(end.div_ceil(PAGE));
-            let after = file.cached.page_count().max(reserved);
-            if after > before && fs.used_pages - before + after > fs.capacity_pages() {
+            let (first, last) = (offset / PAGE, (end - 1) / PAGE);
+            let gaps = file.reserved.uncovered(first, last);
+            let growth: u64 =
+                gaps.iter().map(|(lo, hi)| hi - lo + 1 - file.cached.pages.range(*lo, *hi).count() as u64).sum();
+            if growth > 0 && !fs.room_for(growth) {
                 return Err(ErrorKind::NoSpace);
             }
-            fs.file_mut(ino).reserved_pages = reserved;
+            let file = fs.file_mut(ino);
+            file.reserved.insert(first, last);
+            file.reserved_unbacked += growth;
+            let after = file.usage_pages();
             fs.set_usage(before, after);
             if mode == FallocateMode::Extend && end > fs.file(ino).cached.len {
                 fs.do_set_len(ino, seq, end);
@@ -258,8 +269,7 @@ impl FileSystem for SimFs {
     }
 
     fn fstat(&mut self, fd: Fd) -> Result<Metadata> {
-        let path = self.fd_path(fd);
-        self.run(OpKind::Fstat, &path, None, (None, None), |fs, _, _| {
+        self.run_fd(OpKind::Fstat, fd, (None, None), |fs, _, _| {
             let ino = fs.fd_entry(fd)?.ino;
             Ok(fs.metadata_of(ino))
         })
@@ -430,23 +440,29 @@ impl FileSystem for SimFs {
 impl SimFs {
     /// `mkdir -p` as `std::fs::create_dir_all` does it (so both backends agree even on `..`): try the
     /// path; if its parent is missing, create the lexical parent first, then try again; an error on a
-    /// path that is by then a directory counts as success. Each attempt is one recorded `mkdir`.
+    /// path that is by then a directory counts as success. Each attempt is one recorded `mkdir`. An
+    /// explicit stack instead of std's recursion: a path may have 2,000 components.
     fn mkdir_all_from(&mut self, path: &str) -> Result<()> {
-        match self.mkdir(path) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.kind == ErrorKind::NotFound => {}
-            Err(e) if e.kind == ErrorKind::PoweredOff => return Err(e),
-            Err(e) => return if self.is_dir_path(path) { Ok(()) } else { Err(e) },
+        let mut stack = vec![(path.to_string(), false)];
+        while let Some((p, retry)) = stack.pop() {
+            match self.mkdir(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind == ErrorKind::PoweredOff => return Err(e),
+                Err(e) if e.kind == ErrorKind::NotFound && !retry => {
+                    let parent = lexical_parent(&p);
+                    stack.push((p, true));
+                    if !parent.is_empty() {
+                        stack.push((parent, false));
+                    }
+                }
+                Err(e) => {
+                    if !self.is_dir_path(&p) {
+                        return Err(e);
+                    }
+                }
+            }
         }
-        let parent = lexical_parent(path);
-        if !parent.is_empty() {
-            self.mkdir_all_from(&parent)?;
-        }
-        match self.mkdir(path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind != ErrorKind::PoweredOff && self.is_dir_path(path) => Ok(()),
-            Err(e) => Err(e),
-        }
+        Ok(())
     }
 
     fn is_dir_path(&self, path: &str) -> bool {
@@ -461,24 +477,25 @@ impl SimFs {
     }
 
     fn sync_handle(&mut self, fd: Fd, requested: OpKind) -> Result<()> {
-        let path = self.fd_path(fd);
         let kind = match self.fds.get(&fd.0) {
             Some(f) if f.is_dir => OpKind::FsyncDir,
             _ => requested,
         };
-        self.run(kind, &path, None, (None, None), |fs, seq, injected| {
+        self.run_fd(kind, fd, (None, None), |fs, seq, injected| {
             let handle = fs.fd_entry(fd)?;
             let (ino, is_dir) = (handle.ino, handle.is_dir);
             if let Some(error) = injected {
                 fs.fail_sync(ino, is_dir, seq, error);
                 return Err(error);
             }
-            if is_dir {
-                fs.commit_dir(ino);
-            } else {
-                fs.commit_file_with_media_faults(ino, seq);
+            // A file whose name a pending rename or link changed is dirty metadata too (ctime), so its fsync
+            // commits a journal transaction even with no data to write.
+            let renamed = !is_dir && fs.entry_ops.iter().any(|op| op.inodes().contains(&Some(ino)));
+            let wrote = if is_dir { fs.commit_dir(ino) } else { fs.commit_file_with_media_faults(ino, seq) };
+            // A sync call with nothing to write commits no journal transaction (what Ext4Ordered keys on).
+            if wrote || renamed {
+                fs.last_sync_seq = seq;
             }
-            fs.last_sync_seq = seq;
             Ok(())
         })
     }
