@@ -204,14 +204,20 @@ impl FileNode {
         self.reserved_unbacked = 0;
     }
 
-    /// Makes every pending operation durable (successful fsync): applied to the durable image in order.
-    pub(crate) fn commit_pending(&mut self, sector: u64) {
+    /// Makes the pending operations with sequence numbers up to `seq` durable, in order (all of them for
+    /// a successful fsync, a prefix for writeback), then drops or compacts the unsynced bytes.
+    pub(crate) fn commit_through(&mut self, seq: u64, sector: u64) {
         let FileNode { durable, pending, arena, overlays, .. } = self;
-        for op in pending.drain(..) {
+        let split = pending.partition_point(|op| op.seq <= seq);
+        for op in pending.drain(..split) {
             faults::heal_overlays(overlays, &op.kind, sector);
             op.kind.apply_to(durable, arena);
         }
-        self.clear_arena();
+        if self.pending.is_empty() {
+            self.clear_arena();
+        } else {
+            self.compact_arena();
+        }
     }
 
     /// Forgets the unsynced bytes once nothing pending refers to them. The buffer is kept for the next
@@ -897,7 +903,7 @@ impl SimFs {
     /// Makes a file's pending operations durable (successful fsync / fdatasync).
     pub(crate) fn commit_file(&mut self, ino: Ino) {
         let sector = self.config.sector_size;
-        self.file_mut(ino).commit_pending(sector);
+        self.file_mut(ino).commit_through(u64::MAX, sector);
     }
 
     /// Makes the given entry operations durable, together with the earlier pending operations on the
@@ -976,18 +982,7 @@ impl SimFs {
             .collect();
         let sector = self.config.sector_size;
         for ino in files {
-            let FileNode { durable, pending, arena, overlays, .. } = self.file_mut(ino);
-            let split = pending.partition_point(|op| op.seq <= seq);
-            for op in pending.drain(..split) {
-                faults::heal_overlays(overlays, &op.kind, sector);
-                op.kind.apply_to(durable, arena);
-            }
-            let file = self.file_mut(ino);
-            if file.pending.is_empty() {
-                file.clear_arena();
-            } else {
-                file.compact_arena();
-            }
+            self.file_mut(ino).commit_through(seq, sector);
         }
         let entries: BTreeSet<u64> = self.entry_ops.iter().map(|op| op.seq).filter(|s| *s <= seq).collect();
         if !entries.is_empty() {
