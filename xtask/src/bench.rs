@@ -5,7 +5,7 @@ use crate::workspace_root;
 use std::process::Command;
 
 /// Benchmark binaries, each printing a Markdown section on stdout.
-const BENCHES: [(&str, &str); 1] = [("vfs", "vfs")];
+const BENCHES: [(&str, &str); 2] = [("vfs", "vfs"), ("raft-core", "storage")];
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let reps = match args {

@@ -1,0 +1,107 @@
+//! Bug switches: each restores one code path Ra had before a fix, in place, so that the harness can
+//! show it would have found the bug (`ra-model.md` §10).
+//!
+//! Why a closed enum: a switch is read by exactly one code path in `raft-core`; checkers, the engine and
+//! the scenarios never read it. The set is part of the node configuration and is empty by default.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// One of Ra's pre-fix behaviours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Bug {
+    /// PR 589 fix 1: an unreadable snapshot `indexes` file crashes server init (`badmatch`).
+    IndexesBadmatch,
+    /// PR 589 fix 2: WAL recovery re-looks-up (re-scans) the shared mem table for every file instead of
+    /// carrying its own table state across files.
+    WalRecoveryRescan,
+    /// PR 589 fix 3: init deletes segments by comparing `(name, range)` pairs instead of names.
+    SegrefTupleDelete,
+    /// PR 589 fix 4: a leader enforcing leadership skips peers in snapshot backoff.
+    BackoffPeerSkipped,
+    /// Ra PR 614: a registered uid whose config is missing is not unregistered at pre-init.
+    ConfigOrphanRegistration,
+    /// PR 589 fix 5 (reverted by PR 614): a new server registers only after its log init, so a WAL
+    /// roll-over in between drops its mem tables.
+    RegisterAfterInit,
+    /// PR 589 fix 6: the config rename is not followed by a directory fsync.
+    ConfigNoDirSync,
+}
+
+impl Bug {
+    /// Every switch, in `ra-model.md` §10 order.
+    pub const ALL: [Bug; 7] = [
+        Bug::IndexesBadmatch,
+        Bug::WalRecoveryRescan,
+        Bug::SegrefTupleDelete,
+        Bug::BackoffPeerSkipped,
+        Bug::ConfigOrphanRegistration,
+        Bug::RegisterAfterInit,
+        Bug::ConfigNoDirSync,
+    ];
+
+    /// The switch's CLI name (`--bug NAME`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::IndexesBadmatch => "indexes-badmatch",
+            Bug::WalRecoveryRescan => "wal-recovery-rescan",
+            Bug::SegrefTupleDelete => "segref-tuple-delete",
+            Bug::BackoffPeerSkipped => "backoff-peer-skipped",
+            Bug::ConfigOrphanRegistration => "config-orphan-registration",
+            Bug::RegisterAfterInit => "register-after-init",
+            Bug::ConfigNoDirSync => "config-no-dir-sync",
+        }
+    }
+
+    /// Parses a CLI name.
+    pub fn from_name(name: &str) -> Option<Bug> {
+        Bug::ALL.into_iter().find(|b| b.name() == name)
+    }
+}
+
+impl fmt::Display for Bug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The set of switched-on bugs of one node (empty: Ra with every fix).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Bugs(BTreeSet<Bug>);
+
+impl Bugs {
+    /// No bug switched on.
+    pub fn none() -> Bugs {
+        Bugs(BTreeSet::new())
+    }
+
+    /// The given switches.
+    pub fn of(bugs: &[Bug]) -> Bugs {
+        Bugs(bugs.iter().copied().collect())
+    }
+
+    /// Whether `bug` is switched on.
+    pub fn has(&self, bug: Bug) -> bool {
+        self.0.contains(&bug)
+    }
+
+    /// The switched-on bugs, in order.
+    pub fn iter(&self) -> impl Iterator<Item = Bug> + '_ {
+        self.0.iter().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for bug in Bug::ALL {
+            assert_eq!(Bug::from_name(bug.name()), Some(bug));
+        }
+        assert_eq!(Bug::from_name("nope"), None);
+        assert!(Bugs::of(&[Bug::WalRecoveryRescan]).has(Bug::WalRecoveryRescan));
+        assert!(!Bugs::none().has(Bug::WalRecoveryRescan));
+    }
+}

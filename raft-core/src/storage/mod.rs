@@ -1,0 +1,138 @@
+//! Ra's storage actors and their shared state: the WAL, mem tables, the segment writer, segment files
+//! and segment refs (storage I), over `vfs::FileSystem` only.
+//!
+//! Why actors with explicit steps: three of the six PR 589 bugs exist only because Ra's WAL and segment
+//! writer run concurrently against shared ETS tables and a disk that loses unsynced state. Each actor
+//! here is a state machine whose `handle` performs one *step* — one message, or one slice of long work —
+//! and reports what it sends in an [`Envelope`] list. Long work (recovering a WAL file, flushing one
+//! server's tables, deleting keys) continues through *continuations*, which the scheduler runs before
+//! the actor's next mailbox message but after any other actor's steps it chooses to interleave.
+//!
+//! Calling protocol, for a driver (the simulator, or the tests' small loop):
+//! - each actor has a FIFO mailbox and at most one pending continuation;
+//! - `Envelope::Wal`/`Envelope::SegmentWriter` go to the back of that actor's mailbox;
+//!   `Envelope::WalContinue`/`Envelope::SegmentWriterContinue` become that actor's continuation, which
+//!   must run before its next mailbox message;
+//! - `Envelope::Server` goes to a server process (dropped if that process no longer runs);
+//! - an `Err` from `handle` stops the actor at once (a crash); envelopes pushed before the error were
+//!   already sent, as in Erlang.
+
+mod error;
+pub mod mem_table;
+pub mod new_server;
+pub mod segment;
+pub mod segment_writer;
+pub mod segref;
+pub mod shared;
+pub mod wal;
+pub mod wal_format;
+
+use std::collections::BTreeMap;
+
+pub use error::StorageError;
+
+use crate::seq::Seq;
+use crate::types::{LogIndex, ProcessId, TableId, Term, Uid};
+use segref::SegRef;
+use vfs::{ErrorKind, FsError};
+
+/// Per server, the (table, indexes) ranges one WAL file holds, newest table first (Ra's
+/// `#{UId => [{Tid, Seq}]}`).
+pub type Ranges = BTreeMap<Uid, Vec<(TableId, Seq)>>;
+
+/// What a storage actor sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Envelope {
+    /// To the back of the WAL's mailbox.
+    Wal(wal::WalMsg),
+    /// The WAL's continuation: runs before the WAL's next mailbox message.
+    WalContinue(wal::WalMsg),
+    /// To the back of the segment writer's mailbox.
+    SegmentWriter(segment_writer::SegmentWriterMsg),
+    /// The segment writer's continuation.
+    SegmentWriterContinue(segment_writer::SegmentWriterMsg),
+    /// A log event for one server process (dropped if that process is gone).
+    Server {
+        /// The receiving process.
+        process: ProcessId,
+        /// The event.
+        event: LogEvent,
+    },
+    /// A notice for the node's boot sequence.
+    Notice(NodeNotice),
+}
+
+/// Events the storage actors send to a server's log (Ra's `ra_log_event`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogEvent {
+    /// These indexes of `uid`, at `term`, are durable in the WAL.
+    Written {
+        /// The writer.
+        uid: Uid,
+        /// The term of the written entries.
+        term: Term,
+        /// The written indexes (floored by the smallest live index).
+        seq: Seq,
+    },
+    /// The WAL saw a gap: resend everything from `from` (Ra's `resend_write`).
+    ResendFrom {
+        /// The writer.
+        uid: Uid,
+        /// The first index to resend.
+        from: LogIndex,
+    },
+    /// The segment writer flushed these ranges into these segments (newest first).
+    Segments {
+        /// The server.
+        uid: Uid,
+        /// The flushed (table, indexes) ranges, newest table first.
+        ranges: Vec<(TableId, Seq)>,
+        /// The segments now holding them, newest first.
+        segrefs: Vec<SegRef>,
+    },
+}
+
+/// Boot-sequence notices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeNotice {
+    /// WAL recovery finished (every recovered file flushed, a fresh WAL file open): servers may start.
+    WalRecovered,
+}
+
+/// Joins a directory and a name (`""` is the filesystem root).
+pub(crate) fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() { name.to_owned() } else { format!("{dir}/{name}") }
+}
+
+/// `NNNNNNNNNNNNNNNN.ext`, Ra's 16-digit zero-padded file names.
+pub(crate) fn zpad_name(num: u64, ext: &str) -> String {
+    format!("{num:016}.{ext}")
+}
+
+/// Parses a 16-digit zero-padded name with extension `ext`.
+pub(crate) fn zpad_num(name: &str, ext: &str) -> Option<u64> {
+    let stem = name.strip_suffix(ext)?.strip_suffix('.')?;
+    if stem.len() != 16 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    stem.parse().ok()
+}
+
+/// Ra's `_ = ra_lib:sync_dir(Dir)`: the result is ignored — except that a power cut stops the actor.
+pub(crate) fn sync_dir_best_effort(fs: &mut dyn vfs::FileSystem, dir: &str) -> Result<(), StorageError> {
+    let path = if dir.is_empty() { "." } else { dir };
+    let result = fs.open_dir(path).and_then(|fd| {
+        let synced = fs.fsync(fd);
+        let closed = fs.close(fd);
+        synced.and(closed)
+    });
+    match result {
+        Err(e) if e.kind == ErrorKind::PoweredOff => Err(StorageError::Fs(e)),
+        _ => Ok(()),
+    }
+}
+
+/// Whether an fs error is a power cut (which always stops an actor).
+pub(crate) fn is_power_cut(e: &FsError) -> bool {
+    e.kind == ErrorKind::PoweredOff
+}

@@ -1,0 +1,100 @@
+//! Segment refs (Ra's `ra_log_segments` segref list): which segment file serves which index range.
+//!
+//! Key invariant: a ref's identity is its **file name**; its range may legitimately shrink. Segments
+//! are appended to across WAL files, and a replayed WAL (its unlink lost in a power cut) is flushed a
+//! second time into a newer segment, so a newer segment's first index truncates — or removes — older
+//! overlapping refs. Comparing `(name, range)` pairs instead of names deletes a file that is still
+//! referenced (PR 589 fix 3).
+
+use crate::types::LogIndex;
+
+/// A segment file and the range it serves.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SegRef {
+    /// The file's base name (`0000000000000001.segment`).
+    pub file: String,
+    /// First index served.
+    pub first: LogIndex,
+    /// Last index served.
+    pub last: LogIndex,
+}
+
+impl std::fmt::Display for SegRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}[{}..{}]", self.file, self.first, self.last)
+    }
+}
+
+/// Ra's `limit`: truncate the first ref that survives the cut at `start` (exclusive) and stop; refs
+/// lying wholly at or above `start` are dropped and the walk continues.
+fn limit(start: LogIndex, refs: &[SegRef]) -> Vec<SegRef> {
+    for (n, r) in refs.iter().enumerate() {
+        if r.first < start {
+            let mut out = Vec::with_capacity(refs.len() - n);
+            out.push(SegRef { file: r.file.clone(), first: r.first, last: r.last.min(LogIndex(start.0 - 1)) });
+            out.extend_from_slice(&refs[n + 1..]);
+            return out;
+        }
+    }
+    Vec::new()
+}
+
+/// Ra's `compact_segrefs(New, Cur)`: both lists newest first; each ref of `new`, oldest first, is put
+/// in front of what came before after cutting that at its first index.
+pub fn compact(new: &[SegRef], cur: &[SegRef]) -> Vec<SegRef> {
+    let mut acc: Vec<SegRef> = cur.to_vec();
+    for r in new.iter().rev() {
+        if acc.is_empty() {
+            acc = vec![r.clone()];
+        } else {
+            let mut next = vec![r.clone()];
+            next.extend(limit(r.first, &acc));
+            acc = next;
+        }
+    }
+    acc
+}
+
+/// A server's segment refs, newest first, as its log keeps them at runtime.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SegRefs {
+    refs: Vec<SegRef>,
+}
+
+impl SegRefs {
+    /// No segments.
+    pub fn new() -> SegRefs {
+        SegRefs { refs: Vec::new() }
+    }
+
+    /// Refs from a newest-first list, compacted.
+    pub fn from_newest_first(refs: &[SegRef]) -> SegRefs {
+        SegRefs { refs: compact(refs, &[]) }
+    }
+
+    /// The refs, newest first.
+    pub fn refs(&self) -> &[SegRef] {
+        &self.refs
+    }
+
+    /// The ref serving `index`, if any.
+    pub fn find(&self, index: LogIndex) -> Option<&SegRef> {
+        self.refs.iter().find(|r| r.first <= index && index <= r.last)
+    }
+
+    /// Applies a `Segments` notification (Ra's `update_segments`): compacts `new` over the current refs
+    /// and returns the names of files no longer referenced at all — by **name**, never by range.
+    pub fn update(&mut self, new: &[SegRef]) -> Vec<String> {
+        let compacted = compact(new, &self.refs);
+        let mut gone: Vec<String> = self
+            .refs
+            .iter()
+            .filter(|old| !compacted.iter().any(|r| r.file == old.file))
+            .map(|old| old.file.clone())
+            .collect();
+        gone.sort();
+        gone.dedup();
+        self.refs = compacted;
+        gone
+    }
+}

@@ -1,0 +1,856 @@
+//! The shared write-ahead log (Ra's `ra_log_wal`): one per node, used by every server on it.
+//!
+//! Key invariant: nothing is acknowledged before it is durable — a batch is one `write` plus one
+//! `fdatasync`, and only then does each writer get `Written`. Everything else here exists to keep Ra's
+//! exact order of durable steps, because the crash-recovery bugs live in that order:
+//! - roll-over: finish the batch; persist the writers map (tmp + fsync + rename); close the old file;
+//!   hand its ranges to the segment writer; create the next file (header into `N.tmp`, fsync, rename);
+//!   fsync the WAL directory — the last step in a continuation, so the segment writer may run (and
+//!   unlink a WAL file) before that directory fsync, as it can in Ra;
+//! - recovery: one file per step, each handed to the segment writer as soon as it is recovered, which
+//!   may flush and delete concurrently with the recovery of the next file.
+//!
+//! Recovery inserts into mem tables with sparse inserts that check the writer's previous index. With
+//! every fix, recovery carries its own table handles across files; the `wal-recovery-rescan` switch
+//! restores Ra 3.0.1, which re-derived them from the shared (possibly half-deleted) tables per file.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::bugs::{Bug, Bugs};
+use crate::checksum::crc32;
+use crate::seq::Seq;
+use crate::storage::mem_table::{DeleteJob, MemTable, SparseInsertError};
+use crate::storage::segment_writer::SegmentWriterMsg;
+use crate::storage::shared::NodeShared;
+use crate::storage::wal_format::{self, Parsed};
+use crate::storage::{
+    Envelope, LogEvent, NodeNotice, Ranges, StorageError, join, sync_dir_best_effort, zpad_name, zpad_num,
+};
+use crate::types::{LogIndex, Payload, ProcessId, TableId, Term, Uid};
+use vfs::{ErrorKind, Fd, FileSystem, OpenOptions};
+
+/// How the WAL makes a batch durable (Ra's `sync_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncMethod {
+    /// `fdatasync` (Ra's default).
+    Datasync,
+    /// `fsync`.
+    Sync,
+    /// No sync at all: `Written` is sent for data that is only in the page cache.
+    None,
+}
+
+/// WAL settings. Every knob is written out by the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalConfig {
+    /// The WAL directory (Ra's `wal_data_dir`), relative to the node's filesystem root.
+    pub dir: String,
+    /// Roll over once a file exceeds this many bytes (checked before each append).
+    pub max_size_bytes: u64,
+    /// The limit for the first file after a (re)start; Ra picks it at random in
+    /// `[max/2, max]` so that nodes do not roll over in lockstep. The caller supplies the draw.
+    pub first_file_max_size_bytes: u64,
+    /// Roll over after this many entries, if set.
+    pub max_entries: Option<u64>,
+    /// How batches are made durable.
+    pub sync_method: SyncMethod,
+    /// Whether record checksums are computed (0 is written otherwise).
+    pub compute_checksums: bool,
+    /// Switched-on pre-fix behaviours (only `wal-recovery-rescan` is read here).
+    pub bugs: Bugs,
+}
+
+/// An append request from a server (Ra's `{append, {UId, Pid}, MtTid, PrevIdx, Idx, Term, Cmd}`).
+/// The server has already inserted the entry into its mem table `tid`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalAppend {
+    /// The writer.
+    pub uid: Uid,
+    /// The writer's current process, which receives `Written`.
+    pub process: ProcessId,
+    /// The mem table holding the entry.
+    pub tid: TableId,
+    /// The index the writer's previous entry had (`None` for none: the first entry of a log).
+    pub prev_index: Option<LogIndex>,
+    /// The entry's index.
+    pub index: LogIndex,
+    /// The entry's term.
+    pub term: Term,
+    /// The entry's payload.
+    pub payload: Payload,
+}
+
+/// Messages the WAL handles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WalMsg {
+    /// Start: recover every WAL file, then open a fresh one. Sent once per WAL process start.
+    Recover,
+    /// Continuation: recover the next file (one file per step).
+    RecoverNextFile,
+    /// Reply from the segment writer: everything queued before our `Await` is done.
+    SegmentWriterDrained,
+    /// An append.
+    Append(WalAppend),
+    /// Queued behind the appends of a batch: write and sync the batch, then notify the writers.
+    CompleteBatch,
+    /// Continuation of a roll-over: fsync the WAL directory, then resume an interrupted append.
+    FinishRollOver,
+    /// Roll over now (Ra's `force_roll_over`).
+    ForceRollOver,
+    /// Forget a writer's sequence tracking (Ra's `forget_writer`).
+    ForgetWriter(Uid),
+}
+
+/// A writer's sequence state (Ra's `{in_seq | out_of_seq, LastIdx}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriterSeq {
+    /// Writes accepted; the last one had this index.
+    InSeq(LogIndex),
+    /// A gap was seen after this index; writes are dropped until the resend arrives.
+    OutOfSeq(LogIndex),
+}
+
+impl WriterSeq {
+    /// The tracked last index.
+    pub fn last(self) -> LogIndex {
+        match self {
+            WriterSeq::InSeq(i) | WriterSeq::OutOfSeq(i) => i,
+        }
+    }
+}
+
+/// The WAL's lifecycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WalPhase {
+    /// Created, `Recover` not yet handled.
+    Starting,
+    /// Recovering files (post-boot mode first waits for the segment writer).
+    Recovering,
+    /// Recovery done; waiting for the segment writer to drain before accepting writes.
+    AwaitingDrain,
+    /// Accepting appends.
+    Running,
+}
+
+#[derive(Debug)]
+struct OpenFile {
+    path: String,
+    fd: Fd,
+    size: u64,
+    entry_count: u64,
+    max_size: u64,
+    /// Per-file writer references (Ra's `writer_name_cache`).
+    name_cache: BTreeMap<Uid, u32>,
+    /// Per server, what this file holds, newest table first.
+    ranges: Ranges,
+}
+
+#[derive(Debug, Clone)]
+struct BatchWriter {
+    uid: Uid,
+    tid: TableId,
+    term: Term,
+    seq: Seq,
+    smallest_live: LogIndex,
+}
+
+#[derive(Debug, Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    writes: u64,
+    /// Per process, its batch writers oldest first (a term or table change starts a new one).
+    waiting: BTreeMap<ProcessId, Vec<BatchWriter>>,
+}
+
+#[derive(Debug)]
+struct Recovery {
+    post_boot: bool,
+    files: VecDeque<String>,
+    /// Carried across files (always the writers; the tables too unless `wal-recovery-rescan`).
+    tables: BTreeMap<Uid, MemTable>,
+    last_file_num: u64,
+}
+
+/// Counters for tests, traces and the bench.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WalStats {
+    /// Batches written.
+    pub batches: u64,
+    /// Entries written.
+    pub writes: u64,
+    /// Files created.
+    pub files: u64,
+    /// Appends dropped because the WAL was not running (Ra: `wal_down` for the caller).
+    pub dropped_while_down: u64,
+    /// Records recovered into mem tables.
+    pub recovered_records: u64,
+}
+
+/// The WAL actor.
+#[derive(Debug)]
+pub struct Wal {
+    config: WalConfig,
+    phase: WalPhase,
+    writers: BTreeMap<Uid, WriterSeq>,
+    file: Option<OpenFile>,
+    file_num: u64,
+    batch: Batch,
+    batch_queued: bool,
+    /// An append interrupted by a roll-over, resumed by `FinishRollOver`.
+    resume: Option<(WalAppend, bool, LogIndex)>,
+    recovery: Option<Recovery>,
+    stats: WalStats,
+}
+
+const WRITERS_SNAPSHOT: &str = "writers.snapshot";
+const WRITERS_MAGIC: &[u8; 4] = b"RAWS";
+
+impl Wal {
+    /// A WAL process that has not started yet; send it [`WalMsg::Recover`].
+    pub fn new(config: WalConfig) -> Wal {
+        Wal {
+            config,
+            phase: WalPhase::Starting,
+            writers: BTreeMap::new(),
+            file: None,
+            file_num: 0,
+            batch: Batch::default(),
+            batch_queued: false,
+            resume: None,
+            recovery: None,
+            stats: WalStats::default(),
+        }
+    }
+
+    /// The lifecycle phase.
+    pub fn phase(&self) -> &WalPhase {
+        &self.phase
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> WalStats {
+        self.stats
+    }
+
+    /// Ra's `last_writer_seq`: the WAL's tracked last index for `uid`.
+    pub fn last_writer_seq(&self, uid: &Uid) -> Option<WriterSeq> {
+        self.writers.get(uid).copied()
+    }
+
+    /// The current file's path.
+    pub fn current_file(&self) -> Option<&str> {
+        self.file.as_ref().map(|f| f.path.as_str())
+    }
+
+    /// Handles one message (one step); see the module docs of [`crate::storage`] for the protocol.
+    pub fn handle(
+        &mut self,
+        msg: WalMsg,
+        shared: &mut NodeShared,
+        fs: &mut dyn FileSystem,
+        out: &mut Vec<Envelope>,
+    ) -> Result<(), StorageError> {
+        match msg {
+            WalMsg::Recover => self.start_recovery(shared, fs, out),
+            WalMsg::RecoverNextFile => self.recover_next_file(shared, fs, out),
+            WalMsg::SegmentWriterDrained => self.segment_writer_drained(fs, out),
+            WalMsg::Append(append) => {
+                if self.phase != WalPhase::Running {
+                    self.stats.dropped_while_down += 1;
+                    return Ok(());
+                }
+                self.handle_append(append, shared, fs, out)?;
+                if self.batch.writes > 0 && !self.batch_queued {
+                    self.batch_queued = true;
+                    out.push(Envelope::Wal(WalMsg::CompleteBatch));
+                }
+                Ok(())
+            }
+            WalMsg::CompleteBatch => {
+                self.batch_queued = false;
+                self.complete_batch(shared, fs, out)
+            }
+            WalMsg::FinishRollOver => self.finish_roll_over(shared, fs, out),
+            WalMsg::ForceRollOver => {
+                if self.phase == WalPhase::Running {
+                    self.roll_over(shared, fs, out, None)?;
+                }
+                Ok(())
+            }
+            WalMsg::ForgetWriter(uid) => {
+                self.writers.remove(&uid);
+                Ok(())
+            }
+        }
+    }
+
+    // ---- appends and batches -------------------------------------------------------------------
+
+    fn handle_append(
+        &mut self,
+        a: WalAppend,
+        shared: &mut NodeShared,
+        fs: &mut dyn FileSystem,
+        out: &mut Vec<Envelope>,
+    ) -> Result<(), StorageError> {
+        let smallest = shared.snapshots.smallest(&a.uid);
+        let trunc = a.index == smallest;
+        if a.index < smallest {
+            self.writers.insert(a.uid.clone(), WriterSeq::InSeq(LogIndex(smallest.0 - 1)));
+            return Ok(());
+        }
+        match self.writers.get(&a.uid).copied() {
+            Some(w) if a.prev_index <= Some(w.last()) || trunc => self.write_data(a, trunc, smallest, shared, fs, out),
+            None => self.write_data(a, false, smallest, shared, fs, out),
+            Some(WriterSeq::OutOfSeq(_)) => Ok(()),
+            Some(WriterSeq::InSeq(last)) => {
+                out.push(Envelope::Server {
+                    process: a.process,
+                    event: LogEvent::ResendFrom { uid: a.uid.clone(), from: LogIndex(last.0 + 1) },
+                });
+                self.writers.insert(a.uid, WriterSeq::OutOfSeq(last));
+                Ok(())
+            }
+        }
+    }
+
+    fn should_roll(&self) -> bool {
+        let Some(f) = &self.file else { return false };
+        f.size > f.max_size || self.config.max_entries.is_some_and(|max| f.entry_count + 1 > max)
+    }
+
+    fn write_data(
+        &mut self,
+        a: WalAppend,
+        trunc: bool,
+        smallest: LogIndex,
+        shared: &mut NodeShared,
+        fs: &mut dyn FileSystem,
+        out: &mut Vec<Envelope>,
+    ) -> Result<(), StorageError> {
+        if self.should_roll() {
+            // The append resumes after the roll-over's directory fsync (a continuation).
+            return self.roll_over(shared, fs, out, Some((a, trunc, smallest)));
+        }
+        let file = self.file.as_mut().expect("a running WAL has an open file");
+        let (id_ref, first) = match file.name_cache.get(&a.uid) {
+            Some(&r) => (r, false),
+            None => {
+                let r = u32::try_from(file.name_cache.len()).expect("writer refs fit u32");
+                file.name_cache.insert(a.uid.clone(), r);
+                (r, true)
+            }
+        };
+        let checksum =
+            if self.config.compute_checksums { wal_format::record_checksum(a.index, a.term, &a.payload) } else { 0 };
+        let uid_bytes = first.then_some(a.uid.as_str().as_bytes());
+        let n = wal_format::encode_record(
+            &mut self.batch.bytes,
+            trunc,
+            id_ref,
+            uid_bytes,
+            checksum,
+            a.index,
+            a.term,
+            &a.payload,
+        );
+        file.size += n as u64;
+        file.entry_count += 1;
+        self.batch.writes += 1;
+        let writers = self.batch.waiting.entry(a.process).or_default();
+        match writers.last_mut() {
+            Some(w) if w.term == a.term && w.tid == a.tid => {
+                if w.seq.last().is_some_and(|l| a.index <= l) {
+                    w.seq = w.seq.below(a.index);
+                }
+                w.seq.append(a.index);
+                w.smallest_live = smallest;
+            }
+            _ => {
+                let mut seq = Seq::new();
+                seq.append(a.index);
+                writers.push(BatchWriter {
+                    uid: a.uid.clone(),
+                    tid: a.tid,
+                    term: a.term,
+                    seq,
+                    smallest_live: smallest,
+                });
+            }
+        }
+        self.writers.insert(a.uid, WriterSeq::InSeq(a.index));
+        Ok(())
+    }
+
+    /// Write + sync the batch, **then** send `Written` to each writer and record the ranges.
+    fn complete_batch(
+        &mut self,
+        shared: &NodeShared,
+        fs: &mut dyn FileSystem,
+        out: &mut Vec<Envelope>,
+    ) -> Result<(), StorageError> {
+        if self.batch.writes == 0 {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let file = self.file.as_mut().expect("a batch implies an open file");
+        write_all(fs, file.fd, &batch.bytes)?;
+        match self.config.sync_method {
+            SyncMethod::Datasync => fs.fdatasync(file.fd)?,
+            SyncMethod::Sync => fs.fsync(file.fd)?,
+            SyncMethod::None => {}
+        }
+        self.stats.batches += 1;
+        self.stats.writes += batch.writes;
+        let _ = shared;
+        for (process, writers) in batch.waiting {
+            for w in writers {
+                let seq = w.seq.floor(w.smallest_live);
+                update_ranges(&mut file.ranges, &w.uid, w.tid, &seq);
+                out.push(Envelope::Server { process, event: LogEvent::Written { uid: w.uid, term: w.term, seq } });
+            }
+        }
+        Ok(())
+    }
+
+    // ---- roll-over -----------------------------------------------------------------------------
+
+    /// Steps 1–4 of Ra's roll-over; step 5 (WAL directory fsync) is the `FinishRollOver` continuation.
+    fn roll_over(
+        &mut self,
+        shared: &mut NodeShared,
+        fs: &mut dyn FileSystem,
+        out: &mut Vec<Envelope>,
+        resume: Option<(WalAppend, bool, LogIndex)>,
+    ) -> Result<(), StorageError> {
+        self.complete_batch(shared, fs, out)?;
+        self.persist_writers(fs)?;
+        let max_size = match self.file.take() {
+            None => self.config.first_file_max_size_bytes,
+            Some(old) => {
+                fs.close(old.fd)?;
+                let ranges: Ranges = old
+                    .ranges
+                    .into_iter()
+                    .map(|(uid, seqs)| {
+                        let smallest = shared.snapshots.smallest(&uid);
+                        let floored = seqs.into_iter().map(|(t, s)| (t, s.floor(smallest))).collect();
+                        (uid, floored)
+                    })
+                    .collect();
+                out.push(Envelope::SegmentWriter(SegmentWriterMsg::MemTables { ranges, wal_file: old.path }));
+                self.config.max_size_bytes
+            }
+        };
+        self.file_num += 1;
+        let name = zpad_name(self.file_num, "wal");
+        let path = join(&self.config.dir, &name);
+        let tmp = join(&self.config.dir, &zpad_name(self.file_num, "tmp"));
+        let fd = fs.open(&tmp, &OpenOptions::create_truncate())?;
+        write_all(fs, fd, &wal_format::file_header())?;
+        fs.fsync(fd)?;
+        fs.close(fd)?;
+        fs.rename(&tmp, &path)?;
+        let fd = fs.open(&path, &OpenOptions::read_write())?;
+        fs.seek(fd, wal_format::HEADER_SIZE as u64)?;
+        self.stats.files += 1;
+        self.file = Some(OpenFile {
+            path,
+            fd,
+            size: 0,
+            entry_count: 0,
+            max_size,
+            name_cache: BTreeMap::new(),
+            ranges: Ranges::new(),
+        });
+        self.resume = resume;
+        out.push(Envelope::WalContinue(WalMsg::FinishRollOver));
+        Ok(())
+    }
+
+    fn finish_roll_over(
+        &mut self,
+        shared: &mut NodeShared,
+        fs: &mut dyn FileSystem,
+        out: &mut Vec<Envelope>,
+    ) -> Result<(), StorageError> {
+        sync_dir_best_effort(fs, &self.config.dir)?;
+        if self.phase == WalPhase::Recovering {
+            // The final roll-over of recovery: wait until the segment writer has drained.
+            self.phase = WalPhase::AwaitingDrain;
+            out.push(Envelope::SegmentWriter(SegmentWriterMsg::Await));
+            return Ok(());
+        }
+        if let Some((a, trunc, smallest)) = self.resume.take() {
+            self.write_data(a, trunc, smallest, shared, fs, out)?;
+            if self.batch.writes > 0 && !self.batch_queued {
+                self.batch_queued = true;
+                out.push(Envelope::Wal(WalMsg::CompleteBatch));
+            }
+        }
+        Ok(())
+    }
+
+    /// `writers.snapshot`: written to a tmp file with fsync, then renamed over the old one.
+    fn persist_writers(&mut self, fs: &mut dyn FileSystem) -> Result<(), StorageError> {
+        let bytes = encode_writers_snapshot(&self.writers);
+        let path = join(&self.config.dir, WRITERS_SNAPSHOT);
+        let tmp = format!("{path}.tmp");
+        let fd = fs.open(&tmp, &OpenOptions::create_truncate())?;
+        write_all(fs, fd, &bytes)?;
+        fs.fsync(fd)?;
+        fs.close(fd)?;
+        fs.rename(&tmp, &path)?;
+        Ok(())
+    }
+
+    // ---- recovery ------------------------------------------------------------------------------
+
+    fn start_recovery(
+        &mut self,
+        shared: &mut NodeShared,
+        fs: &mut dyn FileSystem,
+        out: &mut Vec<Envelope>,
+    ) -> Result<(), StorageError> {
+        assert_eq!(self.phase, WalPhase::Starting, "Recover sent twice");
+        self.phase = WalPhase::Recovering;
+        fs.mkdir_all(&self.config.dir)?;
+        let post_boot = !shared.mem_tables.is_empty();
+        self.recovery = Some(Recovery { post_boot, files: VecDeque::new(), tables: BTreeMap::new(), last_file_num: 0 });
+        if post_boot {
+            // The segment writer may be flushing WAL data right now: wait for it before listing files.
+            out.push(Envelope::SegmentWriter(SegmentWriterMsg::Await));
+            return Ok(());
+        }
+        self.list_files_and_begin(fs, out)
+    }
+
+    fn list_files_and_begin(&mut self, fs: &mut dyn FileSystem, out: &mut Vec<Envelope>) -> Result<(), StorageError> {
+        let mut files: Vec<(u64, String)> = fs
+            .read_dir(&self.config.dir)?
+            .into_iter()
+            .filter_map(|n| zpad_num(&n, "wal").map(|num| (num, n)))
+            .collect();
+        files.sort();
+        self.writers = read_writers(fs, &join(&self.config.dir, WRITERS_SNAPSHOT))?;
+        let rec = self.recovery.as_mut().expect("recovering");
+        rec.last_file_num = files.last().map_or(0, |(n, _)| *n);
+        rec.files = files.into_iter().map(|(_, n)| join(&self.config.dir, &n)).collect();
+        out.push(Envelope::WalContinue(WalMsg::RecoverNextFile));
+        Ok(())
+    }
+
+    fn segment_writer_drained(&mut self, fs: &mut dyn FileSystem, out: &mut Vec<Envelope>) -> Result<(), StorageError> {
+        match self.phase {
+            // Post-boot mode: the drain we waited for before listing the files.
+            WalPhase::Recovering => self.list_files_and_begin(fs, out),
+            WalPhase::AwaitingDrain => {
+                self.phase = WalPhase::Running;
+                self.recovery = None;
+                out.push(Envelope::Notice(NodeNotice::WalRecovered));
+                Ok(())
+            }
+            WalPhase::Starting | WalPhase::Running => Ok(()),
+        }
+    }
+
+    fn recover_next_file(
+        &mut self,
+        shared: &mut NodeShared,
+        fs: &mut dyn FileSystem,
+        out: &mut Vec<Envelope>,
+    ) -> Result<(), StorageError> {
+        let rec = self.recovery.as_mut().expect("recovering");
+        let Some(path) = rec.files.pop_front() else { return self.finish_recovery(shared, fs, out) };
+        let post_boot = rec.post_boot;
+        if self.config.bugs.has(Bug::WalRecoveryRescan) {
+            // Ra 3.0.1: the fold carried only the writers; each file started from fresh lookups of the
+            // shared tables (`mem_table_please`), which re-scan whatever is in them now.
+            rec.tables.clear();
+        }
+        let mut tables = std::mem::take(&mut rec.tables);
+        let data = fs.read_file(&path)?;
+        let ranges = self.recover_file(&path, &data, post_boot, &mut tables, shared)?;
+        let rec = self.recovery.as_mut().expect("recovering");
+        rec.tables = tables;
+        out.push(Envelope::SegmentWriter(SegmentWriterMsg::MemTables { ranges, wal_file: path }));
+        out.push(Envelope::WalContinue(WalMsg::RecoverNextFile));
+        Ok(())
+    }
+
+    fn finish_recovery(
+        &mut self,
+        shared: &mut NodeShared,
+        fs: &mut dyn FileSystem,
+        out: &mut Vec<Envelope>,
+    ) -> Result<(), StorageError> {
+        let rec = self.recovery.as_ref().expect("recovering");
+        let registered = &shared.directory;
+        self.writers.retain(|uid, _| registered.is_registered(uid));
+        self.file_num = rec.last_file_num;
+        self.roll_over(shared, fs, out, None)
+    }
+
+    /// Recovers one file into mem tables; returns the ranges it held.
+    fn recover_file(
+        &mut self,
+        path: &str,
+        data: &[u8],
+        post_boot: bool,
+        tables: &mut BTreeMap<Uid, MemTable>,
+        shared: &mut NodeShared,
+    ) -> Result<Ranges, StorageError> {
+        if data.len() < wal_format::HEADER_SIZE || data[..wal_format::HEADER_SIZE] != wal_format::file_header() {
+            return Err(StorageError::UnknownWalFileFormat { file: path.to_owned() });
+        }
+        let mut ranges = Ranges::new();
+        // Per-file writer refs; `None` marks a ref of an unregistered uid (skipped with all its records).
+        let mut cache: BTreeMap<u32, Uid> = BTreeMap::new();
+        let mut pos = wal_format::HEADER_SIZE;
+        while let Parsed::Record(rec) = wal_format::parse_at(data, pos) {
+            let uid = match rec.uid {
+                Some(bytes) => {
+                    let uid = Uid(String::from_utf8_lossy(bytes).into_owned());
+                    if !shared.directory.is_registered(&uid) {
+                        pos = rec.end;
+                        continue;
+                    }
+                    cache.insert(rec.id_ref, uid.clone());
+                    uid
+                }
+                None => match cache.get(&rec.id_ref) {
+                    Some(uid) => uid.clone(),
+                    None => {
+                        pos = rec.end;
+                        continue;
+                    }
+                },
+            };
+            let live = shared.snapshots.smallest(&uid);
+            let smallest = if rec.trunc { rec.index.max(live) } else { live };
+            if !rec.checksum_ok() {
+                if wal_format::is_last_record(data, rec.end) {
+                    break;
+                }
+                return Err(StorageError::WalChecksumValidationFailure { file: path.to_owned(), offset: pos as u64 });
+            }
+            if rec.index < smallest {
+                if rec.uid.is_some() {
+                    self.writers.remove(&uid);
+                }
+                pos = rec.end;
+                continue;
+            }
+            if rec.trunc {
+                self.handle_trunc(&uid, rec.index, post_boot, tables, &mut ranges, shared);
+            }
+            let payload: Payload = Payload::from(rec.payload);
+            loop {
+                let retry = if post_boot {
+                    self.recover_entry_post_boot(&uid, rec.index, rec.term, tables, &mut ranges, shared);
+                    false
+                } else {
+                    self.recover_entry(&uid, rec.index, rec.term, &payload, tables, &mut ranges, shared)?
+                };
+                if !retry {
+                    break;
+                }
+            }
+            self.stats.recovered_records += 1;
+            pos = rec.end;
+        }
+        Ok(ranges)
+    }
+
+    /// Ra's `recover_entry` in `initial` mode. Returns whether to retry (after opening a successor).
+    #[allow(clippy::too_many_arguments)]
+    fn recover_entry(
+        &mut self,
+        uid: &Uid,
+        index: LogIndex,
+        term: Term,
+        payload: &Payload,
+        tables: &mut BTreeMap<Uid, MemTable>,
+        ranges: &mut Ranges,
+        shared: &mut NodeShared,
+    ) -> Result<bool, StorageError> {
+        let mut mt = match tables.remove(uid) {
+            Some(mt) => mt,
+            None => shared.mem_tables.mem_table_please(uid),
+        };
+        let prev = match self.writers.get(uid) {
+            Some(WriterSeq::InSeq(i)) => Some(*i),
+            _ => None,
+        };
+        match mt.insert_sparse(&mut shared.mem_tables, index, term, payload.clone(), prev) {
+            Ok(()) => {
+                let mut seq = Seq::new();
+                seq.append(index);
+                update_ranges(ranges, uid, mt.tid(), &seq);
+                self.writers.insert(uid.clone(), WriterSeq::InSeq(index));
+                tables.insert(uid.clone(), mt);
+                Ok(false)
+            }
+            Err(SparseInsertError::Overwriting | SparseInsertError::LimitReached) => {
+                let next = shared.mem_tables.new_mem_table_please(uid, mt);
+                tables.insert(uid.clone(), next);
+                self.writers.remove(uid);
+                Ok(true)
+            }
+            Err(SparseInsertError::GapDetected) => {
+                Err(StorageError::GapDetected { uid: uid.clone(), index, prev, table_last: mt.indexes().last() })
+            }
+            Err(SparseInsertError::TableGone(tid)) => Err(StorageError::TableGone { tid }),
+        }
+    }
+
+    /// Ra's `recover_entry` in `post_boot` mode: the tables survived, so only rebuild ranges and writers.
+    fn recover_entry_post_boot(
+        &mut self,
+        uid: &Uid,
+        index: LogIndex,
+        term: Term,
+        tables: &mut BTreeMap<Uid, MemTable>,
+        ranges: &mut Ranges,
+        shared: &mut NodeShared,
+    ) {
+        let mt = match tables.remove(uid) {
+            Some(mt) => mt,
+            None => shared.mem_tables.mem_table_please(uid),
+        };
+        match mt.tid_for(&shared.mem_tables, index, term) {
+            None => {
+                ranges.remove(uid);
+            }
+            Some(tid) => {
+                let mut seq = Seq::new();
+                seq.append(index);
+                update_ranges(ranges, uid, tid, &seq);
+            }
+        }
+        self.writers.insert(uid.clone(), WriterSeq::InSeq(index));
+        tables.insert(uid.clone(), mt);
+    }
+
+    /// Ra's `handle_trunc`: the record was the first write after a snapshot.
+    fn handle_trunc(
+        &mut self,
+        uid: &Uid,
+        index: LogIndex,
+        post_boot: bool,
+        tables: &mut BTreeMap<Uid, MemTable>,
+        ranges: &mut Ranges,
+        shared: &mut NodeShared,
+    ) {
+        if !post_boot && let Some(mt) = tables.get_mut(uid) {
+            let specs = mt.set_first(LogIndex(index.0.saturating_sub(1)));
+            for spec in specs {
+                DeleteJob::plan(&shared.mem_tables, &spec).run(&mut shared.mem_tables);
+            }
+            if let Some(seqs) = ranges.get_mut(uid) {
+                for (_, seq) in seqs.iter_mut() {
+                    *seq = seq.floor(index);
+                }
+            }
+        }
+        self.writers.remove(uid);
+    }
+}
+
+/// Ra's `update_ranges`: extend the newest range if it is the same table, else start a new one.
+/// Extending is Ra's `ra_seq:add`: the old range is first cut below the first added index (a resend may
+/// go back before the end of the prior range), then the added indexes are appended.
+fn update_ranges(ranges: &mut Ranges, uid: &Uid, tid: TableId, add: &Seq) {
+    let seqs = ranges.entry(uid.clone()).or_default();
+    match seqs.first_mut() {
+        Some((t, seq)) if *t == tid => {
+            if let Some(first) = add.first() {
+                *seq = seq.below(first).union(add);
+            }
+        }
+        _ => seqs.insert(0, (tid, add.clone())),
+    }
+}
+
+fn write_all(fs: &mut dyn FileSystem, fd: Fd, mut data: &[u8]) -> Result<(), StorageError> {
+    while !data.is_empty() {
+        let n = fs.write(fd, data)?;
+        if n == 0 {
+            return Err(StorageError::Fs(vfs::FsError::new(ErrorKind::Io, vfs::OpKind::Write, "")));
+        }
+        data = &data[n..];
+    }
+    Ok(())
+}
+
+/// `writers.snapshot`: magic, count, then per writer `uid_len:u16 uid state:u8 last:u64`, then a CRC-32
+/// of everything before it (Ra stores `term_to_binary`, which fails to decode when torn; the CRC gives
+/// the same "unreadable → empty" outcome).
+pub fn encode_writers_snapshot(writers: &BTreeMap<Uid, WriterSeq>) -> Vec<u8> {
+    let mut b = WRITERS_MAGIC.to_vec();
+    b.extend_from_slice(&(writers.len() as u32).to_be_bytes());
+    for (uid, seq) in writers {
+        let bytes = uid.as_str().as_bytes();
+        b.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+        b.extend_from_slice(bytes);
+        b.push(match seq {
+            WriterSeq::InSeq(_) => 0,
+            WriterSeq::OutOfSeq(_) => 1,
+        });
+        b.extend_from_slice(&seq.last().0.to_be_bytes());
+    }
+    let crc = crc32(&b);
+    b.extend_from_slice(&crc.to_be_bytes());
+    b
+}
+
+/// Decodes `writers.snapshot`; `None` when it is torn or not one.
+pub fn decode_writers_snapshot(b: &[u8]) -> Option<BTreeMap<Uid, WriterSeq>> {
+    if b.len() < 12 || &b[..4] != WRITERS_MAGIC {
+        return None;
+    }
+    let (body, crc) = b.split_at(b.len() - 4);
+    if crc32(body) != u32::from_be_bytes(crc.try_into().ok()?) {
+        return None;
+    }
+    let count = u32::from_be_bytes(body[4..8].try_into().ok()?);
+    let mut at = 8;
+    let mut out = BTreeMap::new();
+    for _ in 0..count {
+        let len = usize::from(u16::from_be_bytes(body.get(at..at + 2)?.try_into().ok()?));
+        at += 2;
+        let uid = Uid(String::from_utf8(body.get(at..at + len)?.to_vec()).ok()?);
+        at += len;
+        let state = *body.get(at)?;
+        let last = LogIndex(u64::from_be_bytes(body.get(at + 1..at + 9)?.try_into().ok()?));
+        at += 9;
+        out.insert(uid, if state == 0 { WriterSeq::InSeq(last) } else { WriterSeq::OutOfSeq(last) });
+    }
+    (at == body.len()).then_some(out)
+}
+
+/// Reads `writers.snapshot`; missing or unreadable gives an empty map (Ra's `recover_writers`).
+fn read_writers(fs: &mut dyn FileSystem, path: &str) -> Result<BTreeMap<Uid, WriterSeq>, StorageError> {
+    match fs.read_file(path) {
+        Ok(bytes) => Ok(decode_writers_snapshot(&bytes).unwrap_or_default()),
+        Err(e) if e.kind == ErrorKind::PoweredOff => Err(StorageError::Fs(e)),
+        Err(_) => Ok(BTreeMap::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writers_snapshot_round_trips_and_rejects_torn_files() {
+        let mut w = BTreeMap::new();
+        w.insert(Uid::new("a"), WriterSeq::InSeq(LogIndex(10)));
+        w.insert(Uid::new("bb"), WriterSeq::OutOfSeq(LogIndex(3)));
+        let bytes = encode_writers_snapshot(&w);
+        assert_eq!(decode_writers_snapshot(&bytes), Some(w));
+        for cut in 0..bytes.len() {
+            assert_eq!(decode_writers_snapshot(&bytes[..cut]), None, "prefix of {cut} bytes");
+        }
+    }
+}
