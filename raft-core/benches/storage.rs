@@ -46,15 +46,18 @@ impl Pipeline {
             max_file_size: 1 << 40,
             record_ops: false,
         });
-        let wal = Wal::new(WalConfig {
-            dir: "wal".into(),
-            max_size_bytes: 8 << 20,
-            first_file_max_size_bytes: 8 << 20,
-            max_entries: None,
-            sync_method: SyncMethod::Datasync,
-            compute_checksums: true,
-            bugs: Bugs::none(),
-        });
+        let wal = Wal::new(
+            WalConfig {
+                dir: "wal".into(),
+                max_size_bytes: 8 << 20,
+                first_file_max_size_bytes: 8 << 20,
+                max_entries: None,
+                sync_method: SyncMethod::Datasync,
+                compute_checksums: true,
+                bugs: Bugs::none(),
+            },
+            1,
+        );
         let sw = SegmentWriter::new(SegmentWriterConfig {
             data_dir: String::new(),
             segment: SegmentConfig {
@@ -100,7 +103,9 @@ impl Pipeline {
                             }
                         }
                     }
-                    LogEvent::ResendFrom { .. } => panic!("no gaps in this workload"),
+                    LogEvent::ResendFrom { .. } | LogEvent::SnapshotWritten { .. } => {
+                        panic!("no gaps or snapshots in this workload")
+                    }
                 }
             } else {
                 return written;
@@ -112,7 +117,7 @@ impl Pipeline {
                     Envelope::SegmentWriter(m) => self.sw_box.push_back(m),
                     Envelope::SegmentWriterContinue(m) => self.sw_next = Some(m),
                     Envelope::Server { event, .. } => self.server_box.push_back(event),
-                    Envelope::Notice(_) => {}
+                    Envelope::Notice(_) | Envelope::Worker(_) => {}
                 }
             }
         }

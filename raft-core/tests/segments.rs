@@ -448,9 +448,19 @@ fn compaction_newer_truncates_older() {
 fn compaction_newer_removes_wholly_covered_older() {
     assert_eq!(compact(&[sr("b", 1, 10)], &[sr("a", 3, 8)]), vec![sr("b", 1, 10)]);
     assert_eq!(compact(&[sr("c", 2, 20)], &[sr("b", 6, 10), sr("a", 2, 5)]), vec![sr("c", 2, 20)]);
+    // At runtime old refs dropped by compaction are only forgotten (Ra deletes their files at init).
     let mut refs = SegRefs::from_newest_first(&[sr("b", 6, 10), sr("a", 1, 5)]);
-    assert_eq!(refs.update(&[sr("c", 1, 12)]), vec!["a".to_owned(), "b".to_owned()]);
+    assert_eq!(refs.update(&[sr("c", 1, 12)]), Vec::<String>::new());
     assert_eq!(refs.refs(), &[sr("c", 1, 12)]);
+}
+
+#[test]
+fn update_segments_limited_not_overwritten() {
+    // Ra's ra_log_segments:update_segments_limited_not_overwritten_test, as data.
+    let mut refs = SegRefs::from_newest_first(&[sr("20", 20, 29), sr("10", 10, 19)]);
+    let overwritten = refs.update(&[sr("50", 50, 59), sr("40", 30, 55), sr("30", 30, 39)]);
+    assert_eq!(overwritten, vec!["30".to_owned()]);
+    assert_eq!(refs.refs(), &[sr("50", 50, 59), sr("40", 30, 49), sr("20", 20, 29), sr("10", 10, 19)]);
 }
 
 #[test]
@@ -473,9 +483,12 @@ fn segrefs_update_returns_removed_files_by_name() {
     assert_eq!(refs.refs(), &[sr("c", 8, 12), sr("b", 4, 7), sr("a", 1, 3)]);
 
     let mut refs = SegRefs::from_newest_first(&[sr("b", 6, 10), sr("a", 1, 5)]);
-    // b wholly covered, a truncated: only b goes.
-    assert_eq!(refs.update(&[sr("c", 4, 12)]), vec!["b".to_owned()]);
+    // b wholly covered (forgotten, file left to init), a truncated.
+    assert_eq!(refs.update(&[sr("c", 4, 12)]), Vec::<String>::new());
     assert_eq!(refs.refs(), &[sr("c", 4, 12), sr("a", 1, 3)]);
+    // A new ref wholly covered by a newer one in the same notification is reported, by name.
+    assert_eq!(refs.update(&[sr("e", 13, 20), sr("d", 13, 15)]), vec!["d".to_owned()]);
+    assert_eq!(refs.refs(), &[sr("e", 13, 20), sr("c", 4, 12), sr("a", 1, 3)]);
 }
 
 #[test]
@@ -489,8 +502,8 @@ fn pr_589_fix_3_truncated_but_referenced_segment_is_kept() {
     assert_eq!(refs.refs(), &[sr("b", 5, 15), sr("a", 1, 4)]);
     assert_eq!(refs.find(LogIndex(3)).map(|r| r.file.as_str()), Some("a"));
     assert_eq!(refs.find(LogIndex(5)).map(|r| r.file.as_str()), Some("b"));
-    // Shrinking a second time still keeps it.
-    assert_eq!(refs.update(&[sr("c", 3, 20)]), vec!["b".to_owned()]);
+    // Shrinking a second time still keeps it (b, wholly covered, is forgotten, not reported).
+    assert_eq!(refs.update(&[sr("c", 3, 20)]), Vec::<String>::new());
     assert_eq!(refs.refs(), &[sr("c", 3, 20), sr("a", 1, 2)]);
 }
 

@@ -900,3 +900,56 @@ fn written_not_sent_before_fsync() {
     assert_eq!(cuts.len(), 1);
     assert_eq!(cuts[0].trigger, format!("before fdatasync {}", wal_path(1)));
 }
+
+#[test]
+fn recover_implicit_truncate() {
+    let mut n = node(40, 1 << 20);
+    let mut w = Writer::start(&mut n, "s1", 1);
+    w.write_range(&mut n, 1, 3, 1);
+    n.run();
+    // A snapshot at 5 (smallest live 6), then the next write is 6: it carries the truncate bit.
+    n.shared.snapshots.insert(&w.uid, LogIndex(5), Seq::new());
+    w.write_range(&mut n, 6, 7, 1);
+    n.run();
+    assert_eq!(written_events(&n, P1), vec![(1, seq(1, 3)), (1, seq(6, 7))]);
+    restart_node(&mut n, &[&w.uid]);
+    // The snapshot state is gone at restart (Ra: "this could happen potentially in some edge cases").
+    n.boot_wal_only().unwrap();
+    let tables = mem_table_contents(&n, &w.uid);
+    assert_eq!(tables.len(), 1, "one table");
+    assert_eq!(tables[0].1, entries(6, 7, 1), "the truncate record dropped 1..3");
+    let casts = n.take_casts();
+    assert_eq!(casts, vec![(ranges_of(&[(&w.uid, vec![(tables[0].0, seq(6, 7))])]), wal_path(1))]);
+    n.finish_recovery();
+}
+
+#[test]
+fn appends_during_recovery_wait_for_it() {
+    let mut n = Node::new(41, wal_config(1 << 20, Bugs::none()), segment_writer_config(4096));
+    let mut w = Writer::start(&mut n, "s1", 1);
+    n.boot();
+    // Queued behind `Recover` in the WAL's mailbox, as casts to Ra's registered WAL name would be.
+    w.write_range(&mut n, 1, 5, 1);
+    n.send_wal(WalMsg::ForceRollOver);
+    w.write_range(&mut n, 6, 7, 1);
+    n.run();
+    assert!(n.wal_error.is_none() && n.segment_writer_error.is_none());
+    assert_eq!(n.wal.stats().deferred_while_recovering, 8);
+    assert_eq!(n.written(P1), seq(1, 7));
+    assert!(n.resends(P1).is_empty());
+    // The forced roll-over ran between 5 and 6: 1..5 went to segments, 6..7 are in the current file.
+    assert_eq!(segment_contents(&mut n, &w.uid).keys().copied().collect::<Vec<_>>(), (1..=5).collect::<Vec<_>>());
+    assert_eq!(n.wal.last_writer_seq(&w.uid), Some(WriterSeq::InSeq(LogIndex(7))));
+}
+
+#[test]
+fn a_drained_reply_for_another_wal_process_is_ignored() {
+    let mut n = Node::new(42, wal_config(1 << 20, Bugs::none()), segment_writer_config(4096));
+    n.boot_wal_only().unwrap();
+    // A late reply meant for a predecessor WAL process (another incarnation) changes nothing.
+    n.send_wal(WalMsg::SegmentWriterDrained { token: u64::MAX });
+    n.run_wal_only();
+    assert_eq!(n.wal.phase(), &raft_core::storage::wal::WalPhase::AwaitingDrain);
+    n.finish_recovery();
+    assert_eq!(n.wal.phase(), &raft_core::storage::wal::WalPhase::Running);
+}

@@ -7,6 +7,7 @@
 use std::fmt;
 
 use crate::storage::segment::SegmentError;
+use crate::storage::snapshot::{IndexesError, SnapshotFileError};
 use crate::types::{LogIndex, TableId, Uid};
 use vfs::FsError;
 
@@ -55,6 +56,39 @@ pub enum StorageError {
     },
     /// A segment file could not be used.
     Segment(SegmentError),
+    /// Log init found the log range neither adjacent to nor overlapping the snapshot (Ra:
+    /// `corrupt_log, gap_between_snapshot_and_log_range`).
+    GapBetweenSnapshotAndLog {
+        /// The server.
+        uid: Uid,
+        /// The snapshot index.
+        snapshot: Option<LogIndex>,
+        /// First index of the log range.
+        first: LogIndex,
+        /// Last index of the log range.
+        last: LogIndex,
+    },
+    /// A read of the log found no entry where one must be (Ra: `missing_key`).
+    MissingEntry {
+        /// The server.
+        uid: Uid,
+        /// The index.
+        index: LogIndex,
+    },
+    /// A snapshot file could not be used.
+    Snapshot {
+        /// The snapshot directory.
+        dir: String,
+        /// What was wrong.
+        error: SnapshotFileError,
+    },
+    /// Server init found an unreadable `indexes` file and crashed (Ra before PR 589 fix 1: `badmatch`).
+    IndexesUnreadable {
+        /// The snapshot directory.
+        dir: String,
+        /// What was wrong.
+        error: IndexesError,
+    },
 }
 
 impl fmt::Display for StorageError {
@@ -74,6 +108,14 @@ impl fmt::Display for StorageError {
             StorageError::MissingIndex { uid, index } => write!(f, "missing_index: {uid} index {index}"),
             StorageError::TableGone { tid } => write!(f, "mem table {tid} was deleted"),
             StorageError::Segment(e) => write!(f, "{e}"),
+            StorageError::GapBetweenSnapshotAndLog { uid, snapshot, first, last } => write!(
+                f,
+                "corrupt_log gap_between_snapshot_and_log_range: {uid} snapshot {} log {first}..{last}",
+                snapshot.map_or("none".to_owned(), |s| s.to_string())
+            ),
+            StorageError::MissingEntry { uid, index } => write!(f, "missing_key: {uid} index {index}"),
+            StorageError::Snapshot { dir, error } => write!(f, "{error}: {dir}"),
+            StorageError::IndexesUnreadable { dir, error } => write!(f, "badmatch on indexes ({error}): {dir}"),
         }
     }
 }

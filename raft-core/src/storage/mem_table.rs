@@ -253,7 +253,7 @@ impl MemTable {
         payload: Payload,
     ) -> Result<(), InsertError> {
         match self.indexes.last() {
-            Some(last) if index.0 == last.0 + 1 => {}
+            Some(last) if last.0.checked_add(1) == Some(index.0) => {}
             None => {}
             Some(last) if index <= last => return Err(InsertError::Overwriting),
             Some(_) => return Err(InsertError::UnexpectedSparse),
@@ -359,8 +359,9 @@ impl MemTable {
                 return None;
             }
             let spec0 = DeleteSpec::Indexes(tid, self.indexes.limit(end));
-            let prev_specs = self.prev_set_first(LogIndex(end.0 + 1), true);
-            self.indexes = self.indexes.floor(LogIndex(end.0 + 1));
+            let next = LogIndex(end.0.saturating_add(1));
+            let prev_specs = self.prev_set_first(next, true);
+            self.indexes = self.indexes.floor(next);
             return Some(if prev_specs.is_empty() {
                 spec0
             } else {
@@ -426,7 +427,7 @@ impl DeleteJob {
                 let lower_exists =
                     start.0 > 0 && matches!(store.lookup(*tid, LogIndex(start.0 - 1)), Lookup::Found(..));
                 if seq.len() > half || lower_exists {
-                    self.add(store, &DeleteSpec::Below(*tid, LogIndex(end.0 + 1)));
+                    self.add(store, &DeleteSpec::Below(*tid, LogIndex(end.0.saturating_add(1))));
                 } else {
                     self.units.extend(seq.iter().map(|i| DeleteUnit::Key(*tid, i.0)));
                 }

@@ -17,15 +17,20 @@
 //! - an `Err` from `handle` stops the actor at once (a crash); envelopes pushed before the error were
 //!   already sent, as in Erlang.
 
+pub mod boot;
+pub mod durable_files;
 mod error;
+pub mod log;
 pub mod mem_table;
 pub mod new_server;
 pub mod segment;
 pub mod segment_writer;
 pub mod segref;
 pub mod shared;
+pub mod snapshot;
 pub mod wal;
 pub mod wal_format;
+pub mod worker;
 
 use std::collections::BTreeMap;
 
@@ -58,6 +63,8 @@ pub enum Envelope {
         /// The event.
         event: LogEvent,
     },
+    /// To a server's background worker.
+    Worker(worker::WorkerMsg),
     /// A notice for the node's boot sequence.
     Notice(NodeNotice),
 }
@@ -89,6 +96,15 @@ pub enum LogEvent {
         ranges: Vec<(TableId, Seq)>,
         /// The segments now holding them, newest first.
         segrefs: Vec<SegRef>,
+    },
+    /// The background worker made a local snapshot durable.
+    SnapshotWritten {
+        /// The server.
+        uid: Uid,
+        /// What the snapshot covers.
+        meta: snapshot::SnapshotMeta,
+        /// Its live indexes.
+        live_indexes: Seq,
     },
 }
 

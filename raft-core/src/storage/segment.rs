@@ -245,7 +245,9 @@ impl Segment {
             (config.max_count, empty)
         };
         let data_start = HEADER_SIZE + u64::from(max_count) * INDEX_RECORD_SIZE;
-        let data_offset = parsed.data_offset.max(data_start);
+        // Ra: the next data goes at the last record's offset + length, unchecked — a torn index record
+        // can point it into the index region, and Ra then writes there.
+        let data_offset = parsed.data_offset;
         Ok(Segment {
             path: path.to_owned(),
             fd,
@@ -273,9 +275,9 @@ impl Segment {
         self.range
     }
 
-    /// Data bytes held (written or pending).
+    /// Data bytes held (written or pending); 0 when a torn index put the offset below the data start.
     pub fn data_bytes(&self) -> u64 {
-        self.data_offset - self.data_start
+        self.data_offset.saturating_sub(self.data_start)
     }
 
     /// The segment's ref: its base name and range.
@@ -311,7 +313,7 @@ impl Segment {
         self.pending_data.extend_from_slice(data);
         self.pending_count += 1;
         self.slots += 1;
-        self.data_offset += u64::from(len);
+        self.data_offset = self.data_offset.saturating_add(u64::from(len));
         self.range = Some(match self.range {
             None => (index, index),
             Some((first, _)) => (first.min(index), index),

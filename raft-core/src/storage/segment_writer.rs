@@ -49,8 +49,11 @@ pub enum SegmentWriterMsg {
     },
     /// Continuation: the next server's flush, or the next slice of a delete.
     Continue,
-    /// Reply `SegmentWriterDrained` to the WAL once everything queued before this is done.
-    Await,
+    /// Reply `SegmentWriterDrained { token }` to the WAL once everything queued before this is done.
+    Await {
+        /// Echoed in the reply.
+        token: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -121,9 +124,9 @@ impl SegmentWriter {
                 Ok(())
             }
             SegmentWriterMsg::Continue => self.continue_job(shared, fs, out),
-            SegmentWriterMsg::Await => {
+            SegmentWriterMsg::Await { token } => {
                 assert!(self.job.is_none(), "a mailbox message arrived while a flush was in progress");
-                out.push(Envelope::Wal(WalMsg::SegmentWriterDrained));
+                out.push(Envelope::Wal(WalMsg::SegmentWriterDrained { token }));
                 Ok(())
             }
         }
@@ -300,18 +303,25 @@ impl SegmentWriter {
         for index in seq.floor(start).iter() {
             let (term, payload) = match shared.mem_tables.lookup(tid, index) {
                 Lookup::Found(term, payload) => (term, payload),
-                Lookup::Missing => {
-                    if index < shared.snapshots.smallest(uid) {
-                        // A snapshot completed after we started: skip what it covers.
-                        continue;
-                    }
-                    if shared.directory.is_registered(uid) {
-                        seg.abandon(fs);
-                        return Err(StorageError::MissingIndex { uid: uid.clone(), index });
-                    }
-                    break;
+                Lookup::Missing if index < shared.snapshots.smallest(uid) => {
+                    // A snapshot completed after we started: skip what it covers.
+                    continue;
                 }
-                Lookup::TableGone => break,
+                Lookup::Missing if shared.directory.is_registered(uid) => {
+                    seg.abandon(fs);
+                    return Err(StorageError::MissingIndex { uid: uid.clone(), index });
+                }
+                Lookup::Missing | Lookup::TableGone => {
+                    // Ra's `append_to_segment` returns `undefined`: the server went away mid-flush. Only
+                    // the first segment is closed (synced); a successor opened meanwhile is left as it
+                    // is, no directory fsync follows and no segrefs are reported.
+                    if closed.is_empty() {
+                        seg.close(fs)?;
+                    } else {
+                        seg.abandon(fs);
+                    }
+                    return Ok(Vec::new());
+                }
             };
             loop {
                 match seg.append(fs, index, term, &payload) {

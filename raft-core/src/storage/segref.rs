@@ -83,16 +83,13 @@ impl SegRefs {
     }
 
     /// Applies a `Segments` notification (Ra's `update_segments`): compacts `new` over the current refs
-    /// and returns the names of files no longer referenced at all — by **name**, never by range.
+    /// and returns the names of the *new* refs whose files did not survive compaction (wholly overwritten
+    /// within the same notification) — by **name**, never by range. Old refs that compaction drops are
+    /// only forgotten; their files are left to init-time cleanup, as in Ra.
     pub fn update(&mut self, new: &[SegRef]) -> Vec<String> {
         let compacted = compact(new, &self.refs);
-        let mut gone: Vec<String> = self
-            .refs
-            .iter()
-            .filter(|old| !compacted.iter().any(|r| r.file == old.file))
-            .map(|old| old.file.clone())
-            .collect();
-        gone.sort();
+        let mut gone: Vec<String> =
+            new.iter().filter(|n| !compacted.iter().any(|r| r.file == n.file)).map(|n| n.file.clone()).collect();
         gone.dedup();
         self.refs = compacted;
         gone

@@ -115,7 +115,7 @@ impl SnapshotStates {
 
     /// Records `uid`'s snapshot at `snapshot_index` with its live indexes.
     pub fn insert(&mut self, uid: &Uid, snapshot_index: LogIndex, live_indexes: Seq) {
-        let smallest_live = live_indexes.first().unwrap_or(LogIndex(snapshot_index.0 + 1));
+        let smallest_live = live_indexes.first().unwrap_or(LogIndex(snapshot_index.0.saturating_add(1)));
         self.by_uid.insert(uid.clone(), SnapshotState { snapshot_index, smallest_live, live_indexes });
     }
 

@@ -87,8 +87,11 @@ pub enum WalMsg {
     Recover,
     /// Continuation: recover the next file (one file per step).
     RecoverNextFile,
-    /// Reply from the segment writer: everything queued before our `Await` is done.
-    SegmentWriterDrained,
+    /// Reply from the segment writer: everything queued before our `Await { token }` is done.
+    SegmentWriterDrained {
+        /// The token of the `Await` this answers.
+        token: u64,
+    },
     /// An append.
     Append(WalAppend),
     /// Queued behind the appends of a batch: write and sync the batch, then notify the writers.
@@ -99,6 +102,8 @@ pub enum WalMsg {
     ForceRollOver,
     /// Forget a writer's sequence tracking (Ra's `forget_writer`).
     ForgetWriter(Uid),
+    /// Continuation: handle the next message that arrived during recovery.
+    ResumeDeferred,
 }
 
 /// A writer's sequence state (Ra's `{in_seq | out_of_seq, LastIdx}`).
@@ -180,8 +185,8 @@ pub struct WalStats {
     pub writes: u64,
     /// Files created.
     pub files: u64,
-    /// Appends dropped because the WAL was not running (Ra: `wal_down` for the caller).
-    pub dropped_while_down: u64,
+    /// Messages that arrived during recovery and were handled after it (Ra's mailbox).
+    pub deferred_while_recovering: u64,
     /// Records recovered into mem tables.
     pub recovered_records: u64,
 }
@@ -199,6 +204,11 @@ pub struct Wal {
     /// An append interrupted by a roll-over, resumed by `FinishRollOver`.
     resume: Option<(WalAppend, bool, LogIndex)>,
     recovery: Option<Recovery>,
+    /// Messages received while recovering, handled in order once running.
+    deferred: VecDeque<WalMsg>,
+    /// Distinguishes this WAL process's `Await` replies from a predecessor's.
+    incarnation: u64,
+    awaiting: Option<u64>,
     stats: WalStats,
 }
 
@@ -206,8 +216,9 @@ const WRITERS_SNAPSHOT: &str = "writers.snapshot";
 const WRITERS_MAGIC: &[u8; 4] = b"RAWS";
 
 impl Wal {
-    /// A WAL process that has not started yet; send it [`WalMsg::Recover`].
-    pub fn new(config: WalConfig) -> Wal {
+    /// A WAL process that has not started yet; send it [`WalMsg::Recover`]. `incarnation` must differ
+    /// between successive WAL processes of a node (a late reply to a predecessor is then ignored).
+    pub fn new(config: WalConfig, incarnation: u64) -> Wal {
         Wal {
             config,
             phase: WalPhase::Starting,
@@ -218,8 +229,17 @@ impl Wal {
             batch_queued: false,
             resume: None,
             recovery: None,
+            deferred: VecDeque::new(),
+            incarnation,
+            awaiting: None,
             stats: WalStats::default(),
         }
+    }
+
+    fn await_segment_writer(&mut self, out: &mut Vec<Envelope>) {
+        let token = (self.incarnation << 8) | u64::from(self.phase == WalPhase::AwaitingDrain);
+        self.awaiting = Some(token);
+        out.push(Envelope::SegmentWriter(SegmentWriterMsg::Await { token }));
     }
 
     /// The lifecycle phase.
@@ -250,15 +270,45 @@ impl Wal {
         fs: &mut dyn FileSystem,
         out: &mut Vec<Envelope>,
     ) -> Result<(), StorageError> {
+        let start = out.len();
+        self.handle_one(msg, shared, fs, out)?;
+        // Messages deferred during recovery run before anything newer in the mailbox: one per step,
+        // each as a continuation once no other continuation (a roll-over's) is pending.
+        let continuing = out[start..].iter().any(|e| matches!(e, Envelope::WalContinue(_)));
+        if self.phase == WalPhase::Running && !self.deferred.is_empty() && !continuing {
+            out.push(Envelope::WalContinue(WalMsg::ResumeDeferred));
+        }
+        Ok(())
+    }
+
+    fn handle_one(
+        &mut self,
+        msg: WalMsg,
+        shared: &mut NodeShared,
+        fs: &mut dyn FileSystem,
+        out: &mut Vec<Envelope>,
+    ) -> Result<(), StorageError> {
         match msg {
+            WalMsg::ResumeDeferred => match self.deferred.pop_front() {
+                Some(next) => self.handle_one(next, shared, fs, out),
+                None => Ok(()),
+            },
             WalMsg::Recover => self.start_recovery(shared, fs, out),
             WalMsg::RecoverNextFile => self.recover_next_file(shared, fs, out),
-            WalMsg::SegmentWriterDrained => self.segment_writer_drained(fs, out),
-            WalMsg::Append(append) => {
-                if self.phase != WalPhase::Running {
-                    self.stats.dropped_while_down += 1;
-                    return Ok(());
+            WalMsg::SegmentWriterDrained { token } => {
+                if self.awaiting != Some(token) {
+                    return Ok(()); // a reply meant for another WAL process or another await
                 }
+                self.awaiting = None;
+                self.segment_writer_drained(fs, out)
+            }
+            WalMsg::Append(_) | WalMsg::ForceRollOver | WalMsg::ForgetWriter(_) if self.phase != WalPhase::Running => {
+                // Ra's WAL registers its name before recovering, so these wait in its mailbox.
+                self.stats.deferred_while_recovering += 1;
+                self.deferred.push_back(msg);
+                Ok(())
+            }
+            WalMsg::Append(append) => {
                 self.handle_append(append, shared, fs, out)?;
                 if self.batch.writes > 0 && !self.batch_queued {
                     self.batch_queued = true;
@@ -271,12 +321,7 @@ impl Wal {
                 self.complete_batch(shared, fs, out)
             }
             WalMsg::FinishRollOver => self.finish_roll_over(shared, fs, out),
-            WalMsg::ForceRollOver => {
-                if self.phase == WalPhase::Running {
-                    self.roll_over(shared, fs, out, None)?;
-                }
-                Ok(())
-            }
+            WalMsg::ForceRollOver => self.roll_over(shared, fs, out, None),
             WalMsg::ForgetWriter(uid) => {
                 self.writers.remove(&uid);
                 Ok(())
@@ -306,7 +351,7 @@ impl Wal {
             Some(WriterSeq::InSeq(last)) => {
                 out.push(Envelope::Server {
                     process: a.process,
-                    event: LogEvent::ResendFrom { uid: a.uid.clone(), from: LogIndex(last.0 + 1) },
+                    event: LogEvent::ResendFrom { uid: a.uid.clone(), from: LogIndex(last.0.saturating_add(1)) },
                 });
                 self.writers.insert(a.uid, WriterSeq::OutOfSeq(last));
                 Ok(())
@@ -478,7 +523,7 @@ impl Wal {
         if self.phase == WalPhase::Recovering {
             // The final roll-over of recovery: wait until the segment writer has drained.
             self.phase = WalPhase::AwaitingDrain;
-            out.push(Envelope::SegmentWriter(SegmentWriterMsg::Await));
+            self.await_segment_writer(out);
             return Ok(());
         }
         if let Some((a, trunc, smallest)) = self.resume.take() {
@@ -519,7 +564,7 @@ impl Wal {
         self.recovery = Some(Recovery { post_boot, files: VecDeque::new(), tables: BTreeMap::new(), last_file_num: 0 });
         if post_boot {
             // The segment writer may be flushing WAL data right now: wait for it before listing files.
-            out.push(Envelope::SegmentWriter(SegmentWriterMsg::Await));
+            self.await_segment_writer(out);
             return Ok(());
         }
         self.list_files_and_begin(fs, out)

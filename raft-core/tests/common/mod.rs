@@ -77,6 +77,10 @@ pub struct Node {
     pub wal_error: Option<StorageError>,
     pub segment_writer_error: Option<StorageError>,
     pub schedule: Schedule,
+    wal_incarnation: u64,
+    /// Background-worker jobs not yet run, and the errors of those that failed.
+    pub worker_mailbox: VecDeque<raft_core::storage::worker::WorkerMsg>,
+    pub worker_errors: Vec<StorageError>,
     rng: ChaCha8Rng,
     pub steps: u64,
     /// Every `MemTables { ranges, wal_file }` the WAL sent to the segment writer, in order (what Ra's
@@ -90,7 +94,7 @@ impl Node {
         Node {
             fs: sim_fs(seed),
             shared: NodeShared::new(),
-            wal: Wal::new(wal_config.clone()),
+            wal: Wal::new(wal_config.clone(), 0),
             segment_writer: SegmentWriter::new(segment_writer_config.clone()),
             wal_config,
             segment_writer_config,
@@ -103,6 +107,9 @@ impl Node {
             wal_error: None,
             segment_writer_error: None,
             schedule: Schedule::Random,
+            wal_incarnation: 0,
+            worker_mailbox: VecDeque::new(),
+            worker_errors: Vec::new(),
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed),
             steps: 0,
             mem_tables_casts: Vec::new(),
@@ -111,7 +118,8 @@ impl Node {
 
     /// Fresh actors (keeping disk and shared state) and `Recover` sent to the WAL.
     pub fn boot(&mut self) {
-        self.wal = Wal::new(self.wal_config.clone());
+        self.wal_incarnation += 1;
+        self.wal = Wal::new(self.wal_config.clone(), self.wal_incarnation);
         self.segment_writer = SegmentWriter::new(self.segment_writer_config.clone());
         self.wal_mailbox.clear();
         self.wal_continuation = None;
@@ -183,7 +191,8 @@ impl Node {
     pub fn step(&mut self) -> bool {
         let (w, s) = (self.wal_runnable(), self.sw_runnable());
         let run_wal = match (w, s) {
-            (false, false) => return false,
+            // The background worker runs when both log actors are idle.
+            (false, false) => return self.step_worker(),
             (true, false) => true,
             (false, true) => false,
             (true, true) => match self.schedule {
@@ -209,9 +218,22 @@ impl Node {
         true
     }
 
+    /// Runs one background-worker job, if any.
+    pub fn step_worker(&mut self) -> bool {
+        let Some(msg) = self.worker_mailbox.pop_front() else { return false };
+        self.steps += 1;
+        let mut out = Vec::new();
+        if let Err(e) = raft_core::storage::worker::Worker.handle(msg, &mut self.fs, &mut out) {
+            self.worker_errors.push(e);
+        }
+        self.route(out);
+        true
+    }
+
     pub fn route(&mut self, out: Vec<Envelope>) {
         for env in out {
             match env {
+                Envelope::Worker(m) => self.worker_mailbox.push_back(m),
                 Envelope::Wal(m) => self.wal_mailbox.push_back(m),
                 Envelope::WalContinue(m) => {
                     assert!(self.wal_continuation.is_none(), "two WAL continuations");
@@ -513,5 +535,33 @@ impl Node {
     /// to the segment writer directly).
     pub fn send_segment_writer(&mut self, msg: SegmentWriterMsg) {
         self.route(vec![Envelope::SegmentWriter(msg)]);
+    }
+}
+
+/// A machine whose snapshot state is its live indexes, one `u64` (big-endian) each.
+pub struct IndexListMachine;
+
+impl raft_core::storage::snapshot::LiveIndexes for IndexListMachine {
+    fn live_indexes(&self, _machine_version: u32, state: &[u8]) -> Result<Seq, String> {
+        if !state.len().is_multiple_of(8) {
+            return Err(format!("state of {} bytes is not a list of u64", state.len()));
+        }
+        Ok(Seq::from_indexes(state.chunks_exact(8).map(|c| LogIndex(u64::from_be_bytes(c.try_into().unwrap())))))
+    }
+}
+
+/// The machine state `IndexListMachine` reads back as `live`.
+pub fn index_list_state(live: &[u64]) -> Vec<u8> {
+    live.iter().flat_map(|i| i.to_be_bytes()).collect()
+}
+
+/// A server config for `uid` with every field written out.
+pub fn server_config(uid: &str) -> raft_core::storage::durable_files::ServerConfig {
+    raft_core::storage::durable_files::ServerConfig {
+        uid: Uid::new(uid),
+        name: uid.to_owned(),
+        cluster_name: "c1".to_owned(),
+        initial_members: vec![uid.to_owned()],
+        machine_version: 1,
     }
 }

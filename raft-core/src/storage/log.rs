@@ -1,0 +1,613 @@
+//! One server's log (Ra's `ra_log`): init from disk, appends through the mem table and the WAL, reads
+//! across mem tables, segments and the snapshot, and the reactions to `Written`, `Segments` and
+//! `SnapshotWritten`.
+//!
+//! Key invariant: every segment ref the log holds names an existing file whose index covers the ref's
+//! (possibly truncated) range. Init establishes it by listing segments, compacting their refs newest
+//! first and deleting every file no longer referenced — **by name**; the `segref-tuple-delete` switch
+//! restores Ra's pre-fix comparison of `(name, range)` pairs, which deletes a segment whose range was
+//! merely truncated by a replayed WAL file (PR 589 fix 3). Everything below the snapshot is dropped
+//! except the machine's live indexes.
+
+use std::collections::BTreeMap;
+
+use crate::bugs::{Bug, Bugs};
+use crate::seq::Seq;
+use crate::storage::mem_table::{DeleteJob, InsertError, MemTable};
+use crate::storage::segment::SegmentReader;
+use crate::storage::segref::{SegRef, SegRefs};
+use crate::storage::shared::NodeShared;
+use crate::storage::snapshot::{self, LiveIndexes, SnapshotMeta};
+use crate::storage::wal::{WalAppend, WalMsg};
+use crate::storage::{Envelope, LogEvent, StorageError, join, zpad_num};
+use crate::types::{LogIndex, Payload, ProcessId, TableId, Term, Uid};
+use vfs::FileSystem;
+
+/// What log init found and did (for traces and tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogInitReport {
+    /// Segment refs listed from disk, newest first.
+    pub listed: Vec<SegRef>,
+    /// Refs after compaction, newest first.
+    pub compacted: Vec<SegRef>,
+    /// Segment files deleted as unreferenced.
+    pub deleted_segments: Vec<String>,
+    /// Whether the `indexes` file had to be rebuilt from the snapshot.
+    pub indexes_rebuilt: bool,
+    /// Whether the log was brand new (its first entry, index 0, was appended).
+    pub brand_new: bool,
+}
+
+/// A server's log.
+#[derive(Debug)]
+pub struct ServerLog {
+    uid: Uid,
+    process: ProcessId,
+    dir: String,
+    bugs: Bugs,
+    mt: MemTable,
+    segrefs: SegRefs,
+    readers: BTreeMap<String, SegmentReader>,
+    snapshot: Option<SnapshotMeta>,
+    live_indexes: Seq,
+    /// `(first, last)` of the log proper (above the snapshot); `None` when empty.
+    range: Option<(LogIndex, LogIndex)>,
+    last_term: Term,
+    last_written: (LogIndex, Term),
+    /// Appended, not yet reported written.
+    pending: Seq,
+}
+
+impl ServerLog {
+    /// Ra's `ra_log:init`. `last_wal_index` is the WAL's tracked last index for this uid (Ra's
+    /// `last_writer_seq` call). A brand-new log appends its first entry (index 0, term 0) and the caller
+    /// waits for its `Written`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn init(
+        uid: &Uid,
+        process: ProcessId,
+        data_dir: &str,
+        last_wal_index: Option<LogIndex>,
+        machine: &dyn LiveIndexes,
+        bugs: &Bugs,
+        shared: &mut NodeShared,
+        fs: &mut dyn FileSystem,
+        out: &mut Vec<Envelope>,
+    ) -> Result<(ServerLog, LogInitReport), StorageError> {
+        let dir = join(data_dir, uid.as_str());
+        fs.mkdir_all(&dir)?;
+        let snap = snapshot::init_snapshots(fs, &dir, uid, machine, bugs, shared)?;
+        let mut mt = shared.mem_tables.mem_table_please(uid);
+
+        // Segment refs from disk, newest first; an unreadable or empty file has no ref.
+        let mut names: Vec<(u64, String)> =
+            fs.read_dir(&dir)?.into_iter().filter_map(|n| zpad_num(&n, "segment").map(|num| (num, n))).collect();
+        names.sort();
+        names.reverse();
+        let mut listed = Vec::new();
+        let mut readers = BTreeMap::new();
+        for (_, name) in names {
+            match SegmentReader::open(fs, &join(&dir, &name)) {
+                Ok(r) => {
+                    if let Some(sr) = r.segref() {
+                        listed.push(sr);
+                        readers.insert(name, r);
+                    }
+                }
+                Err(e) => {
+                    let e = StorageError::from(e);
+                    if e.is_power_cut() {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        let segrefs = SegRefs::from_newest_first(&listed);
+        let compacted = segrefs.refs().to_vec();
+        let doomed: Vec<String> = if bugs.has(Bug::SegrefTupleDelete) {
+            // Ra 3.0.0: `SegRefs -- Compacted` compares whole `{Name, Range}` tuples.
+            listed.iter().filter(|r| !compacted.contains(r)).map(|r| r.file.clone()).collect()
+        } else {
+            listed.iter().filter(|r| !compacted.iter().any(|c| c.file == r.file)).map(|r| r.file.clone()).collect()
+        };
+        for name in &doomed {
+            // No directory fsync, as in Ra.
+            unlink_best_effort(fs, &join(&dir, name))?;
+            readers.remove(name);
+        }
+
+        let snap_idx = snap.current.as_ref().map(|m| m.index);
+        let snap_term = snap.current.as_ref().map_or(Term(0), |m| m.term);
+        let mt_range = mt.range();
+        let seg_range = match (compacted.last(), compacted.first()) {
+            (Some(oldest), Some(newest)) => Some((oldest.first, newest.last)),
+            _ => None,
+        };
+        let range = combine(mt_range, seg_range);
+        if let Some((first, last)) = range {
+            let ok = match snap_idx {
+                // Ra's snapshot index is -1 without a snapshot: the log must then start at 0.
+                None => first.0 == 0,
+                Some(s) => first.0 == s.0.saturating_add(1) || first <= s,
+            };
+            if !ok {
+                return Err(StorageError::GapBetweenSnapshotAndLog {
+                    uid: uid.clone(),
+                    snapshot: snap_idx,
+                    first,
+                    last,
+                });
+            }
+            for spec in mt.set_first(first) {
+                DeleteJob::plan(&shared.mem_tables, &spec).run(&mut shared.mem_tables);
+            }
+        }
+        // Segments overwritten by the mem table do not count as written beyond its first index.
+        let trunc_seg_last = match (seg_range, mt_range) {
+            (Some((sf, sl)), Some((mf, _))) => (sf < mf).then(|| LogIndex(sl.0.min(mf.0 - 1))),
+            (Some((_, sl)), None) => Some(sl),
+            _ => None,
+        };
+        let confirmed = [last_wal_index, trunc_seg_last].into_iter().flatten().max();
+        let pending = match confirmed {
+            Some(c) => mt.indexes().floor(LogIndex(c.0 + 1)),
+            None => mt.indexes().clone(),
+        };
+        // Ra's `ra_range:truncate(SnapIdx, Range)`: the log proper starts above the snapshot.
+        let range = match (range, snap_idx) {
+            (Some((_, l)), Some(s)) if l <= s => None,
+            (Some((f, l)), Some(s)) => Some((f.max(LogIndex(s.0 + 1)), l)),
+            (r, _) => r,
+        };
+        let mut log = ServerLog {
+            uid: uid.clone(),
+            process,
+            dir,
+            bugs: bugs.clone(),
+            mt,
+            segrefs,
+            readers,
+            snapshot: snap.current.clone(),
+            live_indexes: snap.live_indexes.clone(),
+            range,
+            last_term: snap_term,
+            last_written: (LogIndex(0), Term(0)),
+            pending,
+        };
+        if let Some((_, last)) = range {
+            log.last_term = log.fetch_term(last, shared, fs)?.unwrap_or(snap_term);
+        }
+        let last_written_idx = [last_wal_index, snap_idx, trunc_seg_last].into_iter().flatten().max();
+        if let Some(lw) = last_written_idx {
+            let term = if Some(lw) == snap_idx { Some(snap_term) } else { log.fetch_term(lw, shared, fs)? };
+            log.last_written = (lw, term.unwrap_or(snap_term));
+        }
+        // Ra's `resend_pending(LastWalIdx, State)`: what the WAL never confirmed is cast again. (Ra does
+        // it after `maybe_append_first_entry`, which blocks until index 0 is written; here that entry's
+        // `Written` comes later, so the resend goes first.)
+        log.resend_pending(last_wal_index, shared, out)?;
+        let brand_new = log.range.is_none() && log.snapshot.is_none();
+        if brand_new {
+            log.append(LogIndex(0), Term(0), Payload::from(&[][..]), shared, out)?;
+        }
+        let report = LogInitReport {
+            listed,
+            compacted,
+            deleted_segments: doomed,
+            indexes_rebuilt: snap.indexes_rebuilt,
+            brand_new,
+        };
+        Ok((log, report))
+    }
+
+    /// The server's uid.
+    pub fn uid(&self) -> &Uid {
+        &self.uid
+    }
+
+    /// The server directory.
+    pub fn dir(&self) -> &str {
+        &self.dir
+    }
+
+    /// The current snapshot.
+    pub fn snapshot(&self) -> Option<&SnapshotMeta> {
+        self.snapshot.as_ref()
+    }
+
+    /// The live indexes of the current snapshot.
+    pub fn live_indexes(&self) -> &Seq {
+        &self.live_indexes
+    }
+
+    /// The segment refs, newest first.
+    pub fn segrefs(&self) -> &[SegRef] {
+        self.segrefs.refs()
+    }
+
+    /// The first index held above the snapshot (`snapshot + 1` when the log is empty).
+    pub fn first_index(&self) -> LogIndex {
+        match (self.range, &self.snapshot) {
+            (Some((f, _)), _) => f,
+            (None, Some(s)) => LogIndex(s.index.0 + 1),
+            (None, None) => LogIndex(0),
+        }
+    }
+
+    /// The last index and its term (the snapshot's when the log proper is empty).
+    pub fn last_index_term(&self) -> Option<(LogIndex, Term)> {
+        match (self.range, &self.snapshot) {
+            (Some((_, l)), _) => Some((l, self.last_term)),
+            (None, Some(s)) => Some((s.index, s.term)),
+            (None, None) => None,
+        }
+    }
+
+    /// The last durable index and its term.
+    pub fn last_written(&self) -> (LogIndex, Term) {
+        self.last_written
+    }
+
+    /// Indexes appended but not yet reported written.
+    pub fn pending(&self) -> &Seq {
+        &self.pending
+    }
+
+    /// Appends (or, with `index <= last`, overwrites from) `index`: inserts into the mem table (a
+    /// successor table on overwrite) and casts to the WAL.
+    pub fn append(
+        &mut self,
+        index: LogIndex,
+        term: Term,
+        payload: Payload,
+        shared: &mut NodeShared,
+        out: &mut Vec<Envelope>,
+    ) -> Result<(), StorageError> {
+        let last = self.last_index_term().map(|(l, _)| l);
+        if let Some(l) = last {
+            assert!(index.0 <= l.0 + 1, "append at {index} leaves a gap after {l}");
+        }
+        let overwrite = last.is_some_and(|l| index <= l);
+        if overwrite {
+            self.pending = self.pending.below(index);
+            if self.last_written.0 >= index {
+                self.last_written = (LogIndex(index.0.saturating_sub(1)), self.last_written.1);
+            }
+        }
+        match self.mt.insert(&mut shared.mem_tables, index, term, payload.clone()) {
+            Ok(()) => {}
+            Err(InsertError::Overwriting | InsertError::LimitReached | InsertError::UnexpectedSparse) => {
+                self.mt = shared.mem_tables.new_mem_table_please(&self.uid, self.mt.clone());
+                self.mt.insert(&mut shared.mem_tables, index, term, payload.clone()).map_err(|e| match e {
+                    InsertError::TableGone(tid) => StorageError::TableGone { tid },
+                    other => panic!("a fresh successor table refused {index}: {other:?}"),
+                })?;
+            }
+            Err(InsertError::TableGone(tid)) => return Err(StorageError::TableGone { tid }),
+        }
+        self.pending = self.pending.below(index);
+        self.pending.append(index);
+        self.range = Some(match self.range {
+            Some((f, _)) if f <= index => (f, index),
+            _ => (index, index),
+        });
+        self.last_term = term;
+        let prev_index = index.0.checked_sub(1).map(LogIndex);
+        out.push(Envelope::Wal(WalMsg::Append(WalAppend {
+            uid: self.uid.clone(),
+            process: self.process,
+            tid: self.mt.tid(),
+            prev_index,
+            index,
+            term,
+            payload,
+        })));
+        Ok(())
+    }
+
+    /// The term at `index` (mem table, then segments, then the snapshot boundary).
+    pub fn fetch_term(
+        &mut self,
+        index: LogIndex,
+        shared: &NodeShared,
+        fs: &mut dyn FileSystem,
+    ) -> Result<Option<Term>, StorageError> {
+        if let Some(s) = &self.snapshot
+            && s.index == index
+        {
+            return Ok(Some(s.term));
+        }
+        Ok(self.fetch(index, shared, fs)?.map(|(t, _)| t))
+    }
+
+    /// The entry at `index`, from the mem table or a segment; `None` if the log does not hold it.
+    pub fn fetch(
+        &mut self,
+        index: LogIndex,
+        shared: &NodeShared,
+        fs: &mut dyn FileSystem,
+    ) -> Result<Option<(Term, Payload)>, StorageError> {
+        // Ra's `sparse_read`/`fetch_term`: only indexes in the log range, or live below the snapshot.
+        // Older mem tables may still hold entries an overwrite truncated.
+        let in_range = self.range.is_some_and(|(f, l)| f <= index && index <= l);
+        if !in_range && !self.live_indexes.contains(index) {
+            return Ok(None);
+        }
+        match self.mt.lookup(&shared.mem_tables, index) {
+            Ok(Some(x)) => return Ok(Some(x)),
+            Ok(None) => {}
+            Err(gone) => return Err(StorageError::TableGone { tid: gone.0 }),
+        }
+        let Some(sr) = self.segrefs.find(index).cloned() else { return Ok(None) };
+        let path = join(&self.dir, &sr.file);
+        let stale = self.readers.get(&sr.file).is_none_or(|r| r.range().is_none_or(|(_, l)| l < index));
+        if stale {
+            let reader = SegmentReader::open(fs, &path)?;
+            self.readers.insert(sr.file.clone(), reader);
+        }
+        let reader = self.readers.get(&sr.file).expect("just opened");
+        Ok(reader.read(fs, index)?.map(|(t, d)| (t, Payload::from(d))))
+    }
+
+    /// Folds `from..=to` in order; a missing entry is an error (Ra: `missing_key`).
+    pub fn fold<A>(
+        &mut self,
+        from: LogIndex,
+        to: LogIndex,
+        mut acc: A,
+        shared: &NodeShared,
+        fs: &mut dyn FileSystem,
+        mut f: impl FnMut(A, LogIndex, Term, &[u8]) -> A,
+    ) -> Result<A, StorageError> {
+        let mut i = from;
+        while i <= to {
+            match self.fetch(i, shared, fs)? {
+                Some((t, d)) => acc = f(acc, i, t, &d),
+                None => return Err(StorageError::MissingEntry { uid: self.uid.clone(), index: i }),
+            }
+            i = LogIndex(i.0 + 1);
+        }
+        Ok(acc)
+    }
+
+    /// Handles a storage event for this server. Returns the segment files it unlinked (no dir fsync).
+    pub fn handle_event(
+        &mut self,
+        event: &LogEvent,
+        shared: &mut NodeShared,
+        fs: &mut dyn FileSystem,
+        out: &mut Vec<Envelope>,
+    ) -> Result<Vec<String>, StorageError> {
+        match event {
+            LogEvent::Written { term, seq, .. } => {
+                self.handle_written(*term, seq, shared, fs)?;
+                Ok(Vec::new())
+            }
+            LogEvent::ResendFrom { from, .. } => {
+                self.resend_from(*from, shared, out)?;
+                Ok(Vec::new())
+            }
+            LogEvent::Segments { ranges, segrefs, .. } => self.handle_segments(ranges, segrefs, shared, fs),
+            LogEvent::SnapshotWritten { meta, live_indexes, .. } => {
+                self.handle_snapshot_written(meta, live_indexes, shared, fs)
+            }
+        }
+    }
+
+    fn handle_written(
+        &mut self,
+        term: Term,
+        seq: &Seq,
+        shared: &NodeShared,
+        fs: &mut dyn FileSystem,
+    ) -> Result<(), StorageError> {
+        let mut seq = seq.clone();
+        while let Some(last) = seq.last() {
+            match self.fetch_term(last, shared, fs)? {
+                Some(t) if t == term => {
+                    if last > self.last_written.0 || self.last_written.1 != term {
+                        self.last_written = (last, term);
+                    }
+                    self.pending = self.pending.floor(LogIndex(last.0 + 1));
+                    return Ok(());
+                }
+                None if self.snapshot.as_ref().is_some_and(|s| last <= s.index) => {
+                    self.pending = self.pending.floor(LogIndex(last.0 + 1));
+                    return Ok(());
+                }
+                // A term mismatch: an overwritten entry. Retry with the range below it.
+                _ => seq = seq.below(last),
+            }
+        }
+        Ok(())
+    }
+
+    /// Ra's `resend_pending`: re-casts every pending index, chained from `prev` (the WAL's last index).
+    fn resend_pending(
+        &self,
+        mut prev: Option<LogIndex>,
+        shared: &NodeShared,
+        out: &mut Vec<Envelope>,
+    ) -> Result<(), StorageError> {
+        for i in self.pending.iter() {
+            let found = self.mt.lookup(&shared.mem_tables, i).map_err(|g| StorageError::TableGone { tid: g.0 })?;
+            let Some((term, payload)) = found else {
+                return Err(StorageError::MissingEntry { uid: self.uid.clone(), index: i });
+            };
+            let tid = self.mt.tid_for(&shared.mem_tables, i, term).unwrap_or(self.mt.tid());
+            out.push(Envelope::Wal(WalMsg::Append(WalAppend {
+                uid: self.uid.clone(),
+                process: self.process,
+                tid,
+                prev_index: prev,
+                index: i,
+                term,
+                payload,
+            })));
+            prev = Some(i);
+        }
+        Ok(())
+    }
+
+    /// Ra's `resend_from`: re-cast every entry from `from` to the last index.
+    fn resend_from(
+        &mut self,
+        from: LogIndex,
+        shared: &mut NodeShared,
+        out: &mut Vec<Envelope>,
+    ) -> Result<(), StorageError> {
+        let Some((_, last)) = self.range else { return Ok(()) };
+        let mut i = from;
+        while i <= last {
+            let Some((term, payload)) =
+                self.mt.lookup(&shared.mem_tables, i).map_err(|g| StorageError::TableGone { tid: g.0 })?
+            else {
+                break;
+            };
+            let tid = self.mt.tid_for(&shared.mem_tables, i, term).unwrap_or(self.mt.tid());
+            out.push(Envelope::Wal(WalMsg::Append(WalAppend {
+                uid: self.uid.clone(),
+                process: self.process,
+                tid,
+                prev_index: i.0.checked_sub(1).map(LogIndex),
+                index: i,
+                term,
+                payload,
+            })));
+            i = LogIndex(i.0 + 1);
+        }
+        Ok(())
+    }
+
+    fn handle_segments(
+        &mut self,
+        ranges: &[(TableId, Seq)],
+        new_refs: &[SegRef],
+        shared: &mut NodeShared,
+        fs: &mut dyn FileSystem,
+    ) -> Result<Vec<String>, StorageError> {
+        let gone = self.segrefs.update(new_refs);
+        for name in &gone {
+            self.readers.remove(name);
+            unlink_best_effort(fs, &join(&self.dir, name))?;
+        }
+        for (tid, seq) in ranges {
+            if let Some(spec) = self.mt.record_flushed(*tid, seq) {
+                DeleteJob::plan(&shared.mem_tables, &spec).run(&mut shared.mem_tables);
+            }
+        }
+        Ok(gone)
+    }
+
+    fn handle_snapshot_written(
+        &mut self,
+        meta: &SnapshotMeta,
+        live: &Seq,
+        shared: &mut NodeShared,
+        fs: &mut dyn FileSystem,
+    ) -> Result<Vec<String>, StorageError> {
+        if self.snapshot.as_ref().is_some_and(|s| s.index >= meta.index) {
+            return Ok(Vec::new());
+        }
+        shared.snapshots.insert(&self.uid, meta.index, live.clone());
+        let snapshots = join(&self.dir, snapshot::SNAPSHOTS_DIR);
+        if let Some(old) = self.snapshot.replace(meta.clone()) {
+            snapshot::recursive_delete(fs, &join(&snapshots, &snapshot::snapshot_dir_name(old.term, old.index)))?;
+        }
+        self.live_indexes = live.clone();
+        let smallest = shared.snapshots.smallest(&self.uid);
+        for spec in self.mt.set_first(smallest) {
+            DeleteJob::plan(&shared.mem_tables, &spec).run(&mut shared.mem_tables);
+        }
+        self.pending = self.pending.floor(LogIndex(meta.index.0 + 1));
+        self.range = match self.range {
+            Some((_, l)) if l > meta.index => Some((LogIndex(meta.index.0 + 1), l)),
+            _ => None,
+        };
+        if self.range.is_none() {
+            self.last_term = meta.term;
+        }
+        if self.last_written.0 < meta.index {
+            self.last_written = (meta.index, meta.term);
+        }
+        self.minor_compaction(meta.index, fs)
+    }
+
+    /// Deletes segments wholly at or below the snapshot that hold no live index (no dir fsync).
+    fn minor_compaction(
+        &mut self,
+        snapshot_index: LogIndex,
+        fs: &mut dyn FileSystem,
+    ) -> Result<Vec<String>, StorageError> {
+        let live = self.live_indexes.clone();
+        let doomed: Vec<SegRef> = self
+            .segrefs
+            .refs()
+            .iter()
+            .filter(|r| r.last <= snapshot_index && live.in_range(r.first, r.last).is_empty())
+            .cloned()
+            .collect();
+        let keep: Vec<SegRef> = self.segrefs.refs().iter().filter(|r| !doomed.contains(r)).cloned().collect();
+        self.segrefs = SegRefs::from_newest_first(&keep);
+        let mut names = Vec::new();
+        for r in doomed {
+            self.readers.remove(&r.file);
+            unlink_best_effort(fs, &join(&self.dir, &r.file))?;
+            names.push(r.file);
+        }
+        Ok(names)
+    }
+
+    /// A follower installed a snapshot (storage: `SnapshotAccept::complete` already ran): the log
+    /// restarts above it with a fresh mem table.
+    pub fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        live: &Seq,
+        shared: &mut NodeShared,
+        fs: &mut dyn FileSystem,
+    ) -> Result<Vec<String>, StorageError> {
+        for spec in self.mt.set_first(LogIndex(meta.index.0 + 1)) {
+            DeleteJob::plan(&shared.mem_tables, &spec).run(&mut shared.mem_tables);
+        }
+        self.mt = shared.mem_tables.new_mem_table_please(&self.uid, self.mt.clone());
+        self.snapshot = Some(meta.clone());
+        self.live_indexes = live.clone();
+        self.range = None;
+        self.last_term = meta.term;
+        self.last_written = (meta.index, meta.term);
+        self.pending = Seq::new();
+        self.minor_compaction(meta.index, fs)
+    }
+
+    /// The background worker's job for a local snapshot: returns the envelope that sends it.
+    pub fn take_snapshot(&self, meta: SnapshotMeta, state: Vec<u8>, live_indexes: Seq) -> Envelope {
+        Envelope::Worker(crate::storage::worker::WorkerMsg::WriteSnapshot {
+            uid: self.uid.clone(),
+            process: self.process,
+            server_dir: self.dir.clone(),
+            meta,
+            state,
+            live_indexes,
+        })
+    }
+
+    /// Whether any bug switch is on for this log (for traces).
+    pub fn bugs(&self) -> &Bugs {
+        &self.bugs
+    }
+}
+
+fn combine(a: Option<(LogIndex, LogIndex)>, b: Option<(LogIndex, LogIndex)>) -> Option<(LogIndex, LogIndex)> {
+    match (a, b) {
+        (Some((af, al)), Some((bf, bl))) => Some((af.min(bf), al.max(bl))),
+        (x, None) | (None, x) => x,
+    }
+}
+
+fn unlink_best_effort(fs: &mut dyn FileSystem, path: &str) -> Result<(), StorageError> {
+    match fs.unlink(path) {
+        Err(e) if crate::storage::is_power_cut(&e) => Err(e.into()),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,470 @@
+//! Snapshot files (Ra's `ra_snapshot` + `ra_log_snapshot`): `snapshots/<term>_<index>/snapshot.dat` and
+//! its `indexes` file, the local write path, the follower accept path and init.
+//!
+//! Key invariant: `snapshot.dat` is fsynced (and its directory entries synced) before anyone relies on
+//! it; the `indexes` file is **never** fsynced — Ra treats it as recoverable — so after a power cut it
+//! may be missing, empty or torn while its directory entry is durable. Missing reads as "no live
+//! indexes"; unreadable is rebuilt from the snapshot's machine state (PR 589 fix 1; the
+//! `indexes-badmatch` switch restores the crash).
+//!
+//! ```text
+//! snapshot.dat = "RASN" version:u8(=1) crc:u32 meta_len:u32 meta state      crc = CRC-32 of what follows it
+//! meta         = index:u64 term:u64 machine_version:u32 members:u16 (len:u16 name)*
+//! indexes      = "RASI" version:u8(=1) crc:u32 data      data = ranges:u32 (lo:u64 hi:u64)*, crc over data
+//! ```
+
+use std::fmt;
+
+use crate::bugs::{Bug, Bugs};
+use crate::checksum::crc32;
+use crate::seq::Seq;
+use crate::storage::shared::NodeShared;
+use crate::storage::{StorageError, join, sync_dir_best_effort};
+use crate::types::{LogIndex, Term, Uid};
+use vfs::{ErrorKind, Fd, FileSystem, FsError, OpenOptions};
+
+/// The snapshot file magic.
+pub const SNAPSHOT_MAGIC: &[u8; 4] = b"RASN";
+/// The indexes file magic.
+pub const INDEXES_MAGIC: &[u8; 4] = b"RASI";
+/// The only version of both formats.
+pub const VERSION: u8 = 1;
+/// The snapshot data file name.
+pub const SNAPSHOT_FILE: &str = "snapshot.dat";
+/// The live-indexes file name.
+pub const INDEXES_FILE: &str = "indexes";
+/// The per-server snapshots directory name.
+pub const SNAPSHOTS_DIR: &str = "snapshots";
+
+/// What a snapshot is of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotMeta {
+    /// The last index the snapshot covers.
+    pub index: LogIndex,
+    /// That entry's term.
+    pub term: Term,
+    /// The machine version that wrote the state.
+    pub machine_version: u32,
+    /// The cluster members at `index`.
+    pub cluster: Vec<String>,
+}
+
+/// The machine's side of snapshots: its live indexes are a function of its state alone, so they can be
+/// recomputed from a snapshot (Ra's `ra_machine:live_indexes/2`).
+pub trait LiveIndexes {
+    /// The live indexes of a snapshot's machine state, or why the state could not be decoded.
+    fn live_indexes(&self, machine_version: u32, state: &[u8]) -> Result<Seq, String>;
+}
+
+/// Why a snapshot file could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotFileError {
+    /// Not a snapshot file: short, bad magic or version.
+    InvalidFormat,
+    /// The CRC does not match (a torn or partial snapshot).
+    ChecksumError,
+    /// The meta section does not decode.
+    InvalidMeta,
+}
+
+/// Why an `indexes` file could not be read (Ra's `ra_snapshot:indexes/1` errors).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexesError {
+    /// The CRC does not match.
+    ChecksumError,
+    /// A `RASI` file of another version.
+    InvalidVersion(u8),
+    /// Anything else: empty, short, garbage.
+    InvalidFormat,
+}
+
+impl fmt::Display for SnapshotFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SnapshotFileError::InvalidFormat => "invalid snapshot format",
+            SnapshotFileError::ChecksumError => "snapshot checksum error",
+            SnapshotFileError::InvalidMeta => "invalid snapshot meta",
+        })
+    }
+}
+
+impl fmt::Display for IndexesError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IndexesError::ChecksumError => f.write_str("checksum_error"),
+            IndexesError::InvalidVersion(v) => write!(f, "invalid_version {v}"),
+            IndexesError::InvalidFormat => f.write_str("invalid_format"),
+        }
+    }
+}
+
+/// `<term>_<index>`, each 16 upper-case hex digits (Ra's `zpad_hex`): names sort by term, then index.
+pub fn snapshot_dir_name(term: Term, index: LogIndex) -> String {
+    format!("{:016X}_{:016X}", term.0, index.0)
+}
+
+fn encode_meta(meta: &SnapshotMeta) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&meta.index.0.to_be_bytes());
+    b.extend_from_slice(&meta.term.0.to_be_bytes());
+    b.extend_from_slice(&meta.machine_version.to_be_bytes());
+    b.extend_from_slice(&(meta.cluster.len() as u16).to_be_bytes());
+    for m in &meta.cluster {
+        b.extend_from_slice(&(m.len() as u16).to_be_bytes());
+        b.extend_from_slice(m.as_bytes());
+    }
+    b
+}
+
+fn decode_meta(b: &[u8]) -> Option<SnapshotMeta> {
+    let u64_at = |at: usize| b.get(at..at + 8).map(|s| u64::from_be_bytes(s.try_into().expect("8")));
+    let u16_at = |at: usize| b.get(at..at + 2).map(|s| usize::from(u16::from_be_bytes(s.try_into().expect("2"))));
+    let index = LogIndex(u64_at(0)?);
+    let term = Term(u64_at(8)?);
+    let machine_version = u32::from_be_bytes(b.get(16..20)?.try_into().ok()?);
+    let members = u16_at(20)?;
+    let mut at = 22;
+    let mut cluster = Vec::with_capacity(members.min(64));
+    for _ in 0..members {
+        let len = u16_at(at)?;
+        at += 2;
+        cluster.push(String::from_utf8(b.get(at..at + len)?.to_vec()).ok()?);
+        at += len;
+    }
+    (at == b.len()).then_some(SnapshotMeta { index, term, machine_version, cluster })
+}
+
+/// The bytes of the part after the CRC field: `meta_len meta`, to which the state is appended.
+fn meta_section(meta: &SnapshotMeta) -> Vec<u8> {
+    let meta = encode_meta(meta);
+    let mut b = (meta.len() as u32).to_be_bytes().to_vec();
+    b.extend_from_slice(&meta);
+    b
+}
+
+/// A whole `snapshot.dat`.
+pub fn encode_snapshot(meta: &SnapshotMeta, state: &[u8]) -> Vec<u8> {
+    let mut body = meta_section(meta);
+    body.extend_from_slice(state);
+    let mut b = SNAPSHOT_MAGIC.to_vec();
+    b.push(VERSION);
+    b.extend_from_slice(&crc32(&body).to_be_bytes());
+    b.extend_from_slice(&body);
+    b
+}
+
+/// Validates and decodes a `snapshot.dat` (Ra's `recover/1`, which `validate/1` is).
+pub fn decode_snapshot(b: &[u8]) -> Result<(SnapshotMeta, Vec<u8>), SnapshotFileError> {
+    if b.len() < 13 || &b[..4] != SNAPSHOT_MAGIC || b[4] != VERSION {
+        return Err(SnapshotFileError::InvalidFormat);
+    }
+    let crc = u32::from_be_bytes(b[5..9].try_into().expect("4"));
+    let body = &b[9..];
+    if crc32(body) != crc {
+        return Err(SnapshotFileError::ChecksumError);
+    }
+    let meta_len = u32::from_be_bytes(body[..4].try_into().expect("4")) as usize;
+    let meta_bytes = body.get(4..4usize.saturating_add(meta_len)).ok_or(SnapshotFileError::InvalidMeta)?;
+    let meta = decode_meta(meta_bytes).ok_or(SnapshotFileError::InvalidMeta)?;
+    Ok((meta, body[4 + meta_len..].to_vec()))
+}
+
+/// A whole `indexes` file.
+pub fn encode_indexes(live: &Seq) -> Vec<u8> {
+    let ranges: Vec<(LogIndex, LogIndex)> = live.ranges().collect();
+    let mut data = (ranges.len() as u32).to_be_bytes().to_vec();
+    for (lo, hi) in ranges {
+        data.extend_from_slice(&lo.0.to_be_bytes());
+        data.extend_from_slice(&hi.0.to_be_bytes());
+    }
+    let mut b = INDEXES_MAGIC.to_vec();
+    b.push(VERSION);
+    b.extend_from_slice(&crc32(&data).to_be_bytes());
+    b.extend_from_slice(&data);
+    b
+}
+
+/// Decodes an `indexes` file's bytes.
+pub fn decode_indexes(b: &[u8]) -> Result<Seq, IndexesError> {
+    if b.len() < 9 || &b[..4] != INDEXES_MAGIC {
+        return Err(IndexesError::InvalidFormat);
+    }
+    if b[4] != VERSION {
+        return Err(IndexesError::InvalidVersion(b[4]));
+    }
+    let crc = u32::from_be_bytes(b[5..9].try_into().expect("4"));
+    let data = &b[9..];
+    if crc32(data) != crc {
+        return Err(IndexesError::ChecksumError);
+    }
+    let count = data.get(..4).map(|s| u32::from_be_bytes(s.try_into().expect("4")) as usize);
+    let count = count.ok_or(IndexesError::InvalidFormat)?;
+    if data.len() != 4 + count.saturating_mul(16) {
+        return Err(IndexesError::InvalidFormat);
+    }
+    let mut seq = Seq::new();
+    let mut prev_hi: Option<u64> = None;
+    for r in data[4..].chunks_exact(16) {
+        let lo = u64::from_be_bytes(r[..8].try_into().expect("8"));
+        let hi = u64::from_be_bytes(r[8..].try_into().expect("8"));
+        if lo > hi || prev_hi.is_some_and(|p| lo <= p) {
+            return Err(IndexesError::InvalidFormat);
+        }
+        seq = seq.union(&Seq::from_range(LogIndex(lo), LogIndex(hi)));
+        prev_hi = Some(hi);
+    }
+    Ok(seq)
+}
+
+/// Reads a snapshot directory's `indexes`: missing is `Ok(empty)` (Ra: `{ok, []}`).
+pub fn read_indexes(fs: &mut dyn FileSystem, snapshot_dir: &str) -> Result<Result<Seq, IndexesError>, FsError> {
+    match fs.read_file(&join(snapshot_dir, INDEXES_FILE)) {
+        Ok(bytes) => Ok(decode_indexes(&bytes)),
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(Ok(Seq::new())),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes `indexes` with no fsync (Ra's `write_indexes`: `ra_lib:write_file(…, false)`).
+pub fn write_indexes(fs: &mut dyn FileSystem, snapshot_dir: &str, live: &Seq) -> Result<(), FsError> {
+    write_file(fs, &join(snapshot_dir, INDEXES_FILE), &encode_indexes(live), false)
+}
+
+/// Ra's `ra_lib:write_file`: open (truncating), write, optionally fsync, close.
+pub(crate) fn write_file(fs: &mut dyn FileSystem, path: &str, data: &[u8], sync: bool) -> Result<(), FsError> {
+    let fd = fs.open(path, &OpenOptions::create_truncate())?;
+    let result = write_all(fs, fd, data).and_then(|()| if sync { fs.fsync(fd) } else { Ok(()) });
+    let closed = fs.close(fd);
+    result?;
+    closed
+}
+
+fn write_all(fs: &mut dyn FileSystem, fd: Fd, mut data: &[u8]) -> Result<(), FsError> {
+    while !data.is_empty() {
+        let n = fs.write(fd, data)?;
+        if n == 0 {
+            return Err(FsError::new(ErrorKind::Io, vfs::OpKind::Write, ""));
+        }
+        data = &data[n..];
+    }
+    Ok(())
+}
+
+/// Ra's `ra_lib:sync_file`: open, fsync, close.
+pub(crate) fn sync_file(fs: &mut dyn FileSystem, path: &str) -> Result<(), FsError> {
+    let fd = fs.open(path, &OpenOptions::read_write())?;
+    let synced = fs.fsync(fd);
+    let closed = fs.close(fd);
+    synced?;
+    closed
+}
+
+/// Ra's `ra_lib:recursive_delete`: unlinks a tree, no fsync. A missing path is fine.
+pub fn recursive_delete(fs: &mut dyn FileSystem, path: &str) -> Result<(), FsError> {
+    match fs.metadata(path) {
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+        Ok(m) if m.kind == vfs::FileKind::Dir => {
+            for name in fs.read_dir(path)? {
+                recursive_delete(fs, &join(path, &name))?;
+            }
+            fs.rmdir(path)
+        }
+        Ok(_) => fs.unlink(path),
+    }
+}
+
+/// Errors reading a snapshot for its state.
+fn read_snapshot_file(
+    fs: &mut dyn FileSystem,
+    snapshot_dir: &str,
+) -> Result<Result<(SnapshotMeta, Vec<u8>), SnapshotFileError>, FsError> {
+    match fs.read_file(&join(snapshot_dir, SNAPSHOT_FILE)) {
+        Ok(bytes) => Ok(decode_snapshot(&bytes)),
+        // `NotADirectory`: a stray file in `snapshots/` (Ra's `pick_first_valid` skips it, then deletes it).
+        Err(e) if matches!(e.kind, ErrorKind::NotFound | ErrorKind::IsADirectory | ErrorKind::NotADirectory) => {
+            Ok(Err(SnapshotFileError::InvalidFormat))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads a snapshot's meta and machine state.
+pub fn read_snapshot(fs: &mut dyn FileSystem, snapshot_dir: &str) -> Result<(SnapshotMeta, Vec<u8>), StorageError> {
+    match read_snapshot_file(fs, snapshot_dir)? {
+        Ok(x) => Ok(x),
+        Err(e) => Err(StorageError::Snapshot { dir: snapshot_dir.to_owned(), error: e }),
+    }
+}
+
+/// What snapshot init found for a server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotInit {
+    /// The current snapshot (the newest valid one), if any.
+    pub current: Option<SnapshotMeta>,
+    /// Its directory.
+    pub current_dir: Option<String>,
+    /// Its live indexes.
+    pub live_indexes: Seq,
+    /// Whether the `indexes` file was unreadable and rebuilt from the machine state.
+    pub indexes_rebuilt: bool,
+    /// Snapshot directories deleted (invalid or older).
+    pub deleted: Vec<String>,
+}
+
+/// Ra's `ra_snapshot:init` / `find_snapshots`: the newest `snapshots/*` whose `snapshot.dat` validates
+/// wins, every other snapshot directory is deleted (no fsync), its `indexes` are read, and the server's
+/// snapshot state is seeded (`-1` / nothing when there is none).
+pub fn init_snapshots(
+    fs: &mut dyn FileSystem,
+    server_dir: &str,
+    uid: &Uid,
+    machine: &dyn LiveIndexes,
+    bugs: &Bugs,
+    shared: &mut NodeShared,
+) -> Result<SnapshotInit, StorageError> {
+    let dir = join(server_dir, SNAPSHOTS_DIR);
+    fs.mkdir_all(&dir)?;
+    let mut names = fs.read_dir(&dir)?;
+    names.sort();
+    names.reverse();
+    let mut current: Option<(String, SnapshotMeta, Vec<u8>)> = None;
+    let mut deleted = Vec::new();
+    for name in &names {
+        let path = join(&dir, name);
+        if current.is_none()
+            && let Ok((meta, state)) = read_snapshot_file(fs, &path)?
+        {
+            current = Some((path, meta, state));
+            continue;
+        }
+        recursive_delete(fs, &path)?;
+        deleted.push(name.clone());
+    }
+    let Some((path, meta, state)) = current else {
+        shared.snapshots.delete(uid);
+        return Ok(SnapshotInit {
+            current: None,
+            current_dir: None,
+            live_indexes: Seq::new(),
+            indexes_rebuilt: false,
+            deleted,
+        });
+    };
+    let (live_indexes, rebuilt) = match read_indexes(fs, &path)? {
+        Ok(live) => (live, false),
+        Err(error) => {
+            if bugs.has(Bug::IndexesBadmatch) {
+                // Ra 3.0.0: `{ok, Indexes} = indexes(Current)` — a badmatch crashes init.
+                return Err(StorageError::IndexesUnreadable { dir: path, error });
+            }
+            // Fix 1: recover the live indexes from the machine state and rewrite the file (unsynced).
+            let live = machine.live_indexes(meta.machine_version, &state).unwrap_or_default();
+            write_indexes(fs, &path, &live)?;
+            (live, true)
+        }
+    };
+    shared.snapshots.insert(uid, meta.index, live_indexes.clone());
+    Ok(SnapshotInit { current: Some(meta), current_dir: Some(path), live_indexes, indexes_rebuilt: rebuilt, deleted })
+}
+
+/// The local snapshot write path, run by the server's background worker: mkdir, `snapshot.dat`
+/// (unsynced), `indexes` (unsynced, only when there are live indexes), fsync `snapshot.dat`, fsync the
+/// snapshot directory, fsync `snapshots/`. Returns the snapshot directory. The caller then tells the
+/// server (`SnapshotWritten`).
+pub fn write_local_snapshot(
+    fs: &mut dyn FileSystem,
+    server_dir: &str,
+    meta: &SnapshotMeta,
+    state: &[u8],
+    live_indexes: &Seq,
+) -> Result<String, StorageError> {
+    let snapshots = join(server_dir, SNAPSHOTS_DIR);
+    let dir = join(&snapshots, &snapshot_dir_name(meta.term, meta.index));
+    fs.mkdir_all(&dir)?;
+    let dat = join(&dir, SNAPSHOT_FILE);
+    write_file(fs, &dat, &encode_snapshot(meta, state), false)?;
+    if !live_indexes.is_empty() {
+        write_indexes(fs, &dir, live_indexes)?;
+    }
+    sync_file(fs, &dat)?;
+    sync_dir_best_effort(fs, &dir)?;
+    sync_dir_best_effort(fs, &snapshots)?;
+    Ok(dir)
+}
+
+/// A follower receiving a snapshot in chunks (Ra's `begin_accept` / `accept_chunk` / `complete_accept`).
+#[derive(Debug)]
+pub struct SnapshotAccept {
+    dir: String,
+    fd: Fd,
+    crc_state: Vec<u8>,
+    meta: SnapshotMeta,
+}
+
+impl SnapshotAccept {
+    /// mkdir `snapshots/<t>_<i>`, open `snapshot.dat`, write the header with a zero CRC and the meta.
+    /// Nothing is synced.
+    pub fn begin(
+        fs: &mut dyn FileSystem,
+        server_dir: &str,
+        meta: &SnapshotMeta,
+    ) -> Result<SnapshotAccept, StorageError> {
+        let dir = join(&join(server_dir, SNAPSHOTS_DIR), &snapshot_dir_name(meta.term, meta.index));
+        fs.mkdir_all(&dir)?;
+        let fd = fs.open(&join(&dir, SNAPSHOT_FILE), &OpenOptions::create_truncate())?;
+        let section = meta_section(meta);
+        let mut header = SNAPSHOT_MAGIC.to_vec();
+        header.push(VERSION);
+        header.extend_from_slice(&0u32.to_be_bytes());
+        header.extend_from_slice(&section);
+        write_all(fs, fd, &header)?;
+        Ok(SnapshotAccept { dir, fd, crc_state: section, meta: meta.clone() })
+    }
+
+    /// Appends a chunk of machine state (unsynced).
+    pub fn chunk(&mut self, fs: &mut dyn FileSystem, data: &[u8]) -> Result<(), StorageError> {
+        write_all(fs, self.fd, data)?;
+        self.crc_state.extend_from_slice(data);
+        Ok(())
+    }
+
+    /// The last chunk: write it, write the CRC at offset 5, fsync, close; then (Ra's order) delete the
+    /// older snapshots, recover the machine state, write `indexes` unsynced, fsync the snapshot directory
+    /// — **not** `snapshots/` — and seed the snapshot state. Returns the meta and live indexes.
+    pub fn complete(
+        mut self,
+        fs: &mut dyn FileSystem,
+        last: &[u8],
+        uid: &Uid,
+        machine: &dyn LiveIndexes,
+        shared: &mut NodeShared,
+    ) -> Result<(SnapshotMeta, Seq), StorageError> {
+        self.chunk(fs, last)?;
+        let crc = crc32(&self.crc_state);
+        fs.pwrite(self.fd, 5, &crc.to_be_bytes())?;
+        fs.fsync(self.fd)?;
+        fs.close(self.fd)?;
+        let snapshots = self.dir.rsplit_once('/').map_or(String::new(), |(p, _)| p.to_owned());
+        let own = self.dir.rsplit('/').next().unwrap_or_default().to_owned();
+        for name in fs.read_dir(&snapshots)? {
+            if name != own {
+                recursive_delete(fs, &join(&snapshots, &name))?;
+            }
+        }
+        let (meta, state) = read_snapshot(fs, &self.dir)?;
+        let live = machine.live_indexes(meta.machine_version, &state).unwrap_or_default();
+        write_indexes(fs, &self.dir, &live)?;
+        sync_dir_best_effort(fs, &self.dir)?;
+        shared.snapshots.insert(uid, meta.index, live.clone());
+        debug_assert_eq!(meta, self.meta);
+        Ok((meta, live))
+    }
+
+    /// Abandons the transfer (the receive timed out): closes and deletes the partial snapshot.
+    pub fn abort(self, fs: &mut dyn FileSystem) -> Result<(), StorageError> {
+        let _ = fs.close(self.fd);
+        recursive_delete(fs, &self.dir)?;
+        Ok(())
+    }
+}
