@@ -8,6 +8,7 @@
 
 pub mod bugs;
 pub mod checksum;
+pub mod consensus;
 pub mod seq;
 pub mod storage;
 pub mod types;

@@ -105,7 +105,7 @@ fn handle(n: &mut Node, log: &mut ServerLog, e: &LogEvent) -> Result<Vec<String>
 fn append(n: &mut Node, log: &mut ServerLog, from: u64, to: u64, term: u64) {
     for i in from..=to {
         let mut out = Vec::new();
-        log.append(LogIndex(i), Term(term), payload_for(i, term).into(), &mut n.shared, &mut out).unwrap();
+        log.append(LogIndex(i), Term(term), payload_for(i, term).into(), &mut n.shared, &mut n.fs, &mut out).unwrap();
         n.route(out);
     }
 }
@@ -535,7 +535,7 @@ fn resend_from_recasts_appends() {
     deliver(&mut n, &mut log, 1);
     for i in 4..=8u64 {
         let mut out = Vec::new();
-        log.append(LogIndex(i), Term(1), payload_for(i, 1).into(), &mut n.shared, &mut out).unwrap();
+        log.append(LogIndex(i), Term(1), payload_for(i, 1).into(), &mut n.shared, &mut n.fs, &mut out).unwrap();
         if i == 4 {
             assert!(matches!(out.as_slice(), [Envelope::Wal(WalMsg::Append(a))] if a.index == LogIndex(4)));
             continue; // lost
@@ -573,7 +573,7 @@ fn init_resends_pending_entries_lost_with_the_wal() {
     // The WAL is suspended: these casts are lost with it.
     for i in 10..=14u64 {
         let mut out = Vec::new();
-        log.append(LogIndex(i), Term(2), payload_for(i, 2).into(), &mut n.shared, &mut out).unwrap();
+        log.append(LogIndex(i), Term(2), payload_for(i, 2).into(), &mut n.shared, &mut n.fs, &mut out).unwrap();
     }
     drop(log);
     // The WAL is killed and restarts (post-boot recovery; the mem tables survive).

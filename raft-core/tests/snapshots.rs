@@ -564,7 +564,8 @@ fn deliver(n: &mut Node, log: &mut ServerLog, process: ProcessId) -> Vec<String>
 fn append_range(n: &mut Node, log: &mut ServerLog, from: u64, to: u64, term: u64) {
     for i in from..=to {
         let mut out = Vec::new();
-        log.append(LogIndex(i), Term(term), Payload::from(payload_for(i, term)), &mut n.shared, &mut out).unwrap();
+        log.append(LogIndex(i), Term(term), Payload::from(payload_for(i, term)), &mut n.shared, &mut n.fs, &mut out)
+            .unwrap();
         n.route(out);
     }
 }

@@ -55,6 +55,18 @@ pub fn pre_init(
     let registered: Vec<(String, Uid)> = names.entries().map(|(n, u)| (n.clone(), u.clone())).collect();
     for (name, uid) in registered {
         let dir = join(data_dir, uid.as_str());
+        // No data directory: unregistered in every Ra version (`ra_lib:is_dir(Dir)` is false).
+        let has_dir = match fs.metadata(&dir) {
+            Ok(m) => m.kind == vfs::FileKind::Dir,
+            Err(e) if e.kind == vfs::ErrorKind::PoweredOff => return Err(e.into()),
+            Err(_) => false,
+        };
+        if !has_dir {
+            shared.directory.unregister(&uid);
+            names.remove(&name);
+            report.unregistered.push((uid, ConfigError::Missing));
+            continue;
+        }
         let config = read_config(fs, &dir)?;
         match config {
             Ok(config) => match init_snapshots(fs, &dir, &uid, machine, bugs, shared) {

@@ -68,6 +68,20 @@ pub enum StorageError {
         /// Last index of the log range.
         last: LogIndex,
     },
+    /// An append would leave a gap after the last index (Ra: `integrity_error`).
+    IntegrityError {
+        /// The server.
+        uid: Uid,
+        /// The index appended.
+        index: LogIndex,
+        /// The log's last index.
+        last: LogIndex,
+    },
+    /// A new server's uid is already registered (Ra's `start_server`: `{error, not_new}`).
+    NotNew {
+        /// The server.
+        uid: Uid,
+    },
     /// A read of the log found no entry where one must be (Ra: `missing_key`).
     MissingEntry {
         /// The server.
@@ -113,6 +127,10 @@ impl fmt::Display for StorageError {
                 "corrupt_log gap_between_snapshot_and_log_range: {uid} snapshot {} log {first}..{last}",
                 snapshot.map_or("none".to_owned(), |s| s.to_string())
             ),
+            StorageError::IntegrityError { uid, index, last } => {
+                write!(f, "integrity_error: {uid} append at {index} after {last}")
+            }
+            StorageError::NotNew { uid } => write!(f, "not_new: {uid} is already registered"),
             StorageError::MissingEntry { uid, index } => write!(f, "missing_key: {uid} index {index}"),
             StorageError::Snapshot { dir, error } => write!(f, "{error}: {dir}"),
             StorageError::IndexesUnreadable { dir, error } => write!(f, "badmatch on indexes ({error}): {dir}"),

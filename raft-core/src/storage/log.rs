@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use crate::bugs::{Bug, Bugs};
 use crate::seq::Seq;
-use crate::storage::mem_table::{DeleteJob, InsertError, MemTable};
+use crate::storage::mem_table::{DeleteJob, InsertError, MemTable, SparseInsertError};
 use crate::storage::segment::SegmentReader;
 use crate::storage::segref::{SegRef, SegRefs};
 use crate::storage::shared::NodeShared;
@@ -94,12 +94,9 @@ impl ServerLog {
                         readers.insert(name, r);
                     }
                 }
-                Err(e) => {
-                    let e = StorageError::from(e);
-                    if e.is_power_cut() {
-                        return Err(e);
-                    }
-                }
+                // Ra's `my_segrefs` → `ra_log_segment:info/1` crashes on a missing or invalid header:
+                // server init fails on every restart.
+                Err(e) => return Err(StorageError::from(e)),
             }
         }
         let segrefs = SegRefs::from_newest_first(&listed);
@@ -188,7 +185,7 @@ impl ServerLog {
         log.resend_pending(last_wal_index, shared, out)?;
         let brand_new = log.range.is_none() && log.snapshot.is_none();
         if brand_new {
-            log.append(LogIndex(0), Term(0), Payload::from(&[][..]), shared, out)?;
+            log.append(LogIndex(0), Term(0), Payload::from(&[][..]), shared, fs, out)?;
         }
         let report = LogInitReport {
             listed,
@@ -254,24 +251,34 @@ impl ServerLog {
     }
 
     /// Appends (or, with `index <= last`, overwrites from) `index`: inserts into the mem table (a
-    /// successor table on overwrite) and casts to the WAL.
+    /// successor table on overwrite) and casts to the WAL. A gap is Ra's `integrity_error`.
     pub fn append(
         &mut self,
         index: LogIndex,
         term: Term,
         payload: Payload,
         shared: &mut NodeShared,
+        fs: &mut dyn FileSystem,
         out: &mut Vec<Envelope>,
     ) -> Result<(), StorageError> {
         let last = self.last_index_term().map(|(l, _)| l);
-        if let Some(l) = last {
-            assert!(index.0 <= l.0 + 1, "append at {index} leaves a gap after {l}");
+        if let Some(l) = last
+            && index.0 > l.0.saturating_add(1)
+        {
+            return Err(StorageError::IntegrityError { uid: self.uid.clone(), index, last: l });
         }
         let overwrite = last.is_some_and(|l| index <= l);
         if overwrite {
             self.pending = self.pending.below(index);
             if self.last_written.0 >= index {
-                self.last_written = (LogIndex(index.0.saturating_sub(1)), self.last_written.1);
+                // Ra's `write/2` (since 3.1.8): last written becomes the entry before the overwrite,
+                // with *that* entry's term.
+                let lw = LogIndex(index.0.saturating_sub(1)).min(self.last_written.0);
+                let lw_term = match &self.snapshot {
+                    Some(sn) if lw <= sn.index => sn.term,
+                    _ => self.fetch(lw, shared, fs)?.map_or(Term(0), |(t, _)| t),
+                };
+                self.last_written = (lw, lw_term);
             }
         }
         match self.mt.insert(&mut shared.mem_tables, index, term, payload.clone()) {
@@ -285,6 +292,13 @@ impl ServerLog {
             }
             Err(InsertError::TableGone(tid)) => return Err(StorageError::TableGone { tid }),
         }
+        // Ra's `previous_wal_index`: the last index of the range (none when empty, as after a snapshot
+        // install), so the WAL does not see a gap after an install; an overwrite chains to `index - 1`.
+        let prev_index = match self.range {
+            _ if overwrite => index.0.checked_sub(1).map(LogIndex),
+            Some((_, l)) => Some(l),
+            None => None,
+        };
         self.pending = self.pending.below(index);
         self.pending.append(index);
         self.range = Some(match self.range {
@@ -292,7 +306,19 @@ impl ServerLog {
             _ => (index, index),
         });
         self.last_term = term;
-        let prev_index = index.0.checked_sub(1).map(LogIndex);
+        self.cast(index, term, payload, prev_index, out);
+        Ok(())
+    }
+
+    /// Casts an append of the current mem table's entry to the WAL.
+    fn cast(
+        &self,
+        index: LogIndex,
+        term: Term,
+        payload: Payload,
+        prev_index: Option<LogIndex>,
+        out: &mut Vec<Envelope>,
+    ) {
         out.push(Envelope::Wal(WalMsg::Append(WalAppend {
             uid: self.uid.clone(),
             process: self.process,
@@ -302,6 +328,34 @@ impl ServerLog {
             term,
             payload,
         })));
+    }
+
+    /// Ra's `write_sparse`: writes an entry that does not follow the last one (the live entries a
+    /// snapshot transfer sends before the snapshot itself), checked by the WAL against `prev_index`.
+    pub fn write_sparse(
+        &mut self,
+        index: LogIndex,
+        term: Term,
+        payload: Payload,
+        prev_index: Option<LogIndex>,
+        shared: &mut NodeShared,
+        out: &mut Vec<Envelope>,
+    ) -> Result<(), StorageError> {
+        let last = self.mt.indexes().last();
+        match self.mt.insert_sparse(&mut shared.mem_tables, index, term, payload.clone(), last) {
+            Ok(()) => {}
+            Err(SparseInsertError::TableGone(tid)) => return Err(StorageError::TableGone { tid }),
+            Err(_) => {
+                self.mt = shared.mem_tables.new_mem_table_please(&self.uid, self.mt.clone());
+                self.mt
+                    .insert_sparse(&mut shared.mem_tables, index, term, payload.clone(), None)
+                    .map_err(|_| StorageError::IntegrityError { uid: self.uid.clone(), index, last: index })?;
+            }
+        }
+        self.live_indexes = self.live_indexes.union(&Seq::from_range(index, index));
+        self.pending = self.pending.below(index);
+        self.pending.append(index);
+        self.cast(index, term, payload, prev_index, out);
         Ok(())
     }
 
@@ -403,16 +457,18 @@ impl ServerLog {
     ) -> Result<(), StorageError> {
         let mut seq = seq.clone();
         while let Some(last) = seq.last() {
-            match self.fetch_term(last, shared, fs)? {
+            // Ra's `fetch_term` answers only inside the log range (not for the snapshot or live indexes).
+            let in_range = self.range.is_some_and(|(f, l)| f <= last && last <= l);
+            let found = if in_range { self.fetch(last, shared, fs)?.map(|(t, _)| t) } else { None };
+            match found {
                 Some(t) if t == term => {
-                    if last > self.last_written.0 || self.last_written.1 != term {
-                        self.last_written = (last, term);
-                    }
-                    self.pending = self.pending.floor(LogIndex(last.0 + 1));
+                    self.last_written = (last, term);
+                    self.pending = self.pending.floor(LogIndex(last.0.saturating_add(1)));
                     return Ok(());
                 }
                 None if self.snapshot.as_ref().is_some_and(|s| last <= s.index) => {
-                    self.pending = self.pending.floor(LogIndex(last.0 + 1));
+                    // A snapshot overtook the written event: only pending shrinks.
+                    self.pending = self.pending.subtract(&seq);
                     return Ok(());
                 }
                 // A term mismatch: an overwritten entry. Retry with the range below it.
@@ -487,6 +543,10 @@ impl ServerLog {
         fs: &mut dyn FileSystem,
     ) -> Result<Vec<String>, StorageError> {
         let gone = self.segrefs.update(new_refs);
+        // Ra evicts every open segment named in the notification: it may have been appended to.
+        for r in new_refs {
+            self.readers.remove(&r.file);
+        }
         for name in &gone {
             self.readers.remove(name);
             unlink_best_effort(fs, &join(&self.dir, name))?;
@@ -519,7 +579,7 @@ impl ServerLog {
         for spec in self.mt.set_first(smallest) {
             DeleteJob::plan(&shared.mem_tables, &spec).run(&mut shared.mem_tables);
         }
-        self.pending = self.pending.floor(LogIndex(meta.index.0 + 1));
+        self.pending = self.pending.floor(smallest);
         self.range = match self.range {
             Some((_, l)) if l > meta.index => Some((LogIndex(meta.index.0 + 1), l)),
             _ => None,
@@ -540,10 +600,13 @@ impl ServerLog {
         fs: &mut dyn FileSystem,
     ) -> Result<Vec<String>, StorageError> {
         let live = self.live_indexes.clone();
+        // Ra's `compactable_segrefs`: never the newest (active) segment, which the segment writer may
+        // still append to.
         let doomed: Vec<SegRef> = self
             .segrefs
             .refs()
             .iter()
+            .skip(1)
             .filter(|r| r.last <= snapshot_index && live.in_range(r.first, r.last).is_empty())
             .cloned()
             .collect();
@@ -567,7 +630,10 @@ impl ServerLog {
         shared: &mut NodeShared,
         fs: &mut dyn FileSystem,
     ) -> Result<Vec<String>, StorageError> {
-        for spec in self.mt.set_first(LogIndex(meta.index.0 + 1)) {
+        // Ra's `install_snapshot`: forget everything below the smallest live index (live entries the
+        // snapshot's pre-phase wrote sparsely stay).
+        let smallest = live.first().unwrap_or(LogIndex(meta.index.0.saturating_add(1)));
+        for spec in self.mt.set_first(smallest) {
             DeleteJob::plan(&shared.mem_tables, &spec).run(&mut shared.mem_tables);
         }
         self.mt = shared.mem_tables.new_mem_table_please(&self.uid, self.mt.clone());
@@ -576,7 +642,7 @@ impl ServerLog {
         self.range = None;
         self.last_term = meta.term;
         self.last_written = (meta.index, meta.term);
-        self.pending = Seq::new();
+        self.pending = self.pending.floor(smallest);
         self.minor_compaction(meta.index, fs)
     }
 

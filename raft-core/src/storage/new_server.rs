@@ -27,6 +27,7 @@ pub struct NewServerStart {
     registered: bool,
     log: ServerLog,
     report: LogInitReport,
+    started: bool,
 }
 
 impl NewServerStart {
@@ -44,20 +45,59 @@ impl NewServerStart {
         fs: &mut dyn FileSystem,
         out: &mut Vec<Envelope>,
     ) -> Result<NewServerStart, StorageError> {
+        if shared.directory.is_registered(&config.uid) {
+            return Err(StorageError::NotNew { uid: config.uid.clone() });
+        }
         let register_first = !bugs.has(Bug::RegisterAfterInit);
         if register_first {
             shared.directory.register(&config.uid, &config.name, Some(process));
             names.insert(&config.name, &config.uid);
         }
         let (log, report) = ServerLog::init(&config.uid, process, data_dir, None, machine, bugs, shared, fs, out)?;
-        Ok(NewServerStart {
+        let mut start = NewServerStart {
             config: config.clone(),
             process,
             data_dir: data_dir.to_owned(),
             registered: register_first,
             log,
             report,
-        })
+            started: false,
+        };
+        if !start.report.brand_new {
+            // The directory still held a log (a uid unregistered at pre-init and started again): no first
+            // entry to wait for — Ra skips `maybe_append_first_entry` and goes on to the config.
+            start.finish(bugs, shared, names, fs)?;
+        }
+        Ok(start)
+    }
+
+    /// Whether the server is fully started (config written, registered): take its log with
+    /// [`NewServerStart::into_log`].
+    pub fn is_started(&self) -> bool {
+        self.started
+    }
+
+    /// The started server's log.
+    pub fn into_log(self) -> ServerLog {
+        assert!(self.started, "the server has not finished starting");
+        self.log
+    }
+
+    fn finish(
+        &mut self,
+        bugs: &Bugs,
+        shared: &mut NodeShared,
+        names: &mut NamesStore,
+        fs: &mut dyn FileSystem,
+    ) -> Result<(), StorageError> {
+        write_config(fs, &join(&self.data_dir, self.config.uid.as_str()), &self.config, bugs)?;
+        if !self.registered {
+            shared.directory.register(&self.config.uid, &self.config.name, Some(self.process));
+            names.insert(&self.config.name, &self.config.uid);
+            self.registered = true;
+        }
+        self.started = true;
+        Ok(())
     }
 
     /// What log init found.
@@ -83,11 +123,7 @@ impl NewServerStart {
         if !first_written {
             return Ok(Err(self));
         }
-        write_config(fs, &join(&self.data_dir, self.config.uid.as_str()), &self.config, bugs)?;
-        if !self.registered {
-            shared.directory.register(&self.config.uid, &self.config.name, Some(self.process));
-            names.insert(&self.config.name, &self.config.uid);
-        }
+        self.finish(bugs, shared, names, fs)?;
         Ok(Ok(self.log))
     }
 }

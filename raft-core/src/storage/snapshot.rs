@@ -328,20 +328,21 @@ pub fn init_snapshots(
     let mut names = fs.read_dir(&dir)?;
     names.sort();
     names.reverse();
-    let mut current: Option<(String, SnapshotMeta, Vec<u8>)> = None;
-    let mut deleted = Vec::new();
+    // Ra's `pick_first_valid`: newest first, the first whose snapshot.dat validates.
+    let mut current: Option<(String, String, SnapshotMeta, Vec<u8>)> = None;
     for name in &names {
         let path = join(&dir, name);
-        if current.is_none()
-            && let Ok((meta, state)) = read_snapshot_file(fs, &path)?
-        {
-            current = Some((path, meta, state));
-            continue;
+        if let Ok((meta, state)) = read_snapshot_file(fs, &path)? {
+            current = Some((name.clone(), path, meta, state));
+            break;
         }
-        recursive_delete(fs, &path)?;
-        deleted.push(name.clone());
     }
-    let Some((path, meta, state)) = current else {
+    let Some((chosen, path, meta, state)) = current else {
+        let mut deleted = Vec::new();
+        for name in &names {
+            recursive_delete(fs, &join(&dir, name))?;
+            deleted.push(name.clone());
+        }
         shared.snapshots.delete(uid);
         return Ok(SnapshotInit {
             current: None,
@@ -351,6 +352,8 @@ pub fn init_snapshots(
             deleted,
         });
     };
+    // Ra's order: read the indexes (the pre-fix badmatch happens here, before anything is deleted),
+    // seed the snapshot state, then delete the other snapshot directories.
     let (live_indexes, rebuilt) = match read_indexes(fs, &path)? {
         Ok(live) => (live, false),
         Err(error) => {
@@ -365,6 +368,11 @@ pub fn init_snapshots(
         }
     };
     shared.snapshots.insert(uid, meta.index, live_indexes.clone());
+    let mut deleted = Vec::new();
+    for name in names.iter().filter(|n| **n != chosen) {
+        recursive_delete(fs, &join(&dir, name))?;
+        deleted.push(name.clone());
+    }
     Ok(SnapshotInit { current: Some(meta), current_dir: Some(path), live_indexes, indexes_rebuilt: rebuilt, deleted })
 }
 

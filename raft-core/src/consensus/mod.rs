@@ -1,0 +1,104 @@
+//! The consensus core: a Ra-style Raft server as a pure state machine, its log interface, the KV
+//! machine, and an in-memory log for unit tests.
+//!
+//! Why pure: a simulator must decide every interleaving, so the server never does I/O or reads a clock.
+//! It receives inputs (`Server::handle`) and returns effects; its log is reached through the
+//! [`RaftLog`] trait, whose writes are volatile (Ra: mem table insert + WAL cast) — **durability arrives
+//! as an input** (`Input::Written`), never as a return value.
+
+pub mod kv;
+pub mod mem_log;
+pub mod server;
+
+use crate::storage::StorageError;
+use crate::types::{LogIndex, Payload, Term};
+
+/// A server's log as consensus sees it. Implemented by `storage::log::ServerLog` (through
+/// [`StorageLog`]) and by [`mem_log::MemLog`] for unit tests.
+pub trait RaftLog {
+    /// The last index and its term (the snapshot's when nothing is above it).
+    fn last_index_term(&self) -> (LogIndex, Term);
+    /// The last durable index and its term.
+    fn last_written(&self) -> (LogIndex, Term);
+    /// The lowest index readable above the snapshot (`snapshot + 1`, or 0 without one).
+    fn first_index(&self) -> LogIndex;
+    /// The current snapshot's index and term.
+    fn snapshot_index_term(&self) -> Option<(LogIndex, Term)>;
+    /// The entry at `index` (live indexes below the snapshot included).
+    fn fetch(&mut self, index: LogIndex) -> Result<Option<(Term, Payload)>, StorageError>;
+    /// Appends at `index` (≤ last + 1; at or below the last index it truncates the rest first).
+    fn append(&mut self, index: LogIndex, term: Term, payload: Payload) -> Result<(), StorageError>;
+    /// Ra's `write_sparse`: writes one live entry of an incoming snapshot (no truncation, no gap check).
+    fn write_sparse(
+        &mut self,
+        index: LogIndex,
+        term: Term,
+        payload: Payload,
+        prev_index: Option<LogIndex>,
+    ) -> Result<(), StorageError>;
+    /// The live indexes of the current snapshot (what a snapshot transfer must send first).
+    fn snapshot_live_indexes(&self) -> crate::seq::Seq;
+
+    /// The term at `index`, counting the snapshot's own index.
+    fn term_at(&mut self, index: LogIndex) -> Result<Option<Term>, StorageError> {
+        if let Some((si, st)) = self.snapshot_index_term()
+            && si == index
+        {
+            return Ok(Some(st));
+        }
+        Ok(self.fetch(index)?.map(|(t, _)| t))
+    }
+}
+
+/// [`RaftLog`] over a storage [`crate::storage::log::ServerLog`]: reads go to mem tables and segments,
+/// appends insert into the mem table and push the WAL cast into `out`.
+pub struct StorageLog<'a> {
+    /// The server's log.
+    pub log: &'a mut crate::storage::log::ServerLog,
+    /// The node's shared state.
+    pub shared: &'a mut crate::storage::shared::NodeShared,
+    /// The node's filesystem.
+    pub fs: &'a mut dyn vfs::FileSystem,
+    /// Where the WAL casts go.
+    pub out: &'a mut Vec<crate::storage::Envelope>,
+}
+
+impl RaftLog for StorageLog<'_> {
+    fn last_index_term(&self) -> (LogIndex, Term) {
+        self.log.last_index_term().unwrap_or((LogIndex(0), Term(0)))
+    }
+
+    fn last_written(&self) -> (LogIndex, Term) {
+        self.log.last_written()
+    }
+
+    fn first_index(&self) -> LogIndex {
+        self.log.first_index()
+    }
+
+    fn snapshot_index_term(&self) -> Option<(LogIndex, Term)> {
+        self.log.snapshot().map(|m| (m.index, m.term))
+    }
+
+    fn fetch(&mut self, index: LogIndex) -> Result<Option<(Term, Payload)>, StorageError> {
+        self.log.fetch(index, self.shared, self.fs)
+    }
+
+    fn append(&mut self, index: LogIndex, term: Term, payload: Payload) -> Result<(), StorageError> {
+        self.log.append(index, term, payload, self.shared, self.fs, self.out)
+    }
+
+    fn write_sparse(
+        &mut self,
+        index: LogIndex,
+        term: Term,
+        payload: Payload,
+        prev_index: Option<LogIndex>,
+    ) -> Result<(), StorageError> {
+        self.log.write_sparse(index, term, payload, prev_index, self.shared, self.out)
+    }
+
+    fn snapshot_live_indexes(&self) -> crate::seq::Seq {
+        self.log.live_indexes().clone()
+    }
+}

@@ -1,0 +1,494 @@
+//! Regression tests for the storage II review findings (H1–H4, M1–M4, L1). Each asserts the corrected
+//! behaviour; each fails on the code the review was run against.
+
+mod common;
+
+use common::*;
+use raft_core::storage::boot::{load_directory, pre_init};
+use raft_core::storage::durable_files::{ConfigError, NamesStore, read_config};
+use raft_core::storage::log::{LogInitReport, ServerLog};
+use raft_core::storage::new_server::NewServerStart;
+use raft_core::storage::segment::SegmentError;
+use raft_core::storage::snapshot::{
+    INDEXES_FILE, SNAPSHOTS_DIR, SnapshotMeta, snapshot_dir_name, write_local_snapshot,
+};
+use raft_core::storage::wal::WalMsg;
+use raft_core::storage::{LogEvent, StorageError};
+use raft_core::{Bug, Bugs, LogIndex, Payload, ProcessId, Seq, Term, Uid};
+use vfs::{CrashModel, FileSystem, OpenOptions};
+
+fn meta(index: u64, term: u64) -> SnapshotMeta {
+    SnapshotMeta { index: LogIndex(index), term: Term(term), machine_version: 1, cluster: vec!["s1".into()] }
+}
+
+fn seq(i: &[u64]) -> Seq {
+    Seq::from_indexes(i.iter().copied().map(LogIndex))
+}
+
+fn entry(index: u64, term: u64) -> Option<(Term, Payload)> {
+    Some((Term(term), Payload::from(payload_for(index, term))))
+}
+
+/// Registers `name` (running as `process`) and inits its log.
+fn try_init_log(
+    n: &mut Node,
+    name: &str,
+    process: u64,
+    bugs: &Bugs,
+) -> Result<(ServerLog, LogInitReport), StorageError> {
+    let uid = Uid::new(name);
+    n.shared.directory.register(&uid, name, Some(ProcessId(process)));
+    let last = n.wal.last_writer_seq(&uid).map(|w| w.last());
+    let mut out = Vec::new();
+    let r = ServerLog::init(
+        &uid,
+        ProcessId(process),
+        "",
+        last,
+        &IndexListMachine,
+        bugs,
+        &mut n.shared,
+        &mut n.fs,
+        &mut out,
+    );
+    n.route(out);
+    r
+}
+
+/// A brand-new server whose first entry (index 0) has been written.
+fn start_new(n: &mut Node, name: &str, process: u64) -> ServerLog {
+    n.fs.mkdir_all(name).unwrap();
+    let (mut log, report) = try_init_log(n, name, process, &Bugs::none()).unwrap();
+    assert!(report.brand_new);
+    deliver(n, &mut log, process);
+    assert_eq!(log.last_written(), (LogIndex(0), Term(0)));
+    log
+}
+
+/// Runs the node and hands every event to the log until none come; returns the unlinked segments.
+fn deliver(n: &mut Node, log: &mut ServerLog, process: u64) -> Vec<String> {
+    let mut gone = Vec::new();
+    loop {
+        n.run();
+        let evs = n.events.remove(&ProcessId(process)).unwrap_or_default();
+        if evs.is_empty() {
+            return gone;
+        }
+        for e in &evs {
+            gone.extend(handle(n, log, e).unwrap());
+        }
+    }
+}
+
+fn handle(n: &mut Node, log: &mut ServerLog, e: &LogEvent) -> Result<Vec<String>, StorageError> {
+    let mut out = Vec::new();
+    let r = log.handle_event(e, &mut n.shared, &mut n.fs, &mut out);
+    n.route(out);
+    r
+}
+
+fn append(n: &mut Node, log: &mut ServerLog, from: u64, to: u64, term: u64) {
+    for i in from..=to {
+        let mut out = Vec::new();
+        log.append(LogIndex(i), Term(term), payload_for(i, term).into(), &mut n.shared, &mut n.fs, &mut out).unwrap();
+        n.route(out);
+    }
+}
+
+fn fetch(n: &mut Node, log: &mut ServerLog, index: u64) -> Option<(Term, Payload)> {
+    log.fetch(LogIndex(index), &n.shared, &mut n.fs).unwrap()
+}
+
+fn assert_actors_healthy(n: &Node) {
+    assert_eq!(n.wal_error, None, "WAL stopped");
+    assert_eq!(n.segment_writer_error, None, "segment writer stopped");
+    assert!(n.worker_errors.is_empty(), "worker failed: {:?}", n.worker_errors);
+}
+
+fn names_in(names: &NamesStore) -> Vec<String> {
+    names.entries().map(|(n, _)| n.clone()).collect()
+}
+
+/// H1: minor compaction must not delete the newest (active) segment: a flush into it already queued
+/// behind the `SnapshotWritten` (Ra's `compactable_segrefs` skips it).
+#[test]
+fn h1_minor_compaction_keeps_the_active_segment() {
+    let mut n = Node::new(5, wal_config(1 << 20, Bugs::none()), segment_writer_config(8));
+    n.boot_and_recover().unwrap();
+    let uid = Uid::new("s1");
+    let mut log = start_new(&mut n, "s1", 1);
+    append(&mut n, &mut log, 1, 10, 1);
+    n.send_wal(WalMsg::ForceRollOver);
+    deliver(&mut n, &mut log, 1);
+    // 0..=10 with 8 entries a segment: two segments, the newer one (8..10) still has room.
+    let refs: Vec<_> = log.segrefs().to_vec();
+    assert_eq!(refs.len(), 2, "{refs:?}");
+    let (active, older) = (refs[0].file.clone(), refs[1].file.clone());
+    assert_eq!((refs[0].first, refs[0].last), (LogIndex(8), LogIndex(10)));
+    assert_eq!((refs[1].first, refs[1].last), (LogIndex(0), LogIndex(7)));
+
+    append(&mut n, &mut log, 11, 12, 1);
+    deliver(&mut n, &mut log, 1);
+    assert_eq!(log.last_written(), (LogIndex(12), Term(1)), "11..12 acknowledged");
+
+    // The worker writes a snapshot at 10 (no live indexes) and sends SnapshotWritten ...
+    let job = log.take_snapshot(meta(10, 1), index_list_state(&[]), Seq::new());
+    n.route(vec![job]);
+    assert!(n.step_worker());
+    // ... then the roll-over's flush appends 11..12 to the active segment.
+    n.send_wal(WalMsg::ForceRollOver);
+    n.run();
+    let evs = n.events.remove(&ProcessId(1)).unwrap();
+    assert!(matches!(evs.first(), Some(LogEvent::SnapshotWritten { .. })), "{evs:?}");
+    assert!(
+        evs.iter().any(|e| matches!(e, LogEvent::Segments { segrefs, .. } if segrefs.iter().any(|r| r.file == active))),
+        "the flush went into the active segment: {evs:?}"
+    );
+    let mut unlinked = Vec::new();
+    for e in &evs {
+        unlinked.extend(handle(&mut n, &mut log, e).unwrap());
+    }
+    assert_actors_healthy(&n);
+
+    // Only the older segment went; the active one survives and serves the acknowledged entries.
+    assert_eq!(unlinked, vec![older.clone()]);
+    let files = n.segment_files(&uid);
+    assert!(files.contains(&active), "active segment deleted: {files:?}");
+    assert!(!files.contains(&older), "older segment kept: {files:?}");
+    assert!(log.segrefs().iter().any(|r| r.file == active && r.first <= LogIndex(11) && LogIndex(12) <= r.last));
+    assert_eq!(fetch(&mut n, &mut log, 11), entry(11, 1));
+    assert_eq!(fetch(&mut n, &mut log, 12), entry(12, 1));
+    let folded = log.fold(LogIndex(11), LogIndex(12), 0, &n.shared, &mut n.fs, |a, _, _, _| a + 1).unwrap();
+    assert_eq!(folded, 2);
+    assert_eq!(n.shared.mem_tables.tables_of(&uid).len(), 1, "the flushed entries left the mem tables");
+}
+
+/// H2: a `Segments` notification evicts the cached reader of every file it names, so an overwrite
+/// flushed into the same segment is read back, not the stale entry.
+#[test]
+fn h2_overwrite_into_the_same_segment_is_read_back() {
+    let mut n = Node::new(6, wal_config(1 << 20, Bugs::none()), segment_writer_config(16));
+    n.boot_and_recover().unwrap();
+    let mut log = start_new(&mut n, "s1", 1);
+    append(&mut n, &mut log, 1, 5, 1);
+    n.send_wal(WalMsg::ForceRollOver);
+    deliver(&mut n, &mut log, 1);
+    assert_eq!(log.segrefs().len(), 1);
+    let file = log.segrefs()[0].file.clone();
+    // Reading 3 from the segment caches its reader.
+    assert_eq!(fetch(&mut n, &mut log, 3), entry(3, 1));
+    // Overwrite 3..5 in term 2, flushed into the same segment.
+    append(&mut n, &mut log, 3, 5, 2);
+    deliver(&mut n, &mut log, 1);
+    n.send_wal(WalMsg::ForceRollOver);
+    deliver(&mut n, &mut log, 1);
+    assert_actors_healthy(&n);
+    assert_eq!(log.segrefs().len(), 1, "{:?}", log.segrefs());
+    assert_eq!(log.segrefs()[0].file, file, "same segment");
+    for i in 3..=5 {
+        assert_eq!(fetch(&mut n, &mut log, i), entry(i, 2), "index {i}");
+    }
+    assert_eq!(fetch(&mut n, &mut log, 2), entry(2, 1));
+    assert_eq!(log.last_written(), (LogIndex(5), Term(2)));
+}
+
+/// H3: a late `Written` whose last index is a live index below the snapshot does not move
+/// `last_written` back (only indexes in the log range count, as Ra's `fetch_term`).
+#[test]
+fn h3_late_written_below_the_snapshot_keeps_last_written() {
+    let mut n = Node::new(7, wal_config(1 << 20, Bugs::none()), segment_writer_config(64));
+    n.boot_and_recover().unwrap();
+    let mut log = start_new(&mut n, "s1", 1);
+    append(&mut n, &mut log, 1, 5, 1);
+    n.run();
+    // Held back: the Written for 1..5 at term 1.
+    let stale = n.events.remove(&ProcessId(1)).unwrap();
+    assert!(
+        stale
+            .iter()
+            .any(|e| matches!(e, LogEvent::Written { seq, term, .. } if *term == Term(1) && seq.contains(LogIndex(5))))
+    );
+    append(&mut n, &mut log, 6, 8, 2);
+    deliver(&mut n, &mut log, 1);
+    // A snapshot at 8 keeping 5 live.
+    let job = log.take_snapshot(meta(8, 2), index_list_state(&[5]), seq(&[5]));
+    n.route(vec![job]);
+    deliver(&mut n, &mut log, 1);
+    assert_actors_healthy(&n);
+    assert_eq!(log.snapshot().map(|s| s.index), Some(LogIndex(8)));
+    assert_eq!(log.last_written(), (LogIndex(8), Term(2)));
+    assert_eq!(fetch(&mut n, &mut log, 5), entry(5, 1), "5 is live");
+
+    for e in &stale {
+        handle(&mut n, &mut log, e).unwrap();
+    }
+    assert_eq!(log.last_written(), (LogIndex(8), Term(2)), "last_written regressed");
+    assert!(log.pending().is_empty(), "pending {:?}", log.pending());
+}
+
+/// H4: an overwrite sets `last_written` to the entry before it with *that* entry's term (Ra 3.1.8
+/// `write/2`).
+#[test]
+fn h4_overwrite_takes_the_term_of_the_new_last_written_entry() {
+    let mut n = Node::new(8, wal_config(1 << 20, Bugs::none()), segment_writer_config(64));
+    n.boot_and_recover().unwrap();
+    let mut log = start_new(&mut n, "s1", 1);
+    append(&mut n, &mut log, 1, 5, 1);
+    deliver(&mut n, &mut log, 1);
+    append(&mut n, &mut log, 6, 8, 2);
+    deliver(&mut n, &mut log, 1);
+    assert_eq!(log.last_written(), (LogIndex(8), Term(2)));
+    append(&mut n, &mut log, 6, 6, 3);
+    assert_eq!(log.last_written(), (LogIndex(5), Term(1)), "index 5 has term 1");
+    let (lw, lw_term) = log.last_written();
+    assert_eq!(log.fetch_term(lw, &n.shared, &mut n.fs).unwrap(), Some(lw_term));
+    // Once the overwrite is written, last_written moves on with the new term.
+    deliver(&mut n, &mut log, 1);
+    assert_eq!(log.last_written(), (LogIndex(6), Term(3)));
+    assert_actors_healthy(&n);
+}
+
+/// M1: `install_snapshot` keeps the live indexes (Ra: `set_first(smallest live)`), here held only in
+/// the mem table.
+#[test]
+fn m1_install_snapshot_keeps_live_mem_table_entries() {
+    let mut n = Node::new(9, wal_config(1 << 20, Bugs::none()), segment_writer_config(64));
+    n.boot_and_recover().unwrap();
+    let uid = Uid::new("s1");
+    let mut log = start_new(&mut n, "s1", 1);
+    append(&mut n, &mut log, 1, 5, 1);
+    deliver(&mut n, &mut log, 1);
+    assert!(log.segrefs().is_empty(), "entries are only in the mem table");
+    let live = seq(&[3]);
+    n.shared.snapshots.insert(&uid, LogIndex(10), live.clone());
+    log.install_snapshot(&meta(10, 2), &live, &mut n.shared, &mut n.fs).unwrap();
+    assert_eq!(fetch(&mut n, &mut log, 3), entry(3, 1), "live index 3 dropped");
+    assert_eq!(fetch(&mut n, &mut log, 4), None, "non-live index 4 kept");
+    assert_eq!(fetch(&mut n, &mut log, 2), None, "non-live index 2 kept");
+    assert_eq!(log.first_index(), LogIndex(11));
+    assert_eq!(log.last_written(), (LogIndex(10), Term(2)));
+    // Still readable once the mem table is flushed to a segment.
+    n.send_wal(WalMsg::ForceRollOver);
+    deliver(&mut n, &mut log, 1);
+    assert_actors_healthy(&n);
+    assert!(!log.segrefs().is_empty(), "flushed");
+    assert_eq!(fetch(&mut n, &mut log, 3), entry(3, 1), "live index 3 lost in the flush");
+    // Appends after the install chain to nothing (Ra's `previous_wal_index` of an empty range), so the
+    // WAL sees no gap and writes them.
+    append(&mut n, &mut log, 11, 12, 2);
+    deliver(&mut n, &mut log, 1);
+    assert_actors_healthy(&n);
+    assert!(n.resends(raft_core::ProcessId(1)).is_empty(), "no resend after the install");
+    assert_eq!(log.last_written(), (LogIndex(12), Term(2)));
+    assert!(log.pending().is_empty());
+}
+
+/// M2: log init fails with a typed error on a segment it cannot open (Ra's `my_segrefs` crashes on a
+/// missing or invalid header), on every attempt, and leaves the file alone.
+#[test]
+fn m2_unopenable_segment_fails_log_init() {
+    for (case, truncate) in [("missing header", true), ("invalid header", false)] {
+        let mut n = Node::new(20, wal_config(1 << 20, Bugs::none()), segment_writer_config(64));
+        n.boot_and_recover().unwrap();
+        let uid = Uid::new("s1");
+        let mut log = start_new(&mut n, "s1", 1);
+        append(&mut n, &mut log, 1, 5, 1);
+        n.send_wal(WalMsg::ForceRollOver);
+        deliver(&mut n, &mut log, 1);
+        assert_actors_healthy(&n);
+        drop(log);
+        let files = n.segment_files(&uid);
+        assert_eq!(files.len(), 1, "{case}: {files:?}");
+        let path = format!("s1/{}", files[0]);
+        if truncate {
+            let len = file_len(&mut n, &path);
+            truncate_by(&mut n, &path, len);
+        } else {
+            overwrite_at(&mut n, &path, 0, b"XXXX");
+        }
+        let bytes = n.fs.read_file(&path).unwrap();
+
+        n.power_loss(CrashModel::NoLoss);
+        n.boot_and_recover().unwrap();
+        for attempt in 0..2 {
+            let got = try_init_log(&mut n, "s1", 1, &Bugs::none()).map(|(_, report)| report);
+            let expected = if truncate {
+                SegmentError::MissingHeader { path: path.clone() }
+            } else {
+                SegmentError::InvalidFormat { path: path.clone() }
+            };
+            assert_eq!(got, Err(StorageError::Segment(expected)), "{case}, attempt {attempt}");
+            assert_eq!(n.fs.read_file(&path).unwrap(), bytes, "{case}: the segment is left as it was");
+        }
+    }
+}
+
+/// M3: under `config-orphan-registration`, a uid without a data directory is still unregistered (every
+/// Ra version: `ra_lib:is_dir(Dir)` false); one with a directory but no config stays an orphan.
+#[test]
+fn m3_orphan_switch_unregisters_a_uid_without_a_directory() {
+    let mut n = Node::new(10, wal_config(1 << 20, Bugs::none()), segment_writer_config(64));
+    n.boot_and_recover().unwrap();
+    let (ghost, kept) = (Uid::new("ghost"), Uid::new("kept"));
+    n.fs.mkdir_all("kept").unwrap();
+    let mut names = NamesStore::new();
+    names.insert("ghost", &ghost);
+    names.insert("kept", &kept);
+    names.flush(&mut n.fs, "").unwrap();
+    n.power_loss(CrashModel::NoLoss);
+    assert!(!n.fs.exists("ghost").unwrap());
+    assert!(n.fs.exists("kept").unwrap());
+
+    let bugs = Bugs::of(&[Bug::ConfigOrphanRegistration]);
+    let mut names = load_directory(&mut n.fs, "", &mut n.shared).unwrap();
+    let rep = pre_init(&mut n.fs, "", &mut names, &IndexListMachine, &bugs, &mut n.shared).unwrap();
+    assert_eq!(rep.unregistered, vec![(ghost.clone(), ConfigError::Missing)]);
+    assert_eq!(rep.orphans, vec![(kept.clone(), ConfigError::Missing)]);
+    assert!(rep.ready.is_empty() && rep.failed.is_empty());
+    assert!(!n.shared.directory.is_registered(&ghost));
+    assert!(n.shared.directory.is_registered(&kept));
+    assert_eq!(names_in(&names), vec!["kept".to_owned()]);
+
+    // Without the switch both go (the directory makes no difference there).
+    n.power_loss(CrashModel::NoLoss);
+    let mut names = load_directory(&mut n.fs, "", &mut n.shared).unwrap();
+    let rep = pre_init(&mut n.fs, "", &mut names, &IndexListMachine, &Bugs::none(), &mut n.shared).unwrap();
+    let mut gone: Vec<Uid> = rep.unregistered.iter().map(|(u, _)| u.clone()).collect();
+    gone.sort();
+    assert_eq!(gone, vec![ghost.clone(), kept.clone()]);
+    assert!(rep.orphans.is_empty());
+    assert!(names_in(&names).is_empty());
+}
+
+/// M4: starting as new refuses a registered uid (Ra: `{error, not_new}`), and touches nothing.
+#[test]
+fn m4_new_server_start_refuses_a_registered_uid() {
+    let mut n = Node::new(12, wal_config(1 << 20, Bugs::none()), segment_writer_config(64));
+    n.boot_and_recover().unwrap();
+    let uid = Uid::new("s1");
+    let mut log = start_new(&mut n, "s1", 1);
+    append(&mut n, &mut log, 1, 3, 1);
+    deliver(&mut n, &mut log, 1);
+    let mut names = NamesStore::new();
+    names.insert("s1", &uid);
+    let files_before = n.fs.read_dir("s1").unwrap();
+
+    let mut out = Vec::new();
+    let got = NewServerStart::begin(
+        &server_config("s1"),
+        ProcessId(2),
+        "",
+        &IndexListMachine,
+        &Bugs::none(),
+        &mut n.shared,
+        &mut names,
+        &mut n.fs,
+        &mut out,
+    );
+    assert_eq!(got.err(), Some(StorageError::NotNew { uid: uid.clone() }));
+    assert!(out.is_empty(), "nothing cast: {out:?}");
+    assert_eq!(n.shared.directory.process_of(&uid), Some(ProcessId(1)), "registration untouched");
+    assert_eq!(n.fs.read_dir("s1").unwrap(), files_before);
+    assert_eq!(read_config(&mut n.fs, "s1").unwrap(), Err(ConfigError::Missing), "no config written");
+    // The running server is unaffected.
+    assert_eq!(fetch(&mut n, &mut log, 3), entry(3, 1));
+}
+
+/// M4: a uid unregistered at pre-init (config lost) whose directory still holds a log, started as new,
+/// completes at once: no first entry to wait for, config written, registered, entries readable.
+#[test]
+fn m4_new_server_start_over_an_existing_log_completes() {
+    let mut n = Node::new(11, wal_config(1 << 20, Bugs::none()), segment_writer_config(64));
+    n.boot_and_recover().unwrap();
+    let uid = Uid::new("s1");
+    let mut log = start_new(&mut n, "s1", 1);
+    append(&mut n, &mut log, 1, 5, 1);
+    n.send_wal(WalMsg::ForceRollOver);
+    deliver(&mut n, &mut log, 1);
+    drop(log);
+    let mut names = NamesStore::new();
+    names.insert("s1", &uid);
+    names.flush(&mut n.fs, "").unwrap();
+    n.power_loss(CrashModel::NoLoss); // no config was ever written for s1 here
+    let mut names = load_directory(&mut n.fs, "", &mut n.shared).unwrap();
+    let rep = pre_init(&mut n.fs, "", &mut names, &IndexListMachine, &Bugs::none(), &mut n.shared).unwrap();
+    assert_eq!(rep.unregistered, vec![(uid.clone(), ConfigError::Missing)]);
+    n.boot_and_recover().unwrap();
+
+    let mut out = Vec::new();
+    let start = NewServerStart::begin(
+        &server_config("s1"),
+        ProcessId(2),
+        "",
+        &IndexListMachine,
+        &Bugs::none(),
+        &mut n.shared,
+        &mut names,
+        &mut n.fs,
+        &mut out,
+    )
+    .unwrap();
+    n.route(out);
+    assert!(!start.report().brand_new);
+    assert!(start.is_started(), "nothing would ever complete the start");
+    assert_eq!(read_config(&mut n.fs, "s1").unwrap(), Ok(server_config("s1")));
+    assert!(n.shared.directory.is_registered(&uid));
+    assert_eq!(n.shared.directory.process_of(&uid), Some(ProcessId(2)));
+    assert_eq!(names_in(&names), vec!["s1".to_owned()]);
+
+    let mut log = start.into_log();
+    assert_eq!(log.last_index_term(), Some((LogIndex(5), Term(1))));
+    assert_eq!(log.last_written(), (LogIndex(5), Term(1)));
+    for i in 1..=5 {
+        assert_eq!(fetch(&mut n, &mut log, i), entry(i, 1), "index {i}");
+    }
+    // And it runs: an append is written.
+    append(&mut n, &mut log, 6, 6, 2);
+    deliver(&mut n, &mut log, 2);
+    assert_eq!(log.last_written(), (LogIndex(6), Term(2)));
+    assert_actors_healthy(&n);
+}
+
+/// L1: under `indexes-badmatch`, an unreadable `indexes` file fails init *before* the other snapshot
+/// directories are deleted (Ra's order: `indexes(Current)` first, then the deletes).
+#[test]
+fn l1_indexes_badmatch_fails_before_older_snapshots_are_deleted() {
+    let mut n = Node::new(13, wal_config(1 << 20, Bugs::none()), segment_writer_config(64));
+    n.boot_and_recover().unwrap();
+    let uid = Uid::new("s1");
+    n.fs.mkdir_all("s1").unwrap();
+    let snaps = [(5, 1), (8, 1), (12, 2)];
+    for (index, term) in snaps {
+        write_local_snapshot(&mut n.fs, "s1", &meta(index, term), &index_list_state(&[3]), &seq(&[3])).unwrap();
+    }
+    let dirs = |n: &mut Node| {
+        let mut d = n.fs.read_dir(&format!("s1/{SNAPSHOTS_DIR}")).unwrap();
+        d.sort();
+        d
+    };
+    let all: Vec<String> = snaps.iter().map(|&(i, t)| snapshot_dir_name(Term(t), LogIndex(i))).collect();
+    assert_eq!(dirs(&mut n), all);
+    let newest = format!("s1/{SNAPSHOTS_DIR}/{}", all[2]);
+    let fd = n.fs.open(&format!("{newest}/{INDEXES_FILE}"), &OpenOptions::create_truncate()).unwrap();
+    n.fs.write(fd, b"garbage").unwrap();
+    n.fs.fsync(fd).unwrap();
+    n.fs.close(fd).unwrap();
+
+    let bugs = Bugs::of(&[Bug::IndexesBadmatch]);
+    for attempt in 0..2 {
+        let got = try_init_log(&mut n, "s1", 1, &bugs).map(|(_, report)| report);
+        assert!(
+            matches!(&got, Err(StorageError::IndexesUnreadable { dir, .. }) if *dir == newest),
+            "attempt {attempt}: {got:?}"
+        );
+        assert_eq!(dirs(&mut n), all, "attempt {attempt}: older snapshot directories deleted");
+        assert_eq!(n.shared.snapshots.read(&uid), None, "attempt {attempt}: snapshot state seeded");
+    }
+
+    // Fixed: indexes rebuilt from the machine state, then the older directories go.
+    let (log, report) = try_init_log(&mut n, "s1", 1, &Bugs::none()).unwrap();
+    assert!(report.indexes_rebuilt && !report.brand_new);
+    assert_eq!(log.snapshot(), Some(&meta(12, 2)));
+    assert_eq!(log.live_indexes(), &seq(&[3]));
+    assert_eq!(dirs(&mut n), vec![all[2].clone()]);
+}
