@@ -12,6 +12,7 @@ use cluster::*;
 use raft_core::consensus::RaftLog;
 use raft_core::consensus::kv::{KvCommand, KvResult, KvState, ValueSource};
 use raft_core::consensus::mem_log::MemLog;
+use raft_core::consensus::sender::{SenderConfig, SenderEffect, SnapshotSender};
 use raft_core::consensus::server::{
     Effect, Entry, EntryBody, Input, Message, PeerStatus, Role, Server, ServerId, Timer, snapshot_backoff_ms,
 };
@@ -149,24 +150,38 @@ fn transfer_snapshot(c: &mut Cluster, leader: &ServerId, lag: &ServerId, index: 
             Entry { index: i, term: t, payload: p }
         })
         .collect();
-    c.input(
-        lag,
-        Input::Message {
-            from: leader.clone(),
-            msg: Message::InstallSnapshotLive { term, meta: meta.clone(), entries },
-        },
-    );
-    let chunks: Vec<&[u8]> = state.chunks(chunk).collect();
-    for (n, data) in chunks.iter().enumerate() {
-        let msg = Message::InstallSnapshot {
-            term,
-            meta: meta.clone(),
-            chunk: n as u32,
-            last: n + 1 == chunks.len(),
-            data: data.to_vec(),
-        };
-        c.input(lag, Input::Message { from: leader.clone(), msg });
+    // The leader's snapshot sender actor drives the transfer; the follower's acks go back to it.
+    let cfg =
+        SenderConfig { leader: leader.clone(), peer: lag.clone(), term, chunk_bytes: chunk, chunk_timeout_ms: 1_000 };
+    let (mut sender, mut sfx) = SnapshotSender::start(cfg, meta.clone(), &state, entries);
+    let mut report = None;
+    while report.is_none() {
+        let mut acks = Vec::new();
+        for e in sfx {
+            match e {
+                SenderEffect::Send(msg) => {
+                    let before = c.effects.len();
+                    c.input(lag, Input::Message { from: leader.clone(), msg });
+                    for (who, e) in &c.effects[before..] {
+                        if let (true, Effect::Send { msg, .. }) = (who == lag, e)
+                            && matches!(
+                                msg,
+                                Message::InstallSnapshotAck { .. } | Message::InstallSnapshotLiveAck { .. }
+                            )
+                        {
+                            acks.push(msg.clone());
+                        }
+                    }
+                }
+                SenderEffect::SetTimer { .. } => {}
+                SenderEffect::Report(input) => report = Some(input),
+            }
+        }
+        sfx = acks.iter().flat_map(|a| sender.handle_message(a)).collect();
+        assert!(report.is_some() || !sfx.is_empty(), "the transfer stalled");
     }
+    assert!(sender.is_done());
+    assert_eq!(report, Some(Input::SnapshotSenderFinished { peer: lag.clone(), index: meta.index }));
     let log = c.logs.get_mut(lag).unwrap();
     log.reset_to_snapshot(meta.index, meta.term);
     for i in live.iter() {

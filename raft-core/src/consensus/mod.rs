@@ -8,6 +8,7 @@
 
 pub mod kv;
 pub mod mem_log;
+pub mod sender;
 pub mod server;
 
 use crate::storage::StorageError;
