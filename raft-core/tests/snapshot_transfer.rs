@@ -14,7 +14,8 @@ use raft_core::consensus::kv::{KvCommand, KvResult, KvState, ValueSource};
 use raft_core::consensus::mem_log::MemLog;
 use raft_core::consensus::sender::{SenderConfig, SenderEffect, SnapshotSender};
 use raft_core::consensus::server::{
-    Effect, Entry, EntryBody, Input, Message, PeerStatus, Role, Server, ServerId, Timer, snapshot_backoff_ms,
+    Effect, Entry, EntryBody, Input, Message, PeerStatus, RECEIVE_SNAPSHOT_TIMEOUT_MS, Role, Server, ServerId, Timer,
+    snapshot_backoff_ms,
 };
 use raft_core::storage::snapshot::SnapshotMeta;
 use raft_core::{Bug, Bugs, LogIndex, Seq, Term};
@@ -399,7 +400,8 @@ fn sender_finished_makes_the_peer_normal_and_replication_continues() {
     let peer = c.server(&leader.0).peers()[&lag].clone();
     assert_eq!(peer.status, PeerStatus::Normal);
     assert_eq!(peer.snapshot_failures, 0);
-    assert!(peer.match_index >= b.snap);
+    // Only the follower's own reply raises match index (Ra: `install_snapshot_result`).
+    assert!(peer.match_index < b.snap);
     assert_eq!(peer.next_index, LogIndex(c.logs[&leader].last_index_term().0.0 + 1), "entries above the snapshot sent");
     // Replication resumes from the snapshot index: prev = snapshot, entries above it.
     let fx = effects_since(&c, mark, &leader);
@@ -417,6 +419,7 @@ fn sender_finished_makes_the_peer_normal_and_replication_continues() {
     assert_eq!(ae.2 as u64, c.logs[&leader].last_index_term().0.0 - b.snap.0);
     c.deliver_all();
     assert_eq!(c.logs[&lag].last_index_term(), c.logs[&leader].last_index_term());
+    assert!(c.server(&leader.0).peers()[&lag].match_index >= b.snap, "the follower's reply raised match index");
 
     // New commands reach the follower and it applies them (including gets that read live entries).
     let stable = c.machine(&leader.0).index_of("stable").unwrap();
@@ -818,6 +821,7 @@ fn follower_install_path_accepts_chunks_acks_and_replies() {
     assert_eq!(
         fx[2..],
         [
+            Effect::SetTimer { timer: Timer::ReceiveSnapshot, after_ms: RECEIVE_SNAPSHOT_TIMEOUT_MS },
             Effect::AcceptSnapshotChunk {
                 meta: meta.clone(),
                 chunk: 0,
@@ -842,6 +846,7 @@ fn follower_install_path_accepts_chunks_acks_and_replies() {
     assert_eq!(
         fx[1..],
         [
+            Effect::SetTimer { timer: Timer::ReceiveSnapshot, after_ms: RECEIVE_SNAPSHOT_TIMEOUT_MS },
             Effect::AcceptSnapshotChunk {
                 meta: meta.clone(),
                 chunk: 1,
@@ -864,6 +869,7 @@ fn follower_install_path_accepts_chunks_acks_and_replies() {
     assert_eq!(
         fx,
         vec![
+            Effect::CancelTimer(Timer::ReceiveSnapshot),
             Effect::PersistLastApplied(LogIndex(20)),
             Effect::Send {
                 to: a.clone(),

@@ -227,6 +227,8 @@ pub enum Timer {
     Heartbeat,
     /// Leader: a peer's snapshot backoff is over.
     SnapshotRetry(ServerId),
+    /// Follower: a snapshot receive made no progress for 30 s (Ra's `receive_snapshot_timeout`).
+    ReceiveSnapshot,
 }
 
 /// What a server receives.
@@ -342,6 +344,8 @@ pub enum Effect {
         /// The machine's live indexes.
         live_indexes: Seq,
     },
+    /// Follower: abandon a snapshot receive (storage: `SnapshotAccept::abort`).
+    AbortSnapshotAccept,
     /// Follower: a snapshot transfer chunk to store (the first begins, the last completes the accept
     /// path of storage II; the caller then feeds `Input::SnapshotInstalled`).
     AcceptSnapshotChunk {
@@ -394,6 +398,9 @@ pub struct Peer {
     /// Consecutive snapshot-sender failures.
     pub snapshot_failures: u32,
 }
+
+/// Ra's `receive_snapshot_timeout`: a follower abandons a snapshot receive that made no progress.
+pub const RECEIVE_SNAPSHOT_TIMEOUT_MS: u64 = 30_000;
 
 /// The snapshot retry delay after `n` consecutive failures: `min(5 s · 2^(n−1), 60 s)`.
 pub fn snapshot_backoff_ms(n: u32) -> u64 {
@@ -567,11 +574,13 @@ impl Server {
             Input::SnapshotSenderFinished { peer, index } => {
                 if self.role == Role::Leader
                     && let Some(p) = self.peers.get_mut(&peer)
+                    && p.status == PeerStatus::SendingSnapshot
                 {
+                    // Only the follower's own reply (after its install) says what it holds: match index
+                    // is not raised here (Ra: `install_snapshot_result`).
                     p.status = PeerStatus::Normal;
                     p.snapshot_failures = 0;
-                    p.match_index = p.match_index.max(index);
-                    p.next_index = p.next_index.max(LogIndex(index.0 + 1));
+                    p.next_index = p.next_index.max(LogIndex(index.0.saturating_add(1)));
                     self.send_append_entries(&peer, log, &mut fx)?;
                 }
             }
@@ -591,10 +600,18 @@ impl Server {
                 }
             }
             Input::SnapshotInstalled { meta, state, leader } => {
-                self.receiving_snapshot = None;
-                if let Some(m) = KvState::decode(&state) {
-                    self.machine = m;
+                if self.receiving_snapshot != Some(meta.index) || meta.index <= self.last_applied {
+                    return Ok(fx); // an abandoned or outdated install
                 }
+                self.receiving_snapshot = None;
+                fx.push(Effect::CancelTimer(Timer::ReceiveSnapshot));
+                let Some(machine) = KvState::decode(&state) else {
+                    return Err(StorageError::MissingEntry {
+                        uid: crate::types::Uid(self.cfg.id.0.clone()),
+                        index: meta.index,
+                    });
+                };
+                self.machine = machine;
                 self.commit_index = self.commit_index.max(meta.index);
                 self.last_applied = meta.index;
                 fx.push(Effect::PersistLastApplied(meta.index));
@@ -642,6 +659,10 @@ impl Server {
     /// Steps down to follower in `term` (a higher term was seen): term persisted, vote cleared.
     fn become_follower(&mut self, term: Term, leader: Option<ServerId>, fx: &mut Vec<Effect>) {
         assert!(term >= self.current_term, "terms never go back");
+        if self.receiving_snapshot.is_some() && (term > self.current_term || self.leader != leader) {
+            // Ra aborts a snapshot receive on a higher term or another leader.
+            self.abort_receive(fx);
+        }
         if term > self.current_term {
             self.current_term = term;
             self.voted_for = None;
@@ -659,6 +680,29 @@ impl Server {
         self.votes.clear();
         let t = self.election_timer();
         fx.push(t);
+    }
+
+    fn abort_receive(&mut self, fx: &mut Vec<Effect>) {
+        self.receiving_snapshot = None;
+        fx.push(Effect::CancelTimer(Timer::ReceiveSnapshot));
+        fx.push(Effect::AbortSnapshotAccept);
+    }
+
+    /// Ra's `mismatch_append_entries_reply(Term, LastApplied)`: tells a (possibly stale) leader where we
+    /// are, so it skips ahead instead of sending a snapshot we do not need.
+    fn reply_already_have(&self, leader: &ServerId, log: &dyn RaftLog, fx: &mut Vec<Effect>) {
+        let (li, lt) = log.last_written();
+        let next = LogIndex(self.last_applied.0.max(li.0).saturating_add(1));
+        fx.push(Effect::Send {
+            to: leader.clone(),
+            msg: Message::AppendEntriesReply {
+                term: self.current_term,
+                success: false,
+                next_index: next,
+                last_index: li,
+                last_term: lt,
+            },
+        });
     }
 
     /// A message from a leader of `term` (≥ ours): follow it, or just restart the election timer.
@@ -683,8 +727,17 @@ impl Server {
         log: &mut dyn RaftLog,
         fx: &mut Vec<Effect>,
     ) -> Result<(), StorageError> {
+        if !self.cfg.members.contains(&from) || from == self.cfg.id {
+            return Ok(()); // not a peer (Ra: `peer(Cand)`)
+        }
         match msg {
             Message::AppendEntries { term, prev_index, prev_term, entries, commit } => {
+                // Malformed: entries must follow `prev_index` contiguously.
+                let contiguous =
+                    entries.iter().enumerate().all(|(n, e)| Some(e.index.0) == prev_index.0.checked_add(n as u64 + 1));
+                if !contiguous {
+                    return Ok(());
+                }
                 if term < self.current_term {
                     let (li, lt) = log.last_written();
                     fx.push(Effect::Send {
@@ -731,7 +784,12 @@ impl Server {
                     p.next_index = p.next_index.max(next_index).min(LogIndex(last.0 + 1));
                     self.advance_commit(log, fx)?;
                 } else {
-                    p.next_index = next_index.min(p.next_index).max(LogIndex(p.match_index.0 + 1));
+                    // Ra: a follower reporting less than we thought it had (it lost unsynced state, or
+                    // an install never became durable) resets its match index; continue where it says.
+                    if last_index < p.match_index {
+                        p.match_index = last_index;
+                    }
+                    p.next_index = next_index.min(LogIndex(last.0.saturating_add(1))).max(LogIndex(1));
                     self.send_append_entries(&from, log, fx)?;
                 }
                 Ok(())
@@ -742,6 +800,10 @@ impl Server {
                     self.make_all_rpcs(log, fx)?;
                     return Ok(());
                 }
+                if self.role == Role::Leader {
+                    // A higher term: Ra's leader steps down and answers as a follower.
+                    self.become_follower(term, None, fx);
+                }
                 let granted = term >= self.current_term && self.log_up_to_date(last_index, last_term, log);
                 fx.push(Effect::Send { to: from, msg: Message::PreVoteReply { term: self.current_term, granted } });
                 Ok(())
@@ -751,10 +813,11 @@ impl Server {
                     self.become_follower(term, None, fx);
                     return Ok(());
                 }
-                if self.role == Role::PreVoteCandidate && granted {
+                // Ra counts a grant only from this round (term equal to ours).
+                if self.role == Role::PreVoteCandidate && granted && term == self.current_term {
                     self.votes.insert(from);
                     if self.votes.len() >= self.quorum() {
-                        self.start_election(log, fx);
+                        self.start_election(log, fx)?;
                     }
                 }
                 Ok(())
@@ -766,11 +829,6 @@ impl Server {
                 let can_vote = self.voted_for.is_none() || self.voted_for.as_ref() == Some(&from);
                 let granted = term == self.current_term && can_vote && self.log_up_to_date(last_index, last_term, log);
                 if granted {
-                    debug_assert!(
-                        self.voted_for.is_none() || self.voted_for.as_ref() == Some(&from),
-                        "two votes in term {}",
-                        self.current_term
-                    );
                     if self.voted_for.is_none() {
                         self.voted_for = Some(from.clone());
                         // Durable before the reply below.
@@ -797,20 +855,34 @@ impl Server {
             }
             Message::InstallSnapshot { term, meta, chunk, last, data } => {
                 if term < self.current_term {
+                    self.reply_already_have(&from, log, fx);
                     return Ok(());
                 }
                 self.follow(term, &from, fx);
+                if meta.index <= self.last_applied {
+                    // Ra: a snapshot not above what we applied is answered with a mismatch reply
+                    // carrying our last applied index, so the leader skips ahead.
+                    self.reply_already_have(&from, log, fx);
+                    return Ok(());
+                }
                 self.receiving_snapshot = Some(meta.index);
+                fx.push(Effect::SetTimer { timer: Timer::ReceiveSnapshot, after_ms: RECEIVE_SNAPSHOT_TIMEOUT_MS });
                 fx.push(Effect::AcceptSnapshotChunk { meta, chunk, last, data, leader: from.clone() });
                 fx.push(Effect::Send { to: from, msg: Message::InstallSnapshotAck { term: self.current_term, chunk } });
                 Ok(())
             }
             Message::InstallSnapshotLive { term, meta, entries } => {
                 if term < self.current_term {
+                    self.reply_already_have(&from, log, fx);
                     return Ok(());
                 }
                 self.follow(term, &from, fx);
+                if meta.index <= self.last_applied {
+                    self.reply_already_have(&from, log, fx);
+                    return Ok(());
+                }
                 self.receiving_snapshot = Some(meta.index);
+                fx.push(Effect::SetTimer { timer: Timer::ReceiveSnapshot, after_ms: RECEIVE_SNAPSHOT_TIMEOUT_MS });
                 let mut prev: Option<LogIndex> = None;
                 for e in entries {
                     if e.index > self.last_applied && log.fetch(e.index)?.is_none_or(|(t, _)| t != e.term) {
@@ -875,8 +947,13 @@ impl Server {
             }
             match log.term_at(e.index)? {
                 Some(t) if t == e.term => continue,
-                _ => {
-                    assert!(e.index > self.commit_index, "a leader never overwrites committed entry {}", e.index);
+                existing => {
+                    if existing.is_some() && e.index <= self.commit_index {
+                        // A leader never overwrites a committed entry; a message that would is refused
+                        // (the log-matching checker, not a panic, reports such a leader).
+                        reply_fail(log, fx, LogIndex(self.commit_index.0.saturating_add(1)), self.current_term);
+                        return Ok(());
+                    }
                     log.append(e.index, e.term, e.payload)?;
                 }
             }
@@ -950,7 +1027,7 @@ impl Server {
                 let t = self.election_timer();
                 fx.push(t);
                 if self.votes.len() >= self.quorum() {
-                    self.start_election(log, fx);
+                    self.start_election(log, fx)?;
                 }
                 Ok(())
             }
@@ -962,6 +1039,14 @@ impl Server {
                         }
                     }
                     fx.push(Effect::SetTimer { timer: Timer::Heartbeat, after_ms: self.cfg.heartbeat_ms });
+                }
+                Ok(())
+            }
+            Timer::ReceiveSnapshot => {
+                if self.receiving_snapshot.is_some() {
+                    self.abort_receive(fx);
+                    let t = self.election_timer();
+                    fx.push(t);
                 }
                 Ok(())
             }
@@ -978,9 +1063,9 @@ impl Server {
         }
     }
 
-    fn start_election(&mut self, log: &mut dyn RaftLog, fx: &mut Vec<Effect>) {
+    fn start_election(&mut self, log: &mut dyn RaftLog, fx: &mut Vec<Effect>) -> Result<(), StorageError> {
         self.role = Role::Candidate;
-        self.current_term = Term(self.current_term.0 + 1);
+        self.current_term = Term(self.current_term.0.saturating_add(1));
         self.voted_for = Some(self.cfg.id.clone());
         self.votes.clear();
         self.votes.insert(self.cfg.id.clone());
@@ -996,8 +1081,9 @@ impl Server {
         fx.push(t);
         if self.votes.len() >= self.quorum() {
             // A single-member cluster.
-            let _ = self.become_leader(log, fx);
+            self.become_leader(log, fx)?;
         }
+        Ok(())
     }
 
     fn become_leader(&mut self, log: &mut dyn RaftLog, fx: &mut Vec<Effect>) -> Result<(), StorageError> {
@@ -1158,7 +1244,9 @@ impl Server {
             self.last_applied = index;
         }
         if self.last_applied > start {
-            fx.push(Effect::PersistLastApplied(self.last_applied));
+            // Ra's `persist_last_applied`: never beyond what is durable here, or recovery would replay
+            // entries that were never written (and may be gone after a crash).
+            fx.push(Effect::PersistLastApplied(self.last_applied.min(log.last_written().0)));
             self.maybe_snapshot(log, fx);
         }
         Ok(())
@@ -1169,7 +1257,7 @@ impl Server {
             return;
         }
         let snap = log.snapshot_index_term().map_or(0, |(i, _)| i.0);
-        if self.last_applied.0 < snap + self.cfg.snapshot_interval {
+        if self.last_applied.0 < snap.saturating_add(self.cfg.snapshot_interval) {
             return;
         }
         let Ok(Some(term)) = log.term_at(self.last_applied) else { return };

@@ -1,0 +1,603 @@
+//! Regression tests from the review of the consensus core (each asserts the correct behaviour and failed
+//! before its fix).
+
+mod cluster;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use cluster::*;
+use raft_core::consensus::RaftLog;
+use raft_core::consensus::kv::KvState;
+use raft_core::consensus::mem_log::MemLog;
+use raft_core::consensus::server::{
+    ClientId, Effect, Entry, EntryBody, Input, Message, PeerStatus, Role, Server, ServerId, Timer,
+};
+use raft_core::storage::snapshot::SnapshotMeta;
+use raft_core::{Bugs, LogIndex, Term};
+
+const ABC: [&str; 3] = ["a", "b", "c"];
+
+fn server(name: &str, term: Term, log: &mut MemLog) -> Server {
+    Server::recover(config(name, &ABC, Bugs::none()), term, None, LogIndex(0), None, log).unwrap().0
+}
+
+fn msg(s: &mut Server, log: &mut MemLog, from: &str, m: Message) -> Vec<Effect> {
+    s.handle(0, Input::Message { from: sid(from), msg: m }, log).unwrap()
+}
+
+fn cmd_entry(index: u64, term: u64, key: &str, value: &str) -> Entry {
+    Entry {
+        index: LogIndex(index),
+        term: Term(term),
+        payload: EntryBody::Command { client: ClientId(9), request: index, command: put(key, value) }.encode(),
+    }
+}
+
+fn noop_entry(index: u64, term: u64) -> Entry {
+    Entry { index: LogIndex(index), term: Term(term), payload: EntryBody::Noop.encode() }
+}
+
+fn ae(term: u64, prev: u64, prev_term: u64, entries: Vec<Entry>, commit: u64) -> Message {
+    Message::AppendEntries {
+        term: Term(term),
+        prev_index: LogIndex(prev),
+        prev_term: Term(prev_term),
+        entries,
+        commit: LogIndex(commit),
+    }
+}
+
+fn meta(index: u64, term: u64) -> SnapshotMeta {
+    SnapshotMeta {
+        index: LogIndex(index),
+        term: Term(term),
+        machine_version: 1,
+        cluster: ABC.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn sends_pre_vote(fx: &[Effect]) -> bool {
+    fx.iter().any(|e| matches!(e, Effect::Send { msg: Message::PreVote { .. }, .. }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// R1: `receiving_snapshot` is never cleared unless the install completes
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn r1_follower_that_saw_a_snapshot_message_campaigns_again_after_the_transfer_died() {
+    let mut log = MemLog::new();
+    let mut s = server("c", Term(1), &mut log);
+    // Leader a's sender delivers its first message (live phase), then fails (ack lost / a crashes).
+    msg(&mut s, &mut log, "a", Message::InstallSnapshotLive { term: Term(2), meta: meta(20, 2), entries: vec![] });
+    // A new leader b (term 3) replicates to c normally...
+    msg(&mut s, &mut log, "b", ae(3, 0, 0, vec![noop_entry(1, 3)], 1));
+    log.write_all();
+    assert_eq!(s.current_term(), Term(3));
+    // ...then b goes away too. c's election timer fires over and over (Ra: receive_snapshot_timeout
+    // after 30 s and a higher-term AER both abort the receive).
+    let mut campaigned = false;
+    for _ in 0..100 {
+        let fx = s.handle(0, Input::Timer(Timer::Election), &mut log).unwrap();
+        campaigned |= sends_pre_vote(&fx);
+    }
+    assert!(campaigned, "c never starts a pre-vote again: receiving_snapshot stays set forever");
+}
+
+/// The same in a cluster: the stuck follower ends up holding the most up-to-date log, so no one else
+/// can win and it never campaigns: no leader, forever.
+#[test]
+fn r1_cluster_has_no_leader_forever_after_a_failed_transfer() {
+    assert!(r1_scenario(false).is_none(), "control: without the snapshot message a leader is found");
+    if let Some(e) = r1_scenario(true) {
+        panic!("{e}");
+    }
+}
+
+fn r1_scenario(deliver_live: bool) -> Option<String> {
+    let mut c = Cluster::new_configured(&ABC, Bugs::none(), |cfg| cfg.snapshot_interval = 5);
+    let leader = c.elect();
+    let mut followers = c.servers.keys().filter(|s| **s != leader).cloned();
+    let (lag, other) = (followers.next().unwrap(), followers.next().unwrap());
+    c.isolated.insert(lag.clone());
+    for i in 0..12u64 {
+        c.command(&leader, 1, i, put(&format!("k{}", i % 3), "v"));
+        c.deliver_all();
+        // Only the leader compacts (other keeps its whole log).
+        let taken: Vec<(SnapshotMeta, Vec<LogIndex>)> = c
+            .effects
+            .iter()
+            .filter_map(|(n, e)| match e {
+                Effect::TakeSnapshot { meta, live_indexes, .. } if *n == leader => {
+                    Some((meta.clone(), live_indexes.iter().collect()))
+                }
+                _ => None,
+            })
+            .collect();
+        if let Some((m, keep)) = taken.last() {
+            let cur = c.logs[&leader].snapshot_index_term().map_or(0, |s| s.0.0);
+            if m.index.0 > cur {
+                c.logs.get_mut(&leader).unwrap().install_snapshot(m.index, m.term, keep);
+                c.input(&leader, Input::SnapshotWritten { index: m.index });
+            }
+        }
+    }
+    let snap = c.logs[&leader].snapshot_index_term().unwrap();
+    c.isolated.remove(&lag);
+    c.fire(&leader.0, Timer::Heartbeat);
+    c.deliver_all();
+    assert_eq!(c.server(&leader.0).peers()[&lag].status, PeerStatus::SendingSnapshot);
+    // The sender's first message reaches lag; then the sender fails and the leader is gone for good.
+    let term = c.server(&leader.0).current_term();
+    if deliver_live {
+        c.input(
+            &lag,
+            Input::Message {
+                from: leader.clone(),
+                msg: Message::InstallSnapshotLive { term, meta: meta(snap.0.0, snap.1.0), entries: vec![] },
+            },
+        );
+    }
+    c.input(&leader, Input::SnapshotSenderFailed { peer: lag.clone() });
+    c.isolated.insert(leader.clone());
+    // other wins (lag grants) and replicates its whole log to lag with append-entries.
+    let new = c.elect();
+    assert_eq!(new, other);
+    c.command(&other, 2, 1, put("after", "x"));
+    c.run_until(|c| c.log_entries(&lag.0) == c.log_entries(&other.0));
+    // other goes away, the old leader comes back: its log is behind lag's.
+    c.isolated.insert(other.clone());
+    c.isolated.remove(&leader);
+    let start = c.now;
+    while c.now < start + 120_000 {
+        c.deliver_all();
+        if c.leaders()
+            .iter()
+            .any(|l| !c.isolated.contains(l) && c.server(&l.0).current_term() >= c.server(&lag.0).current_term())
+        {
+            return None;
+        }
+        c.fire_next_timer();
+    }
+    Some(format!(
+        "no leader among {leader} and {lag} for 120 s: {lag} never campaigns (role {:?}), {leader} is refused",
+        c.server(&lag.0).role()
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// R2: a granted pre-vote reply from an earlier round is counted
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn r2_stale_pre_vote_grant_from_an_earlier_round_is_not_counted() {
+    let mut log = MemLog::new();
+    let mut s = server("b", Term(1), &mut log);
+    // Round 1 in term 1: c grants, its reply is delayed.
+    s.handle(0, Input::Timer(Timer::Election), &mut log).unwrap();
+    // b learns of leader a in term 2 and follows it; later a is silent and round 2 starts.
+    msg(&mut s, &mut log, "a", ae(2, 0, 0, vec![], 0));
+    assert_eq!((s.role(), s.current_term()), (&Role::Follower, Term(2)));
+    s.handle(0, Input::Timer(Timer::Election), &mut log).unwrap();
+    assert_eq!(s.role(), &Role::PreVoteCandidate);
+    // The delayed round-1 grant (term 1) arrives. Ra: pre_vote_result needs term == current term and the
+    // round's token.
+    let fx = msg(&mut s, &mut log, "c", Message::PreVoteReply { term: Term(1), granted: true });
+    assert_eq!(
+        s.role(),
+        &Role::PreVoteCandidate,
+        "a stale round-1 grant started a real election (term {:?}): {fx:?}",
+        s.current_term()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// R3: match index taken from the sender's acks; next index clamped at match + 1
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn r3_follower_that_lost_an_acked_snapshot_is_repaired() {
+    let mut c = Cluster::new_configured(&ABC, Bugs::none(), |cfg| cfg.snapshot_interval = 5);
+    let leader = c.elect();
+    let mut followers = c.servers.keys().filter(|s| **s != leader).cloned();
+    let (lag, other) = (followers.next().unwrap(), followers.next().unwrap());
+    c.isolated.insert(lag.clone());
+    for i in 0..12u64 {
+        c.command(&leader, 1, i, put(&format!("k{}", i % 3), "v"));
+        c.deliver_all();
+        for n in [leader.clone(), other.clone()] {
+            let taken: Vec<(SnapshotMeta, Vec<LogIndex>)> = c
+                .effects
+                .iter()
+                .filter_map(|(who, e)| match e {
+                    Effect::TakeSnapshot { meta, live_indexes, .. } if *who == n => {
+                        Some((meta.clone(), live_indexes.iter().collect()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            if let Some((m, keep)) = taken.last() {
+                let cur = c.logs[&n].snapshot_index_term().map_or(0, |s| s.0.0);
+                if m.index.0 > cur {
+                    c.logs.get_mut(&n).unwrap().install_snapshot(m.index, m.term, keep);
+                    c.input(&n, Input::SnapshotWritten { index: m.index });
+                }
+            }
+        }
+    }
+    let (snap, _) = c.logs[&leader].snapshot_index_term().unwrap();
+    c.isolated.remove(&lag);
+    c.fire(&leader.0, Timer::Heartbeat);
+    c.deliver_all();
+    assert_eq!(c.server(&leader.0).peers()[&lag].status, PeerStatus::SendingSnapshot);
+    // The follower acknowledged every chunk (server.rs acks in the same effect list as
+    // AcceptSnapshotChunk, before storage did anything) and the sender reported success; then the
+    // follower crashed before its install became durable and restarted with its old log.
+    c.input(&leader, Input::SnapshotSenderFinished { peer: lag.clone(), index: snap });
+    let mut cfg = config(&lag.0, &ABC, Bugs::none());
+    cfg.snapshot_interval = 5;
+    c.crash_restart(&lag.0, cfg);
+    c.network.retain(|(f, t, _)| *f != lag && *t != lag);
+    let target = c.logs[&leader].last_index_term().0;
+    c.fire(&leader.0, Timer::Heartbeat);
+    let mut n = 0;
+    while n < 10_000 && c.deliver_one() {
+        n += 1;
+    }
+    let tail: Vec<String> = c.network.iter().take(4).map(|(f, t, m)| format!("{f}->{t}: {m:?}")).collect();
+    assert!(n < 10_000, "livelock: 10000 messages delivered without any timer firing, in flight now: {tail:#?}");
+    // The leader learned that the follower lost the install: match index reset, and since what the
+    // follower needs is below the leader's first index, a new snapshot sender is started.
+    let p = &c.server(&leader.0).peers()[&lag];
+    assert!(p.match_index < snap, "match index {:?} still claims the lost snapshot {snap:?}", p.match_index);
+    assert_eq!(p.status, PeerStatus::SendingSnapshot, "no new transfer for the follower that lost its snapshot");
+    let restarted = c
+        .effects
+        .iter()
+        .rev()
+        .any(|(who, e)| *who == leader && matches!(e, Effect::StartSnapshotSender { peer, .. } if *peer == lag));
+    assert!(restarted);
+    let _ = target;
+}
+
+// ---------------------------------------------------------------------------------------------
+// R4: PersistLastApplied is not capped at last written (Ra's persist_last_applied caps it)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn r4_persisted_last_applied_never_exceeds_last_written() {
+    // c holds a durable, uncommitted entry 2 (term 1: x = old).
+    let mut log = MemLog::new();
+    log.append(LogIndex(1), Term(1), EntryBody::Noop.encode()).unwrap();
+    let stale = cmd_entry(2, 1, "x", "old");
+    log.append(stale.index, stale.term, stale.payload.clone()).unwrap();
+    log.write_all();
+    let (mut s, _) =
+        Server::recover(config("c", &ABC, Bugs::none()), Term(1), None, LogIndex(1), None, &mut log).unwrap();
+    // Leader b (term 2) overwrites 2 with its noop and commits 3; c applies before its WAL wrote them.
+    let fx = msg(&mut s, &mut log, "b", ae(2, 1, 1, vec![noop_entry(2, 2), cmd_entry(3, 2, "y", "new")], 3));
+    let persisted = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::PersistLastApplied(i) => Some(*i),
+            _ => None,
+        })
+        .max()
+        .unwrap();
+    let written = log.last_written().0;
+    // Crash now. What the WAL gives back is entries 1 and the *stale* 2 (term 1); the overwrite was
+    // not durable. Recover with the persisted last applied.
+    let mut durable = MemLog::new();
+    durable.append(LogIndex(1), Term(1), EntryBody::Noop.encode()).unwrap();
+    durable.append(stale.index, stale.term, stale.payload.clone()).unwrap();
+    durable.write_all();
+    let (r, _) =
+        Server::recover(config("c", &ABC, Bugs::none()), Term(2), None, persisted, None, &mut durable).unwrap();
+    let applied_stale = r.machine().index_of("x").is_some();
+    assert!(
+        persisted <= written && !applied_stale,
+        "persisted last applied {persisted} > last written {written}; after a crash recovery replays the \
+         never-committed entry 2 (term 1): x present = {applied_stale}, last applied {}",
+        r.last_applied()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// R5: a snapshot at or below last applied is installed (Ra: SnapIdx > LastApplied guard)
+// ---------------------------------------------------------------------------------------------
+
+/// c applied 1..=10 from leader a (term 2); an older snapshot (index 5) of the same leader arrives.
+fn c_with_ten_applied() -> (Server, MemLog, Vec<u8>) {
+    let mut log = MemLog::new();
+    let mut s = server("c", Term(1), &mut log);
+    let mut entries = vec![noop_entry(1, 2)];
+    entries.extend((2..=10).map(|i| cmd_entry(i, 2, &format!("k{i}"), "v")));
+    msg(&mut s, &mut log, "a", ae(2, 0, 0, entries, 10));
+    log.write_all();
+    assert_eq!(s.last_applied(), LogIndex(10));
+    let mut at5 = KvState::new();
+    struct No;
+    impl raft_core::consensus::kv::ValueSource for No {
+        fn command_at(&mut self, _: LogIndex) -> Option<raft_core::consensus::kv::KvCommand> {
+            None
+        }
+    }
+    for i in 2..=5 {
+        at5.apply(LogIndex(i), &put(&format!("k{i}"), "v"), &mut No);
+    }
+    (s, log, at5.encode())
+}
+
+fn install_old_snapshot(s: &mut Server, log: &mut MemLog, state: &[u8]) -> Vec<Effect> {
+    let m = meta(5, 2);
+    let fx = msg(
+        s,
+        log,
+        "a",
+        Message::InstallSnapshot { term: Term(2), meta: m.clone(), chunk: 0, last: true, data: state.to_vec() },
+    );
+    // Ra: a snapshot not above last applied is answered with a mismatch reply, never accepted.
+    assert!(!fx.iter().any(|e| matches!(e, Effect::AcceptSnapshotChunk { .. })), "accepted: {fx:?}");
+    assert!(
+        fx.iter().any(|e| matches!(e, Effect::Send { msg: Message::AppendEntriesReply { success: false, next_index, .. }, .. } if *next_index > m.index)),
+        "no mismatch reply pointing past the snapshot: {fx:?}"
+    );
+    // A late `SnapshotInstalled` for it (storage finished something we refused) changes nothing.
+    s.handle(0, Input::SnapshotInstalled { meta: m, state: state.to_vec(), leader: sid("a") }, log).unwrap()
+}
+
+#[test]
+fn r5_snapshot_below_last_applied_does_not_roll_the_follower_back() {
+    let (mut s, mut log, state) = c_with_ten_applied();
+    install_old_snapshot(&mut s, &mut log, &state);
+    assert_eq!(s.last_applied(), LogIndex(10), "last applied went back to the old snapshot's index");
+}
+
+#[test]
+fn r5_valid_leader_message_after_an_old_snapshot_does_not_panic() {
+    let (mut s, mut log, state) = c_with_ten_applied();
+    install_old_snapshot(&mut s, &mut log, &state);
+    // The same leader's next append-entries resends 6..=10 after the snapshot.
+    let entries: Vec<Entry> = (6..=10).map(|i| cmd_entry(i, 2, &format!("k{i}"), "v")).collect();
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        s.handle(0, Input::Message { from: sid("a"), msg: ae(2, 5, 2, entries, 10) }, &mut log)
+    }));
+    match r {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => panic!("handle failed: {e:?}"),
+        Err(_) => panic!("handle panicked on a valid current-term append-entries"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// R6: forged/malformed network input
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn r6_forged_append_entries_does_not_panic() {
+    let (mut s, mut log, _) = c_with_ten_applied();
+    // Same term, same leader id, a different entry at committed index 3.
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        s.handle(0, Input::Message { from: sid("a"), msg: ae(2, 2, 2, vec![noop_entry(3, 3)], 10) }, &mut log)
+    }));
+    assert!(r.is_ok(), "panicked");
+}
+
+#[test]
+fn r6_huge_term_does_not_overflow() {
+    let mut log = MemLog::new();
+    let mut s = server("c", Term(1), &mut log);
+    msg(
+        &mut s,
+        &mut log,
+        "x",
+        Message::RequestVote { term: Term(u64::MAX), last_index: LogIndex(0), last_term: Term(0) },
+    );
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        s.handle(0, Input::Timer(Timer::Election), &mut log).unwrap();
+        // Everyone grants the pre-vote: the election bumps the term.
+        for p in ["a", "b"] {
+            s.handle(
+                0,
+                Input::Message { from: sid(p), msg: Message::PreVoteReply { term: Term(u64::MAX), granted: true } },
+                &mut log,
+            )
+            .unwrap();
+        }
+    }));
+    assert!(r.is_ok(), "term overflow panicked");
+}
+
+#[test]
+fn r6_votes_from_non_members_do_not_elect() {
+    let mut log = MemLog::new();
+    let mut s = server("c", Term(1), &mut log);
+    s.handle(0, Input::Timer(Timer::Election), &mut log).unwrap();
+    msg(&mut s, &mut log, "zz", Message::PreVoteReply { term: Term(1), granted: true });
+    msg(&mut s, &mut log, "zz", Message::RequestVoteReply { term: Term(2), granted: true });
+    assert_ne!(s.role(), &Role::Leader, "a non-member's votes made c leader of a 3-member cluster");
+}
+
+#[allow(dead_code)]
+fn _unused(_: ServerId) {}
+
+/// R5 from honest nodes: per-link reordering makes a follower's stale "fail, next = 2" reply reach the
+/// leader after the follower applied past the leader's snapshot; its disk is slow, so its match index
+/// is still 1 and nothing clamps next index above the snapshot: the leader sends an *older* snapshot,
+/// the follower installs it, and the leader's very next append-entries panics it.
+#[test]
+fn r5_reordered_fail_reply_leads_to_an_old_snapshot_and_a_panic() {
+    let mut c = Cluster::new_configured(&ABC, Bugs::none(), |cfg| {
+        cfg.snapshot_interval = 5;
+        cfg.max_append_entries = 2;
+    });
+    let l = c.elect();
+    c.deliver_all();
+    let mut others = c.servers.keys().filter(|s| **s != l).cloned();
+    let (f, g) = (others.next().unwrap(), others.next().unwrap());
+    c.auto_write = false;
+    let mut held = Vec::new();
+    let mut snapshot = None;
+    for batch in 0..2u64 {
+        for i in 0..4u64 {
+            c.command(&l, 1, batch * 4 + i, put(&format!("k{i}"), "v"));
+        }
+        // Everything flows except messages to f, which are held (f's disk and link are slow).
+        loop {
+            let mut progressed = false;
+            while let Some((from, to, m)) = c.network.pop_front() {
+                if to == f {
+                    held.push((from, m));
+                } else {
+                    c.input(&to, Input::Message { from, msg: m });
+                }
+                progressed = true;
+            }
+            c.write(&l);
+            c.write(&g);
+            if !progressed && c.network.is_empty() {
+                break;
+            }
+        }
+        if snapshot.is_none() {
+            // l's first snapshot completes.
+            let (m, keep) = c
+                .effects
+                .iter()
+                .find_map(|(n, e)| match e {
+                    Effect::TakeSnapshot { meta, live_indexes, .. } if *n == l => {
+                        Some((meta.clone(), live_indexes.iter().collect::<Vec<_>>()))
+                    }
+                    _ => None,
+                })
+                .unwrap();
+            c.logs.get_mut(&l).unwrap().install_snapshot(m.index, m.term, &keep);
+            c.input(&l, Input::SnapshotWritten { index: m.index });
+            snapshot = Some(m);
+        }
+    }
+    assert_eq!(c.server(&l.0).commit_index(), LogIndex(9));
+    let m = snapshot.unwrap();
+    let snap = m.index;
+    assert!(snap < LogIndex(9), "snapshot at {snap}");
+    // f gets the held append-entries, the *last* one first: it fails (prev beyond its log).
+    let last = held.pop().unwrap();
+    c.input(&f, Input::Message { from: last.0.clone(), msg: last.1 });
+    let (_, _, fail) = c.network.pop_back().unwrap();
+    assert!(matches!(fail, Message::AppendEntriesReply { success: false, .. }), "{fail:?}");
+    for (from, m) in held {
+        c.input(&f, Input::Message { from, msg: m });
+    }
+    // Normal traffic resumes (f's disk still has not written anything): l repairs f from its log.
+    c.fire(&l.0, Timer::Heartbeat);
+    while let Some((from, to, m)) = c.network.pop_front() {
+        c.input(&to, Input::Message { from, msg: m });
+        c.write(&l);
+        c.write(&g);
+    }
+    assert_eq!(c.server(&f.0).last_applied(), LogIndex(9));
+    // The stale fail reply arrives.
+    let mark = c.effects.len();
+    c.input(&l, Input::Message { from: f.clone(), msg: fail });
+    let started = c.effects[mark..].iter().any(|(_, e)| matches!(e, Effect::StartSnapshotSender { .. }));
+    if !started {
+        return;
+    }
+    // Play the sender: f receives snapshot `snap` — and refuses it, having applied beyond it.
+    let state = c
+        .effects
+        .iter()
+        .find_map(|(n, e)| match e {
+            Effect::TakeSnapshot { meta, state, .. } if *n == l && meta.index == snap => Some(state.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let term = c.server(&l.0).current_term();
+    let mark = c.effects.len();
+    c.input(
+        &f,
+        Input::Message {
+            from: l.clone(),
+            msg: Message::InstallSnapshot { term, meta: m.clone(), chunk: 0, last: true, data: state.clone() },
+        },
+    );
+    assert!(!c.effects[mark..].iter().any(|(n, e)| *n == f && matches!(e, Effect::AcceptSnapshotChunk { .. })));
+    c.input(&f, Input::SnapshotInstalled { meta: m.clone(), state, leader: l.clone() });
+    assert_eq!(c.server(&f.0).last_applied(), LogIndex(9), "f's machine did not go back");
+    c.input(&l, Input::SnapshotSenderFinished { peer: f.clone(), index: snap });
+    let r = catch_unwind(AssertUnwindSafe(|| c.deliver_all()));
+    assert!(r.is_ok(), "delivering l's next append-entries panicked or never went quiet");
+    assert_eq!(c.server(&f.0).last_applied(), LogIndex(9));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rules the first test suites did not pin
+// ---------------------------------------------------------------------------------------------
+
+/// A follower's commit index is limited by the last entry *this* message vouched for, never by a stale
+/// tail of its own log (Raft Figure 2: `min(leaderCommit, index of last new entry)`).
+#[test]
+fn follower_commit_never_covers_a_stale_tail() {
+    let mut log = MemLog::new();
+    for i in 1..=5 {
+        log.append(LogIndex(i), Term(1), cmd_entry(i, 1, "k", "stale").payload).unwrap();
+    }
+    log.write_all();
+    let mut s = server("c", Term(1), &mut log);
+    // A term-2 leader whose log agrees up to 2 only; its commit index is 5 (its own entries 3..5 differ).
+    msg(&mut s, &mut log, "a", ae(2, 2, 1, vec![], 5));
+    assert_eq!(s.commit_index(), LogIndex(2), "committed the stale tail 3..5");
+    assert_eq!(s.last_applied(), LogIndex(2));
+}
+
+/// Vote replies from an earlier term do not count towards an election in the current one.
+#[test]
+fn stale_vote_replies_do_not_count() {
+    let mut log = MemLog::new();
+    let mut s = server("a", Term(4), &mut log);
+    s.handle(0, Input::Timer(Timer::Election), &mut log).unwrap();
+    assert_eq!(*s.role(), Role::PreVoteCandidate);
+    msg(&mut s, &mut log, "b", Message::PreVoteReply { term: Term(4), granted: true });
+    assert_eq!((s.role().clone(), s.current_term()), (Role::Candidate, Term(5)));
+    msg(&mut s, &mut log, "b", Message::RequestVoteReply { term: Term(4), granted: true });
+    assert_eq!(*s.role(), Role::Candidate, "a vote from term 4 elected a leader in term 5");
+    msg(&mut s, &mut log, "b", Message::RequestVoteReply { term: Term(5), granted: true });
+    assert_eq!(*s.role(), Role::Leader);
+}
+
+/// `PersistLastApplied` never exceeds what the log has written.
+#[test]
+fn persisted_last_applied_is_capped_at_last_written() {
+    let mut log = MemLog::new();
+    let mut s = server("c", Term(1), &mut log);
+    let fx = msg(&mut s, &mut log, "a", ae(1, 0, 0, vec![noop_entry(1, 1), noop_entry(2, 1)], 2));
+    assert_eq!(s.last_applied(), LogIndex(2));
+    let persisted: Vec<LogIndex> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::PersistLastApplied(i) => Some(*i),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(persisted, vec![LogIndex(0)], "entries 1..2 are applied but not written");
+}
+
+/// Ra's `receive_snapshot_timeout`: a receive that stalls is abandoned (storage told to abort) and the
+/// follower may campaign again.
+#[test]
+fn a_stalled_snapshot_receive_is_abandoned() {
+    let mut log = MemLog::new();
+    let mut s = server("c", Term(1), &mut log);
+    let fx =
+        msg(&mut s, &mut log, "a", Message::InstallSnapshotLive { term: Term(2), meta: meta(20, 2), entries: vec![] });
+    assert!(fx.iter().any(|e| matches!(e, Effect::SetTimer { timer: Timer::ReceiveSnapshot, .. })));
+    // While receiving, the election timer only re-arms itself.
+    assert!(!sends_pre_vote(&s.handle(0, Input::Timer(Timer::Election), &mut log).unwrap()));
+    let fx = s.handle(0, Input::Timer(Timer::ReceiveSnapshot), &mut log).unwrap();
+    assert!(fx.contains(&Effect::AbortSnapshotAccept), "{fx:?}");
+    assert!(sends_pre_vote(&s.handle(0, Input::Timer(Timer::Election), &mut log).unwrap()));
+    // A late `SnapshotInstalled` for the abandoned receive changes nothing.
+    let state = KvState::new().encode();
+    s.handle(0, Input::SnapshotInstalled { meta: meta(20, 2), state, leader: sid("a") }, &mut log).unwrap();
+    assert_eq!(s.last_applied(), LogIndex(0));
+}
