@@ -26,11 +26,15 @@ pub enum Bug {
     RegisterAfterInit,
     /// PR 589 fix 6: the config rename is not followed by a directory fsync.
     ConfigNoDirSync,
+    /// Found by this harness, present in Ra 3.1.10: a follower's snapshot install (`complete_accept`)
+    /// does not fsync `snapshots/`, so the new snapshot can vanish in a power cut while the deletions it
+    /// caused survive.
+    AcceptNoParentSync,
 }
 
 impl Bug {
-    /// Every switch, in `ra-model.md` §10 order.
-    pub const ALL: [Bug; 7] = [
+    /// Every switch: `ra-model.md` §10 order, then the ones this harness found.
+    pub const ALL: [Bug; 8] = [
         Bug::IndexesBadmatch,
         Bug::WalRecoveryRescan,
         Bug::SegrefTupleDelete,
@@ -38,6 +42,7 @@ impl Bug {
         Bug::ConfigOrphanRegistration,
         Bug::RegisterAfterInit,
         Bug::ConfigNoDirSync,
+        Bug::AcceptNoParentSync,
     ];
 
     /// The switch's CLI name (`--bug NAME`).
@@ -50,6 +55,7 @@ impl Bug {
             Bug::ConfigOrphanRegistration => "config-orphan-registration",
             Bug::RegisterAfterInit => "register-after-init",
             Bug::ConfigNoDirSync => "config-no-dir-sync",
+            Bug::AcceptNoParentSync => "accept-no-parent-sync",
         }
     }
 

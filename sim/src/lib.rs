@@ -1,1 +1,13 @@
-//! The simulation engine (world, scheduler, network, faults, checkers, trace); not built yet — see issue 6.
+//! The deterministic simulation engine: a one-threaded world of nodes — each a `SimFs`, Ra's storage
+//! actors and a consensus server — a network, a simulated clock and an event queue, all decided by one
+//! seed.
+//!
+//! Why one thread and one seed: every interleaving of actor steps, every message delay and every crash
+//! image is drawn from seeded streams, so a failing run replays exactly from its seed. This is the first
+//! part of the engine (issue 6): nodes boot through Ra's real boot path, serve a KV workload, suffer
+//! power losses, and a first set of checkers judges the run.
+
+pub mod checkers;
+pub mod world;
+
+pub use world::{Outcome, RunResult, World, WorldConfig};

@@ -1,0 +1,1066 @@
+//! The world: nodes, network, clock and event queue, and the loop that steps them.
+//!
+//! Key invariant: the run is a pure function of [`WorldConfig`] (seed included). Nothing reads the wall
+//! clock; every choice — which runnable actor steps next, each message's latency, each crash image —
+//! comes from a `ChaCha8Rng` stream derived from the seed, one stream per concern, so that adding a
+//! knob in one concern does not reorder another.
+//!
+//! Scheduling: whenever some actor of some node has work (a continuation or a mailbox message), the
+//! scheduler picks one at random and runs one step, which costs `step_cost_us` of simulated time;
+//! otherwise the clock jumps to the next event (message delivery, timer, client operation, fault).
+
+use std::collections::{BTreeMap, VecDeque};
+
+use raft_core::consensus::StorageLog;
+use raft_core::consensus::kv::{KvCommand, KvMachine, KvResult};
+use raft_core::consensus::sender::{SenderConfig, SenderEffect, SnapshotSender};
+use raft_core::consensus::server::{
+    ClientId, ConsensusConfig, Effect, Entry, Input, Message, Role, Server, ServerId, Timer,
+};
+use raft_core::storage::boot::{load_directory, pre_init};
+use raft_core::storage::durable_files::{MetaStore, NamesStore, ServerConfig};
+use raft_core::storage::log::ServerLog;
+use raft_core::storage::new_server::NewServerStart;
+use raft_core::storage::segment::SegmentConfig;
+use raft_core::storage::segment_writer::{SegmentWriter, SegmentWriterConfig, SegmentWriterMsg};
+use raft_core::storage::shared::NodeShared;
+use raft_core::storage::snapshot::{self, SnapshotAccept};
+use raft_core::storage::wal::{SyncMethod, Wal, WalConfig, WalMsg};
+use raft_core::storage::worker::{Worker, WorkerMsg};
+use raft_core::storage::{Envelope, LogEvent, NodeNotice, StorageError};
+use raft_core::{Bugs, LogIndex, ProcessId, Term, Uid};
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use vfs::{CrashModel, SimFs, SimFsConfig};
+
+use crate::checkers::{Checkers, Violation};
+
+/// Everything a run depends on. Every knob is written out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorldConfig {
+    /// Decides everything else that is random.
+    pub seed: u64,
+    /// Cluster size (one Raft group, one member per node).
+    pub nodes: usize,
+    /// WAL roll-over size.
+    pub wal_max_size_bytes: u64,
+    /// Entries per segment file.
+    pub segment_max_count: u16,
+    /// Snapshot every this many applied entries (0: never).
+    pub snapshot_interval: u64,
+    /// Message latency bounds.
+    pub latency_min_us: u64,
+    /// Upper bound of message latency.
+    pub latency_max_us: u64,
+    /// Simulated time one actor step costs.
+    pub step_cost_us: u64,
+    /// Leader heartbeat period.
+    pub heartbeat_ms: u64,
+    /// Election timeout bounds.
+    pub election_timeout_min_ms: u64,
+    /// Upper bound of the election timeout.
+    pub election_timeout_max_ms: u64,
+    /// One client operation every this many milliseconds.
+    pub client_interval_ms: u64,
+    /// Keys the workload uses.
+    pub keys: u32,
+    /// Length of the safety phase (faults on).
+    pub safety_ms: u64,
+    /// Length of the liveness phase (faults healed) within which the cluster must converge.
+    pub liveness_ms: u64,
+    /// A power loss on a random node every this many milliseconds of the safety phase (0: none).
+    pub power_loss_every_ms: u64,
+    /// How long a node stays down after a power loss.
+    pub restart_after_ms: u64,
+    /// The crash model power losses use.
+    pub crash_model: CrashModel,
+    /// Switched-on pre-fix behaviours.
+    pub bugs: Bugs,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every checker passed.
+    Pass,
+    /// A checker reported a violation.
+    Violation(Violation),
+}
+
+/// What a run produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunResult {
+    /// Pass or the first violation.
+    pub outcome: Outcome,
+    /// Simulated time at the end.
+    pub sim_time_ns: u64,
+    /// Events processed (actor steps, deliveries, timers, faults).
+    pub events: u64,
+    /// Rolling hash of the trace.
+    pub trace_hash: u64,
+    /// Coverage counts by name.
+    pub coverage: BTreeMap<&'static str, u64>,
+    /// The rendered trace (one line per event).
+    pub trace: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+enum Event {
+    Deliver { to: usize, from: ServerId, msg: Message },
+    Timer { node: usize, incarnation: u64, timer: Timer, generation: u64 },
+    SenderTimer { node: usize, incarnation: u64, peer: ServerId, generation: u64 },
+    ClientOp,
+    PowerLoss,
+    Restart { node: usize },
+    AutoSave { node: usize, incarnation: u64 },
+    Heal,
+}
+
+enum ServerWork {
+    Log(LogEvent),
+    Input(Input),
+}
+
+struct Host {
+    server: Server,
+    log: ServerLog,
+    process: ProcessId,
+}
+
+struct Node {
+    name: ServerId,
+    uid: Uid,
+    fs: SimFs,
+    shared: NodeShared,
+    names: NamesStore,
+    meta: MetaStore,
+    up: bool,
+    incarnation: u64,
+    wal: Wal,
+    segment_writer: SegmentWriter,
+    wal_box: VecDeque<WalMsg>,
+    wal_next: Option<WalMsg>,
+    sw_box: VecDeque<SegmentWriterMsg>,
+    sw_next: Option<SegmentWriterMsg>,
+    worker_box: VecDeque<WorkerMsg>,
+    server_box: VecDeque<ServerWork>,
+    host: Option<Host>,
+    starting: Option<NewServerStart>,
+    ready_config: Option<ServerConfig>,
+    senders: BTreeMap<ServerId, (SnapshotSender, u64)>,
+    accept: Option<SnapshotAccept>,
+    timer_generation: BTreeMap<Timer, u64>,
+    next_process: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Actor {
+    Wal,
+    SegmentWriter,
+    Worker,
+    Server,
+}
+
+/// A world being run.
+pub struct World {
+    cfg: WorldConfig,
+    now_ns: u64,
+    seq: u64,
+    queue: BTreeMap<(u64, u64), Event>,
+    nodes: Vec<Node>,
+    sched_rng: ChaCha8Rng,
+    net_rng: ChaCha8Rng,
+    fault_rng: ChaCha8Rng,
+    client_rng: ChaCha8Rng,
+    link_clock: BTreeMap<(usize, usize), u64>,
+    client_seq: u64,
+    faults_on: bool,
+    checkers: Checkers,
+    events: u64,
+    hash: u64,
+    trace: Vec<String>,
+    coverage: BTreeMap<&'static str, u64>,
+}
+
+fn stream(seed: u64, salt: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+fn below(rng: &mut ChaCha8Rng, n: u64) -> u64 {
+    if n == 0 { 0 } else { rng.next_u64() % n }
+}
+
+impl World {
+    /// A world whose nodes are about to boot for the first time.
+    pub fn new(cfg: WorldConfig) -> World {
+        let nodes = (0..cfg.nodes)
+            .map(|i| {
+                let fs = SimFs::new(SimFsConfig {
+                    seed: cfg.seed ^ (0xF5 + i as u64),
+                    sector_size: 512,
+                    capacity_bytes: 1 << 32,
+                    max_file_size: 1 << 40,
+                    record_ops: false,
+                });
+                Node {
+                    name: ServerId(format!("n{}", i + 1)),
+                    uid: Uid(format!("n{}", i + 1)),
+                    fs,
+                    shared: NodeShared::new(),
+                    names: NamesStore::new(),
+                    meta: MetaStore::new(),
+                    up: false,
+                    incarnation: 0,
+                    wal: Wal::new(wal_config(&cfg), 0),
+                    segment_writer: SegmentWriter::new(segment_writer_config(&cfg)),
+                    wal_box: VecDeque::new(),
+                    wal_next: None,
+                    sw_box: VecDeque::new(),
+                    sw_next: None,
+                    worker_box: VecDeque::new(),
+                    server_box: VecDeque::new(),
+                    host: None,
+                    starting: None,
+                    ready_config: None,
+                    senders: BTreeMap::new(),
+                    accept: None,
+                    timer_generation: BTreeMap::new(),
+                    next_process: 1,
+                }
+            })
+            .collect();
+        let mut w = World {
+            now_ns: 0,
+            seq: 0,
+            queue: BTreeMap::new(),
+            nodes,
+            sched_rng: stream(cfg.seed, 1),
+            net_rng: stream(cfg.seed, 2),
+            fault_rng: stream(cfg.seed, 3),
+            client_rng: stream(cfg.seed, 4),
+            link_clock: BTreeMap::new(),
+            client_seq: 0,
+            faults_on: true,
+            checkers: Checkers::new(cfg.nodes),
+            events: 0,
+            hash: 0xcbf2_9ce4_8422_2325,
+            trace: Vec::new(),
+            coverage: BTreeMap::new(),
+            cfg,
+        };
+        for i in 0..w.nodes.len() {
+            w.boot(i);
+        }
+        w.schedule(w.cfg.client_interval_ms * 1_000_000, Event::ClientOp);
+        if w.cfg.power_loss_every_ms > 0 {
+            w.schedule(w.cfg.power_loss_every_ms * 1_000_000, Event::PowerLoss);
+        }
+        w.schedule(w.cfg.safety_ms * 1_000_000, Event::Heal);
+        w
+    }
+
+    fn members(&self) -> Vec<ServerId> {
+        self.nodes.iter().map(|n| n.name.clone()).collect()
+    }
+
+    fn node_of(&self, id: &ServerId) -> Option<usize> {
+        self.nodes.iter().position(|n| n.name == *id)
+    }
+
+    fn schedule(&mut self, after_ns: u64, event: Event) {
+        self.seq += 1;
+        self.queue.insert((self.now_ns + after_ns, self.seq), event);
+    }
+
+    fn note(&mut self, line: String) {
+        for b in line.as_bytes() {
+            self.hash ^= u64::from(*b);
+            self.hash = self.hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.trace.push(format!("{:>12} {line}", self.now_ns / 1_000));
+    }
+
+    /// Folds a compact event description into the trace hash (every step and event, not only rendered
+    /// lines, so that the determinism check sees every decision).
+    fn mix(&mut self, words: &[u64]) {
+        for w in words {
+            for b in w.to_le_bytes() {
+                self.hash ^= u64::from(b);
+                self.hash = self.hash.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+    }
+
+    fn count(&mut self, what: &'static str) {
+        *self.coverage.entry(what).or_default() += 1;
+    }
+
+    // ---- boot ------------------------------------------------------------------------------------
+
+    fn boot(&mut self, i: usize) {
+        let bugs = self.cfg.bugs.clone();
+        let n = &mut self.nodes[i];
+        n.up = true;
+        n.incarnation += 1;
+        n.shared = NodeShared::new();
+        n.wal = Wal::new(wal_config(&self.cfg), n.incarnation);
+        n.segment_writer = SegmentWriter::new(segment_writer_config(&self.cfg));
+        n.wal_box.clear();
+        n.wal_next = None;
+        n.sw_box.clear();
+        n.sw_next = None;
+        n.worker_box.clear();
+        n.server_box.clear();
+        n.host = None;
+        n.starting = None;
+        n.senders.clear();
+        n.accept = None;
+        n.timer_generation.clear();
+        let pre = load_directory(&mut n.fs, "", &mut n.shared).and_then(|mut names| {
+            let report = pre_init(&mut n.fs, "", &mut names, &KvMachine, &bugs, &mut n.shared)?;
+            Ok((names, report))
+        });
+        match pre {
+            Ok((names, report)) => {
+                n.names = names;
+                // Ra's pre-init catches a server's init error; its restart then fails the same way.
+                if let Some((_, e)) = report.failed.into_iter().find(|(u, _)| *u == n.uid) {
+                    self.actor_failed(i, "server init", e, true);
+                    return;
+                }
+                let n = &mut self.nodes[i];
+                n.ready_config = report.ready.into_iter().find(|c| c.uid == n.uid);
+                n.meta = MetaStore::load(&mut n.fs, "").unwrap_or_default();
+                n.wal_box.push_back(WalMsg::Recover);
+                let name = n.name.clone();
+                self.note(format!("{name} boot (pre-init done)"));
+            }
+            Err(e) => self.actor_failed(i, "pre-init", e, true),
+        }
+    }
+
+    /// WAL recovery finished: restart the server from its config, or create it.
+    fn wal_recovered(&mut self, i: usize) {
+        let cfg = self.consensus_config(i);
+        let bugs = self.cfg.bugs.clone();
+        let members = self.members();
+        let n = &mut self.nodes[i];
+        let process = ProcessId(n.next_process);
+        n.next_process += 1;
+        let mut out = Vec::new();
+        let mut fx = Vec::new();
+        let mut notes: Vec<String> = Vec::new();
+        let result: Result<&'static str, StorageError> = (|| {
+            if let Some(config) = n.ready_config.clone() {
+                n.shared.directory.set_process(&config.uid, Some(process));
+                let last_wal = n.wal.last_writer_seq(&n.uid).map(|w| w.last());
+                let (mut log, report) = ServerLog::init(
+                    &n.uid,
+                    process,
+                    "",
+                    last_wal,
+                    &KvMachine,
+                    &bugs,
+                    &mut n.shared,
+                    &mut n.fs,
+                    &mut out,
+                )?;
+                notes.push(format!(
+                    "log init: snapshot {:?}, segments {}, deleted {:?}, indexes rebuilt {}",
+                    log.snapshot().map(|m| m.index.0),
+                    report.compacted.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(" "),
+                    report.deleted_segments,
+                    report.indexes_rebuilt
+                ));
+                let meta = n.meta.get(&n.uid);
+                let state = match log.snapshot().map(|m| snapshot::snapshot_dir_name(m.term, m.index)) {
+                    Some(d) => {
+                        Some(snapshot::read_snapshot(&mut n.fs, &format!("{}/snapshots/{d}", n.uid.as_str()))?.1)
+                    }
+                    None => None,
+                };
+                let voted = meta.voted_for.map(ServerId);
+                let mut slog = StorageLog { log: &mut log, shared: &mut n.shared, fs: &mut n.fs, out: &mut out };
+                let (server, effects) =
+                    Server::recover(cfg, meta.current_term, voted, meta.last_applied, state.as_deref(), &mut slog)?;
+                fx = effects;
+                n.host = Some(Host { server, log, process });
+                Ok("restarted")
+            } else {
+                let config = ServerConfig {
+                    uid: n.uid.clone(),
+                    name: n.name.0.clone(),
+                    cluster_name: "c1".into(),
+                    initial_members: members.iter().map(|m| m.0.clone()).collect(),
+                    machine_version: 1,
+                };
+                let start = NewServerStart::begin(
+                    &config,
+                    process,
+                    "",
+                    &KvMachine,
+                    &bugs,
+                    &mut n.shared,
+                    &mut n.names,
+                    &mut n.fs,
+                    &mut out,
+                )?;
+                if start.is_started() {
+                    // Unregistered at pre-init (config lost) but its log survived: it starts at once.
+                    let mut log = start.into_log();
+                    let meta = n.meta.get(&n.uid);
+                    let voted = meta.voted_for.map(ServerId);
+                    let state = match log.snapshot().map(|m| snapshot::snapshot_dir_name(m.term, m.index)) {
+                        Some(d) => {
+                            Some(snapshot::read_snapshot(&mut n.fs, &format!("{}/snapshots/{d}", n.uid.as_str()))?.1)
+                        }
+                        None => None,
+                    };
+                    let mut slog = StorageLog { log: &mut log, shared: &mut n.shared, fs: &mut n.fs, out: &mut out };
+                    let (server, effects) =
+                        Server::recover(cfg, meta.current_term, voted, LogIndex(0), state.as_deref(), &mut slog)?;
+                    fx = effects;
+                    n.host = Some(Host { server, log, process });
+                    return Ok("started as new over its old log");
+                }
+                n.starting = Some(start);
+                Ok("started as new")
+            }
+        })();
+        let name = self.nodes[i].name.clone();
+        for line in notes {
+            self.note(format!("{name} {line}"));
+        }
+        self.route(i, out);
+        match result {
+            Ok(how) => {
+                self.note(format!("{name} server {how}"));
+                self.arm_autosave(i);
+                self.run_effects(i, fx);
+            }
+            Err(e) => self.actor_failed(i, "server init", e, true),
+        }
+    }
+
+    fn consensus_config(&self, i: usize) -> ConsensusConfig {
+        ConsensusConfig {
+            id: self.nodes[i].name.clone(),
+            members: self.members(),
+            election_timeout_min_ms: self.cfg.election_timeout_min_ms,
+            election_timeout_max_ms: self.cfg.election_timeout_max_ms,
+            heartbeat_ms: self.cfg.heartbeat_ms,
+            snapshot_interval: self.cfg.snapshot_interval,
+            max_append_entries: 64,
+            machine_version: 1,
+            rng_seed: self.cfg.seed ^ (0x51 + i as u64) ^ (self.nodes[i].incarnation << 32),
+            bugs: self.cfg.bugs.clone(),
+        }
+    }
+
+    fn arm_autosave(&mut self, i: usize) {
+        let incarnation = self.nodes[i].incarnation;
+        // Ra's names store auto-saves 500 ms after a change; the meta store every 5 s. One timer here.
+        self.schedule(500_000_000, Event::AutoSave { node: i, incarnation });
+    }
+
+    // ---- failures ----------------------------------------------------------------------------------
+
+    /// An actor stopped with `e`. A power cut is expected; anything else is a crash Ra would also have:
+    /// during boot it is a `node-boots` violation, afterwards a `storage-error` one.
+    fn actor_failed(&mut self, i: usize, what: &str, e: StorageError, booting: bool) {
+        let name = self.nodes[i].name.clone();
+        self.note(format!("{name} {what} failed: {e}"));
+        if e.is_power_cut() {
+            return;
+        }
+        let checker = if booting { "node-boots" } else { "storage-error" };
+        self.checkers.violation(checker, &name.0, self.now_ns, format!("{what}: {e}"));
+        self.nodes[i].up = false;
+    }
+
+    fn power_loss(&mut self, i: usize) {
+        let model = self.cfg.crash_model;
+        let n = &mut self.nodes[i];
+        let pending = n.fs.pending_count();
+        let decisions = n.fs.crash(model);
+        n.fs.power_on();
+        n.up = false;
+        n.incarnation += 1;
+        let kept = decisions.files.len() + decisions.entries.len();
+        let name = n.name.clone();
+        self.count("power losses");
+        if pending > 0 {
+            self.count("power losses with unsynced state");
+        }
+        self.note(format!("{name} POWER LOSS ({} model, {pending} pending ops, {kept} decisions)", model.name()));
+        self.checkers.node_down(i);
+        let after = self.cfg.restart_after_ms * 1_000_000;
+        self.schedule(after, Event::Restart { node: i });
+    }
+}
+
+impl World {
+    /// Runs the safety phase, heals, runs the liveness phase, checks convergence.
+    pub fn run(mut self) -> RunResult {
+        let end_ns = (self.cfg.safety_ms + self.cfg.liveness_ms) * 1_000_000;
+        while self.now_ns < end_ns && self.checkers.first().is_none() {
+            if self.step_some_actor() {
+                continue;
+            }
+            let Some((&(at, seq), _)) = self.queue.iter().next() else { break };
+            let event = self.queue.remove(&(at, seq)).expect("present");
+            self.now_ns = self.now_ns.max(at);
+            self.mix(&[at, seq]);
+            self.events += 1;
+            self.handle_event(event);
+        }
+        if self.checkers.first().is_none() {
+            let view: Vec<_> = self
+                .nodes
+                .iter()
+                .map(|n| {
+                    n.host
+                        .as_ref()
+                        .filter(|_| n.up)
+                        .map(|h| (h.server.last_applied(), h.server.role().clone(), h.server.current_term()))
+                })
+                .collect();
+            self.checkers.check_converged(&view, self.now_ns);
+        }
+        let outcome = match self.checkers.first() {
+            None => Outcome::Pass,
+            Some(v) => Outcome::Violation(v.clone()),
+        };
+        RunResult {
+            outcome,
+            sim_time_ns: self.now_ns,
+            events: self.events,
+            trace_hash: self.hash,
+            coverage: self.coverage,
+            trace: self.trace,
+        }
+    }
+
+    fn runnable(&self, i: usize) -> Vec<Actor> {
+        let n = &self.nodes[i];
+        if !n.up {
+            return Vec::new();
+        }
+        let mut v = Vec::new();
+        if n.wal_next.is_some() || !n.wal_box.is_empty() {
+            v.push(Actor::Wal);
+        }
+        if n.sw_next.is_some() || !n.sw_box.is_empty() {
+            v.push(Actor::SegmentWriter);
+        }
+        if !n.worker_box.is_empty() {
+            v.push(Actor::Worker);
+        }
+        if !n.server_box.is_empty() {
+            v.push(Actor::Server);
+        }
+        v
+    }
+
+    fn step_some_actor(&mut self) -> bool {
+        // Actors only run while no event is due before the end of the step.
+        let cost = self.cfg.step_cost_us * 1_000;
+        if self.queue.keys().next().is_some_and(|&(at, _)| at <= self.now_ns) {
+            return false;
+        }
+        let candidates: Vec<(usize, Actor)> =
+            (0..self.nodes.len()).flat_map(|i| self.runnable(i).into_iter().map(move |a| (i, a))).collect();
+        if candidates.is_empty() {
+            return false;
+        }
+        let (i, actor) = candidates[below(&mut self.sched_rng, candidates.len() as u64) as usize];
+        self.now_ns += cost;
+        self.mix(&[self.now_ns, i as u64, actor as u64]);
+        self.events += 1;
+        self.step_actor(i, actor);
+        true
+    }
+
+    fn step_actor(&mut self, i: usize, actor: Actor) {
+        let mut out = Vec::new();
+        let n = &mut self.nodes[i];
+        let result = match actor {
+            Actor::Wal => {
+                let msg = n.wal_next.take().or_else(|| n.wal_box.pop_front()).expect("runnable");
+                n.wal.handle(msg, &mut n.shared, &mut n.fs, &mut out)
+            }
+            Actor::SegmentWriter => {
+                let msg = n.sw_next.take().or_else(|| n.sw_box.pop_front()).expect("runnable");
+                n.segment_writer.handle(msg, &mut n.shared, &mut n.fs, &mut out)
+            }
+            Actor::Worker => {
+                let msg = n.worker_box.pop_front().expect("runnable");
+                Worker.handle(msg, &mut n.fs, &mut out)
+            }
+            Actor::Server => {
+                let work = n.server_box.pop_front().expect("runnable");
+                return self.step_server(i, work);
+            }
+        };
+        let booting = !matches!(self.nodes[i].wal.phase(), raft_core::storage::wal::WalPhase::Running);
+        self.route(i, out);
+        if let Err(e) = result {
+            let what = match actor {
+                Actor::Wal => "wal",
+                Actor::SegmentWriter => "segment writer",
+                Actor::Worker => "worker",
+                Actor::Server => "server",
+            };
+            self.actor_failed(i, what, e, booting);
+        }
+    }
+
+    fn route(&mut self, i: usize, out: Vec<Envelope>) {
+        for env in out {
+            let n = &mut self.nodes[i];
+            match env {
+                Envelope::Wal(m) => n.wal_box.push_back(m),
+                Envelope::WalContinue(m) => n.wal_next = Some(m),
+                Envelope::SegmentWriter(m) => {
+                    if matches!(m, SegmentWriterMsg::MemTables { .. }) {
+                        *self.coverage.entry("segment flushes").or_default() += 1;
+                    }
+                    n.sw_box.push_back(m)
+                }
+                Envelope::SegmentWriterContinue(m) => n.sw_next = Some(m),
+                Envelope::Worker(m) => n.worker_box.push_back(m),
+                Envelope::Server { process, event } => {
+                    let current = n.host.as_ref().map(|h| h.process);
+                    if current == Some(process) || (current.is_none() && n.starting.is_some()) {
+                        n.server_box.push_back(ServerWork::Log(event));
+                    }
+                }
+                Envelope::Notice(NodeNotice::WalRecovered) => self.wal_recovered(i),
+            }
+        }
+    }
+
+    fn step_server(&mut self, i: usize, work: ServerWork) {
+        let bugs = self.cfg.bugs.clone();
+        let now_ms = self.now_ns / 1_000_000;
+        let mut out = Vec::new();
+        let n = &mut self.nodes[i];
+        // A new server waiting for its first entry.
+        if let Some(start) = n.starting.take() {
+            let ServerWork::Log(event) = work else { return };
+            match start.handle_event(&event, &bugs, &mut n.shared, &mut n.names, &mut n.fs, &mut out) {
+                Ok(Ok(log)) => {
+                    let cfg = self.consensus_config(i);
+                    let n = &mut self.nodes[i];
+                    let mut log = log;
+                    let process = ProcessId(n.next_process - 1);
+                    let mut slog = StorageLog { log: &mut log, shared: &mut n.shared, fs: &mut n.fs, out: &mut out };
+                    match Server::recover(cfg, Term(0), None, LogIndex(0), None, &mut slog) {
+                        Ok((server, fx)) => {
+                            n.host = Some(Host { server, log, process });
+                            self.route(i, out);
+                            self.run_effects(i, fx);
+                        }
+                        Err(e) => {
+                            self.route(i, out);
+                            self.actor_failed(i, "server start", e, true);
+                        }
+                    }
+                }
+                Ok(Err(still)) => {
+                    n.starting = Some(still);
+                    self.route(i, out);
+                }
+                Err(e) => {
+                    self.route(i, out);
+                    self.actor_failed(i, "server start", e, true);
+                }
+            }
+            return;
+        }
+        let Some(host) = n.host.as_mut() else { return };
+        let mut notes: Vec<String> = Vec::new();
+        let result: Result<Vec<Effect>, StorageError> = (|| {
+            let input = match work {
+                ServerWork::Log(event) => {
+                    let unlinked = host.log.handle_event(&event, &mut n.shared, &mut n.fs, &mut out)?;
+                    if let LogEvent::SnapshotWritten { meta, live_indexes, .. } = &event {
+                        notes.push(format!("snapshot {} written (live {live_indexes})", meta.index));
+                    }
+                    if !unlinked.is_empty() {
+                        notes.push(format!("unlinked segments {unlinked:?}"));
+                    }
+                    match event {
+                        LogEvent::Written { .. } => Input::Written,
+                        LogEvent::SnapshotWritten { meta, .. } => Input::SnapshotWritten { index: meta.index },
+                        LogEvent::Segments { .. } | LogEvent::ResendFrom { .. } => return Ok(Vec::new()),
+                    }
+                }
+                ServerWork::Input(input) => input,
+            };
+            let mut slog = StorageLog { log: &mut host.log, shared: &mut n.shared, fs: &mut n.fs, out: &mut out };
+            host.server.handle(now_ms, input, &mut slog)
+        })();
+        let name = self.nodes[i].name.clone();
+        for line in notes {
+            self.note(format!("{name} {line}"));
+        }
+        self.route(i, out);
+        match result {
+            Ok(fx) => self.run_effects(i, fx),
+            Err(e) => self.actor_failed(i, "server", e, false),
+        }
+        self.observe(i);
+    }
+
+    fn observe(&mut self, i: usize) {
+        let Some(host) = self.nodes[i].host.as_ref() else { return };
+        let (role, term, commit) = (host.server.role().clone(), host.server.current_term(), host.server.commit_index());
+        self.mix(&[i as u64, term.0, commit.0]);
+        if role == Role::Leader {
+            let name = self.nodes[i].name.0.clone();
+            if self.checkers.is_new_leader(term.0, &name) {
+                self.note(format!("{name} leads term {term} (commit {commit})"));
+            }
+            if let Some(v) = self.checkers.leader(term.0, &name, self.now_ns) {
+                self.note(format!("VIOLATION {v:?}"));
+            }
+        }
+    }
+
+    fn run_effects(&mut self, i: usize, fx: Vec<Effect>) {
+        for e in fx {
+            if !self.nodes[i].up {
+                return;
+            }
+            self.run_effect(i, e);
+        }
+    }
+
+    fn timer_event(&mut self, i: usize, timer: Timer, after_ms: Option<u64>) {
+        let n = &mut self.nodes[i];
+        let generation = n.timer_generation.entry(timer.clone()).or_default();
+        *generation += 1;
+        let (generation, incarnation) = (*generation, n.incarnation);
+        if let Some(ms) = after_ms {
+            self.schedule(ms * 1_000_000, Event::Timer { node: i, incarnation, timer, generation });
+        }
+    }
+
+    fn send(&mut self, from: usize, to: &ServerId, msg: Message) {
+        let Some(j) = self.node_of(to) else { return };
+        let (lo, hi) = (self.cfg.latency_min_us, self.cfg.latency_max_us.max(self.cfg.latency_min_us));
+        let latency = (lo + below(&mut self.net_rng, hi - lo + 1)) * 1_000;
+        // Per-link FIFO, as Erlang distribution delivers.
+        let at = (self.now_ns + latency).max(self.link_clock.get(&(from, j)).copied().unwrap_or(0));
+        self.link_clock.insert((from, j), at);
+        let name = self.nodes[from].name.clone();
+        self.seq += 1;
+        self.queue.insert((at, self.seq), Event::Deliver { to: j, from: name, msg });
+    }
+
+    fn run_effect(&mut self, i: usize, e: Effect) {
+        match e {
+            Effect::Send { to, msg } => self.send(i, &to, msg),
+            Effect::SetTimer { timer, after_ms } => self.timer_event(i, timer, Some(after_ms)),
+            Effect::CancelTimer(timer) => self.timer_event(i, timer, None),
+            Effect::PersistTermAndVote { term, voted_for } => {
+                let n = &mut self.nodes[i];
+                let uid = n.uid.clone();
+                if let Err(e) = n.meta.store_term_and_vote_sync(&mut n.fs, "", &uid, term, voted_for.map(|v| v.0)) {
+                    self.actor_failed(i, "meta", e, false);
+                }
+            }
+            Effect::PersistLastApplied(index) => {
+                let n = &mut self.nodes[i];
+                let uid = n.uid.clone();
+                n.meta.store_last_applied(&uid, index);
+            }
+            Effect::Reply { client, request, result } => self.client_done(client, request, Some(result)),
+            Effect::Redirect { client, request, .. } => self.client_done(client, request, None),
+            Effect::TakeSnapshot { meta, state, live_indexes } => {
+                self.count("snapshots taken");
+                let n = &mut self.nodes[i];
+                if let Some(h) = n.host.as_ref() {
+                    let env = h.log.take_snapshot(meta, state, live_indexes);
+                    self.route(i, vec![env]);
+                }
+            }
+            Effect::StartSnapshotSender { peer, index } => self.start_sender(i, peer, index),
+            Effect::AcceptSnapshotChunk { meta, chunk, last, data, leader } => {
+                self.accept_chunk(i, meta, chunk, last, data, leader)
+            }
+            Effect::AbortSnapshotAccept => {
+                let n = &mut self.nodes[i];
+                if let Some(a) = n.accept.take()
+                    && let Err(e) = a.abort(&mut n.fs)
+                {
+                    self.actor_failed(i, "snapshot abort", e, false);
+                }
+            }
+        }
+    }
+
+    fn start_sender(&mut self, i: usize, peer: ServerId, index: LogIndex) {
+        self.count("snapshot transfers");
+        let term = self.nodes[i].host.as_ref().map_or(Term(0), |h| h.server.current_term());
+        let n = &mut self.nodes[i];
+        let Some(host) = n.host.as_mut() else { return };
+        let prepared: Result<_, StorageError> = (|| {
+            let meta = host.log.snapshot().cloned().expect("a sender implies a snapshot");
+            let dir = format!("{}/snapshots/{}", n.uid.as_str(), snapshot::snapshot_dir_name(meta.term, meta.index));
+            let (_, state) = snapshot::read_snapshot(&mut n.fs, &dir)?;
+            let mut live = Vec::new();
+            for li in host.log.live_indexes().clone().iter() {
+                if let Some((t, p)) = host.log.fetch(li, &n.shared, &mut n.fs)? {
+                    live.push(Entry { index: li, term: t, payload: p });
+                }
+            }
+            Ok((meta, state, live))
+        })();
+        let _ = index;
+        match prepared {
+            Ok((meta, state, live)) => {
+                let cfg = SenderConfig {
+                    leader: n.name.clone(),
+                    peer: peer.clone(),
+                    term,
+                    chunk_bytes: 4096,
+                    chunk_timeout_ms: 2_000,
+                };
+                let (sender, fx) = SnapshotSender::start(cfg, meta, &state, live);
+                n.senders.insert(peer.clone(), (sender, 0));
+                self.run_sender_effects(i, &peer, fx);
+            }
+            Err(e) => self.actor_failed(i, "snapshot sender", e, false),
+        }
+    }
+
+    fn run_sender_effects(&mut self, i: usize, peer: &ServerId, fx: Vec<SenderEffect>) {
+        for e in fx {
+            match e {
+                SenderEffect::Send(msg) => self.send(i, peer, msg),
+                SenderEffect::SetTimer { after_ms } => {
+                    let n = &mut self.nodes[i];
+                    let Some((_, generation)) = n.senders.get_mut(peer) else { continue };
+                    *generation += 1;
+                    let (generation, incarnation) = (*generation, n.incarnation);
+                    let p = peer.clone();
+                    self.schedule(
+                        after_ms * 1_000_000,
+                        Event::SenderTimer { node: i, incarnation, peer: p, generation },
+                    );
+                }
+                SenderEffect::Report(input) => {
+                    if matches!(input, Input::SnapshotSenderFailed { .. }) {
+                        self.count("snapshot sender failures");
+                    }
+                    self.nodes[i].senders.remove(peer);
+                    self.nodes[i].server_box.push_back(ServerWork::Input(input));
+                }
+            }
+        }
+    }
+
+    fn accept_chunk(
+        &mut self,
+        i: usize,
+        meta: snapshot::SnapshotMeta,
+        chunk: u32,
+        last: bool,
+        data: Vec<u8>,
+        leader: ServerId,
+    ) {
+        let bugs = self.cfg.bugs.clone();
+        let n = &mut self.nodes[i];
+        let uid = n.uid.clone();
+        let result: Result<Option<(snapshot::SnapshotMeta, Vec<u8>)>, StorageError> = (|| {
+            if chunk == 0 {
+                if let Some(old) = n.accept.take() {
+                    old.abort(&mut n.fs)?;
+                }
+                n.accept = Some(SnapshotAccept::begin(&mut n.fs, uid.as_str(), &meta)?);
+            }
+            let Some(mut accept) = n.accept.take() else { return Ok(None) };
+            if !last {
+                accept.chunk(&mut n.fs, &data)?;
+                n.accept = Some(accept);
+                return Ok(None);
+            }
+            let (meta, live) = accept.complete(&mut n.fs, &data, &uid, &KvMachine, &bugs, &mut n.shared)?;
+            let dir = format!("{}/snapshots/{}", uid.as_str(), snapshot::snapshot_dir_name(meta.term, meta.index));
+            let (_, state) = snapshot::read_snapshot(&mut n.fs, &dir)?;
+            if let Some(h) = n.host.as_mut() {
+                h.log.install_snapshot(&meta, &live, &mut n.shared, &mut n.fs)?;
+            }
+            Ok(Some((meta, state)))
+        })();
+        match result {
+            Ok(Some((meta, state))) => {
+                self.count("snapshots installed");
+                let name = self.nodes[i].name.clone();
+                self.note(format!("{name} installed snapshot {} from {leader}", meta.index));
+                self.nodes[i].server_box.push_back(ServerWork::Input(Input::SnapshotInstalled { meta, state, leader }));
+            }
+            Ok(None) => {}
+            Err(e) => self.actor_failed(i, "snapshot accept", e, false),
+        }
+    }
+
+    // ---- events ------------------------------------------------------------------------------------
+
+    fn handle_event(&mut self, event: Event) {
+        match event {
+            Event::Deliver { to, from, msg } => {
+                if !self.nodes[to].up {
+                    return;
+                }
+                if matches!(msg, Message::InstallSnapshotAck { .. } | Message::InstallSnapshotLiveAck { .. }) {
+                    let fx = match self.nodes[to].senders.get_mut(&from) {
+                        Some((s, _)) => s.handle_message(&msg),
+                        None => return,
+                    };
+                    self.run_sender_effects(to, &from, fx);
+                    return;
+                }
+                self.nodes[to].server_box.push_back(ServerWork::Input(Input::Message { from, msg }));
+            }
+            Event::Timer { node, incarnation, timer, generation } => {
+                let n = &mut self.nodes[node];
+                if !n.up || n.incarnation != incarnation || n.timer_generation.get(&timer) != Some(&generation) {
+                    return;
+                }
+                n.server_box.push_back(ServerWork::Input(Input::Timer(timer)));
+            }
+            Event::SenderTimer { node, incarnation, peer, generation } => {
+                let n = &mut self.nodes[node];
+                if !n.up || n.incarnation != incarnation {
+                    return;
+                }
+                let fx = match n.senders.get_mut(&peer) {
+                    Some((s, g)) if *g == generation => s.handle_timeout(),
+                    _ => return,
+                };
+                self.run_sender_effects(node, &peer, fx);
+            }
+            Event::ClientOp => {
+                // The workload stops half-way through the liveness phase so that members can converge.
+                let stop = (self.cfg.safety_ms + self.cfg.liveness_ms / 2) * 1_000_000;
+                if self.now_ns < stop {
+                    self.client_op();
+                    let interval = self.cfg.client_interval_ms * 1_000_000;
+                    self.schedule(interval, Event::ClientOp);
+                }
+            }
+            Event::PowerLoss => {
+                if !self.faults_on {
+                    return;
+                }
+                // Keep a majority with its synced data: never cut a node while another one is down.
+                if self.nodes.iter().all(|n| n.up) {
+                    let victim = below(&mut self.fault_rng, self.nodes.len() as u64) as usize;
+                    self.power_loss(victim);
+                }
+                let every = self.cfg.power_loss_every_ms * 1_000_000;
+                let jitter = below(&mut self.fault_rng, every.max(1));
+                self.schedule(every / 2 + jitter, Event::PowerLoss);
+            }
+            Event::Restart { node } => {
+                if self.checkers.first().is_none() {
+                    self.boot(node);
+                    self.count("restarts");
+                }
+            }
+            Event::AutoSave { node, incarnation } => {
+                let n = &mut self.nodes[node];
+                if !n.up || n.incarnation != incarnation {
+                    return;
+                }
+                let r = n.names.flush(&mut n.fs, "").and_then(|()| n.meta.flush(&mut n.fs, ""));
+                if let Err(e) = r {
+                    self.actor_failed(node, "auto-save", e, false);
+                    return;
+                }
+                self.schedule(500_000_000, Event::AutoSave { node, incarnation });
+            }
+            Event::Heal => {
+                self.faults_on = false;
+                self.note("HEAL: faults off, liveness phase".into());
+                for i in 0..self.nodes.len() {
+                    if !self.nodes[i].up && self.checkers.first().is_none() {
+                        self.boot(i);
+                    }
+                }
+                self.checkers.liveness_started(self.now_ns);
+            }
+        }
+    }
+
+    // ---- workload ----------------------------------------------------------------------------------
+
+    fn client_op(&mut self) {
+        let up: Vec<usize> =
+            (0..self.nodes.len()).filter(|&i| self.nodes[i].up && self.nodes[i].host.is_some()).collect();
+        if up.is_empty() {
+            return;
+        }
+        // Ask the node that believes it leads, else anyone (who redirects).
+        let leader =
+            up.iter().copied().find(|&i| self.nodes[i].host.as_ref().is_some_and(|h| *h.server.role() == Role::Leader));
+        let target = leader.unwrap_or(up[below(&mut self.client_rng, up.len() as u64) as usize]);
+        let key = format!("k{}", below(&mut self.client_rng, u64::from(self.cfg.keys.max(1))));
+        self.client_seq += 1;
+        let command = match below(&mut self.client_rng, 3) {
+            0 => KvCommand::Get { key },
+            1 => KvCommand::Put { key, value: self.client_seq.to_be_bytes().to_vec() },
+            _ => KvCommand::Cas { key, expected: None, new: self.client_seq.to_be_bytes().to_vec() },
+        };
+        self.checkers.invoke(self.client_seq, self.now_ns);
+        self.count("client operations");
+        let request = self.client_seq;
+        self.nodes[target].server_box.push_back(ServerWork::Input(Input::Command {
+            client: ClientId(1),
+            request,
+            command,
+        }));
+    }
+
+    fn client_done(&mut self, _client: ClientId, request: u64, result: Option<KvResult>) {
+        if result.is_some() {
+            self.count("client operations ok");
+            self.checkers.committed(request, self.now_ns);
+        }
+    }
+}
+
+/// The WAL settings of every node.
+fn wal_config(cfg: &WorldConfig) -> WalConfig {
+    WalConfig {
+        dir: "wal".into(),
+        max_size_bytes: cfg.wal_max_size_bytes,
+        first_file_max_size_bytes: cfg.wal_max_size_bytes,
+        max_entries: None,
+        sync_method: SyncMethod::Datasync,
+        compute_checksums: true,
+        bugs: cfg.bugs.clone(),
+    }
+}
+
+/// The segment writer settings of every node.
+fn segment_writer_config(cfg: &WorldConfig) -> SegmentWriterConfig {
+    SegmentWriterConfig {
+        data_dir: String::new(),
+        segment: SegmentConfig {
+            max_count: cfg.segment_max_count,
+            max_size_bytes: 64 << 20,
+            max_pending: 1024,
+            compute_checksums: true,
+        },
+        delete_keys_per_step: 8,
+    }
+}
+
+/// Runs one world and returns its result.
+pub fn run(cfg: WorldConfig) -> RunResult {
+    World::new(cfg).run()
+}
