@@ -8,6 +8,7 @@
 //! power losses, and a first set of checkers judges the run.
 
 pub mod checkers;
+pub mod linearizability;
 pub mod world;
 
 pub use world::{Outcome, RunResult, World, WorldConfig};

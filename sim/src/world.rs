@@ -34,6 +34,7 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 use vfs::{CrashModel, SimFs, SimFsConfig};
 
 use crate::checkers::{Checkers, Violation};
+use crate::linearizability;
 
 /// Everything a run depends on. Every knob is written out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,6 +175,10 @@ pub struct World {
     client_rng: ChaCha8Rng,
     link_clock: BTreeMap<(usize, usize), u64>,
     client_seq: u64,
+    /// Client operations in flight: request → (key, operation, invoke time).
+    in_flight: BTreeMap<u64, (String, linearizability::KvOp, u64)>,
+    /// The completed history (outcomes known or, at the end, unknown).
+    history: Vec<linearizability::Operation>,
     faults_on: bool,
     checkers: Checkers,
     events: u64,
@@ -240,6 +245,8 @@ impl World {
             client_rng: stream(cfg.seed, 4),
             link_clock: BTreeMap::new(),
             client_seq: 0,
+            in_flight: BTreeMap::new(),
+            history: Vec::new(),
             faults_on: true,
             checkers: Checkers::new(cfg.nodes),
             events: 0,
@@ -289,6 +296,10 @@ impl World {
                 self.hash = self.hash.wrapping_mul(0x0100_0000_01b3);
             }
         }
+    }
+
+    fn count_n(&mut self, what: &'static str, n: u64) {
+        *self.coverage.entry(what).or_default() += n;
     }
 
     fn count(&mut self, what: &'static str) {
@@ -513,6 +524,28 @@ impl World {
             self.mix(&[at, seq]);
             self.events += 1;
             self.handle_event(event);
+        }
+        if self.checkers.first().is_none() {
+            // Whatever never got an answer may or may not have happened.
+            let unanswered = std::mem::take(&mut self.in_flight);
+            for (_, (key, op, invoke_ns)) in unanswered {
+                let outcome = linearizability::KvOutcome::Unknown;
+                self.history.push(linearizability::Operation { key, op, outcome, invoke_ns, return_ns: u64::MAX });
+            }
+            self.count_n("history operations", self.history.len() as u64);
+            match linearizability::check(&self.history, 2_000_000) {
+                linearizability::Verdict::Linearizable => {}
+                linearizability::Verdict::NotLinearizable { key } => self.checkers.violation(
+                    "linearizability",
+                    "cluster",
+                    self.now_ns,
+                    format!(
+                        "no linearization of the {} operations on key {key}",
+                        self.history.iter().filter(|o| o.key == key).count()
+                    ),
+                ),
+                linearizability::Verdict::Unknown { .. } => self.count("linearizability unknown"),
+            }
         }
         if self.checkers.first().is_none() {
             let view: Vec<_> = self
@@ -1010,11 +1043,16 @@ impl World {
         let target = leader.unwrap_or(up[below(&mut self.client_rng, up.len() as u64) as usize]);
         let key = format!("k{}", below(&mut self.client_rng, u64::from(self.cfg.keys.max(1))));
         self.client_seq += 1;
-        let command = match below(&mut self.client_rng, 3) {
-            0 => KvCommand::Get { key },
-            1 => KvCommand::Put { key, value: self.client_seq.to_be_bytes().to_vec() },
-            _ => KvCommand::Cas { key, expected: None, new: self.client_seq.to_be_bytes().to_vec() },
+        let value = self.client_seq.to_be_bytes().to_vec();
+        let (command, op) = match below(&mut self.client_rng, 3) {
+            0 => (KvCommand::Get { key: key.clone() }, linearizability::KvOp::Get),
+            1 => (KvCommand::Put { key: key.clone(), value: value.clone() }, linearizability::KvOp::Put(value)),
+            _ => (
+                KvCommand::Cas { key: key.clone(), expected: None, new: value.clone() },
+                linearizability::KvOp::Cas { expected: None, new: value },
+            ),
         };
+        self.in_flight.insert(self.client_seq, (key, op, self.now_ns));
         self.checkers.invoke(self.client_seq, self.now_ns);
         self.count("client operations");
         let request = self.client_seq;
@@ -1026,10 +1064,20 @@ impl World {
     }
 
     fn client_done(&mut self, _client: ClientId, request: u64, result: Option<KvResult>) {
-        if result.is_some() {
-            self.count("client operations ok");
-            self.checkers.committed(request, self.now_ns);
-        }
+        // The first answer counts (a new leader may answer again for an inherited entry).
+        let Some((key, op, invoke_ns)) = self.in_flight.remove(&request) else { return };
+        let Some(result) = result else {
+            // Redirected: the command was never appended.
+            return;
+        };
+        self.count("client operations ok");
+        self.checkers.committed(request, self.now_ns);
+        let outcome = match result {
+            KvResult::Ok => linearizability::KvOutcome::Ok,
+            KvResult::Value(v) => linearizability::KvOutcome::Value(v),
+            KvResult::Cas { applied, previous } => linearizability::KvOutcome::Cas { applied, previous },
+        };
+        self.history.push(linearizability::Operation { key, op, outcome, invoke_ns, return_ns: self.now_ns });
     }
 }
 

@@ -37,6 +37,9 @@ fn a_fault_free_cluster_elects_serves_and_converges() {
     assert!(r.coverage.get("client operations ok").copied().unwrap_or(0) > 500, "{:?}", r.coverage);
     assert!(r.coverage.get("segment flushes").copied().unwrap_or(0) > 0, "{:?}", r.coverage);
     assert!(r.coverage.get("snapshots taken").copied().unwrap_or(0) > 0, "{:?}", r.coverage);
+    // The whole client history was checked for linearizability, conclusively.
+    assert!(r.coverage.get("history operations").copied().unwrap_or(0) > 500, "{:?}", r.coverage);
+    assert_eq!(r.coverage.get("linearizability unknown"), None);
 }
 
 #[test]
