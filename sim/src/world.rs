@@ -69,9 +69,19 @@ pub struct WorldConfig {
     pub safety_ms: u64,
     /// Length of the liveness phase (faults healed) within which the cluster must converge.
     pub liveness_ms: u64,
-    /// A power loss on a random node every this many milliseconds of the safety phase (0: none).
-    pub power_loss_every_ms: u64,
-    /// How long a node stays down after a power loss.
+    /// A fault on a random node about every this many milliseconds of the safety phase (0: none).
+    pub fault_every_ms: u64,
+    /// Relative weight of power losses among faults (the crash model decides what the disk keeps).
+    pub power_loss_weight: u32,
+    /// Relative weight of VM crashes (volatile state lost, page cache kept).
+    pub vm_crash_weight: u32,
+    /// Relative weight of WAL process restarts (mem tables survive: post-boot recovery).
+    pub wal_restart_weight: u32,
+    /// Relative weight of network isolations of one node (for `partition_ms`).
+    pub partition_weight: u32,
+    /// How long an isolation lasts.
+    pub partition_ms: u64,
+    /// How long a node stays down after a crash.
     pub restart_after_ms: u64,
     /// The crash model power losses use.
     pub crash_model: CrashModel,
@@ -111,8 +121,9 @@ enum Event {
     Timer { node: usize, incarnation: u64, timer: Timer, generation: u64 },
     SenderTimer { node: usize, incarnation: u64, peer: ServerId, generation: u64 },
     ClientOp,
-    PowerLoss,
+    Fault,
     Restart { node: usize },
+    Reconnect { node: usize },
     AutoSave { node: usize, incarnation: u64 },
     Heal,
 }
@@ -152,6 +163,8 @@ struct Node {
     accept: Option<SnapshotAccept>,
     timer_generation: BTreeMap<Timer, u64>,
     next_process: u64,
+    /// Between boot and the end of WAL recovery (a WAL-only restart does not restart the server).
+    booting: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -175,6 +188,8 @@ pub struct World {
     client_rng: ChaCha8Rng,
     link_clock: BTreeMap<(usize, usize), u64>,
     client_seq: u64,
+    /// The node currently cut off from the network, if any.
+    isolated: Option<usize>,
     /// Client operations in flight: request → (key, operation, invoke time).
     in_flight: BTreeMap<u64, (String, linearizability::KvOp, u64)>,
     /// The completed history (outcomes known or, at the end, unknown).
@@ -231,6 +246,7 @@ impl World {
                     accept: None,
                     timer_generation: BTreeMap::new(),
                     next_process: 1,
+                    booting: false,
                 }
             })
             .collect();
@@ -245,6 +261,7 @@ impl World {
             client_rng: stream(cfg.seed, 4),
             link_clock: BTreeMap::new(),
             client_seq: 0,
+            isolated: None,
             in_flight: BTreeMap::new(),
             history: Vec::new(),
             faults_on: true,
@@ -259,8 +276,8 @@ impl World {
             w.boot(i);
         }
         w.schedule(w.cfg.client_interval_ms * 1_000_000, Event::ClientOp);
-        if w.cfg.power_loss_every_ms > 0 {
-            w.schedule(w.cfg.power_loss_every_ms * 1_000_000, Event::PowerLoss);
+        if w.cfg.fault_every_ms > 0 {
+            w.schedule(w.cfg.fault_every_ms * 1_000_000, Event::Fault);
         }
         w.schedule(w.cfg.safety_ms * 1_000_000, Event::Heal);
         w
@@ -312,6 +329,7 @@ impl World {
         let bugs = self.cfg.bugs.clone();
         let n = &mut self.nodes[i];
         n.up = true;
+        n.booting = true;
         n.incarnation += 1;
         n.shared = NodeShared::new();
         n.wal = Wal::new(wal_config(&self.cfg), n.incarnation);
@@ -508,6 +526,49 @@ impl World {
         let after = self.cfg.restart_after_ms * 1_000_000;
         self.schedule(after, Event::Restart { node: i });
     }
+
+    /// VM crash: every process and its volatile state gone; the page cache (unsynced data) survives.
+    fn vm_crash(&mut self, i: usize) {
+        let n = &mut self.nodes[i];
+        n.fs.process_crash();
+        n.up = false;
+        n.incarnation += 1;
+        let name = n.name.clone();
+        self.count("vm crashes");
+        self.note(format!("{name} VM CRASH"));
+        let after = self.cfg.restart_after_ms * 1_000_000;
+        self.schedule(after, Event::Restart { node: i });
+    }
+
+    /// The WAL process alone restarts (Ra's supervisor): mem tables survive, so it recovers in
+    /// post-boot mode; appends that arrive meanwhile wait in its mailbox.
+    fn wal_restart(&mut self, i: usize) {
+        let n = &mut self.nodes[i];
+        if !matches!(n.wal.phase(), raft_core::storage::wal::WalPhase::Running) {
+            return;
+        }
+        let incarnation = n.incarnation * 1_000 + n.next_process;
+        n.next_process += 1;
+        n.wal = Wal::new(wal_config(&self.cfg), incarnation);
+        n.wal_next = None;
+        let queued: Vec<WalMsg> = n.wal_box.drain(..).collect();
+        n.wal_box.push_back(WalMsg::Recover);
+        // What was queued for the old process is lost with it, except appends: Ra's writers re-send
+        // after a gap, here they simply wait behind recovery.
+        n.wal_box.extend(queued.into_iter().filter(|m| matches!(m, WalMsg::Append(_))));
+        let name = n.name.clone();
+        self.count("wal restarts");
+        self.note(format!("{name} WAL restart"));
+    }
+
+    /// Cuts one node off from the network for `partition_ms`.
+    fn isolate(&mut self, i: usize) {
+        self.isolated = Some(i);
+        let name = self.nodes[i].name.clone();
+        self.count("isolations");
+        self.note(format!("{name} ISOLATED"));
+        self.schedule(self.cfg.partition_ms * 1_000_000, Event::Reconnect { node: i });
+    }
 }
 
 impl World {
@@ -668,7 +729,11 @@ impl World {
                         n.server_box.push_back(ServerWork::Log(event));
                     }
                 }
-                Envelope::Notice(NodeNotice::WalRecovered) => self.wal_recovered(i),
+                Envelope::Notice(NodeNotice::WalRecovered) => {
+                    if std::mem::take(&mut self.nodes[i].booting) {
+                        self.wal_recovered(i);
+                    }
+                }
             }
         }
     }
@@ -945,7 +1010,9 @@ impl World {
     fn handle_event(&mut self, event: Event) {
         match event {
             Event::Deliver { to, from, msg } => {
-                if !self.nodes[to].up {
+                let from_node = self.node_of(&from);
+                if !self.nodes[to].up || self.isolated.is_some_and(|x| x == to || Some(x) == from_node) {
+                    self.count("messages dropped");
                     return;
                 }
                 if matches!(msg, Message::InstallSnapshotAck { .. } | Message::InstallSnapshotLiveAck { .. }) {
@@ -985,18 +1052,45 @@ impl World {
                     self.schedule(interval, Event::ClientOp);
                 }
             }
-            Event::PowerLoss => {
+            Event::Fault => {
                 if !self.faults_on {
                     return;
                 }
-                // Keep a majority with its synced data: never cut a node while another one is down.
-                if self.nodes.iter().all(|n| n.up) {
+                // Faults stay within what Raft claims to survive: never a second node out at a time.
+                let all_in = self.nodes.iter().all(|n| n.up) && self.isolated.is_none();
+                if all_in {
                     let victim = below(&mut self.fault_rng, self.nodes.len() as u64) as usize;
-                    self.power_loss(victim);
+                    let c = &self.cfg;
+                    let weights = [c.power_loss_weight, c.vm_crash_weight, c.wal_restart_weight, c.partition_weight];
+                    let total: u64 = weights.iter().map(|w| u64::from(*w)).sum();
+                    let mut pick = below(&mut self.fault_rng, total.max(1));
+                    let mut kind = 0;
+                    for (k, w) in weights.iter().enumerate() {
+                        if pick < u64::from(*w) {
+                            kind = k;
+                            break;
+                        }
+                        pick -= u64::from(*w);
+                    }
+                    if total > 0 {
+                        match kind {
+                            0 => self.power_loss(victim),
+                            1 => self.vm_crash(victim),
+                            2 => self.wal_restart(victim),
+                            _ => self.isolate(victim),
+                        }
+                    }
                 }
-                let every = self.cfg.power_loss_every_ms * 1_000_000;
+                let every = self.cfg.fault_every_ms * 1_000_000;
                 let jitter = below(&mut self.fault_rng, every.max(1));
-                self.schedule(every / 2 + jitter, Event::PowerLoss);
+                self.schedule(every / 2 + jitter, Event::Fault);
+            }
+            Event::Reconnect { node } => {
+                if self.isolated == Some(node) {
+                    self.isolated = None;
+                    let name = self.nodes[node].name.clone();
+                    self.note(format!("{name} reconnected"));
+                }
             }
             Event::Restart { node } => {
                 if self.checkers.first().is_none() {
@@ -1018,6 +1112,7 @@ impl World {
             }
             Event::Heal => {
                 self.faults_on = false;
+                self.isolated = None;
                 self.note("HEAL: faults off, liveness phase".into());
                 for i in 0..self.nodes.len() {
                     if !self.nodes[i].up && self.checkers.first().is_none() {
