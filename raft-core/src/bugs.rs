@@ -30,11 +30,15 @@ pub enum Bug {
     /// does not fsync `snapshots/`, so the new snapshot can vanish in a power cut while the deletions it
     /// caused survive.
     AcceptNoParentSync,
+    /// Found by this harness, present in Ra 3.1.10: registering a server inserts into the names store
+    /// without a sync (durable only at the 500 ms auto-save), so a power cut soon after a new server
+    /// started leaves it unregistered — and WAL recovery skips, then drops, its acknowledged entries.
+    RegistrationNotSynced,
 }
 
 impl Bug {
     /// Every switch: `ra-model.md` §10 order, then the ones this harness found.
-    pub const ALL: [Bug; 8] = [
+    pub const ALL: [Bug; 9] = [
         Bug::IndexesBadmatch,
         Bug::WalRecoveryRescan,
         Bug::SegrefTupleDelete,
@@ -43,6 +47,7 @@ impl Bug {
         Bug::RegisterAfterInit,
         Bug::ConfigNoDirSync,
         Bug::AcceptNoParentSync,
+        Bug::RegistrationNotSynced,
     ];
 
     /// The switch's CLI name (`--bug NAME`).
@@ -56,6 +61,7 @@ impl Bug {
             Bug::RegisterAfterInit => "register-after-init",
             Bug::ConfigNoDirSync => "config-no-dir-sync",
             Bug::AcceptNoParentSync => "accept-no-parent-sync",
+            Bug::RegistrationNotSynced => "registration-not-synced",
         }
     }
 

@@ -11,4 +11,4 @@ pub mod checkers;
 pub mod linearizability;
 pub mod world;
 
-pub use world::{Outcome, RunResult, World, WorldConfig};
+pub use world::{Divergence, Outcome, RunResult, World, WorldConfig, check_determinism, run, swarm};

@@ -111,8 +111,10 @@ pub struct RunResult {
     pub trace_hash: u64,
     /// Coverage counts by name.
     pub coverage: BTreeMap<&'static str, u64>,
-    /// The rendered trace (one line per event).
+    /// The rendered trace (one line per notable event).
     pub trace: Vec<String>,
+    /// The rolling hash after every step and event, for locating a divergence.
+    pub trail: Vec<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -199,6 +201,7 @@ pub struct World {
     events: u64,
     hash: u64,
     trace: Vec<String>,
+    trail: Vec<u64>,
     coverage: BTreeMap<&'static str, u64>,
 }
 
@@ -269,6 +272,7 @@ impl World {
             events: 0,
             hash: 0xcbf2_9ce4_8422_2325,
             trace: Vec::new(),
+            trail: Vec::new(),
             coverage: BTreeMap::new(),
             cfg,
         };
@@ -313,6 +317,7 @@ impl World {
                 self.hash = self.hash.wrapping_mul(0x0100_0000_01b3);
             }
         }
+        self.trail.push(self.hash);
     }
 
     fn count_n(&mut self, what: &'static str, n: u64) {
@@ -621,6 +626,9 @@ impl World {
                 .collect();
             self.checkers.check_converged(&view, self.now_ns);
         }
+        if self.checkers.first().is_none() {
+            self.check_replicas_agree();
+        }
         let outcome = match self.checkers.first() {
             None => Outcome::Pass,
             Some(v) => Outcome::Violation(v.clone()),
@@ -632,7 +640,59 @@ impl World {
             trace_hash: self.hash,
             coverage: self.coverage,
             trace: self.trace,
+            trail: self.trail,
         }
+    }
+
+    /// `state-machine-safety` and `log-matching` once converged: every member's machine is the same, and
+    /// every index all members hold above the highest snapshot has the same term and payload everywhere.
+    fn check_replicas_agree(&mut self) {
+        let machines: Vec<_> =
+            self.nodes.iter().filter_map(|n| n.host.as_ref().map(|h| h.server.machine().clone())).collect();
+        if machines.windows(2).any(|w| w[0] != w[1]) {
+            let detail = "members applied the same index but hold different machine states".to_owned();
+            self.checkers.violation("state-machine-safety", "cluster", self.now_ns, detail);
+            return;
+        }
+        let from =
+            self.nodes.iter().filter_map(|n| n.host.as_ref().map(|h| h.log.first_index())).max().unwrap_or(LogIndex(0));
+        let to = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.host.as_ref().map(|h| h.server.commit_index()))
+            .min()
+            .unwrap_or(LogIndex(0));
+        let mut i = from;
+        while i <= to {
+            let mut seen: Option<(Term, Vec<u8>)> = None;
+            for n in self.nodes.iter_mut() {
+                let Some(h) = n.host.as_mut() else { continue };
+                let got = match h.log.fetch(i, &n.shared, &mut n.fs) {
+                    Ok(Some((t, p))) => (t, p.to_vec()),
+                    Ok(None) => {
+                        let detail = format!("{} lacks committed index {i}", n.name);
+                        self.checkers.violation("log-matching", &n.name.0, self.now_ns, detail);
+                        return;
+                    }
+                    Err(e) => {
+                        let detail = format!("{} cannot read committed index {i}: {e}", n.name);
+                        self.checkers.violation("storage-error", &n.name.0, self.now_ns, detail);
+                        return;
+                    }
+                };
+                match &seen {
+                    None => seen = Some(got),
+                    Some(s) if *s == got => {}
+                    Some(s) => {
+                        let detail = format!("index {i}: term {} here, term {} elsewhere", got.0, s.0);
+                        self.checkers.violation("log-matching", &n.name.0, self.now_ns, detail);
+                        return;
+                    }
+                }
+            }
+            i = LogIndex(i.0 + 1);
+        }
+        self.count_n("indexes compared across members", to.0.saturating_sub(from.0.saturating_sub(1)));
     }
 
     fn runnable(&self, i: usize) -> Vec<Actor> {
@@ -1206,4 +1266,70 @@ fn segment_writer_config(cfg: &WorldConfig) -> SegmentWriterConfig {
 /// Runs one world and returns its result.
 pub fn run(cfg: WorldConfig) -> RunResult {
     World::new(cfg).run()
+}
+
+/// Where two runs of the same configuration first differ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Divergence {
+    /// Index of the first step or event whose hash differs.
+    pub event: usize,
+    /// The last trace line of each run up to that point.
+    pub last_lines: (Option<String>, Option<String>),
+}
+
+/// Runs `cfg` twice; `Ok(trace hash)` when both runs are identical, else where they first diverge.
+pub fn check_determinism(cfg: &WorldConfig) -> Result<u64, Divergence> {
+    let a = run(cfg.clone());
+    let b = run(cfg.clone());
+    if a.trail == b.trail && a.trace == b.trace {
+        return Ok(a.trace_hash);
+    }
+    let event = a.trail.iter().zip(&b.trail).position(|(x, y)| x != y).unwrap_or(a.trail.len().min(b.trail.len()));
+    let first_diff_line = a.trace.iter().zip(&b.trace).position(|(x, y)| x != y).unwrap_or(0);
+    Err(Divergence {
+        event,
+        last_lines: (a.trace.get(first_diff_line).cloned(), b.trace.get(first_diff_line).cloned()),
+    })
+}
+
+/// Swarm testing: a random world per seed — cluster size, WAL and segment sizes, snapshot interval,
+/// latency, fault rate and mix, crash model, workload — every probability an integer ratio.
+pub fn swarm(seed: u64, bugs: Bugs) -> WorldConfig {
+    let mut rng = stream(seed, 0x5_7A_8A);
+    let mut pick = |choices: &[u64]| choices[below(&mut rng, choices.len() as u64) as usize];
+    let nodes = pick(&[1, 3, 3, 3, 5]) as usize;
+    let latency_min_us = pick(&[50, 200, 1_000]);
+    let election_timeout_min_ms = pick(&[150, 300]);
+    let crash_model = match pick(&[0, 0, 1, 1, 2, 3]) {
+        0 => CrashModel::Pessimistic,
+        1 => CrashModel::LoseUnsynced,
+        2 => CrashModel::Ext4Ordered,
+        _ => CrashModel::NoLoss,
+    };
+    WorldConfig {
+        seed,
+        nodes,
+        wal_max_size_bytes: pick(&[4 << 10, 8 << 10, 16 << 10, 64 << 10, 1 << 20]),
+        segment_max_count: pick(&[8, 32, 128, 4096]) as u16,
+        snapshot_interval: pick(&[0, 10, 40, 200]),
+        latency_min_us,
+        latency_max_us: latency_min_us * pick(&[1, 4, 10]),
+        step_cost_us: pick(&[5, 20, 50]),
+        heartbeat_ms: 50,
+        election_timeout_min_ms,
+        election_timeout_max_ms: election_timeout_min_ms * 2,
+        client_interval_ms: pick(&[1, 5, 20]),
+        keys: pick(&[1, 4, 16]) as u32,
+        safety_ms: pick(&[2_000, 5_000]),
+        liveness_ms: 5_000,
+        fault_every_ms: pick(&[0, 300, 700, 2_000]),
+        power_loss_weight: pick(&[0, 1, 3]) as u32,
+        vm_crash_weight: pick(&[0, 1]) as u32,
+        wal_restart_weight: pick(&[0, 1]) as u32,
+        partition_weight: pick(&[0, 1]) as u32,
+        partition_ms: pick(&[300, 1_000]),
+        restart_after_ms: pick(&[100, 300, 1_000]),
+        crash_model,
+        bugs,
+    }
 }

@@ -7,7 +7,10 @@
 //! before registration can vanish if a roll-over (driven by any other server's writes) lands in between.
 //! PR 589 fix 5 moved registration after log init and config; Ra PR 614 reverted that for exactly this
 //! reason. The `register-after-init` switch restores the fix-5 order. The window PR 614 then had to
-//! close — registration durable, config not — is handled at pre-init ([`crate::storage::boot`]).
+//! close — registration durable, config not — is handled at pre-init ([`crate::storage::boot`]). The
+//! opposite window — config durable, registration not (Ra's names store syncs only on auto-save) — made
+//! WAL recovery drop a new server's acknowledged entries in the simulator; the registration is synced
+//! here, and `registration-not-synced` restores Ra's behaviour.
 
 use crate::bugs::{Bug, Bugs};
 use crate::storage::durable_files::{NamesStore, ServerConfig, write_config};
@@ -17,6 +20,17 @@ use crate::storage::snapshot::LiveIndexes;
 use crate::storage::{Envelope, LogEvent, StorageError, join};
 use crate::types::{LogIndex, ProcessId};
 use vfs::FileSystem;
+
+/// Makes a registration durable before anything relies on it (the fix for what Ra 3.1.10 leaves to the
+/// names store's auto-save; `registration-not-synced` restores that).
+fn sync_registration(
+    names: &mut NamesStore,
+    fs: &mut dyn FileSystem,
+    data_dir: &str,
+    bugs: &Bugs,
+) -> Result<(), StorageError> {
+    if bugs.has(Bug::RegistrationNotSynced) { Ok(()) } else { names.flush(fs, data_dir) }
+}
 
 /// A new server between its log init and the `Written` of its first entry.
 #[derive(Debug)]
@@ -52,6 +66,7 @@ impl NewServerStart {
         if register_first {
             shared.directory.register(&config.uid, &config.name, Some(process));
             names.insert(&config.name, &config.uid);
+            sync_registration(names, fs, data_dir, bugs)?;
         }
         let (log, report) = ServerLog::init(&config.uid, process, data_dir, None, machine, bugs, shared, fs, out)?;
         let mut start = NewServerStart {
@@ -94,6 +109,7 @@ impl NewServerStart {
         if !self.registered {
             shared.directory.register(&self.config.uid, &self.config.name, Some(self.process));
             names.insert(&self.config.name, &self.config.uid);
+            sync_registration(names, fs, &self.data_dir, bugs)?;
             self.registered = true;
         }
         self.started = true;
