@@ -67,6 +67,7 @@ impl Pipeline {
                 compute_checksums: true,
             },
             delete_keys_per_step: 64,
+            bugs: Bugs::none(),
         });
         let mut p = Pipeline {
             fs,

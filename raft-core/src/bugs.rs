@@ -34,11 +34,15 @@ pub enum Bug {
     /// without a sync (durable only at the 500 ms auto-save), so a power cut soon after a new server
     /// started leaves it unregistered — and WAL recovery skips, then drops, its acknowledged entries.
     RegistrationNotSynced,
+    /// Found by this harness, present in Ra 3.1.10: the segment writer unlinks a flushed WAL file with no
+    /// directory fsync, so unlinks can become durable out of order; the replay of the files around a lost
+    /// middle one re-flushes into the same segment and "later wins" drops the middle file's entries.
+    WalUnlinkNoDirSync,
 }
 
 impl Bug {
     /// Every switch: `ra-model.md` §10 order, then the ones this harness found.
-    pub const ALL: [Bug; 9] = [
+    pub const ALL: [Bug; 10] = [
         Bug::IndexesBadmatch,
         Bug::WalRecoveryRescan,
         Bug::SegrefTupleDelete,
@@ -48,6 +52,7 @@ impl Bug {
         Bug::ConfigNoDirSync,
         Bug::AcceptNoParentSync,
         Bug::RegistrationNotSynced,
+        Bug::WalUnlinkNoDirSync,
     ];
 
     /// The switch's CLI name (`--bug NAME`).
@@ -62,6 +67,7 @@ impl Bug {
             Bug::ConfigNoDirSync => "config-no-dir-sync",
             Bug::AcceptNoParentSync => "accept-no-parent-sync",
             Bug::RegistrationNotSynced => "registration-not-synced",
+            Bug::WalUnlinkNoDirSync => "wal-unlink-no-dir-sync",
         }
     }
 

@@ -629,3 +629,33 @@ fn segments_event_terms_are_read_from_the_mem_table() {
         assert_eq!(reader.read(&mut n.fs, LogIndex(i)).unwrap(), Some((Term(7), payload_for(i, 7))));
     }
 }
+
+#[test]
+fn the_wal_unlink_is_dir_synced_unless_wal_unlink_no_dir_sync() {
+    // raft-core's fix (found by swarm, seed 330): the WAL directory is fsynced after the unlink, so
+    // unlinks become durable in order and a flushed WAL file never comes back; Ra's code (the switch)
+    // lets it come back.
+    for (bugs, synced) in [(Bugs::none(), true), (Bugs::of(&[raft_core::Bug::WalUnlinkNoDirSync]), false)] {
+        let mut came_back = 0;
+        for seed in 0..16 {
+            let mut cfg = segment_writer_config(4096);
+            cfg.bugs = bugs.clone();
+            let mut n = Node::new(seed, wal_config(1 << 20, Bugs::none()), cfg);
+            n.boot_and_recover().unwrap();
+            let mut w = Writer::start(&mut n, "s1", 1);
+            w.write_range(&mut n, 1, 10, 1);
+            n.send_wal(WalMsg::ForceRollOver);
+            n.run();
+            assert_eq!(n.segment_writer.stats().wal_files_done, 1);
+            n.power_loss(CrashModel::Pessimistic);
+            if n.wal_files().contains(&"0000000000000001.wal".to_owned()) {
+                came_back += 1;
+            }
+        }
+        if synced {
+            assert_eq!(came_back, 0, "a synced unlink was lost");
+        } else {
+            assert!(came_back > 0, "Ra's unsynced unlink never came back in 16 seeds");
+        }
+    }
+}

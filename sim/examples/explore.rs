@@ -57,6 +57,12 @@ fn main() {
     println!("|---|---|---|");
     let mut switches: Vec<(String, Bugs)> = vec![("(none)".into(), Bugs::none())];
     switches.extend(Bug::ALL.iter().map(|b| (b.name().to_owned(), Bugs::of(&[*b]))));
+    // Ra 3.0.1 had fix 2's bug *and* the unsynced WAL unlink, which leaves several WAL files at boot
+    // far more often than raft-core's synced unlink does.
+    switches.push((
+        "wal-recovery-rescan + wal-unlink-no-dir-sync".into(),
+        Bugs::of(&[Bug::WalRecoveryRescan, Bug::WalUnlinkNoDirSync]),
+    ));
     for (name, bugs) in switches {
         let mut failing = Vec::new();
         let mut first = String::from("—");

@@ -999,9 +999,12 @@ impl World {
             match e {
                 SenderEffect::Send(msg) => self.send(i, peer, msg),
                 SenderEffect::SetTimer { after_ms } => {
+                    // A generation unique across senders: a finished sender's timers must never fire into
+                    // the next sender for the same peer (Ra's sender is its own process).
+                    let unique = self.seq + 1;
                     let n = &mut self.nodes[i];
                     let Some((_, generation)) = n.senders.get_mut(peer) else { continue };
-                    *generation += 1;
+                    *generation = unique;
                     let (generation, incarnation) = (*generation, n.incarnation);
                     let p = peer.clone();
                     self.schedule(
@@ -1260,6 +1263,7 @@ fn segment_writer_config(cfg: &WorldConfig) -> SegmentWriterConfig {
             compute_checksums: true,
         },
         delete_keys_per_step: 8,
+        bugs: cfg.bugs.clone(),
     }
 }
 

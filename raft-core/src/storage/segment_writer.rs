@@ -2,18 +2,20 @@
 //! into per-server segment files, then deletes the WAL file.
 //!
 //! Key invariant: a WAL file is unlinked only after every registered server's entries from it are in
-//! fsynced segments whose directory was fsynced — but the unlink itself is **not** followed by a WAL
+//! fsynced segments whose directory was fsynced. In Ra the unlink itself is **not** followed by a WAL
 //! directory fsync, so after a power cut the WAL file may come back and be replayed and flushed a second
-//! time (the precondition of PR 589 fix 3). Steps per `MemTables{ranges, wal_file}` (`ra-model.md` §5):
+//! time (the precondition of PR 589 fix 3); raft-core syncs the directory after the unlink (a crash just
+//! before that sync still replays the file), and `wal-unlink-no-dir-sync` restores Ra's code. Steps per `MemTables{ranges, wal_file}` (`ra-model.md` §5):
 //! 1. drop every table of uids that are not registered;
 //! 2. per registered uid, one step each: append its ranges to the highest existing segment (successors
 //!    when full; close = fsync), fsync the server directory;
 //! 3. notify the server (`Segments`), or — when it has no running process — delete the flushed keys from
 //!    its mem table *itself*, a few keys per step (not atomic: the window of PR 589 fix 2);
-//! 4. unlink the WAL file.
+//! 4. unlink the WAL file (Ra: without a directory fsync; see `wal-unlink-no-dir-sync`).
 
 use std::collections::VecDeque;
 
+use crate::bugs::{Bug, Bugs};
 use crate::seq::Seq;
 use crate::storage::mem_table::{DeleteJob, DeleteSpec, Lookup};
 use crate::storage::segment::{STALE_SEGMENT_BYTES, Segment, SegmentConfig, SegmentError};
@@ -35,6 +37,8 @@ pub struct SegmentWriterConfig {
     pub segment: SegmentConfig,
     /// Keys deleted per step when the segment writer deletes flushed entries itself.
     pub delete_keys_per_step: usize,
+    /// Switched-on pre-fix behaviours (only `wal-unlink-no-dir-sync` is read here).
+    pub bugs: Bugs,
 }
 
 /// Messages the segment writer handles.
@@ -171,8 +175,17 @@ impl SegmentWriter {
             }
             None => {
                 let job = self.job.take().expect("job");
-                // No directory fsync follows: the unlink becomes durable only incidentally.
                 fs.unlink(&job.wal_file)?;
+                // Ra follows the unlink with no directory fsync: it becomes durable only incidentally,
+                // and a later WAL file's unlink can become durable before an earlier one's. Then the
+                // earlier file and a later one are replayed around a missing middle one, and their
+                // re-flush into the same segment makes "later wins" drop the middle file's entries
+                // (found by swarm, seed 330). raft-core syncs the WAL directory here;
+                // `wal-unlink-no-dir-sync` restores Ra's code.
+                if !self.config.bugs.has(Bug::WalUnlinkNoDirSync) {
+                    let dir = job.wal_file.rsplit_once('/').map_or("", |(d, _)| d);
+                    sync_dir_best_effort(fs, dir)?;
+                }
                 self.stats.wal_files_done += 1;
                 Ok(())
             }

@@ -55,6 +55,9 @@ pub fn segment_writer_config(max_count: u16) -> SegmentWriterConfig {
         data_dir: String::new(),
         segment: SegmentConfig { max_count, max_size_bytes: 64 << 20, max_pending: 1024, compute_checksums: true },
         delete_keys_per_step: 8,
+        // The storage suites port Ra's tests and reason about Ra's durability: its WAL unlink has no
+        // directory fsync. `segment_writer.rs` tests raft-core's fix separately.
+        bugs: Bugs::of(&[raft_core::Bug::WalUnlinkNoDirSync]),
     }
 }
 
