@@ -362,6 +362,25 @@ impl World {
                     self.actor_failed(i, "server init", e, true);
                     return;
                 }
+                // `registered-implies-config`: after pre-init every registered server has a readable
+                // config (else it can neither restart nor be created anew).
+                let n = &mut self.nodes[i];
+                let registered: Vec<Uid> = n.shared.directory.registered().map(|(u, _)| u.clone()).collect();
+                for uid in registered {
+                    match raft_core::storage::durable_files::read_config(&mut n.fs, uid.as_str()) {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(why)) => {
+                            let name = n.name.0.clone();
+                            let detail = format!("{uid} is registered but its config is {why}");
+                            self.checkers.violation("registered-implies-config", &name, self.now_ns, detail);
+                            return;
+                        }
+                        Err(e) => {
+                            self.actor_failed(i, "pre-init", e, true);
+                            return;
+                        }
+                    }
+                }
                 let n = &mut self.nodes[i];
                 n.ready_config = report.ready.into_iter().find(|c| c.uid == n.uid);
                 n.meta = MetaStore::load(&mut n.fs, "").unwrap_or_default();
@@ -693,6 +712,33 @@ impl World {
             i = LogIndex(i.0 + 1);
         }
         self.count_n("indexes compared across members", to.0.saturating_sub(from.0.saturating_sub(1)));
+        self.check_storage_promises();
+    }
+
+    /// `segref-files-exist` and `live-indexes-readable` on every member at the end: each segment ref names
+    /// an existing file, and every index the machine still reads is readable from the log.
+    fn check_storage_promises(&mut self) {
+        for n in self.nodes.iter_mut() {
+            let Some(h) = n.host.as_mut() else { continue };
+            for r in h.log.segrefs().to_vec() {
+                let path = format!("{}/{}", n.uid.as_str(), r.file);
+                if !vfs::FileSystem::exists(&mut n.fs, &path).unwrap_or(false) {
+                    let detail = format!("segment ref {r} names a missing file");
+                    self.checkers.violation("segref-files-exist", &n.name.0, self.now_ns, detail);
+                    return;
+                }
+            }
+            for li in h.server.machine().live_indexes().iter() {
+                match h.log.fetch(li, &n.shared, &mut n.fs) {
+                    Ok(Some(_)) => {}
+                    other => {
+                        let detail = format!("live index {li} is not readable: {other:?}");
+                        self.checkers.violation("live-indexes-readable", &n.name.0, self.now_ns, detail);
+                        return;
+                    }
+                }
+            }
+        }
     }
 
     fn runnable(&self, i: usize) -> Vec<Actor> {
