@@ -31,7 +31,7 @@ use raft_core::storage::{Envelope, LogEvent, NodeNotice, StorageError};
 use raft_core::{Bugs, LogIndex, ProcessId, Term, Uid};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
-use vfs::{CrashModel, SimFs, SimFsConfig};
+use vfs::{CrashModel, CrashPoint, OpKind, SimFs, SimFsConfig};
 
 use crate::checkers::{Checkers, Violation};
 use crate::linearizability;
@@ -79,6 +79,9 @@ pub struct WorldConfig {
     pub wal_restart_weight: u32,
     /// Relative weight of network isolations of one node (for `partition_ms`).
     pub partition_weight: u32,
+    /// Relative weight of power cuts armed at a durability point (the next WAL unlink, segment fsync,
+    /// config rename, …), where Ra's crash-recovery bugs hide.
+    pub crash_point_weight: u32,
     /// How long an isolation lasts.
     pub partition_ms: u64,
     /// How long a node stays down after a crash.
@@ -333,6 +336,8 @@ impl World {
     fn boot(&mut self, i: usize) {
         let bugs = self.cfg.bugs.clone();
         let n = &mut self.nodes[i];
+        n.fs.disarm_power_cut();
+        n.fs.power_on();
         n.up = true;
         n.booting = true;
         n.incarnation += 1;
@@ -534,6 +539,7 @@ impl World {
     fn power_loss(&mut self, i: usize) {
         let model = self.cfg.crash_model;
         let n = &mut self.nodes[i];
+        n.fs.disarm_power_cut();
         let pending = n.fs.pending_count();
         let decisions = n.fs.crash(model);
         n.fs.power_on();
@@ -585,6 +591,50 @@ impl World {
         self.note(format!("{name} WAL restart"));
     }
 
+    /// Arms a power cut just before the node's next call at a durability point.
+    fn arm_crash_point(&mut self, i: usize) {
+        const POINTS: [(OpKind, &str); 9] = [
+            (OpKind::Unlink, "*.wal"),
+            (OpKind::Fdatasync, "*.wal"),
+            (OpKind::Rename, "*.wal"),
+            (OpKind::Fsync, "*.segment"),
+            (OpKind::Unlink, "*.segment"),
+            (OpKind::FsyncDir, "*"),
+            (OpKind::Rename, "config"),
+            (OpKind::Write, "indexes"),
+            (OpKind::Rename, "names"),
+        ];
+        let (kind, glob) = POINTS[below(&mut self.fault_rng, POINTS.len() as u64) as usize];
+        let model = self.cfg.crash_model;
+        let n = &mut self.nodes[i];
+        let after_seq = n.fs.op_seq();
+        n.fs.arm_power_cut(CrashPoint::BeforeOp { kind: Some(kind), path_glob: glob.to_owned(), after_seq }, model);
+        let name = n.name.clone();
+        self.count("crash points armed");
+        self.note(format!("{name} power cut armed before the next {} of {glob}", kind.name()));
+    }
+
+    /// A power cut armed at a crash point fired during a step: the node is down.
+    fn check_fired_cuts(&mut self) {
+        for i in 0..self.nodes.len() {
+            if !self.nodes[i].up || !self.nodes[i].fs.is_powered_off() {
+                continue;
+            }
+            let n = &mut self.nodes[i];
+            let cuts = n.fs.take_power_cuts();
+            n.up = false;
+            n.incarnation += 1;
+            let name = n.name.clone();
+            self.count("crash points fired");
+            for cut in cuts {
+                self.note(format!("{name} POWER CUT at op {} ({})", cut.seq, cut.trigger));
+            }
+            self.checkers.node_down(i);
+            let after = self.cfg.restart_after_ms * 1_000_000;
+            self.schedule(after, Event::Restart { node: i });
+        }
+    }
+
     /// Cuts one node off from the network for `partition_ms`.
     fn isolate(&mut self, i: usize) {
         self.isolated = Some(i);
@@ -601,6 +651,7 @@ impl World {
         let end_ns = (self.cfg.safety_ms + self.cfg.liveness_ms) * 1_000_000;
         while self.now_ns < end_ns && self.checkers.first().is_none() {
             if self.step_some_actor() {
+                self.check_fired_cuts();
                 continue;
             }
             let Some((&(at, seq), _)) = self.queue.iter().next() else { break };
@@ -609,6 +660,7 @@ impl World {
             self.mix(&[at, seq]);
             self.events += 1;
             self.handle_event(event);
+            self.check_fired_cuts();
         }
         if self.checkers.first().is_none() {
             // Whatever never got an answer may or may not have happened.
@@ -1170,7 +1222,13 @@ impl World {
                 if all_in {
                     let victim = below(&mut self.fault_rng, self.nodes.len() as u64) as usize;
                     let c = &self.cfg;
-                    let weights = [c.power_loss_weight, c.vm_crash_weight, c.wal_restart_weight, c.partition_weight];
+                    let weights = [
+                        c.power_loss_weight,
+                        c.vm_crash_weight,
+                        c.wal_restart_weight,
+                        c.partition_weight,
+                        c.crash_point_weight,
+                    ];
                     let total: u64 = weights.iter().map(|w| u64::from(*w)).sum();
                     let mut pick = below(&mut self.fault_rng, total.max(1));
                     let mut kind = 0;
@@ -1186,7 +1244,8 @@ impl World {
                             0 => self.power_loss(victim),
                             1 => self.vm_crash(victim),
                             2 => self.wal_restart(victim),
-                            _ => self.isolate(victim),
+                            3 => self.isolate(victim),
+                            _ => self.arm_crash_point(victim),
                         }
                     }
                 }
@@ -1222,6 +1281,9 @@ impl World {
             Event::Heal => {
                 self.faults_on = false;
                 self.isolated = None;
+                for n in self.nodes.iter_mut() {
+                    n.fs.disarm_power_cut();
+                }
                 self.note("HEAL: faults off, liveness phase".into());
                 for i in 0..self.nodes.len() {
                     if !self.nodes[i].up && self.checkers.first().is_none() {
@@ -1384,5 +1446,7 @@ pub fn swarm(seed: u64, bugs: Bugs) -> WorldConfig {
         restart_after_ms: pick(&[100, 300, 1_000]),
         crash_model,
         bugs,
+        // Drawn last, so that adding this knob did not reorder the draws of the earlier ones.
+        crash_point_weight: pick(&[0, 1, 3]) as u32,
     }
 }

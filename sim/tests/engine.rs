@@ -28,6 +28,7 @@ fn config(seed: u64, fault_every_ms: u64, bugs: Bugs) -> WorldConfig {
         vm_crash_weight: 0,
         wal_restart_weight: 0,
         partition_weight: 0,
+        crash_point_weight: 0,
         partition_ms: 1_000,
         restart_after_ms: 500,
         crash_model: CrashModel::Pessimistic,
@@ -158,13 +159,14 @@ fn every_fault_class_fires_and_raises_no_false_alarm() {
             vm_crash_weight: 1,
             wal_restart_weight: 1,
             partition_weight: 1,
+            crash_point_weight: 1,
             partition_ms: 800,
             ..exploring(seed, Bugs::none())
         };
         let r = run(cfg.clone());
         assert_eq!(violation_of(&r), None, "seed {seed}");
         assert_eq!(run(cfg).trace_hash, r.trace_hash, "seed {seed}: not deterministic");
-        for k in ["power losses", "vm crashes", "wal restarts", "isolations"] {
+        for k in ["power losses", "vm crashes", "wal restarts", "isolations", "crash points fired"] {
             *fired.entry(k).or_default() += r.coverage.get(k).copied().unwrap_or(0);
         }
     }
