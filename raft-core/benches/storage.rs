@@ -13,7 +13,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use raft_core::storage::mem_table::{DeleteJob, MemTable};
-use raft_core::storage::segment::SegmentConfig;
+use raft_core::storage::segment::{IndexParse, SegmentConfig};
 use raft_core::storage::segment_writer::{SegmentWriter, SegmentWriterConfig, SegmentWriterMsg};
 use raft_core::storage::shared::NodeShared;
 use raft_core::storage::wal::{SyncMethod, Wal, WalAppend, WalConfig, WalMsg};
@@ -65,6 +65,7 @@ impl Pipeline {
                 max_size_bytes: 64 << 20,
                 max_pending: 1024,
                 compute_checksums: true,
+                index_parse: IndexParse::Contiguous,
             },
             delete_keys_per_step: 64,
             bugs: Bugs::none(),

@@ -38,11 +38,15 @@ pub enum Bug {
     /// directory fsync, so unlinks can become durable out of order; the replay of the files around a lost
     /// middle one re-flushes into the same segment and "later wins" drops the middle file's entries.
     WalUnlinkNoDirSync,
+    /// Found by this harness, Ra's segment format (3.1.10): index records carry no checksum and are
+    /// trusted up to the first all-zero record, so one torn by a power cut can read as index 0, stretch
+    /// the segment's range down to 0 and make init delete every older segment.
+    SegmentIndexUnchecked,
 }
 
 impl Bug {
     /// Every switch: `ra-model.md` §10 order, then the ones this harness found.
-    pub const ALL: [Bug; 10] = [
+    pub const ALL: [Bug; 11] = [
         Bug::IndexesBadmatch,
         Bug::WalRecoveryRescan,
         Bug::SegrefTupleDelete,
@@ -53,6 +57,7 @@ impl Bug {
         Bug::AcceptNoParentSync,
         Bug::RegistrationNotSynced,
         Bug::WalUnlinkNoDirSync,
+        Bug::SegmentIndexUnchecked,
     ];
 
     /// The switch's CLI name (`--bug NAME`).
@@ -68,6 +73,7 @@ impl Bug {
             Bug::AcceptNoParentSync => "accept-no-parent-sync",
             Bug::RegistrationNotSynced => "registration-not-synced",
             Bug::WalUnlinkNoDirSync => "wal-unlink-no-dir-sync",
+            Bug::SegmentIndexUnchecked => "segment-index-unchecked",
         }
     }
 

@@ -19,7 +19,13 @@ use vfs::{CrashModel, FileSystem, OpenOptions, SimFs};
 const PATH: &str = "s/0000000000000001.segment";
 
 fn config(max_count: u16) -> SegmentConfig {
-    SegmentConfig { max_count, max_size_bytes: 64 << 20, max_pending: 1024, compute_checksums: true }
+    SegmentConfig {
+        max_count,
+        max_size_bytes: 64 << 20,
+        max_pending: 1024,
+        compute_checksums: true,
+        index_parse: raft_core::storage::segment::IndexParse::Ra,
+    }
 }
 
 fn fs_with_dir(seed: u64) -> SimFs {
@@ -754,4 +760,30 @@ fn set_first() {
     assert_eq!(store.total_entries(), 0);
     assert!(mt.indexes().is_empty());
     assert_eq!(mt.range(), None);
+}
+
+#[test]
+fn the_contiguous_parse_ends_at_a_torn_record() {
+    use raft_core::storage::segment::{INDEX_RECORD_SIZE, IndexParse, parse_index_with};
+    let data_start = 8 + 4 * INDEX_RECORD_SIZE;
+    let record = |idx: u64, offset: u64, len: u32| {
+        let mut r = Vec::new();
+        r.extend_from_slice(&idx.to_be_bytes());
+        r.extend_from_slice(&1u64.to_be_bytes());
+        r.extend_from_slice(&offset.to_be_bytes());
+        r.extend_from_slice(&len.to_be_bytes());
+        r.extend_from_slice(&7u32.to_be_bytes());
+        r
+    };
+    // 10 and 11 are contiguous; the third is torn: index and offset read 0, length and crc survive.
+    let mut region = record(10, data_start, 5);
+    region.extend(record(11, data_start + 5, 5));
+    region.extend(record(0, 0, 5));
+    region.extend(vec![0u8; INDEX_RECORD_SIZE as usize]);
+    let ra = parse_index_with(&region, data_start, IndexParse::Ra);
+    assert_eq!(ra.range, Some((LogIndex(0), LogIndex(0))), "Ra's parse stretches the range to 0");
+    assert_eq!(ra.entries.keys().copied().collect::<Vec<_>>(), vec![0]);
+    let checked = parse_index_with(&region, data_start, IndexParse::Contiguous);
+    assert_eq!(checked.range, Some((LogIndex(10), LogIndex(11))));
+    assert_eq!((checked.slots, checked.data_offset), (2, data_start + 10), "the next append overwrites the torn slot");
 }

@@ -209,3 +209,35 @@ fn wal_unlink_no_dir_sync_loses_entries_through_out_of_order_unlinks() {
     assert!(detail.contains("missing_key"), "{detail}");
     assert_eq!(violation_of(&run(world(Bugs::none()))), None);
 }
+
+#[test]
+fn segment_index_unchecked_deletes_older_segments_after_a_torn_index_record() {
+    // Found with no switch on: a power cut armed just before a segment's closing fsync tore an unsynced
+    // index record so that it read as index 0; Ra's parse stretched the segment's range to 0..N and
+    // init's segref compaction deleted every older segment (`missing_key` at boot). raft-core's parse
+    // ends at the first record whose data does not continue the previous one.
+    let world = |bugs| WorldConfig {
+        wal_max_size_bytes: 65536,
+        segment_max_count: 128,
+        snapshot_interval: 0,
+        latency_min_us: 50,
+        latency_max_us: 200,
+        client_interval_ms: 1,
+        keys: 16,
+        safety_ms: 5_000,
+        liveness_ms: 5_000,
+        fault_every_ms: 700,
+        power_loss_weight: 0,
+        vm_crash_weight: 1,
+        wal_restart_weight: 1,
+        partition_weight: 0,
+        crash_point_weight: 1,
+        restart_after_ms: 1_000,
+        ..config(53, 700, bugs)
+    };
+    let buggy = run(world(Bugs::of(&[Bug::SegmentIndexUnchecked])));
+    let (checker, detail) = violation_of(&buggy).expect("found");
+    assert_eq!(checker, "node-boots");
+    assert!(detail.contains("missing_key"), "{detail}");
+    assert_eq!(violation_of(&run(world(Bugs::none()))), None);
+}

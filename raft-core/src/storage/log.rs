@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use crate::bugs::{Bug, Bugs};
 use crate::seq::Seq;
 use crate::storage::mem_table::{DeleteJob, InsertError, MemTable, SparseInsertError};
-use crate::storage::segment::SegmentReader;
+use crate::storage::segment::{IndexParse, SegmentReader};
 use crate::storage::segref::{SegRef, SegRefs};
 use crate::storage::shared::NodeShared;
 use crate::storage::snapshot::{self, LiveIndexes, SnapshotMeta};
@@ -87,7 +87,7 @@ impl ServerLog {
         let mut listed = Vec::new();
         let mut readers = BTreeMap::new();
         for (_, name) in names {
-            match SegmentReader::open(fs, &join(&dir, &name)) {
+            match SegmentReader::open_with(fs, &join(&dir, &name), index_parse(bugs)) {
                 Ok(r) => {
                     if let Some(sr) = r.segref() {
                         listed.push(sr);
@@ -396,7 +396,7 @@ impl ServerLog {
         let path = join(&self.dir, &sr.file);
         let stale = self.readers.get(&sr.file).is_none_or(|r| r.range().is_none_or(|(_, l)| l < index));
         if stale {
-            let reader = SegmentReader::open(fs, &path)?;
+            let reader = SegmentReader::open_with(fs, &path, index_parse(&self.bugs))?;
             self.readers.insert(sr.file.clone(), reader);
         }
         let reader = self.readers.get(&sr.file).expect("just opened");
@@ -662,6 +662,11 @@ impl ServerLog {
     pub fn bugs(&self) -> &Bugs {
         &self.bugs
     }
+}
+
+/// The index parse the log uses: raft-core's contiguity check, or Ra's under `segment-index-unchecked`.
+fn index_parse(bugs: &Bugs) -> IndexParse {
+    if bugs.has(Bug::SegmentIndexUnchecked) { IndexParse::Ra } else { IndexParse::Contiguous }
 }
 
 fn combine(a: Option<(LogIndex, LogIndex)>, b: Option<(LogIndex, LogIndex)>) -> Option<(LogIndex, LogIndex)> {

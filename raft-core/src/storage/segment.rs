@@ -3,9 +3,10 @@
 //!
 //! Key invariant: an entry is readable only once *both* its data and its index record are on disk, and
 //! nothing orders them before the `fsync` in [`Segment::sync`] — Ra writes data then index with no sync
-//! in between, and index records carry no checksum. So recovery trusts the index up to its first
+//! in between, and index records carry no checksum. So Ra's recovery trusts the index up to its first
 //! all-zero record, lets a later record for a lower index overwrite (a truncating rewrite), and only the
-//! data CRC on read detects a torn entry. Layout (big-endian):
+//! data CRC on read detects a torn entry; raft-core's parse ([`IndexParse::Contiguous`]) also ends at the
+//! first record whose data does not continue the previous record's, which a torn record never does. Layout (big-endian):
 //!
 //! ```text
 //! header  "RASG" version:u16(=2) max_count:u16              8 bytes, fsynced on creation
@@ -44,6 +45,8 @@ pub struct SegmentConfig {
     pub max_pending: usize,
     /// Whether data CRCs are computed (0 is stored otherwise and never checked).
     pub compute_checksums: bool,
+    /// How the index is trusted when an existing segment is reopened.
+    pub index_parse: IndexParse,
 }
 
 /// Why a segment file could not be used.
@@ -155,8 +158,26 @@ fn read_header(fs: &mut dyn FileSystem, fd: Fd, path: &str) -> Result<u16, Segme
     Ok(max_count)
 }
 
+/// How an index region is trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexParse {
+    /// Ra's parse: every record up to the first all-zero one.
+    Ra,
+    /// Also end at the first record whose data does not continue the previous record's (offset +
+    /// length; the first at the data start). Data is only ever appended, so valid records are
+    /// contiguous; a record torn by a power cut (its index reading 0, say) is not — and under Ra's parse
+    /// it can stretch the segment's range down to 0, so that init deletes every older segment (found by
+    /// the simulator; switch `segment-index-unchecked` restores Ra's parse).
+    Contiguous,
+}
+
 /// Parses an index region (Ra's `parse_index_data_loop`).
 pub fn parse_index(region: &[u8], data_start: u64) -> ParsedIndex {
+    parse_index_with(region, data_start, IndexParse::Ra)
+}
+
+/// Parses an index region under `rule`.
+pub fn parse_index_with(region: &[u8], data_start: u64, rule: IndexParse) -> ParsedIndex {
     let mut entries: BTreeMap<u64, IndexRecord> = BTreeMap::new();
     let mut range: Option<(LogIndex, LogIndex)> = None;
     let mut data_offset = data_start;
@@ -174,6 +195,9 @@ pub fn parse_index(region: &[u8], data_start: u64) -> ParsedIndex {
             len: u32::from_be_bytes(rec[24..28].try_into().expect("4 bytes")),
             crc: u32::from_be_bytes(rec[28..32].try_into().expect("4 bytes")),
         };
+        if rule == IndexParse::Contiguous && record.offset != data_offset {
+            break;
+        }
         if idx < last_idx {
             entries.retain(|&k, _| k <= idx);
         }
@@ -233,7 +257,7 @@ impl Segment {
             let max_count = read_header(fs, fd, path)?;
             let data_start = HEADER_SIZE + u64::from(max_count) * INDEX_RECORD_SIZE;
             let region = read_exact_at(fs, fd, HEADER_SIZE, (u64::from(max_count) * INDEX_RECORD_SIZE) as usize)?;
-            (max_count, parse_index(&region, data_start))
+            (max_count, parse_index_with(&region, data_start, config.index_parse))
         } else {
             let mut header = MAGIC.to_vec();
             header.extend_from_slice(&VERSION.to_be_bytes());
@@ -369,14 +393,19 @@ pub struct SegmentReader {
 }
 
 impl SegmentReader {
-    /// Opens and parses `path`.
+    /// Opens and parses `path` with Ra's parse.
     pub fn open(fs: &mut dyn FileSystem, path: &str) -> Result<SegmentReader, SegmentError> {
+        SegmentReader::open_with(fs, path, IndexParse::Ra)
+    }
+
+    /// Opens and parses `path` under `rule`.
+    pub fn open_with(fs: &mut dyn FileSystem, path: &str, rule: IndexParse) -> Result<SegmentReader, SegmentError> {
         let fd = fs.open(path, &OpenOptions::read_only())?;
         let result = (|| -> Result<ParsedIndex, SegmentError> {
             let max_count = read_header(fs, fd, path)?;
             let data_start = HEADER_SIZE + u64::from(max_count) * INDEX_RECORD_SIZE;
             let region = read_exact_at(fs, fd, HEADER_SIZE, (u64::from(max_count) * INDEX_RECORD_SIZE) as usize)?;
-            Ok(parse_index(&region, data_start))
+            Ok(parse_index_with(&region, data_start, rule))
         })();
         let closed = fs.close(fd);
         let index = result?;

@@ -53,7 +53,14 @@ pub fn wal_config(max_size_bytes: u64, bugs: Bugs) -> WalConfig {
 pub fn segment_writer_config(max_count: u16) -> SegmentWriterConfig {
     SegmentWriterConfig {
         data_dir: String::new(),
-        segment: SegmentConfig { max_count, max_size_bytes: 64 << 20, max_pending: 1024, compute_checksums: true },
+        segment: SegmentConfig {
+            max_count,
+            max_size_bytes: 64 << 20,
+            max_pending: 1024,
+            compute_checksums: true,
+            // Ra's parse, like the rest of these ports of Ra's suites.
+            index_parse: raft_core::storage::segment::IndexParse::Ra,
+        },
         delete_keys_per_step: 8,
         // The storage suites port Ra's tests and reason about Ra's durability: its WAL unlink has no
         // directory fsync. `segment_writer.rs` tests raft-core's fix separately.
