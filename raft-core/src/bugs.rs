@@ -42,11 +42,15 @@ pub enum Bug {
     /// trusted up to the first all-zero record, so one torn by a power cut can read as index 0, stretch
     /// the segment's range down to 0 and make init delete every older segment.
     SegmentIndexUnchecked,
+    /// Found by this harness, present in Ra 3.1.10 (fix 1 covers only an unreadable file): a missing
+    /// snapshot `indexes` file reads as "no live indexes", though a power cut can lose it while the
+    /// snapshot survives; the log then forgets entries the machine still reads.
+    IndexesMissingTrusted,
 }
 
 impl Bug {
     /// Every switch: `ra-model.md` §10 order, then the ones this harness found.
-    pub const ALL: [Bug; 11] = [
+    pub const ALL: [Bug; 12] = [
         Bug::IndexesBadmatch,
         Bug::WalRecoveryRescan,
         Bug::SegrefTupleDelete,
@@ -58,6 +62,7 @@ impl Bug {
         Bug::RegistrationNotSynced,
         Bug::WalUnlinkNoDirSync,
         Bug::SegmentIndexUnchecked,
+        Bug::IndexesMissingTrusted,
     ];
 
     /// The switch's CLI name (`--bug NAME`).
@@ -74,6 +79,7 @@ impl Bug {
             Bug::RegistrationNotSynced => "registration-not-synced",
             Bug::WalUnlinkNoDirSync => "wal-unlink-no-dir-sync",
             Bug::SegmentIndexUnchecked => "segment-index-unchecked",
+            Bug::IndexesMissingTrusted => "indexes-missing-trusted",
         }
     }
 

@@ -3,9 +3,10 @@
 //!
 //! Key invariant: `snapshot.dat` is fsynced (and its directory entries synced) before anyone relies on
 //! it; the `indexes` file is **never** fsynced — Ra treats it as recoverable — so after a power cut it
-//! may be missing, empty or torn while its directory entry is durable. Missing reads as "no live
-//! indexes"; unreadable is rebuilt from the snapshot's machine state (PR 589 fix 1; the
-//! `indexes-badmatch` switch restores the crash).
+//! may be missing, empty or torn while its directory entry is durable. Unreadable is rebuilt from the
+//! snapshot's machine state (PR 589 fix 1; the `indexes-badmatch` switch restores the crash); Ra reads
+//! missing as "no live indexes", which the simulator showed loses live entries, so raft-core rebuilds a
+//! missing file too (`indexes-missing-trusted` restores Ra's read).
 //!
 //! ```text
 //! snapshot.dat = "RASN" version:u8(=1) crc:u32 meta_len:u32 meta state      crc = CRC-32 of what follows it
@@ -354,7 +355,21 @@ pub fn init_snapshots(
     };
     // Ra's order: read the indexes (the pre-fix badmatch happens here, before anything is deleted),
     // seed the snapshot state, then delete the other snapshot directories.
+    let indexes_missing = !fs.exists(&join(&path, INDEXES_FILE))?;
     let (live_indexes, rebuilt) = match read_indexes(fs, &path)? {
+        // Ra reads a missing `indexes` as "no live indexes" — but it is written unsynced, before
+        // `snapshot.dat` is fsynced, so a power cut can leave a valid snapshot without it, and the
+        // log would then forget entries the machine still reads (found by swarm). raft-core asks the
+        // machine, as fix 1 does for an unreadable file; `indexes-missing-trusted` restores Ra's read.
+        Ok(live) if indexes_missing && !bugs.has(Bug::IndexesMissingTrusted) => {
+            let rebuilt = machine.live_indexes(meta.machine_version, &state).unwrap_or_default();
+            if rebuilt.is_empty() {
+                (live, false)
+            } else {
+                write_indexes(fs, &path, &rebuilt)?;
+                (rebuilt, true)
+            }
+        }
         Ok(live) => (live, false),
         Err(error) => {
             if bugs.has(Bug::IndexesBadmatch) {
