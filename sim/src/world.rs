@@ -431,10 +431,8 @@ impl World {
                     report.indexes_rebuilt
                 ));
                 let meta = n.meta.get(&n.uid);
-                let state = match log.snapshot().map(|m| snapshot::snapshot_dir_name(m.term, m.index)) {
-                    Some(d) => {
-                        Some(snapshot::read_snapshot(&mut n.fs, &format!("{}/snapshots/{d}", n.uid.as_str()))?.1)
-                    }
+                let state = match log.snapshot() {
+                    Some(m) => Some(snapshot::read_snapshot_state(&mut n.fs, n.uid.as_str(), m)?),
                     None => None,
                 };
                 let voted = meta.voted_for.map(ServerId);
@@ -468,10 +466,8 @@ impl World {
                     let mut log = start.into_log();
                     let meta = n.meta.get(&n.uid);
                     let voted = meta.voted_for.map(ServerId);
-                    let state = match log.snapshot().map(|m| snapshot::snapshot_dir_name(m.term, m.index)) {
-                        Some(d) => {
-                            Some(snapshot::read_snapshot(&mut n.fs, &format!("{}/snapshots/{d}", n.uid.as_str()))?.1)
-                        }
+                    let state = match log.snapshot() {
+                        Some(m) => Some(snapshot::read_snapshot_state(&mut n.fs, n.uid.as_str(), m)?),
                         None => None,
                     };
                     let mut slog = StorageLog { log: &mut log, shared: &mut n.shared, fs: &mut n.fs, out: &mut out };
@@ -1042,7 +1038,7 @@ impl World {
                     self.route(i, vec![env]);
                 }
             }
-            Effect::StartSnapshotSender { peer, index } => self.start_sender(i, peer, index),
+            Effect::StartSnapshotSender { peer, .. } => self.start_sender(i, peer),
             Effect::AcceptSnapshotChunk { meta, chunk, last, data, leader } => {
                 self.accept_chunk(i, meta, chunk, last, data, leader)
             }
@@ -1057,15 +1053,15 @@ impl World {
         }
     }
 
-    fn start_sender(&mut self, i: usize, peer: ServerId, index: LogIndex) {
+    /// Starts a sender with the current snapshot (the one `StartSnapshotSender` names, or a newer one).
+    fn start_sender(&mut self, i: usize, peer: ServerId) {
         self.count("snapshot transfers");
         let term = self.nodes[i].host.as_ref().map_or(Term(0), |h| h.server.current_term());
         let n = &mut self.nodes[i];
         let Some(host) = n.host.as_mut() else { return };
         let prepared: Result<_, StorageError> = (|| {
             let meta = host.log.snapshot().cloned().expect("a sender implies a snapshot");
-            let dir = format!("{}/snapshots/{}", n.uid.as_str(), snapshot::snapshot_dir_name(meta.term, meta.index));
-            let (_, state) = snapshot::read_snapshot(&mut n.fs, &dir)?;
+            let state = snapshot::read_snapshot_state(&mut n.fs, n.uid.as_str(), &meta)?;
             let mut live = Vec::new();
             for li in host.log.live_indexes().clone().iter() {
                 if let Some((t, p)) = host.log.fetch(li, &n.shared, &mut n.fs)? {
@@ -1074,7 +1070,6 @@ impl World {
             }
             Ok((meta, state, live))
         })();
-        let _ = index;
         match prepared {
             Ok((meta, state, live)) => {
                 let cfg = SenderConfig {
@@ -1147,8 +1142,7 @@ impl World {
                 return Ok(None);
             }
             let (meta, live) = accept.complete(&mut n.fs, &data, &uid, &KvMachine, &bugs, &mut n.shared)?;
-            let dir = format!("{}/snapshots/{}", uid.as_str(), snapshot::snapshot_dir_name(meta.term, meta.index));
-            let (_, state) = snapshot::read_snapshot(&mut n.fs, &dir)?;
+            let state = snapshot::read_snapshot_state(&mut n.fs, uid.as_str(), &meta)?;
             if let Some(h) = n.host.as_mut() {
                 h.log.install_snapshot(&meta, &live, &mut n.shared, &mut n.fs)?;
             }

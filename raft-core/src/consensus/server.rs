@@ -562,12 +562,7 @@ impl Server {
             Input::Message { from, msg } => self.handle_message(from, msg, log, &mut fx)?,
             Input::Timer(t) => self.handle_timer(t, log, &mut fx)?,
             Input::Written => self.handle_written(log, &mut fx)?,
-            Input::SnapshotWritten { index } => {
-                if self.snapshot_pending {
-                    self.snapshot_pending = false;
-                }
-                let _ = index;
-            }
+            Input::SnapshotWritten { .. } => self.snapshot_pending = false,
             Input::Command { client, request, command } => {
                 self.handle_command(client, request, command, log, &mut fx)?
             }
@@ -703,6 +698,31 @@ impl Server {
                 last_term: lt,
             },
         });
+    }
+
+    /// The common start of both snapshot messages: a stale term or a snapshot not above what we applied
+    /// gets a mismatch reply (Ra: the leader skips ahead); otherwise follow the sender and (re)arm the
+    /// receive timeout. Returns whether to go on receiving.
+    fn begin_receive(
+        &mut self,
+        term: Term,
+        from: &ServerId,
+        index: LogIndex,
+        log: &dyn RaftLog,
+        fx: &mut Vec<Effect>,
+    ) -> bool {
+        if term < self.current_term {
+            self.reply_already_have(from, log, fx);
+            return false;
+        }
+        self.follow(term, from, fx);
+        if index <= self.last_applied {
+            self.reply_already_have(from, log, fx);
+            return false;
+        }
+        self.receiving_snapshot = Some(index);
+        fx.push(Effect::SetTimer { timer: Timer::ReceiveSnapshot, after_ms: RECEIVE_SNAPSHOT_TIMEOUT_MS });
+        true
     }
 
     /// A message from a leader of `term` (≥ ours): follow it, or just restart the election timer.
@@ -854,35 +874,17 @@ impl Server {
                 Ok(())
             }
             Message::InstallSnapshot { term, meta, chunk, last, data } => {
-                if term < self.current_term {
-                    self.reply_already_have(&from, log, fx);
+                if !self.begin_receive(term, &from, meta.index, log, fx) {
                     return Ok(());
                 }
-                self.follow(term, &from, fx);
-                if meta.index <= self.last_applied {
-                    // Ra: a snapshot not above what we applied is answered with a mismatch reply
-                    // carrying our last applied index, so the leader skips ahead.
-                    self.reply_already_have(&from, log, fx);
-                    return Ok(());
-                }
-                self.receiving_snapshot = Some(meta.index);
-                fx.push(Effect::SetTimer { timer: Timer::ReceiveSnapshot, after_ms: RECEIVE_SNAPSHOT_TIMEOUT_MS });
                 fx.push(Effect::AcceptSnapshotChunk { meta, chunk, last, data, leader: from.clone() });
                 fx.push(Effect::Send { to: from, msg: Message::InstallSnapshotAck { term: self.current_term, chunk } });
                 Ok(())
             }
             Message::InstallSnapshotLive { term, meta, entries } => {
-                if term < self.current_term {
-                    self.reply_already_have(&from, log, fx);
+                if !self.begin_receive(term, &from, meta.index, log, fx) {
                     return Ok(());
                 }
-                self.follow(term, &from, fx);
-                if meta.index <= self.last_applied {
-                    self.reply_already_have(&from, log, fx);
-                    return Ok(());
-                }
-                self.receiving_snapshot = Some(meta.index);
-                fx.push(Effect::SetTimer { timer: Timer::ReceiveSnapshot, after_ms: RECEIVE_SNAPSHOT_TIMEOUT_MS });
                 let mut prev: Option<LogIndex> = None;
                 for e in entries {
                     if e.index > self.last_applied && log.fetch(e.index)?.is_none_or(|(t, _)| t != e.term) {

@@ -148,6 +148,18 @@ pub(crate) fn sync_dir_best_effort(fs: &mut dyn vfs::FileSystem, dir: &str) -> R
     }
 }
 
+/// Writes all of `data` at the handle's position (a zero-length write is an I/O error).
+pub(crate) fn write_all(fs: &mut dyn vfs::FileSystem, fd: vfs::Fd, mut data: &[u8]) -> Result<(), FsError> {
+    while !data.is_empty() {
+        let n = fs.write(fd, data)?;
+        if n == 0 {
+            return Err(FsError::new(ErrorKind::Io, vfs::OpKind::Write, ""));
+        }
+        data = &data[n..];
+    }
+    Ok(())
+}
+
 /// Whether an fs error is a power cut (which always stops an actor).
 pub(crate) fn is_power_cut(e: &FsError) -> bool {
     e.kind == ErrorKind::PoweredOff

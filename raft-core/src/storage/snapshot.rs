@@ -20,7 +20,7 @@ use crate::bugs::{Bug, Bugs};
 use crate::checksum::crc32;
 use crate::seq::Seq;
 use crate::storage::shared::NodeShared;
-use crate::storage::{StorageError, join, sync_dir_best_effort};
+use crate::storage::{StorageError, join, sync_dir_best_effort, write_all};
 use crate::types::{LogIndex, Term, Uid};
 use vfs::{ErrorKind, Fd, FileSystem, FsError, OpenOptions};
 
@@ -240,17 +240,6 @@ pub(crate) fn write_file(fs: &mut dyn FileSystem, path: &str, data: &[u8], sync:
     closed
 }
 
-fn write_all(fs: &mut dyn FileSystem, fd: Fd, mut data: &[u8]) -> Result<(), FsError> {
-    while !data.is_empty() {
-        let n = fs.write(fd, data)?;
-        if n == 0 {
-            return Err(FsError::new(ErrorKind::Io, vfs::OpKind::Write, ""));
-        }
-        data = &data[n..];
-    }
-    Ok(())
-}
-
 /// Ra's `ra_lib:sync_file`: open, fsync, close.
 pub(crate) fn sync_file(fs: &mut dyn FileSystem, path: &str) -> Result<(), FsError> {
     let fd = fs.open(path, &OpenOptions::read_write())?;
@@ -296,6 +285,16 @@ pub fn read_snapshot(fs: &mut dyn FileSystem, snapshot_dir: &str) -> Result<(Sna
         Ok(x) => Ok(x),
         Err(e) => Err(StorageError::Snapshot { dir: snapshot_dir.to_owned(), error: e }),
     }
+}
+
+/// The machine state of `server_dir`'s snapshot `meta`.
+pub fn read_snapshot_state(
+    fs: &mut dyn FileSystem,
+    server_dir: &str,
+    meta: &SnapshotMeta,
+) -> Result<Vec<u8>, StorageError> {
+    let dir = join(&join(server_dir, SNAPSHOTS_DIR), &snapshot_dir_name(meta.term, meta.index));
+    Ok(read_snapshot(fs, &dir)?.1)
 }
 
 /// What snapshot init found for a server.

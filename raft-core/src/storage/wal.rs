@@ -24,7 +24,7 @@ use crate::storage::segment_writer::SegmentWriterMsg;
 use crate::storage::shared::NodeShared;
 use crate::storage::wal_format::{self, Parsed};
 use crate::storage::{
-    Envelope, LogEvent, NodeNotice, Ranges, StorageError, join, sync_dir_best_effort, zpad_name, zpad_num,
+    Envelope, LogEvent, NodeNotice, Ranges, StorageError, join, sync_dir_best_effort, write_all, zpad_name, zpad_num,
 };
 use crate::types::{LogIndex, Payload, ProcessId, TableId, Term, Uid};
 use vfs::{ErrorKind, Fd, FileSystem, OpenOptions};
@@ -318,7 +318,7 @@ impl Wal {
             }
             WalMsg::CompleteBatch => {
                 self.batch_queued = false;
-                self.complete_batch(shared, fs, out)
+                self.complete_batch(fs, out)
             }
             WalMsg::FinishRollOver => self.finish_roll_over(shared, fs, out),
             WalMsg::ForceRollOver => self.roll_over(shared, fs, out, None),
@@ -428,12 +428,7 @@ impl Wal {
     }
 
     /// Write + sync the batch, **then** send `Written` to each writer and record the ranges.
-    fn complete_batch(
-        &mut self,
-        shared: &NodeShared,
-        fs: &mut dyn FileSystem,
-        out: &mut Vec<Envelope>,
-    ) -> Result<(), StorageError> {
+    fn complete_batch(&mut self, fs: &mut dyn FileSystem, out: &mut Vec<Envelope>) -> Result<(), StorageError> {
         if self.batch.writes == 0 {
             return Ok(());
         }
@@ -447,7 +442,6 @@ impl Wal {
         }
         self.stats.batches += 1;
         self.stats.writes += batch.writes;
-        let _ = shared;
         for (process, writers) in batch.waiting {
             for w in writers {
                 let seq = w.seq.floor(w.smallest_live);
@@ -468,7 +462,7 @@ impl Wal {
         out: &mut Vec<Envelope>,
         resume: Option<(WalAppend, bool, LogIndex)>,
     ) -> Result<(), StorageError> {
-        self.complete_batch(shared, fs, out)?;
+        self.complete_batch(fs, out)?;
         self.persist_writers(fs)?;
         let max_size = match self.file.take() {
             None => self.config.first_file_max_size_bytes,
@@ -815,17 +809,6 @@ fn update_ranges(ranges: &mut Ranges, uid: &Uid, tid: TableId, add: &Seq) {
         }
         _ => seqs.insert(0, (tid, add.clone())),
     }
-}
-
-fn write_all(fs: &mut dyn FileSystem, fd: Fd, mut data: &[u8]) -> Result<(), StorageError> {
-    while !data.is_empty() {
-        let n = fs.write(fd, data)?;
-        if n == 0 {
-            return Err(StorageError::Fs(vfs::FsError::new(ErrorKind::Io, vfs::OpKind::Write, "")));
-        }
-        data = &data[n..];
-    }
-    Ok(())
 }
 
 /// `writers.snapshot`: magic, count, then per writer `uid_len:u16 uid state:u8 last:u64`, then a CRC-32
