@@ -601,3 +601,52 @@ fn a_stalled_snapshot_receive_is_abandoned() {
     s.handle(0, Input::SnapshotInstalled { meta: meta(20, 2), state, leader: sid("a") }, &mut log).unwrap();
     assert_eq!(s.last_applied(), LogIndex(0));
 }
+
+// ---------------------------------------------------------------------------------------------
+// R7: live entries a snapshot's pre-phase wrote above the log are not a log (found by the sim's
+// `no-log-gap` checker)
+// ---------------------------------------------------------------------------------------------
+
+/// Follower `c` holds 1..=3 (term 1, applied) and receives the pre-phase of snapshot 9 whose live entry
+/// 7 lies above its log.
+fn c_receiving_live_entry_7() -> (Server, MemLog) {
+    let mut log = MemLog::new();
+    let mut s = server("c", Term(1), &mut log);
+    let entries = (1..=3).map(|i| noop_entry(i, 1)).collect();
+    msg(&mut s, &mut log, "a", ae(1, 0, 0, entries, 3));
+    log.write_all();
+    s.handle(0, Input::Written, &mut log).unwrap();
+    assert_eq!(s.last_applied(), LogIndex(3));
+    let live = vec![cmd_entry(7, 1, "k", "v")];
+    msg(&mut s, &mut log, "a", Message::InstallSnapshotLive { term: Term(1), meta: meta(9, 1), entries: live });
+    assert_eq!(log.last_index_term(), (LogIndex(7), Term(1)), "the sparse write extends the log");
+    (s, log)
+}
+
+#[test]
+fn r7_an_aborted_receive_resets_the_log_to_the_last_applied_index() {
+    let (mut s, mut log) = c_receiving_live_entry_7();
+    s.handle(0, Input::Timer(Timer::ReceiveSnapshot), &mut log).unwrap();
+    assert_eq!(log.last_index_term(), (LogIndex(3), Term(1)), "Ra's abort_receive: set_last_index(last applied)");
+    // The leader's next append follows index 3 and is accepted.
+    let fx = msg(&mut s, &mut log, "a", ae(1, 3, 1, vec![noop_entry(4, 1)], 3));
+    let ok =
+        fx.iter().any(|e| matches!(e, Effect::Send { msg: Message::AppendEntriesReply { success: true, .. }, .. }));
+    assert!(ok, "{fx:?}");
+}
+
+#[test]
+fn r7_recovery_ends_the_log_before_a_hole_the_pre_phase_left() {
+    let (_, mut log) = c_receiving_live_entry_7();
+    log.write_all();
+    // The node crashes mid-receive; the disk keeps 1..=3 and the sparse 7.
+    let recover = |bugs: Bugs, log: &mut MemLog| {
+        Server::recover(config("c", &ABC, bugs), Term(1), None, LogIndex(3), None, log).unwrap();
+        log.last_index_term()
+    };
+    let mut fixed = log.clone();
+    assert_eq!(recover(Bugs::none(), &mut fixed), (LogIndex(3), Term(1)));
+    let mut buggy = log.clone();
+    let kept = recover(Bugs::of(&[raft_core::Bug::PrePhaseTailKept]), &mut buggy);
+    assert_eq!(kept, (LogIndex(7), Term(1)), "pre-phase-tail-kept: the log claims 4..=6, which it lacks");
+}

@@ -128,4 +128,21 @@ impl RaftLog for MemLog {
         self.entries.insert(index.0, (term, payload));
         Ok(())
     }
+
+    fn set_last_index(&mut self, index: LogIndex) -> Result<bool, StorageError> {
+        let term = match self.snapshot {
+            Some((s, t)) if s == index => t,
+            _ => match self.entries.get(&index.0) {
+                Some((t, _)) => *t,
+                None => return Ok(false),
+            },
+        };
+        let live = self.live.clone();
+        let snap = self.snapshot.map_or(0, |(s, _)| s.0);
+        self.entries.retain(|i, _| *i <= index.0 || (*i <= snap && live.contains(LogIndex(*i))));
+        if self.written.0 > index {
+            self.written = (index, term);
+        }
+        Ok(true)
+    }
 }

@@ -40,6 +40,11 @@ pub trait RaftLog {
     /// The live indexes of the current snapshot (what a snapshot transfer must send first).
     fn snapshot_live_indexes(&self) -> crate::seq::Seq;
 
+    /// Ra's `ra_log:set_last_index`: the log ends at `index` (which it holds, or which is the snapshot's
+    /// index); entries above it are no longer part of the log and the next append follows `index`.
+    /// `Ok(false)` when the log holds no such index (Ra: `not_found`) and nothing changed.
+    fn set_last_index(&mut self, index: LogIndex) -> Result<bool, StorageError>;
+
     /// The term at `index`, counting the snapshot's own index.
     fn term_at(&mut self, index: LogIndex) -> Result<Option<Term>, StorageError> {
         if let Some((si, st)) = self.snapshot_index_term()
@@ -101,5 +106,9 @@ impl RaftLog for StorageLog<'_> {
 
     fn snapshot_live_indexes(&self) -> crate::seq::Seq {
         self.log.live_indexes().clone()
+    }
+
+    fn set_last_index(&mut self, index: LogIndex) -> Result<bool, StorageError> {
+        self.log.set_last_index(index, self.shared, self.fs)
     }
 }

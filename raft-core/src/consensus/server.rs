@@ -423,6 +423,8 @@ pub struct Server {
     peers: BTreeMap<ServerId, Peer>,
     snapshot_pending: bool,
     receiving_snapshot: Option<LogIndex>,
+    /// The receive's pre-phase wrote live entries sparsely above the last applied index.
+    receive_wrote_live: bool,
     rng: u64,
 }
 
@@ -471,8 +473,12 @@ impl Server {
             peers: BTreeMap::new(),
             snapshot_pending: false,
             receiving_snapshot: None,
+            receive_wrote_live: false,
             rng,
         };
+        if !s.cfg.bugs.has(Bug::PrePhaseTailKept) {
+            s.end_log_at_first_hole(last_applied.max(start), log)?;
+        }
         let last = log.last_index_term().0;
         let commit = last_applied.max(start).min(last);
         s.commit_index = commit;
@@ -482,6 +488,23 @@ impl Server {
         s.snapshot_pending = false;
         effects.push(s.election_timer());
         Ok((s, effects))
+    }
+
+    /// A crash during a snapshot receive's pre-phase leaves live entries written sparsely above the
+    /// log: the recovered log must end before the first index it lacks above `from` (the applied
+    /// index), as an in-process abort would have left it (`pre-phase-tail-kept` restores Ra's recovery,
+    /// which keeps them as the log's tail).
+    fn end_log_at_first_hole(&mut self, from: LogIndex, log: &mut dyn RaftLog) -> Result<(), StorageError> {
+        let (last, _) = log.last_index_term();
+        let mut i = LogIndex(from.0 + 1);
+        while i <= last {
+            if log.fetch(i)?.is_none() {
+                log.set_last_index(LogIndex(i.0 - 1))?;
+                return Ok(());
+            }
+            i = LogIndex(i.0 + 1);
+        }
+        Ok(())
     }
 
     /// The role.
@@ -599,6 +622,7 @@ impl Server {
                     return Ok(fx); // an abandoned or outdated install
                 }
                 self.receiving_snapshot = None;
+                self.receive_wrote_live = false;
                 fx.push(Effect::CancelTimer(Timer::ReceiveSnapshot));
                 let Some(machine) = KvState::decode(&state) else {
                     return Err(StorageError::MissingEntry {
@@ -652,11 +676,17 @@ impl Server {
     }
 
     /// Steps down to follower in `term` (a higher term was seen): term persisted, vote cleared.
-    fn become_follower(&mut self, term: Term, leader: Option<ServerId>, fx: &mut Vec<Effect>) {
+    fn become_follower(
+        &mut self,
+        term: Term,
+        leader: Option<ServerId>,
+        log: &mut dyn RaftLog,
+        fx: &mut Vec<Effect>,
+    ) -> Result<(), StorageError> {
         assert!(term >= self.current_term, "terms never go back");
         if self.receiving_snapshot.is_some() && (term > self.current_term || self.leader != leader) {
             // Ra aborts a snapshot receive on a higher term or another leader.
-            self.abort_receive(fx);
+            self.abort_receive(log, fx)?;
         }
         if term > self.current_term {
             self.current_term = term;
@@ -675,12 +705,20 @@ impl Server {
         self.votes.clear();
         let t = self.election_timer();
         fx.push(t);
+        Ok(())
     }
 
-    fn abort_receive(&mut self, fx: &mut Vec<Effect>) {
+    /// Ra's `abort_receive`: the partial snapshot goes, and when the pre-phase wrote live entries the
+    /// log is reset to the last applied index (`ra_log:set_last_index`), since the sparse entries above it
+    /// are not a log the leader can append to.
+    fn abort_receive(&mut self, log: &mut dyn RaftLog, fx: &mut Vec<Effect>) -> Result<(), StorageError> {
         self.receiving_snapshot = None;
         fx.push(Effect::CancelTimer(Timer::ReceiveSnapshot));
         fx.push(Effect::AbortSnapshotAccept);
+        if std::mem::take(&mut self.receive_wrote_live) {
+            log.set_last_index(self.last_applied)?;
+        }
+        Ok(())
     }
 
     /// Ra's `mismatch_append_entries_reply(Term, LastApplied)`: tells a (possibly stale) leader where we
@@ -708,31 +746,42 @@ impl Server {
         term: Term,
         from: &ServerId,
         index: LogIndex,
-        log: &dyn RaftLog,
+        log: &mut dyn RaftLog,
         fx: &mut Vec<Effect>,
-    ) -> bool {
+    ) -> Result<bool, StorageError> {
         if term < self.current_term {
             self.reply_already_have(from, log, fx);
-            return false;
+            return Ok(false);
         }
-        self.follow(term, from, fx);
+        self.follow(term, from, log, fx)?;
+        if self.receiving_snapshot.is_some_and(|r| r != index) {
+            // Ra: another snapshot's start while receiving means the transfer was restarted.
+            self.abort_receive(log, fx)?;
+        }
         if index <= self.last_applied {
             self.reply_already_have(from, log, fx);
-            return false;
+            return Ok(false);
         }
         self.receiving_snapshot = Some(index);
         fx.push(Effect::SetTimer { timer: Timer::ReceiveSnapshot, after_ms: RECEIVE_SNAPSHOT_TIMEOUT_MS });
-        true
+        Ok(true)
     }
 
     /// A message from a leader of `term` (≥ ours): follow it, or just restart the election timer.
-    fn follow(&mut self, term: Term, leader: &ServerId, fx: &mut Vec<Effect>) {
+    fn follow(
+        &mut self,
+        term: Term,
+        leader: &ServerId,
+        log: &mut dyn RaftLog,
+        fx: &mut Vec<Effect>,
+    ) -> Result<(), StorageError> {
         if term > self.current_term || self.role != Role::Follower || self.leader.as_ref() != Some(leader) {
-            self.become_follower(term, Some(leader.clone()), fx);
+            self.become_follower(term, Some(leader.clone()), log, fx)?;
         } else {
             let t = self.election_timer();
             fx.push(t);
         }
+        Ok(())
     }
 
     fn log_up_to_date(&self, last_index: LogIndex, last_term: Term, log: &dyn RaftLog) -> bool {
@@ -772,12 +821,12 @@ impl Server {
                     });
                     return Ok(());
                 }
-                self.follow(term, &from, fx);
+                self.follow(term, &from, log, fx)?;
                 self.handle_append_entries(from, prev_index, prev_term, entries, commit, log, fx)
             }
             Message::AppendEntriesReply { term, success, next_index, last_index, last_term } => {
                 if term > self.current_term {
-                    self.become_follower(term, None, fx);
+                    self.become_follower(term, None, log, fx)?;
                     return Ok(());
                 }
                 if self.role != Role::Leader || term < self.current_term {
@@ -822,7 +871,7 @@ impl Server {
                 }
                 if self.role == Role::Leader {
                     // A higher term: Ra's leader steps down and answers as a follower.
-                    self.become_follower(term, None, fx);
+                    self.become_follower(term, None, log, fx)?;
                 }
                 let granted = term >= self.current_term && self.log_up_to_date(last_index, last_term, log);
                 fx.push(Effect::Send { to: from, msg: Message::PreVoteReply { term: self.current_term, granted } });
@@ -830,7 +879,7 @@ impl Server {
             }
             Message::PreVoteReply { term, granted } => {
                 if term > self.current_term {
-                    self.become_follower(term, None, fx);
+                    self.become_follower(term, None, log, fx)?;
                     return Ok(());
                 }
                 // Ra counts a grant only from this round (term equal to ours).
@@ -844,7 +893,7 @@ impl Server {
             }
             Message::RequestVote { term, last_index, last_term } => {
                 if term > self.current_term {
-                    self.become_follower(term, None, fx);
+                    self.become_follower(term, None, log, fx)?;
                 }
                 let can_vote = self.voted_for.is_none() || self.voted_for.as_ref() == Some(&from);
                 let granted = term == self.current_term && can_vote && self.log_up_to_date(last_index, last_term, log);
@@ -862,7 +911,7 @@ impl Server {
             }
             Message::RequestVoteReply { term, granted } => {
                 if term > self.current_term {
-                    self.become_follower(term, None, fx);
+                    self.become_follower(term, None, log, fx)?;
                     return Ok(());
                 }
                 if self.role == Role::Candidate && term == self.current_term && granted {
@@ -874,7 +923,7 @@ impl Server {
                 Ok(())
             }
             Message::InstallSnapshot { term, meta, chunk, last, data } => {
-                if !self.begin_receive(term, &from, meta.index, log, fx) {
+                if !self.begin_receive(term, &from, meta.index, log, fx)? {
                     return Ok(());
                 }
                 fx.push(Effect::AcceptSnapshotChunk { meta, chunk, last, data, leader: from.clone() });
@@ -882,13 +931,14 @@ impl Server {
                 Ok(())
             }
             Message::InstallSnapshotLive { term, meta, entries } => {
-                if !self.begin_receive(term, &from, meta.index, log, fx) {
+                if !self.begin_receive(term, &from, meta.index, log, fx)? {
                     return Ok(());
                 }
                 let mut prev: Option<LogIndex> = None;
                 for e in entries {
                     if e.index > self.last_applied && log.fetch(e.index)?.is_none_or(|(t, _)| t != e.term) {
                         log.write_sparse(e.index, e.term, e.payload, prev)?;
+                        self.receive_wrote_live = true;
                     }
                     prev = Some(e.index);
                 }
@@ -1046,7 +1096,7 @@ impl Server {
             }
             Timer::ReceiveSnapshot => {
                 if self.receiving_snapshot.is_some() {
-                    self.abort_receive(fx);
+                    self.abort_receive(log, fx)?;
                     let t = self.election_timer();
                     fx.push(t);
                 }

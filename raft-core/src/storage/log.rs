@@ -330,6 +330,39 @@ impl ServerLog {
         })));
     }
 
+    /// Ra's `ra_log:set_last_index`: the log ends at `index` — a held entry or the snapshot's index —
+    /// with a successor mem table (so that the next append at `index + 1` does not collide with entries
+    /// left above it), the range, pending set and last written limited to it. `Ok(false)`: not found.
+    pub fn set_last_index(
+        &mut self,
+        index: LogIndex,
+        shared: &mut NodeShared,
+        fs: &mut dyn FileSystem,
+    ) -> Result<bool, StorageError> {
+        let snapshot = self.snapshot.as_ref().map(|m| (m.index, m.term));
+        let (term, last_written) = match snapshot {
+            Some((si, st)) if si == index => (st, (si, st)),
+            _ => {
+                let Some(term) = self.fetch_term(index, shared, fs)? else { return Ok(false) };
+                let lw = index.min(self.last_written.0);
+                let lw_term = match snapshot {
+                    Some((si, st)) if si == lw => st,
+                    _ => self.fetch_term(lw, shared, fs)?.unwrap_or_else(|| panic!("last written {lw} has no term")),
+                };
+                (term, (lw, lw_term))
+            }
+        };
+        self.mt = shared.mem_tables.new_mem_table_please(&self.uid, self.mt.clone());
+        self.range = match self.range {
+            Some((f, l)) if f <= index => Some((f, l.min(index))),
+            _ => None,
+        };
+        self.last_term = term;
+        self.pending = self.pending.limit(index);
+        self.last_written = last_written;
+        Ok(true)
+    }
+
     /// Ra's `write_sparse`: writes an entry that does not follow the last one (the live entries a
     /// snapshot transfer sends before the snapshot itself), checked by the WAL against `prev_index`.
     pub fn write_sparse(
