@@ -26,7 +26,9 @@ fn config(seed: u64, model: CrashModel, bugs: Bugs) -> WorldConfig {
         client_interval_ms: 5,
         keys: 8,
         safety_ms: 5_000,
-        liveness_ms: 5_000,
+        liveness_ms: 70_000,
+        liveness_workload_ms: 1_000,
+        contact_bound_ms: 4_000,
         fault_every_ms: 700,
         power_loss_weight: 1,
         vm_crash_weight: 0,
@@ -51,7 +53,7 @@ fn main() {
         Some(other) => panic!("unknown crash model {other}"),
     };
     println!(
-        "3 nodes, a power loss every ~0.7 s ({} model), 5 s faults then 5 s healed, seeds 0..{seeds}\n",
+        "3 nodes, a power loss every ~0.7 s ({} model), 5 s faults then healed until converged (bound 70 s), seeds 0..{seeds}\n",
         model.name()
     );
     println!("| switch | seeds failing | first failure |");

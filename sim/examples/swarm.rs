@@ -3,6 +3,7 @@
 //!
 //! `cargo run --release -p sim --example swarm -- [--seeds A..B] [--bug NAME]`
 //! `cargo run --release -p sim --example swarm -- --seed N [--bug NAME] [--node n1]`   (prints the trace)
+//! `cargo run --release -p sim --example swarm -- --seeds A..B --determinism`   (each seed run twice)
 #![allow(clippy::print_stdout, missing_docs)]
 
 use raft_core::{Bug, Bugs};
@@ -31,9 +32,22 @@ fn main() {
     let (a, b) = range.split_once("..").expect("--seeds A..B");
     let (a, b): (u64, u64) = (a.parse().expect("A"), b.parse().expect("B"));
     let mut failing = 0;
+    let twice = args.iter().any(|a| a == "--determinism");
+    let mut coverage: std::collections::BTreeMap<&'static str, (u64, u64)> = std::collections::BTreeMap::new();
     for seed in a..b {
         let cfg = swarm(seed, bugs.clone());
-        if let Outcome::Violation(v) = run(cfg.clone()).outcome {
+        if twice && let Err(d) = sim::check_determinism(&cfg) {
+            failing += 1;
+            println!("seed {seed}: not deterministic, first divergence at step {}: {:?}", d.event, d.last_lines);
+            continue;
+        }
+        let r = run(cfg.clone());
+        for (k, n) in &r.coverage {
+            let e = coverage.entry(k).or_default();
+            e.0 += n;
+            e.1 += u64::from(*n > 0);
+        }
+        if let Outcome::Violation(v) = r.outcome {
             failing += 1;
             println!(
                 "seed {seed}: {} on {} — {} | {} nodes, {} model, fault every {} ms",
@@ -46,5 +60,11 @@ fn main() {
             );
         }
     }
+    println!("coverage over the range (total, seeds where it happened):");
+    for (k, (n, seeds)) in &coverage {
+        println!("  {k}: {n} in {seeds} seeds");
+    }
+    let summed = coverage.iter().map(|(k, (n, _))| (*k, *n)).collect();
+    println!("coverage marks missed: {:?}", sim::missed_marks(&summed));
     println!("{failing} of {} seeds failed", b - a);
 }

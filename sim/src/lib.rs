@@ -11,4 +11,6 @@ pub mod checkers;
 pub mod linearizability;
 pub mod world;
 
-pub use world::{Divergence, Outcome, RunResult, World, WorldConfig, check_determinism, run, swarm};
+pub use world::{
+    COVERAGE_MARKS, Divergence, Outcome, RunResult, World, WorldConfig, check_determinism, missed_marks, run, swarm,
+};

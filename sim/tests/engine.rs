@@ -22,7 +22,9 @@ fn config(seed: u64, fault_every_ms: u64, bugs: Bugs) -> WorldConfig {
         client_interval_ms: 5,
         keys: 8,
         safety_ms: 10_000,
-        liveness_ms: 10_000,
+        liveness_ms: 70_000,
+        liveness_workload_ms: 1_000,
+        contact_bound_ms: 4_000,
         fault_every_ms,
         power_loss_weight: 1,
         vm_crash_weight: 0,
@@ -86,7 +88,9 @@ fn exploring(seed: u64, bugs: Bugs) -> WorldConfig {
         segment_max_count: 32,
         snapshot_interval: 40,
         safety_ms: 5_000,
-        liveness_ms: 5_000,
+        liveness_ms: 70_000,
+        liveness_workload_ms: 1_000,
+        contact_bound_ms: 4_000,
         fault_every_ms: 700,
         restart_after_ms: 300,
         ..config(seed, 700, bugs)
@@ -166,11 +170,19 @@ fn every_fault_class_fires_and_raises_no_false_alarm() {
         let r = run(cfg.clone());
         assert_eq!(violation_of(&r), None, "seed {seed}");
         assert_eq!(run(cfg).trace_hash, r.trace_hash, "seed {seed}: not deterministic");
-        for k in ["power losses", "vm crashes", "wal restarts", "isolations", "crash points fired"] {
-            *fired.entry(k).or_default() += r.coverage.get(k).copied().unwrap_or(0);
+        for (k, n) in &r.coverage {
+            *fired.entry(k).or_default() += n;
         }
     }
-    assert!(fired.values().all(|n| *n > 0), "{fired:?}");
+    for k in ["power losses", "vm crashes", "wal restarts", "isolations", "crash points fired"] {
+        assert!(fired.get(k).copied().unwrap_or(0) > 0, "{k} never fired: {fired:?}");
+    }
+    // The suite's coverage marks: whatever it never made happen, it did not test. A failed snapshot
+    // transfer needs the receiver to go down mid-transfer, which six seeds rarely see (swarm: 1 seed in
+    // 200); its targeted scenario comes with the PR 589 issue.
+    let missed: Vec<&str> =
+        sim::missed_marks(&fired).into_iter().filter(|m| *m != "snapshot sender failures").collect();
+    assert_eq!(missed, Vec::<&str>::new(), "{fired:?}");
 }
 
 #[test]
@@ -180,10 +192,11 @@ fn registration_not_synced_loses_acknowledged_writes() {
     // before its auto-save leaves the server unregistered; WAL recovery skips its records and the
     // segment writer drops them: acknowledged writes are gone. raft-core now syncs the registration;
     // `registration-not-synced` restores Ra's code.
-    // (The world as swarm drew it before crash points existed.)
+    // (The world as swarm drew it before crash points existed.) First seen as a linearizability
+    // violation; `written-survives` now sees it at the reboot: the server starts as new, its log empty.
     let world = |bugs| WorldConfig { crash_point_weight: 0, ..sim::swarm(94, bugs) };
     let buggy = run(world(Bugs::of(&[Bug::RegistrationNotSynced])));
-    assert_eq!(violation_of(&buggy).map(|v| v.0), Some("linearizability".to_owned()));
+    assert_eq!(violation_of(&buggy).map(|v| v.0), Some("written-survives".to_owned()));
     assert_eq!(violation_of(&run(world(Bugs::none()))), None);
 }
 
@@ -225,7 +238,9 @@ fn segment_index_unchecked_deletes_older_segments_after_a_torn_index_record() {
         client_interval_ms: 1,
         keys: 16,
         safety_ms: 5_000,
-        liveness_ms: 5_000,
+        liveness_ms: 70_000,
+        liveness_workload_ms: 1_000,
+        contact_bound_ms: 4_000,
         fault_every_ms: 700,
         power_loss_weight: 0,
         vm_crash_weight: 1,

@@ -1,0 +1,324 @@
+//! Negative tests: every checker rejects a constructed bad input (and accepts the matching good one).
+//! None relies on a bug in the system under test; each builds the bad observation by hand — a log with
+//! a hole, two leaders in a term, a referenced segment that is not on disk, a disk that cannot boot.
+
+use std::collections::BTreeMap;
+
+use raft_core::consensus::RaftLog;
+use raft_core::consensus::kv::{KvCommand, KvState, ValueSource};
+use raft_core::consensus::server::Role;
+use raft_core::storage::StorageError;
+use raft_core::storage::durable_files::{ServerConfig, write_config};
+use raft_core::storage::segref::SegRef;
+use raft_core::storage::shared::Directory;
+use raft_core::{Bugs, LogIndex, Payload, Seq, Term, Uid};
+use sim::checkers::{self, Checkers, ContactObligations};
+use sim::{Outcome, World, WorldConfig};
+use vfs::{CrashModel, FileSystem, OpenOptions, SimFs, SimFsConfig};
+
+/// A log built entry by entry, holes and all.
+#[derive(Debug, Clone)]
+struct HandLog {
+    entries: BTreeMap<u64, (Term, Vec<u8>)>,
+    snapshot: Option<(LogIndex, Term)>,
+    first: LogIndex,
+    written: (LogIndex, Term),
+}
+
+impl HandLog {
+    /// Entries `(index, term)` with payload `[index as u8]`, all written.
+    fn of(entries: &[(u64, u64)]) -> HandLog {
+        let entries: BTreeMap<u64, (Term, Vec<u8>)> =
+            entries.iter().map(|&(i, t)| (i, (Term(t), vec![i as u8]))).collect();
+        let first = LogIndex(entries.keys().next().copied().unwrap_or(0));
+        let written = entries.iter().next_back().map_or((LogIndex(0), Term(0)), |(i, (t, _))| (LogIndex(*i), *t));
+        HandLog { entries, snapshot: None, first, written }
+    }
+}
+
+impl RaftLog for HandLog {
+    fn last_index_term(&self) -> (LogIndex, Term) {
+        self.written
+    }
+    fn last_written(&self) -> (LogIndex, Term) {
+        self.written
+    }
+    fn first_index(&self) -> LogIndex {
+        self.first
+    }
+    fn snapshot_index_term(&self) -> Option<(LogIndex, Term)> {
+        self.snapshot
+    }
+    fn fetch(&mut self, index: LogIndex) -> Result<Option<(Term, Payload)>, StorageError> {
+        Ok(self.entries.get(&index.0).map(|(t, p)| (*t, Payload::from(&p[..]))))
+    }
+    fn append(&mut self, index: LogIndex, term: Term, payload: Payload) -> Result<(), StorageError> {
+        self.entries.insert(index.0, (term, payload.to_vec()));
+        Ok(())
+    }
+    fn write_sparse(
+        &mut self,
+        index: LogIndex,
+        term: Term,
+        payload: Payload,
+        _: Option<LogIndex>,
+    ) -> Result<(), StorageError> {
+        self.append(index, term, payload)
+    }
+    fn snapshot_live_indexes(&self) -> Seq {
+        Seq::new()
+    }
+    fn set_last_index(&mut self, index: LogIndex) -> Result<bool, StorageError> {
+        self.entries.retain(|i, _| *i <= index.0);
+        Ok(true)
+    }
+}
+
+fn disk() -> SimFs {
+    SimFs::new(SimFsConfig {
+        seed: 7,
+        sector_size: 512,
+        capacity_bytes: 1 << 30,
+        max_file_size: 1 << 30,
+        record_ops: false,
+    })
+}
+
+#[test]
+fn election_safety_rejects_two_leaders_in_one_term() {
+    let mut c = Checkers::new(4_000);
+    assert_eq!(c.leader(3, "n1", 10), None);
+    assert_eq!(c.leader(3, "n1", 20), None, "the same leader seen again is fine");
+    assert_eq!(c.leader(4, "n2", 30), None, "a new term may have a new leader");
+    let v = c.leader(3, "n2", 40).expect("n1 and n2 both lead term 3");
+    assert_eq!((v.checker.as_str(), v.node.as_str(), v.time_ns), ("election-safety", "n2", 40));
+    assert_eq!(c.first(), Some(&v));
+}
+
+#[test]
+fn log_matching_rejects_a_different_term_a_different_payload_and_a_missing_index() {
+    let good = HandLog::of(&[(1, 1), (2, 1), (3, 2)]);
+    let mut a = good.clone();
+    let mut b = good.clone();
+    let mut logs: Vec<(String, &mut dyn RaftLog)> = vec![("n1".into(), &mut a), ("n2".into(), &mut b)];
+    assert_eq!(checkers::log_matching(&mut logs, LogIndex(1), LogIndex(3)), Ok(()));
+
+    let mut other_term = HandLog::of(&[(1, 1), (2, 1), (3, 3)]);
+    let mut a = good.clone();
+    let mut logs: Vec<(String, &mut dyn RaftLog)> = vec![("n1".into(), &mut a), ("n2".into(), &mut other_term)];
+    let (node, detail) = checkers::log_matching(&mut logs, LogIndex(1), LogIndex(3)).unwrap_err();
+    assert_eq!(node, "n2");
+    assert!(detail.contains("index 3: term 3 here, term 2 on n1"), "{detail}");
+
+    let mut other_payload = good.clone();
+    other_payload.entries.insert(2, (Term(1), vec![99]));
+    let mut a = good.clone();
+    let mut logs: Vec<(String, &mut dyn RaftLog)> = vec![("n1".into(), &mut a), ("n3".into(), &mut other_payload)];
+    let (node, detail) = checkers::log_matching(&mut logs, LogIndex(1), LogIndex(3)).unwrap_err();
+    assert_eq!(node, "n3");
+    assert!(detail.contains("different payload"), "{detail}");
+
+    let mut short = HandLog::of(&[(1, 1), (2, 1)]);
+    let mut a = good.clone();
+    let mut logs: Vec<(String, &mut dyn RaftLog)> = vec![("n1".into(), &mut a), ("n2".into(), &mut short)];
+    let (_, detail) = checkers::log_matching(&mut logs, LogIndex(1), LogIndex(3)).unwrap_err();
+    assert!(detail.contains("lacks committed index 3"), "{detail}");
+}
+
+#[test]
+fn leader_completeness_rejects_a_leader_without_a_committed_entry() {
+    let committed = (LogIndex(5), Term(2));
+    let mut complete = HandLog::of(&[(4, 1), (5, 2), (6, 3)]);
+    assert_eq!(checkers::leader_completeness(&mut complete, committed), Ok(()));
+    let mut covered = HandLog::of(&[(8, 3)]);
+    covered.snapshot = Some((LogIndex(7), Term(3)));
+    assert_eq!(checkers::leader_completeness(&mut covered, committed), Ok(()), "a snapshot covers it");
+
+    let mut short = HandLog::of(&[(4, 1)]);
+    let detail = checkers::leader_completeness(&mut short, committed).unwrap_err();
+    assert!(detail.contains("lacks committed entry 5 (term 2)"), "{detail}");
+    let mut overwritten = HandLog::of(&[(4, 1), (5, 3)]);
+    assert!(checkers::leader_completeness(&mut overwritten, committed).is_err(), "term 3 at 5 is another entry");
+}
+
+struct Values;
+impl ValueSource for Values {
+    fn command_at(&mut self, _: LogIndex) -> Option<KvCommand> {
+        None
+    }
+}
+
+#[test]
+fn state_machine_safety_rejects_different_states_at_the_same_applied_index() {
+    let put = KvCommand::Put { key: "k".into(), value: vec![1] };
+    let mut a = KvState::new();
+    a.apply(LogIndex(3), &put, &mut Values);
+    let mut b = KvState::new();
+    b.apply(LogIndex(4), &put, &mut Values);
+    let same = [("n1".to_owned(), LogIndex(9), &a), ("n2".to_owned(), LogIndex(9), &a)];
+    assert_eq!(checkers::state_machine_safety(&same), Ok(()));
+    let behind = [("n1".to_owned(), LogIndex(9), &a), ("n2".to_owned(), LogIndex(4), &b)];
+    assert_eq!(checkers::state_machine_safety(&behind), Ok(()), "different applied indexes may differ");
+    let split = [("n1".to_owned(), LogIndex(9), &a), ("n2".to_owned(), LogIndex(9), &b)];
+    let detail = checkers::state_machine_safety(&split).unwrap_err();
+    assert!(detail.contains("n1 and n2 both applied index 9"), "{detail}");
+}
+
+#[test]
+fn commit_durability_rejects_a_committed_entry_held_by_a_minority() {
+    let c = (LogIndex(12), Term(4));
+    assert_eq!(checkers::commit_durability(2, 0, 3, c), Ok(()));
+    assert_eq!(checkers::commit_durability(1, 1, 3, c), Ok(()), "a down member is not judged");
+    assert!(checkers::commit_durability(1, 0, 3, c).unwrap_err().contains("held by 1 of 3 members"));
+    assert!(checkers::commit_durability(2, 0, 5, c).is_err());
+    assert!(checkers::commit_durability(0, 0, 1, c).is_err());
+}
+
+#[test]
+fn written_survives_rejects_a_shorter_or_older_log_after_a_crash() {
+    let before = (LogIndex(10), Term(2));
+    assert_eq!(checkers::written_survives(before, (LogIndex(10), Term(2))), Ok(()));
+    assert_eq!(checkers::written_survives(before, (LogIndex(8), Term(3))), Ok(()), "a newer term replaced the tail");
+    let detail = checkers::written_survives(before, (LogIndex(9), Term(2))).unwrap_err();
+    assert!(detail.contains("10 (term 2) before the crash and is 9 (term 2)"), "{detail}");
+    assert!(checkers::written_survives(before, (LogIndex(12), Term(1))).is_err(), "an older term is behind");
+    assert!(checkers::written_survives(before, (LogIndex(0), Term(0))).is_err(), "a wiped log");
+}
+
+#[test]
+fn no_log_gap_rejects_a_hole_and_a_snapshot_not_adjacent_to_the_log() {
+    let mut whole = HandLog::of(&[(1, 1), (2, 1), (3, 1)]);
+    assert_eq!(checkers::no_log_gap(&mut whole), Ok(()));
+    let mut holed = HandLog::of(&[(1, 1), (2, 1), (4, 1)]);
+    assert!(checkers::no_log_gap(&mut holed).unwrap_err().contains("index 3 is missing"));
+    let mut detached = HandLog::of(&[(9, 2), (10, 2)]);
+    detached.snapshot = Some((LogIndex(5), Term(1)));
+    assert!(checkers::no_log_gap(&mut detached).unwrap_err().contains("snapshot ends at 5 but the log starts at 9"));
+    let mut adjacent = HandLog::of(&[(6, 2), (7, 2)]);
+    adjacent.snapshot = Some((LogIndex(5), Term(1)));
+    assert_eq!(checkers::no_log_gap(&mut adjacent), Ok(()));
+}
+
+#[test]
+fn segref_files_exist_rejects_a_reference_to_a_deleted_segment() {
+    let mut fs = disk();
+    fs.mkdir_all("u1").unwrap();
+    let fd = fs.open("u1/0000000000000001.segment", &OpenOptions::create()).unwrap();
+    fs.close(fd).unwrap();
+    let r = |file: &str, first, last| SegRef { file: file.into(), first: LogIndex(first), last: LogIndex(last) };
+    let present = [r("0000000000000001.segment", 1, 32)];
+    assert_eq!(checkers::segref_files_exist(&present, "u1", &mut fs), Ok(()));
+    let dangling = [r("0000000000000001.segment", 1, 32), r("0000000000000002.segment", 33, 64)];
+    let detail = checkers::segref_files_exist(&dangling, "u1", &mut fs).unwrap_err();
+    assert!(detail.contains("0000000000000002.segment"), "{detail}");
+}
+
+#[test]
+fn live_indexes_readable_rejects_a_live_index_the_log_lost() {
+    let live = Seq::from_indexes([LogIndex(3), LogIndex(7)]);
+    let mut both = HandLog::of(&[(3, 1), (7, 1)]);
+    assert_eq!(checkers::live_indexes_readable(&live, &mut both), Ok(()));
+    let mut lost = HandLog::of(&[(3, 1), (8, 1)]);
+    assert!(checkers::live_indexes_readable(&live, &mut lost).unwrap_err().contains("live index 7"));
+}
+
+#[test]
+fn registered_implies_config_rejects_a_registration_without_a_config() {
+    let mut fs = disk();
+    let mut directory = Directory::new();
+    directory.register(&Uid("u1".into()), "n1", None);
+    let detail = checkers::registered_implies_config(&directory, &mut fs).unwrap_err();
+    assert!(detail.contains("u1 is registered but its config is"), "{detail}");
+    fs.mkdir_all("u1").unwrap();
+    let config = ServerConfig {
+        uid: Uid("u1".into()),
+        name: "n1".into(),
+        cluster_name: "c1".into(),
+        initial_members: vec!["n1".into()],
+        machine_version: 1,
+    };
+    write_config(&mut fs, "u1", &config, &Bugs::none()).unwrap();
+    assert_eq!(checkers::registered_implies_config(&directory, &mut fs), Ok(()));
+}
+
+#[test]
+fn converges_rejects_a_down_member_two_leaders_different_applied_indexes_and_no_commit() {
+    let up = |applied, role, term| Some((LogIndex(applied), role, Term(term)));
+    let good = [up(9, Role::Leader, 3), up(9, Role::Follower, 3), up(9, Role::Follower, 3)];
+    assert_eq!(checkers::converged(&good), Ok(()));
+    let down = [up(9, Role::Leader, 3), None, up(9, Role::Follower, 3)];
+    assert!(checkers::converged(&down).unwrap_err().contains("n2 is not serving"));
+    let two = [up(9, Role::Leader, 3), up(9, Role::Leader, 3), up(9, Role::Follower, 3)];
+    assert!(checkers::converged(&two).unwrap_err().contains("2 leaders"));
+    let stale = [up(9, Role::Leader, 2), up(9, Role::Follower, 3), up(9, Role::Follower, 3)];
+    assert!(checkers::converged(&stale).unwrap_err().contains("0 leaders in the highest term 3"));
+    let behind = [up(9, Role::Leader, 3), up(4, Role::Follower, 3), up(9, Role::Follower, 3)];
+    assert!(checkers::converged(&behind).unwrap_err().contains("different indexes"));
+
+    let mut c = Checkers::new(4_000);
+    c.liveness_started(0);
+    c.check_converged(&good, 99);
+    let v = c.first().expect("converged, but nothing committed after the heal");
+    assert_eq!((v.checker.as_str(), v.detail.as_str()), ("converges", "nothing committed after the heal"));
+}
+
+#[test]
+fn lagging_follower_caught_up_rejects_a_leader_that_ignores_a_pre_vote() {
+    let mut o = ContactObligations::new(4_000_000_000);
+    o.pre_vote_delivered(0, 2, 1_000);
+    o.pre_vote_delivered(0, 2, 2_000_000_000); // a later pre-vote does not move the deadline
+    assert_eq!(o.overdue(4_000_001_000), None, "the bound itself is allowed");
+    assert_eq!(o.overdue(4_000_001_001), Some((0, 2, 4_000_001_000)));
+    o.contacted(0, 2);
+    assert_eq!(o.overdue(9_000_000_000), None, "answered");
+    o.pre_vote_delivered(1, 0, 0);
+    o.forget_leader(1);
+    assert_eq!(o.overdue(9_000_000_000), None, "a leader that stepped down owes nothing");
+    o.pre_vote_delivered(1, 0, 0);
+    o.forget(0);
+    assert_eq!(o.overdue(9_000_000_000), None, "a follower that crashed is owed nothing");
+}
+
+fn one_node(seed: u64) -> WorldConfig {
+    WorldConfig {
+        seed,
+        nodes: 1,
+        wal_max_size_bytes: 16 << 10,
+        segment_max_count: 64,
+        snapshot_interval: 0,
+        latency_min_us: 200,
+        latency_max_us: 2_000,
+        step_cost_us: 20,
+        heartbeat_ms: 50,
+        election_timeout_min_ms: 150,
+        election_timeout_max_ms: 300,
+        client_interval_ms: 5,
+        keys: 8,
+        safety_ms: 1_000,
+        liveness_ms: 70_000,
+        liveness_workload_ms: 1_000,
+        contact_bound_ms: 4_000,
+        fault_every_ms: 0,
+        power_loss_weight: 0,
+        vm_crash_weight: 0,
+        wal_restart_weight: 0,
+        partition_weight: 0,
+        crash_point_weight: 0,
+        partition_ms: 1_000,
+        restart_after_ms: 500,
+        crash_model: CrashModel::Pessimistic,
+        bugs: Bugs::none(),
+    }
+}
+
+#[test]
+fn node_boots_rejects_a_disk_whose_wal_cannot_be_read() {
+    assert_eq!(sim::run(one_node(1)).outcome, Outcome::Pass, "a blank disk boots");
+    let mut fs = disk();
+    // Where the first WAL file should be, a directory: recovery cannot read it.
+    fs.mkdir_all("wal/0000000000000001.wal").unwrap();
+    let r = World::with_disks(one_node(1), vec![fs]).run();
+    let Outcome::Violation(v) = r.outcome else { panic!("a node that cannot read its WAL booted: {:?}", r.trace) };
+    assert_eq!((v.checker.as_str(), v.node.as_str()), ("node-boots", "n1"), "{v:?}");
+    assert!(!v.context.is_empty(), "the violation carries the trace before it");
+}
