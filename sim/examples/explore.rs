@@ -35,6 +35,7 @@ fn config(seed: u64, model: CrashModel, bugs: Bugs) -> WorldConfig {
         wal_restart_weight: 0,
         partition_weight: 0,
         crash_point_weight: 0,
+        recovery_crash_percent: 0,
         partition_ms: 1_000,
         restart_after_ms: 300,
         crash_model: model,

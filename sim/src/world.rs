@@ -89,6 +89,9 @@ pub struct WorldConfig {
     /// Relative weight of power cuts armed at a durability point (the next WAL unlink, segment fsync,
     /// config rename, …), where Ra's crash-recovery bugs hide.
     pub crash_point_weight: u32,
+    /// Percentage of the safety phase's restarts that arm a power cut a few filesystem calls into the
+    /// recovery (a second crash while the first is being recovered from).
+    pub recovery_crash_percent: u32,
     /// How long an isolation lasts.
     pub partition_ms: u64,
     /// How long a node stays down after a crash.
@@ -327,7 +330,7 @@ impl World {
             cfg,
         };
         for i in 0..w.nodes.len() {
-            w.boot(i);
+            w.boot(i, None);
         }
         w.schedule(w.cfg.client_interval_ms * 1_000_000, Event::ClientOp);
         if w.cfg.fault_every_ms > 0 {
@@ -380,11 +383,16 @@ impl World {
 
     // ---- boot ------------------------------------------------------------------------------------
 
-    fn boot(&mut self, i: usize) {
+    /// Boots node `i`; `cut_after_calls`: a power cut armed that many filesystem calls into the boot.
+    fn boot(&mut self, i: usize, cut_after_calls: Option<u64>) {
         let bugs = self.cfg.bugs.clone();
+        let model = self.cfg.crash_model;
         let n = &mut self.nodes[i];
         n.fs.disarm_power_cut();
         n.fs.power_on();
+        if let Some(k) = cut_after_calls {
+            n.fs.arm_power_cut(CrashPoint::AfterOp { seq: n.fs.op_seq() + k }, model);
+        }
         n.up = true;
         n.booting = true;
         n.incarnation += 1;
@@ -417,7 +425,13 @@ impl World {
                 // `registered-implies-config`: after pre-init every registered server has a readable
                 // config (else it can neither restart nor be created anew).
                 let n = &mut self.nodes[i];
+                if n.fs.is_powered_off() {
+                    return; // a second crash during recovery; the node is down again
+                }
                 let result = checkers::registered_implies_config(&n.shared.directory, &mut n.fs);
+                if n.fs.is_powered_off() {
+                    return; // the cut fired during the check's own reads
+                }
                 let name = n.name.0.clone();
                 if self.checkers.judge("registered-implies-config", &name, self.now_ns, result) {
                     return;
@@ -596,6 +610,9 @@ impl World {
         }
         let mut log = StorageLog { log: &mut h.log, shared: &mut n.shared, fs: &mut n.fs, out: &mut scratch };
         let result = checkers::no_log_gap(&mut log);
+        if n.fs.is_powered_off() {
+            return; // a power cut armed during recovery fired: the node is down, its disk judged at the next boot
+        }
         if self.checkers.judge("no-log-gap", &name, self.now_ns, result) {
             return;
         }
@@ -616,6 +633,7 @@ impl World {
             match checkers::holds(&mut log, committed.0, committed.1) {
                 Ok(true) => holding += 1,
                 Ok(false) => {}
+                Err(_) if n.fs.is_powered_off() => unknown += 1,
                 Err(detail) => {
                     let name = n.name.0.clone();
                     self.checkers.violation("storage-error", &name, self.now_ns, detail);
@@ -715,10 +733,14 @@ impl World {
             self.crashed(i);
             let n = &mut self.nodes[i];
             let cuts = n.fs.take_power_cuts();
+            let recovering = n.booting || (n.host.is_none() && n.starting.is_none());
             n.up = false;
             n.incarnation += 1;
             let name = n.name.clone();
             self.count("crash points fired");
+            if recovering {
+                self.count("crashes during recovery");
+            }
             for cut in cuts {
                 self.note(format!("{name} POWER CUT at op {} ({})", cut.seq, cut.trigger));
             }
@@ -1108,23 +1130,31 @@ impl World {
         }
         let Some(h) = n.host.as_mut() else { return };
         let mut log = StorageLog { log: &mut h.log, shared: &mut n.shared, fs: &mut n.fs, out: &mut scratch };
-        if new_leader && let Some(committed) = self.checkers.highest_committed() {
-            let result = checkers::leader_completeness(&mut log, committed);
-            if self.checkers.judge("leader-completeness", &name, self.now_ns, result) {
-                return;
-            }
+        let completeness = match self.checkers.highest_committed() {
+            Some(committed) if new_leader => Some(checkers::leader_completeness(&mut log, committed)),
+            _ => None,
+        };
+        let advanced = if self.checkers.highest_committed().is_none_or(|(c, _)| commit > c) {
+            Some(log.term_at(commit))
+        } else {
+            None
+        };
+        // The checks' own reads may have fired a power cut armed during recovery: the node is down.
+        if n.fs.is_powered_off() {
+            return;
         }
-        if self.checkers.highest_committed().is_none_or(|(c, _)| commit > c) {
-            match log.term_at(commit) {
-                Ok(Some(t)) => self.checkers.commit_advanced(commit, t),
-                Ok(None) => {}
-                Err(e) => self.checkers.violation(
-                    "storage-error",
-                    &name,
-                    self.now_ns,
-                    format!("term at commit {commit}: {e}"),
-                ),
+        if let Some(result) = completeness
+            && self.checkers.judge("leader-completeness", &name, self.now_ns, result)
+        {
+            return;
+        }
+        match advanced {
+            Some(Ok(Some(t))) => self.checkers.commit_advanced(commit, t),
+            Some(Err(e)) => {
+                let detail = format!("term at commit {commit}: {e}");
+                self.checkers.violation("storage-error", &name, self.now_ns, detail);
             }
+            Some(Ok(None)) | None => {}
         }
     }
 
@@ -1419,7 +1449,16 @@ impl World {
             Event::Restart { node } => {
                 // The heal may have booted it already.
                 if !self.nodes[node].up && self.checkers.first().is_none() {
-                    self.boot(node);
+                    let pct = u64::from(self.cfg.recovery_crash_percent);
+                    let cut = if self.faults_on && pct > 0 && below(&mut self.fault_rng, 100) < pct {
+                        Some(1 + below(&mut self.fault_rng, 60))
+                    } else {
+                        None
+                    };
+                    if cut.is_some() {
+                        self.count("recovery crashes armed");
+                    }
+                    self.boot(node, cut);
                     self.count("restarts");
                 }
             }
@@ -1444,7 +1483,7 @@ impl World {
                 self.note("HEAL: faults off, liveness phase".into());
                 for i in 0..self.nodes.len() {
                     if !self.nodes[i].up && self.checkers.first().is_none() {
-                        self.boot(i);
+                        self.boot(i, None);
                     }
                 }
                 self.checkers.liveness_started(self.now_ns);
@@ -1549,11 +1588,12 @@ fn segment_writer_config(cfg: &WorldConfig) -> SegmentWriterConfig {
 
 /// Coverage marks ("sometimes" assertions): things a suite of runs must have made happen at least
 /// once, or it has not tested what it claims to. A suite reports the marks it missed.
-pub const COVERAGE_MARKS: [&str; 9] = [
+pub const COVERAGE_MARKS: [&str; 10] = [
     "client operations ok",
     "elections won",
     "power losses with unsynced state",
     "crash points fired",
+    "crashes during recovery",
     "wal files replayed at boot",
     "segment flushes during recovery",
     "snapshots installed",
@@ -1642,5 +1682,6 @@ pub fn swarm(seed: u64, bugs: Bugs) -> WorldConfig {
         bugs,
         // Drawn last, so that adding this knob did not reorder the draws of the earlier ones.
         crash_point_weight: pick(&[0, 1, 3]) as u32,
+        recovery_crash_percent: pick(&[0, 0, 20, 50]) as u32,
     }
 }

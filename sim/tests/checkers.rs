@@ -304,6 +304,7 @@ fn one_node(seed: u64) -> WorldConfig {
         wal_restart_weight: 0,
         partition_weight: 0,
         crash_point_weight: 0,
+        recovery_crash_percent: 0,
         partition_ms: 1_000,
         restart_after_ms: 500,
         crash_model: CrashModel::Pessimistic,

@@ -31,6 +31,7 @@ fn config(seed: u64, fault_every_ms: u64, bugs: Bugs) -> WorldConfig {
         wal_restart_weight: 0,
         partition_weight: 0,
         crash_point_weight: 0,
+        recovery_crash_percent: 0,
         partition_ms: 1_000,
         restart_after_ms: 500,
         crash_model: CrashModel::Pessimistic,
@@ -164,6 +165,7 @@ fn every_fault_class_fires_and_raises_no_false_alarm() {
             wal_restart_weight: 1,
             partition_weight: 1,
             crash_point_weight: 1,
+            recovery_crash_percent: 40,
             partition_ms: 800,
             ..exploring(seed, Bugs::none())
         };
