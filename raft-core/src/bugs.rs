@@ -46,18 +46,11 @@ pub enum Bug {
     /// snapshot `indexes` file reads as "no live indexes", though a power cut can lose it while the
     /// snapshot survives; the log then forgets entries the machine still reads.
     IndexesMissingTrusted,
-    /// Found by this harness, present in Ra 3.1.10 as far as its source shows: a follower that crashes
-    /// while receiving a snapshot, after the pre-phase wrote the live entries sparsely above its log,
-    /// recovers a log whose range reaches the highest of them across a hole (Ra resets the log with
-    /// `set_last_index` only when a receive is aborted in-process). It then claims entries it lacks, a
-    /// leader appends after them, and applying the hole fails. The fix ends the recovered log before the
-    /// first missing index above the last applied one.
-    PrePhaseTailKept,
 }
 
 impl Bug {
     /// Every switch: `ra-model.md` §10 order, then the ones this harness found.
-    pub const ALL: [Bug; 13] = [
+    pub const ALL: [Bug; 12] = [
         Bug::IndexesBadmatch,
         Bug::WalRecoveryRescan,
         Bug::SegrefTupleDelete,
@@ -70,7 +63,6 @@ impl Bug {
         Bug::WalUnlinkNoDirSync,
         Bug::SegmentIndexUnchecked,
         Bug::IndexesMissingTrusted,
-        Bug::PrePhaseTailKept,
     ];
 
     /// The switch's CLI name (`--bug NAME`).
@@ -88,7 +80,6 @@ impl Bug {
             Bug::WalUnlinkNoDirSync => "wal-unlink-no-dir-sync",
             Bug::SegmentIndexUnchecked => "segment-index-unchecked",
             Bug::IndexesMissingTrusted => "indexes-missing-trusted",
-            Bug::PrePhaseTailKept => "pre-phase-tail-kept",
         }
     }
 

@@ -492,3 +492,28 @@ fn l1_indexes_badmatch_fails_before_older_snapshots_are_deleted() {
     assert_eq!(log.live_indexes(), &seq(&[3]));
     assert_eq!(dirs(&mut n), vec![all[2].clone()]);
 }
+
+/// R7 (sim swarm seed 1549): live entries a snapshot's pre-phase writes sparsely after the log are cast
+/// to the WAL chained to the log's last index (Ra's `previous_wal_index`), each becoming the last index,
+/// so the WAL sees no gap and makes them durable; the log's range then spans the hole.
+#[test]
+fn r7_sparse_writes_after_the_log_are_written_not_dropped_as_a_gap() {
+    let mut n = Node::new(9, wal_config(1 << 20, Bugs::none()), segment_writer_config(64));
+    n.boot_and_recover().unwrap();
+    let mut log = start_new(&mut n, "s1", 1);
+    append(&mut n, &mut log, 1, 3, 1);
+    deliver(&mut n, &mut log, 1);
+    assert_eq!(log.last_written(), (LogIndex(3), Term(1)));
+    for i in [7, 9] {
+        let mut out = Vec::new();
+        log.write_sparse(LogIndex(i), Term(1), payload_for(i, 1).into(), &mut n.shared, &mut out).unwrap();
+        n.route(out);
+    }
+    assert_eq!(log.last_index_term(), Some((LogIndex(9), Term(1))), "each sparse entry becomes the last index");
+    deliver(&mut n, &mut log, 1);
+    assert_actors_healthy(&n);
+    assert!(n.resends(ProcessId(1)).is_empty(), "the WAL saw a gap and dropped the sparse writes");
+    assert_eq!(log.last_written(), (LogIndex(9), Term(1)), "the sparse writes became durable");
+    assert_eq!(fetch(&mut n, &mut log, 7), entry(7, 1));
+    assert_eq!(fetch(&mut n, &mut log, 5), None, "the hole stays a hole");
+}

@@ -205,6 +205,9 @@ struct Node {
     booting: bool,
     /// The server's last written entry when the node last crashed (`written-survives`).
     written_at_crash: Option<(LogIndex, Term)>,
+    /// The server's last written entry when its current snapshot receive began: the live entries the
+    /// receive writes sparsely above the log are no promise (a crash mid-receive discards them).
+    written_before_receive: Option<(LogIndex, Term)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -303,6 +306,7 @@ impl World {
                 next_process: 1,
                 booting: false,
                 written_at_crash: None,
+                written_before_receive: None,
             })
             .collect();
         let mut w = World {
@@ -410,6 +414,7 @@ impl World {
         n.senders.clear();
         n.accept = None;
         n.timer_generation.clear();
+        n.written_before_receive = None;
         let pre = load_directory(&mut n.fs, "", &mut n.shared).and_then(|mut names| {
             let report = pre_init(&mut n.fs, "", &mut names, &KvMachine, &bugs, &mut n.shared)?;
             Ok((names, report))
@@ -589,7 +594,7 @@ impl World {
     fn crashed(&mut self, i: usize) {
         let n = &mut self.nodes[i];
         if let Some(h) = n.host.as_ref() {
-            n.written_at_crash = Some(h.log.last_written());
+            n.written_at_crash = Some(n.written_before_receive.unwrap_or_else(|| h.log.last_written()));
         }
         self.checkers.obligations.forget(i);
     }
@@ -1107,6 +1112,14 @@ impl World {
     fn observe(&mut self, i: usize) {
         let Some(host) = self.nodes[i].host.as_ref() else { return };
         let (role, term, commit) = (host.server.role().clone(), host.server.current_term(), host.server.commit_index());
+        let receiving = host.server.receiving_snapshot().is_some();
+        let written = host.log.last_written();
+        let n = &mut self.nodes[i];
+        match (receiving, n.written_before_receive) {
+            (true, None) => n.written_before_receive = Some(written),
+            (false, Some(_)) => n.written_before_receive = None,
+            _ => {}
+        }
         self.mix(&[i as u64, term.0, commit.0]);
         if role != Role::Leader {
             self.checkers.obligations.forget_leader(i);

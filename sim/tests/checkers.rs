@@ -56,13 +56,7 @@ impl RaftLog for HandLog {
         self.entries.insert(index.0, (term, payload.to_vec()));
         Ok(())
     }
-    fn write_sparse(
-        &mut self,
-        index: LogIndex,
-        term: Term,
-        payload: Payload,
-        _: Option<LogIndex>,
-    ) -> Result<(), StorageError> {
+    fn write_sparse(&mut self, index: LogIndex, term: Term, payload: Payload) -> Result<(), StorageError> {
         self.append(index, term, payload)
     }
     fn snapshot_live_indexes(&self) -> Seq {

@@ -97,13 +97,7 @@ impl RaftLog for MemLog {
         Ok(self.entries.get(&index.0).cloned())
     }
 
-    fn write_sparse(
-        &mut self,
-        index: LogIndex,
-        term: Term,
-        payload: Payload,
-        _prev_index: Option<LogIndex>,
-    ) -> Result<(), StorageError> {
+    fn write_sparse(&mut self, index: LogIndex, term: Term, payload: Payload) -> Result<(), StorageError> {
         self.entries.insert(index.0, (term, payload));
         self.live = self.live.union(&Seq::from_range(index, index));
         Ok(())

@@ -29,14 +29,9 @@ pub trait RaftLog {
     fn fetch(&mut self, index: LogIndex) -> Result<Option<(Term, Payload)>, StorageError>;
     /// Appends at `index` (≤ last + 1; at or below the last index it truncates the rest first).
     fn append(&mut self, index: LogIndex, term: Term, payload: Payload) -> Result<(), StorageError>;
-    /// Ra's `write_sparse`: writes one live entry of an incoming snapshot (no truncation, no gap check).
-    fn write_sparse(
-        &mut self,
-        index: LogIndex,
-        term: Term,
-        payload: Payload,
-        prev_index: Option<LogIndex>,
-    ) -> Result<(), StorageError>;
+    /// Ra's `write_sparse`: writes one live entry of an incoming snapshot after the log's last index,
+    /// which it becomes (the log's range now spans a hole until the snapshot is installed).
+    fn write_sparse(&mut self, index: LogIndex, term: Term, payload: Payload) -> Result<(), StorageError>;
     /// The live indexes of the current snapshot (what a snapshot transfer must send first).
     fn snapshot_live_indexes(&self) -> crate::seq::Seq;
 
@@ -94,14 +89,8 @@ impl RaftLog for StorageLog<'_> {
         self.log.append(index, term, payload, self.shared, self.fs, self.out)
     }
 
-    fn write_sparse(
-        &mut self,
-        index: LogIndex,
-        term: Term,
-        payload: Payload,
-        prev_index: Option<LogIndex>,
-    ) -> Result<(), StorageError> {
-        self.log.write_sparse(index, term, payload, prev_index, self.shared, self.out)
+    fn write_sparse(&mut self, index: LogIndex, term: Term, payload: Payload) -> Result<(), StorageError> {
+        self.log.write_sparse(index, term, payload, self.shared, self.out)
     }
 
     fn snapshot_live_indexes(&self) -> crate::seq::Seq {

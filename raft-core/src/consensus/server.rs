@@ -476,9 +476,7 @@ impl Server {
             receive_wrote_live: false,
             rng,
         };
-        if !s.cfg.bugs.has(Bug::PrePhaseTailKept) {
-            s.end_log_at_first_hole(last_applied.max(start), log)?;
-        }
+        s.end_log_at_first_hole(last_applied.max(start), log)?;
         let last = log.last_index_term().0;
         let commit = last_applied.max(start).min(last);
         s.commit_index = commit;
@@ -490,10 +488,10 @@ impl Server {
         Ok((s, effects))
     }
 
-    /// A crash during a snapshot receive's pre-phase leaves live entries written sparsely above the
-    /// log: the recovered log must end before the first index it lacks above `from` (the applied
-    /// index), as an in-process abort would have left it (`pre-phase-tail-kept` restores Ra's recovery,
-    /// which keeps them as the log's tail).
+    /// Ra's `ra_server:recover` scan of `commit + 1..` (strategy `return`): a crash during a snapshot
+    /// receive's pre-phase leaves live entries written sparsely above the log, so the recovered log ends
+    /// before the first index it lacks above `from` (the applied index) — `set_last_index`, as an
+    /// in-process abort would have left it.
     fn end_log_at_first_hole(&mut self, from: LogIndex, log: &mut dyn RaftLog) -> Result<(), StorageError> {
         let (last, _) = log.last_index_term();
         let mut i = LogIndex(from.0 + 1);
@@ -505,6 +503,11 @@ impl Server {
             i = LogIndex(i.0 + 1);
         }
         Ok(())
+    }
+
+    /// The snapshot being received, if any.
+    pub fn receiving_snapshot(&self) -> Option<LogIndex> {
+        self.receiving_snapshot
     }
 
     /// The role.
@@ -934,13 +937,11 @@ impl Server {
                 if !self.begin_receive(term, &from, meta.index, log, fx)? {
                     return Ok(());
                 }
-                let mut prev: Option<LogIndex> = None;
                 for e in entries {
                     if e.index > self.last_applied && log.fetch(e.index)?.is_none_or(|(t, _)| t != e.term) {
-                        log.write_sparse(e.index, e.term, e.payload, prev)?;
+                        log.write_sparse(e.index, e.term, e.payload)?;
                         self.receive_wrote_live = true;
                     }
-                    prev = Some(e.index);
                 }
                 fx.push(Effect::Send { to: from, msg: Message::InstallSnapshotLiveAck { term: self.current_term } });
                 Ok(())

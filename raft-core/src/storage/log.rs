@@ -363,14 +363,15 @@ impl ServerLog {
         Ok(true)
     }
 
-    /// Ra's `write_sparse`: writes an entry that does not follow the last one (the live entries a
-    /// snapshot transfer sends before the snapshot itself), checked by the WAL against `prev_index`.
+    /// Ra's `write_sparse`: writes an entry that does not follow the last one (a live entry an incoming
+    /// snapshot's pre-phase sends) into the mem table and casts it to the WAL chained to the log's last
+    /// index (Ra's `previous_wal_index`: what this writer last cast), then makes it the log's last index —
+    /// the range spans a hole until the snapshot is installed (or the receive aborted: `set_last_index`).
     pub fn write_sparse(
         &mut self,
         index: LogIndex,
         term: Term,
         payload: Payload,
-        prev_index: Option<LogIndex>,
         shared: &mut NodeShared,
         out: &mut Vec<Envelope>,
     ) -> Result<(), StorageError> {
@@ -385,7 +386,12 @@ impl ServerLog {
                     .map_err(|_| StorageError::IntegrityError { uid: self.uid.clone(), index, last: index })?;
             }
         }
-        self.live_indexes = self.live_indexes.union(&Seq::from_range(index, index));
+        let prev_index = self.range.map(|(_, l)| l);
+        self.range = Some(match self.range {
+            Some((f, _)) if f <= index => (f, index),
+            _ => (index, index),
+        });
+        self.last_term = term;
         self.pending = self.pending.below(index);
         self.pending.append(index);
         self.cast(index, term, payload, prev_index, out);
