@@ -210,6 +210,14 @@ struct Node {
     written_before_receive: Option<(LogIndex, Term)>,
 }
 
+impl Node {
+    /// The server's log as a [`RaftLog`] for the checkers' reads (nothing they call appends to `out`).
+    fn read_log<'a>(&'a mut self, out: &'a mut Vec<Envelope>) -> Option<StorageLog<'a>> {
+        let h = self.host.as_mut()?;
+        Some(StorageLog { log: &mut h.log, shared: &mut self.shared, fs: &mut self.fs, out })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Actor {
     Wal,
@@ -606,14 +614,15 @@ impl World {
         let mut scratch = Vec::new();
         let n = &mut self.nodes[i];
         let name = n.name.0.clone();
-        let Some(h) = n.host.as_mut() else { return };
+        let Some(h) = n.host.as_ref() else { return };
         if let Some(before) = n.written_at_crash.take() {
             let result = checkers::written_survives(before, h.log.last_written());
             if self.checkers.judge("written-survives", &name, self.now_ns, result) {
                 return;
             }
         }
-        let mut log = StorageLog { log: &mut h.log, shared: &mut n.shared, fs: &mut n.fs, out: &mut scratch };
+        let n = &mut self.nodes[i];
+        let Some(mut log) = n.read_log(&mut scratch) else { return };
         let result = checkers::no_log_gap(&mut log);
         if n.fs.is_powered_off() {
             return; // a power cut armed during recovery fired: the node is down, its disk judged at the next boot
@@ -630,11 +639,11 @@ impl World {
         let (mut holding, mut unknown) = (0, 0);
         let mut scratch = Vec::new();
         for n in self.nodes.iter_mut() {
-            let Some(h) = n.host.as_mut().filter(|_| n.up) else {
+            let up = n.up;
+            let Some(mut log) = n.read_log(&mut scratch).filter(|_| up) else {
                 unknown += 1;
                 continue;
             };
-            let mut log = StorageLog { log: &mut h.log, shared: &mut n.shared, fs: &mut n.fs, out: &mut scratch };
             match checkers::holds(&mut log, committed.0, committed.1) {
                 Ok(true) => holding += 1,
                 Ok(false) => {}
@@ -881,15 +890,10 @@ impl World {
             .zip(scratch.iter_mut())
             .filter_map(|(n, out)| {
                 let name = n.name.0.clone();
-                n.host
-                    .as_mut()
-                    .map(|h| (name, StorageLog { log: &mut h.log, shared: &mut n.shared, fs: &mut n.fs, out }))
+                n.read_log(out).map(|l| (name, l))
             })
             .collect();
-        let mut views: Vec<(String, &mut dyn raft_core::consensus::RaftLog)> =
-            logs.iter_mut().map(|(name, l)| (name.clone(), l as &mut dyn raft_core::consensus::RaftLog)).collect();
-        let result = checkers::log_matching(&mut views, from, to);
-        drop(views);
+        let result = checkers::log_matching(&mut logs, from, to);
         drop(logs);
         if let Err((node, detail)) = result {
             self.checkers.violation("log-matching", &node, self.now_ns, detail);
@@ -912,7 +916,7 @@ impl World {
                 return;
             }
             let live = h.server.machine().live_indexes();
-            let mut log = StorageLog { log: &mut h.log, shared: &mut n.shared, fs: &mut n.fs, out: &mut scratch };
+            let Some(mut log) = n.read_log(&mut scratch) else { continue };
             let result = checkers::live_indexes_readable(&live, &mut log);
             if self.checkers.judge("live-indexes-readable", &name, self.now_ns, result) {
                 return;
@@ -1141,8 +1145,7 @@ impl World {
         if n.fs.is_powered_off() {
             return;
         }
-        let Some(h) = n.host.as_mut() else { return };
-        let mut log = StorageLog { log: &mut h.log, shared: &mut n.shared, fs: &mut n.fs, out: &mut scratch };
+        let Some(mut log) = n.read_log(&mut scratch) else { return };
         let completeness = match self.checkers.highest_committed() {
             Some(committed) if new_leader => Some(checkers::leader_completeness(&mut log, committed)),
             _ => None,

@@ -92,29 +92,24 @@ fn election_safety_rejects_two_leaders_in_one_term() {
 #[test]
 fn log_matching_rejects_a_different_term_a_different_payload_and_a_missing_index() {
     let good = HandLog::of(&[(1, 1), (2, 1), (3, 2)]);
-    let mut a = good.clone();
-    let mut b = good.clone();
-    let mut logs: Vec<(String, &mut dyn RaftLog)> = vec![("n1".into(), &mut a), ("n2".into(), &mut b)];
+    let mut logs: Vec<(String, HandLog)> = vec![("n1".into(), good.clone()), ("n2".into(), good.clone())];
     assert_eq!(checkers::log_matching(&mut logs, LogIndex(1), LogIndex(3)), Ok(()));
 
-    let mut other_term = HandLog::of(&[(1, 1), (2, 1), (3, 3)]);
-    let mut a = good.clone();
-    let mut logs: Vec<(String, &mut dyn RaftLog)> = vec![("n1".into(), &mut a), ("n2".into(), &mut other_term)];
+    let other_term = HandLog::of(&[(1, 1), (2, 1), (3, 3)]);
+    let mut logs: Vec<(String, HandLog)> = vec![("n1".into(), good.clone()), ("n2".into(), other_term)];
     let (node, detail) = checkers::log_matching(&mut logs, LogIndex(1), LogIndex(3)).unwrap_err();
     assert_eq!(node, "n2");
     assert!(detail.contains("index 3: term 3 here, term 2 on n1"), "{detail}");
 
     let mut other_payload = good.clone();
     other_payload.entries.insert(2, (Term(1), vec![99]));
-    let mut a = good.clone();
-    let mut logs: Vec<(String, &mut dyn RaftLog)> = vec![("n1".into(), &mut a), ("n3".into(), &mut other_payload)];
+    let mut logs: Vec<(String, HandLog)> = vec![("n1".into(), good.clone()), ("n3".into(), other_payload)];
     let (node, detail) = checkers::log_matching(&mut logs, LogIndex(1), LogIndex(3)).unwrap_err();
     assert_eq!(node, "n3");
     assert!(detail.contains("different payload"), "{detail}");
 
-    let mut short = HandLog::of(&[(1, 1), (2, 1)]);
-    let mut a = good.clone();
-    let mut logs: Vec<(String, &mut dyn RaftLog)> = vec![("n1".into(), &mut a), ("n2".into(), &mut short)];
+    let short = HandLog::of(&[(1, 1), (2, 1)]);
+    let mut logs: Vec<(String, HandLog)> = vec![("n1".into(), good.clone()), ("n2".into(), short)];
     let (_, detail) = checkers::log_matching(&mut logs, LogIndex(1), LogIndex(3)).unwrap_err();
     assert!(detail.contains("lacks committed index 3"), "{detail}");
 }
