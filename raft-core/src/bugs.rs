@@ -46,11 +46,22 @@ pub enum Bug {
     /// snapshot `indexes` file reads as "no live indexes", though a power cut can lose it while the
     /// snapshot survives; the log then forgets entries the machine still reads.
     IndexesMissingTrusted,
+    /// Found by this harness, present in Ra 3.1.10 (`handle_follower(#install_snapshot_rpc{})` checks
+    /// only `SnapIdx > LastApplied`): a follower accepts a snapshot below its last *written* index and
+    /// the install discards the written entries after it — entries the leader may already have counted
+    /// towards a commit. It takes a lost message (Ra sends pipelined RPCs with `nosuspend`, which drops
+    /// them when the distribution buffer is busy): the follower rejects an append after a gap, the leader
+    /// falls back to a snapshot, the follower meanwhile accepts the resent entries, the leader commits
+    /// with its acknowledgement, and the stale snapshot then truncates them; a minority holds the
+    /// committed entry and a lagging majority can elect the follower (`leader-completeness`). The fix
+    /// (Raft §7): when the log holds the snapshot's last entry (same term) at or below its last written
+    /// index, the follower keeps its log and tells the leader where it is instead of installing.
+    SnapshotOverWrittenLog,
 }
 
 impl Bug {
     /// Every switch: `ra-model.md` §10 order, then the ones this harness found.
-    pub const ALL: [Bug; 12] = [
+    pub const ALL: [Bug; 13] = [
         Bug::IndexesBadmatch,
         Bug::WalRecoveryRescan,
         Bug::SegrefTupleDelete,
@@ -63,6 +74,7 @@ impl Bug {
         Bug::WalUnlinkNoDirSync,
         Bug::SegmentIndexUnchecked,
         Bug::IndexesMissingTrusted,
+        Bug::SnapshotOverWrittenLog,
     ];
 
     /// The switch's CLI name (`--bug NAME`).
@@ -80,6 +92,7 @@ impl Bug {
             Bug::WalUnlinkNoDirSync => "wal-unlink-no-dir-sync",
             Bug::SegmentIndexUnchecked => "segment-index-unchecked",
             Bug::IndexesMissingTrusted => "indexes-missing-trusted",
+            Bug::SnapshotOverWrittenLog => "snapshot-over-written-log",
         }
     }
 

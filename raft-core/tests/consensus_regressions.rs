@@ -644,3 +644,43 @@ fn r7_recovery_ends_the_log_before_a_hole_the_pre_phase_left() {
     Server::recover(config("c", &ABC, Bugs::none()), Term(1), None, LogIndex(3), None, &mut log).unwrap();
     assert_eq!(log.last_index_term(), (LogIndex(3), Term(1)), "the log must not claim 4..=6, which it lacks");
 }
+
+// ---------------------------------------------------------------------------------------------
+// R8: a stale snapshot must not truncate written entries the leader may have counted (found by the
+// sim's `leader-completeness` checker with message loss, swarm seed 317)
+// ---------------------------------------------------------------------------------------------
+
+/// Follower `c` has written 1..=5 (term 1) and applied 3; the leader, which fell back to a snapshot
+/// after an earlier rejected append, now sends snapshot 4 (term 1).
+fn stale_snapshot_to_c(bugs: Bugs) -> (MemLog, Vec<Effect>) {
+    let mut log = MemLog::new();
+    let mut s = Server::recover(config("c", &ABC, bugs), Term(1), None, LogIndex(0), None, &mut log).unwrap().0;
+    let entries = (1..=5).map(|i| noop_entry(i, 1)).collect();
+    msg(&mut s, &mut log, "a", ae(1, 0, 0, entries, 3));
+    log.write_all();
+    s.handle(0, Input::Written, &mut log).unwrap();
+    assert_eq!(s.last_applied(), LogIndex(3));
+    let install = Message::InstallSnapshot { term: Term(1), meta: meta(4, 1), chunk: 0, last: true, data: vec![] };
+    let fx = msg(&mut s, &mut log, "a", install);
+    (log, fx)
+}
+
+#[test]
+fn r8_a_snapshot_whose_last_entry_the_written_log_holds_is_not_installed() {
+    let (log, fx) = stale_snapshot_to_c(Bugs::none());
+    assert!(!fx.iter().any(|e| matches!(e, Effect::AcceptSnapshotChunk { .. })), "{fx:?}");
+    let told = fx.iter().any(|e| {
+        matches!(
+            e,
+            Effect::Send { msg: Message::AppendEntriesReply { success: false, last_index: LogIndex(5), .. }, .. }
+        )
+    });
+    assert!(told, "the leader hears that c holds 5: {fx:?}");
+    assert_eq!(log.last_written(), (LogIndex(5), Term(1)), "written entries kept");
+}
+
+#[test]
+fn r8_snapshot_over_written_log_restores_ras_install() {
+    let (_, fx) = stale_snapshot_to_c(Bugs::of(&[raft_core::Bug::SnapshotOverWrittenLog]));
+    assert!(fx.iter().any(|e| matches!(e, Effect::AcceptSnapshotChunk { .. })), "Ra installs it: {fx:?}");
+}
