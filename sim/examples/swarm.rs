@@ -23,6 +23,7 @@ fn main() {
         println!("{cfg:?}");
         let r = run(cfg);
         println!("{:?}\ncoverage {:?}\ntrace hash {:016x}, {} events\n", r.outcome, r.coverage, r.trace_hash, r.events);
+        println!("{}\n", sim::trace::LEGEND);
         for line in r.trace.iter().filter(|l| l.contains(&node)) {
             println!("{line}");
         }

@@ -9,6 +9,7 @@
 
 pub mod checkers;
 pub mod linearizability;
+pub mod trace;
 pub mod world;
 
 pub use world::{

@@ -35,6 +35,7 @@ use vfs::{CrashModel, CrashPoint, OpKind, SimFs, SimFsConfig};
 
 use crate::checkers::{self, Checkers, Violation};
 use crate::linearizability;
+use crate::trace::{self, Kind};
 
 /// Everything a run depends on. Every knob is written out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +93,16 @@ pub struct WorldConfig {
     /// Percentage of the safety phase's restarts that arm a power cut a few filesystem calls into the
     /// recovery (a second crash while the first is being recovered from).
     pub recovery_crash_percent: u32,
+    /// Relative weight of one-way partitions: one node's outbound or inbound messages are dropped for
+    /// `partition_ms` (it can hear but not be heard, or the reverse).
+    pub one_way_partition_weight: u32,
+    /// Percentage of messages lost in the safety phase.
+    pub message_loss_percent: u32,
+    /// Percentage of messages delivered twice in the safety phase.
+    pub message_duplicate_percent: u32,
+    /// Percentage of messages that overtake the link's earlier messages in the safety phase (the link is
+    /// FIFO otherwise, as Erlang distribution is).
+    pub message_reorder_percent: u32,
     /// How long an isolation lasts.
     pub partition_ms: u64,
     /// How long a node stays down after a crash.
@@ -226,6 +237,22 @@ enum Actor {
     Server,
 }
 
+/// A network cut around one node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cut {
+    node: usize,
+    /// Messages to the node are dropped.
+    inbound: bool,
+    /// Messages from the node are dropped.
+    outbound: bool,
+}
+
+impl Cut {
+    fn drops(&self, from: Option<usize>, to: usize) -> bool {
+        (self.inbound && self.node == to) || (self.outbound && from == Some(self.node))
+    }
+}
+
 /// A world being run.
 pub struct World {
     cfg: WorldConfig,
@@ -239,8 +266,8 @@ pub struct World {
     client_rng: ChaCha8Rng,
     link_clock: BTreeMap<(usize, usize), u64>,
     client_seq: u64,
-    /// The node currently cut off from the network, if any.
-    isolated: Option<usize>,
+    /// The node currently cut off from the network (both ways or one way), if any.
+    cut: Option<Cut>,
     /// Client operations in flight: request → (key, operation, invoke time).
     in_flight: BTreeMap<u64, (String, linearizability::KvOp, u64)>,
     /// The completed history (outcomes known or, at the end, unknown).
@@ -328,7 +355,7 @@ impl World {
             client_rng: stream(cfg.seed, 4),
             link_clock: BTreeMap::new(),
             client_seq: 0,
-            isolated: None,
+            cut: None,
             in_flight: BTreeMap::new(),
             history: Vec::new(),
             faults_on: true,
@@ -365,12 +392,15 @@ impl World {
         self.queue.insert((self.now_ns + after_ns, self.seq), event);
     }
 
-    fn note(&mut self, line: String) {
+    /// Adds a trace line (and folds it into the trace hash).
+    fn note(&mut self, node: Option<usize>, kind: Kind, detail: String) {
+        let name = node.map_or("-", |i| self.nodes[i].name.0.as_str());
+        let line = trace::render(self.now_ns, name, kind, &detail);
         for b in line.as_bytes() {
             self.hash ^= u64::from(*b);
             self.hash = self.hash.wrapping_mul(0x0100_0000_01b3);
         }
-        self.trace.push(format!("{:>12} {line}", self.now_ns / 1_000));
+        self.trace.push(line);
     }
 
     /// Folds a compact event description into the trace hash (every step and event, not only rendered
@@ -453,8 +483,7 @@ impl World {
                 n.ready_config = report.ready.into_iter().find(|c| c.uid == n.uid);
                 n.meta = MetaStore::load(&mut n.fs, "").unwrap_or_default();
                 n.wal_box.push_back(WalMsg::Recover);
-                let name = n.name.clone();
-                self.note(format!("{name} boot (pre-init done)"));
+                self.note(Some(i), Kind::Boot, "pre-init done, WAL recovery begins".into());
             }
             Err(e) => self.actor_failed(i, "pre-init", e, true),
         }
@@ -487,7 +516,7 @@ impl World {
                     &mut out,
                 )?;
                 notes.push(format!(
-                    "log init: snapshot {:?}, segments {}, deleted {:?}, indexes rebuilt {}",
+                    "log: snapshot {:?}, segments {}, deleted {:?}, indexes rebuilt {}",
                     log.snapshot().map(|m| m.index.0),
                     report.compacted.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(" "),
                     report.deleted_segments,
@@ -544,14 +573,13 @@ impl World {
                 Ok("started as new")
             }
         })();
-        let name = self.nodes[i].name.clone();
         for line in notes {
-            self.note(format!("{name} {line}"));
+            self.note(Some(i), Kind::Recover, line);
         }
         self.route(i, out);
         match result {
             Ok(how) => {
-                self.note(format!("{name} server {how}"));
+                self.note(Some(i), Kind::Server, how.into());
                 self.arm_autosave(i);
                 if self.nodes[i].host.is_some() {
                     self.after_recovery(i);
@@ -589,7 +617,7 @@ impl World {
     /// during boot it is a `node-boots` violation, afterwards a `storage-error` one.
     fn actor_failed(&mut self, i: usize, what: &str, e: StorageError, booting: bool) {
         let name = self.nodes[i].name.clone();
-        self.note(format!("{name} {what} failed: {e}"));
+        self.note(Some(i), Kind::Fail, format!("{what}: {e}"));
         if e.is_power_cut() {
             return;
         }
@@ -669,13 +697,14 @@ impl World {
         n.fs.power_on();
         n.up = false;
         n.incarnation += 1;
-        let kept = decisions.files.len() + decisions.entries.len();
-        let name = n.name.clone();
         self.count("power losses");
         if pending > 0 {
             self.count("power losses with unsynced state");
         }
-        self.note(format!("{name} POWER LOSS ({} model, {pending} pending ops, {kept} decisions)", model.name()));
+        self.note(Some(i), Kind::Crash, format!("POWER LOSS ({} model, {pending} pending operations)", model.name()));
+        for line in trace::describe_crash(&decisions) {
+            self.note(Some(i), Kind::Disk, line);
+        }
         let after = self.cfg.restart_after_ms * 1_000_000;
         self.schedule(after, Event::Restart { node: i });
     }
@@ -687,9 +716,8 @@ impl World {
         n.fs.process_crash();
         n.up = false;
         n.incarnation += 1;
-        let name = n.name.clone();
         self.count("vm crashes");
-        self.note(format!("{name} VM CRASH"));
+        self.note(Some(i), Kind::Crash, "VM CRASH (processes gone, page cache kept)".into());
         let after = self.cfg.restart_after_ms * 1_000_000;
         self.schedule(after, Event::Restart { node: i });
     }
@@ -710,9 +738,8 @@ impl World {
         // What was queued for the old process is lost with it, except appends: Ra's writers re-send
         // after a gap, here they simply wait behind recovery.
         n.wal_box.extend(queued.into_iter().filter(|m| matches!(m, WalMsg::Append(_))));
-        let name = n.name.clone();
         self.count("wal restarts");
-        self.note(format!("{name} WAL restart"));
+        self.note(Some(i), Kind::Crash, "WAL process restart (mem tables kept)".into());
     }
 
     /// Arms a power cut just before the node's next call at a durability point.
@@ -733,9 +760,8 @@ impl World {
         let n = &mut self.nodes[i];
         let after_seq = n.fs.op_seq();
         n.fs.arm_power_cut(CrashPoint::BeforeOp { kind: Some(kind), path_glob: glob.to_owned(), after_seq }, model);
-        let name = n.name.clone();
         self.count("crash points armed");
-        self.note(format!("{name} power cut armed before the next {} of {glob}", kind.name()));
+        self.note(Some(i), Kind::Crash, format!("power cut armed before the next {} of {glob}", kind.name()));
     }
 
     /// A power cut armed at a crash point fired during a step: the node is down.
@@ -750,26 +776,40 @@ impl World {
             let recovering = n.booting || (n.host.is_none() && n.starting.is_none());
             n.up = false;
             n.incarnation += 1;
-            let name = n.name.clone();
             self.count("crash points fired");
             if recovering {
                 self.count("crashes during recovery");
             }
             for cut in cuts {
-                self.note(format!("{name} POWER CUT at op {} ({})", cut.seq, cut.trigger));
+                self.note(Some(i), Kind::Crash, format!("POWER CUT at op {} ({})", cut.seq, cut.trigger));
+                for line in trace::describe_crash(&cut.decisions) {
+                    self.note(Some(i), Kind::Disk, line);
+                }
             }
             let after = self.cfg.restart_after_ms * 1_000_000;
             self.schedule(after, Event::Restart { node: i });
         }
     }
 
-    /// Cuts one node off from the network for `partition_ms`.
-    fn isolate(&mut self, i: usize) {
-        self.isolated = Some(i);
+    /// Cuts one node off from the network for `partition_ms`: both ways, or one way.
+    fn isolate(&mut self, i: usize, inbound: bool, outbound: bool) {
+        self.cut = Some(Cut { node: i, inbound, outbound });
         self.checkers.obligations.forget(i);
-        let name = self.nodes[i].name.clone();
-        self.count("isolations");
-        self.note(format!("{name} ISOLATED"));
+        let what = match (inbound, outbound) {
+            (true, true) => {
+                self.count("isolations");
+                "ISOLATED"
+            }
+            (true, false) => {
+                self.count("one-way partitions");
+                "DEAF (inbound messages dropped)"
+            }
+            _ => {
+                self.count("one-way partitions");
+                "MUTE (outbound messages dropped)"
+            }
+        };
+        self.note(Some(i), Kind::Net, what.into());
         self.schedule(self.cfg.partition_ms * 1_000_000, Event::Reconnect { node: i });
     }
 }
@@ -1101,9 +1141,8 @@ impl World {
             let mut slog = StorageLog { log: &mut host.log, shared: &mut n.shared, fs: &mut n.fs, out: &mut out };
             host.server.handle(now_ms, input, &mut slog)
         })();
-        let name = self.nodes[i].name.clone();
         for line in notes {
-            self.note(format!("{name} {line}"));
+            self.note(Some(i), Kind::Snapshot, line);
         }
         self.route(i, out);
         match result {
@@ -1133,10 +1172,10 @@ impl World {
         let new_leader = self.checkers.is_new_leader(term.0, &name);
         if new_leader {
             self.count("elections won");
-            self.note(format!("{name} leads term {term} (commit {commit})"));
+            self.note(Some(i), Kind::Leader, format!("term {term} (commit {commit})"));
         }
         if let Some(v) = self.checkers.leader(term.0, &name, self.now_ns) {
-            self.note(format!("VIOLATION {v:?}"));
+            self.note(Some(i), Kind::Violation, format!("{}: {}", v.checker, v.detail));
             return;
         }
         let mut scratch = Vec::new();
@@ -1193,8 +1232,18 @@ impl World {
         }
     }
 
+    /// Whether a network fault of `percent` strikes this message (no draw when it is off, so that worlds
+    /// without it keep their random streams).
+    fn net_fault(&mut self, percent: u32) -> bool {
+        self.faults_on && percent > 0 && below(&mut self.net_rng, 100) < u64::from(percent)
+    }
+
     fn send(&mut self, from: usize, to: &ServerId, msg: Message) {
         let Some(j) = self.node_of(to) else { return };
+        if self.net_fault(self.cfg.message_loss_percent) {
+            self.count("messages lost");
+            return;
+        }
         if matches!(
             msg,
             Message::AppendEntries { .. } | Message::InstallSnapshot { .. } | Message::InstallSnapshotLive { .. }
@@ -1203,10 +1252,21 @@ impl World {
         }
         let (lo, hi) = (self.cfg.latency_min_us, self.cfg.latency_max_us.max(self.cfg.latency_min_us));
         let latency = (lo + below(&mut self.net_rng, hi - lo + 1)) * 1_000;
-        // Per-link FIFO, as Erlang distribution delivers.
-        let at = (self.now_ns + latency).max(self.link_clock.get(&(from, j)).copied().unwrap_or(0));
-        self.link_clock.insert((from, j), at);
+        // Per-link FIFO, as Erlang distribution delivers, unless this message overtakes.
+        let at = if self.net_fault(self.cfg.message_reorder_percent) {
+            self.count("messages reordered");
+            self.now_ns + latency
+        } else {
+            let at = (self.now_ns + latency).max(self.link_clock.get(&(from, j)).copied().unwrap_or(0));
+            self.link_clock.insert((from, j), at);
+            at
+        };
         let name = self.nodes[from].name.clone();
+        if self.net_fault(self.cfg.message_duplicate_percent) {
+            self.count("messages duplicated");
+            self.seq += 1;
+            self.queue.insert((at, self.seq), Event::Deliver { to: j, from: name.clone(), msg: msg.clone() });
+        }
         self.seq += 1;
         self.queue.insert((at, self.seq), Event::Deliver { to: j, from: name, msg });
     }
@@ -1351,8 +1411,7 @@ impl World {
         match result {
             Ok(Some((meta, state))) => {
                 self.count("snapshots installed");
-                let name = self.nodes[i].name.clone();
-                self.note(format!("{name} installed snapshot {} from {leader}", meta.index));
+                self.note(Some(i), Kind::Snapshot, format!("installed snapshot {} from {leader}", meta.index));
                 self.nodes[i].server_box.push_back(ServerWork::Input(Input::SnapshotInstalled { meta, state, leader }));
             }
             Ok(None) => {}
@@ -1366,7 +1425,7 @@ impl World {
         match event {
             Event::Deliver { to, from, msg } => {
                 let from_node = self.node_of(&from);
-                if !self.nodes[to].up || self.isolated.is_some_and(|x| x == to || Some(x) == from_node) {
+                if !self.nodes[to].up || self.cut.is_some_and(|c| c.drops(from_node, to)) {
                     self.count("messages dropped");
                     return;
                 }
@@ -1420,7 +1479,7 @@ impl World {
                     return;
                 }
                 // Faults stay within what Raft claims to survive: never a second node out at a time.
-                let all_in = self.nodes.iter().all(|n| n.up) && self.isolated.is_none();
+                let all_in = self.nodes.iter().all(|n| n.up) && self.cut.is_none();
                 if all_in {
                     let victim = below(&mut self.fault_rng, self.nodes.len() as u64) as usize;
                     let c = &self.cfg;
@@ -1430,6 +1489,7 @@ impl World {
                         c.wal_restart_weight,
                         c.partition_weight,
                         c.crash_point_weight,
+                        c.one_way_partition_weight,
                     ];
                     let total: u64 = weights.iter().map(|w| u64::from(*w)).sum();
                     let mut pick = below(&mut self.fault_rng, total.max(1));
@@ -1446,8 +1506,12 @@ impl World {
                             0 => self.power_loss(victim),
                             1 => self.vm_crash(victim),
                             2 => self.wal_restart(victim),
-                            3 => self.isolate(victim),
-                            _ => self.arm_crash_point(victim),
+                            3 => self.isolate(victim, true, true),
+                            4 => self.arm_crash_point(victim),
+                            _ => {
+                                let inbound = below(&mut self.fault_rng, 2) == 0;
+                                self.isolate(victim, inbound, !inbound)
+                            }
                         }
                     }
                 }
@@ -1456,10 +1520,9 @@ impl World {
                 self.schedule(every / 2 + jitter, Event::Fault);
             }
             Event::Reconnect { node } => {
-                if self.isolated == Some(node) {
-                    self.isolated = None;
-                    let name = self.nodes[node].name.clone();
-                    self.note(format!("{name} reconnected"));
+                if self.cut.is_some_and(|c| c.node == node) {
+                    self.cut = None;
+                    self.note(Some(node), Kind::Net, "reconnected".into());
                 }
             }
             Event::Restart { node } => {
@@ -1492,11 +1555,11 @@ impl World {
             }
             Event::Heal => {
                 self.faults_on = false;
-                self.isolated = None;
+                self.cut = None;
                 for n in self.nodes.iter_mut() {
                     n.fs.disarm_power_cut();
                 }
-                self.note("HEAL: faults off, liveness phase".into());
+                self.note(None, Kind::Phase, "HEAL: faults off, liveness phase".into());
                 for i in 0..self.nodes.len() {
                     if !self.nodes[i].up && self.checkers.first().is_none() {
                         self.boot(i, None);
@@ -1509,7 +1572,7 @@ impl World {
                 let workload_done = self.in_flight.is_empty() && self.checkers.committed_in_liveness() > 0;
                 if workload_done && checkers::converged(&self.member_view()).is_ok() {
                     self.converged = true;
-                    self.note("CONVERGED".into());
+                    self.note(None, Kind::Phase, "CONVERGED".into());
                 } else {
                     self.schedule(100_000_000, Event::ConvergeCheck);
                 }
@@ -1699,5 +1762,9 @@ pub fn swarm(seed: u64, bugs: Bugs) -> WorldConfig {
         // Drawn last, so that adding this knob did not reorder the draws of the earlier ones.
         crash_point_weight: pick(&[0, 1, 3]) as u32,
         recovery_crash_percent: pick(&[0, 0, 20, 50]) as u32,
+        one_way_partition_weight: pick(&[0, 0, 1]) as u32,
+        message_loss_percent: pick(&[0, 0, 1, 5]) as u32,
+        message_duplicate_percent: pick(&[0, 0, 1, 5]) as u32,
+        message_reorder_percent: pick(&[0, 0, 0, 2]) as u32,
     }
 }
