@@ -25,7 +25,7 @@ fn config(seed: u64, model: CrashModel, bugs: Bugs) -> WorldConfig {
         election_timeout_max_ms: 300,
         client_interval_ms: 5,
         keys: 8,
-        safety_ms: 5_000,
+        safety_ms: 60_000,
         liveness_ms: 70_000,
         liveness_workload_ms: 1_000,
         contact_bound_ms: 4_000,
@@ -58,7 +58,7 @@ fn main() {
         Some(other) => panic!("unknown crash model {other}"),
     };
     println!(
-        "3 nodes, a power loss every ~0.7 s ({} model), 5 s faults then healed until converged (bound 70 s), seeds 0..{seeds}\n",
+        "3 nodes, a power loss every ~0.7 s ({} model), 60 s of faults then healed until converged (bound 70 s), seeds 0..{seeds}\n",
         model.name()
     );
     println!("| switch | seeds failing | first failure |");
