@@ -57,11 +57,20 @@ pub enum Bug {
     /// (Raft §7): when the log holds the snapshot's last entry (same term) at or below its last written
     /// index, the follower keeps its log and tells the leader where it is instead of installing.
     SnapshotOverWrittenLog,
+    /// Found by this harness, present in Ra 3.1.10 (`ra_log:init` takes the log's last index from the
+    /// mem table and segment ranges above the snapshot): a follower installs a snapshot while it still
+    /// holds a stale suffix from an older term (say it led term 1 alone); the install only forgets the
+    /// suffix in memory, so after a crash recovery brings it back above the newer snapshot. The log then
+    /// ends in the older term, so the node votes like a term-1 node and can help elect a leader that
+    /// lacks entries committed in the snapshot's term (`written-survives` sees the regression at the
+    /// reboot). The fix ends the recovered log before the first entry whose term is lower than its
+    /// predecessor's (terms never decrease along a log; the snapshot's term counts for its index).
+    StaleTailResurrected,
 }
 
 impl Bug {
     /// Every switch: `ra-model.md` §10 order, then the ones this harness found.
-    pub const ALL: [Bug; 13] = [
+    pub const ALL: [Bug; 14] = [
         Bug::IndexesBadmatch,
         Bug::WalRecoveryRescan,
         Bug::SegrefTupleDelete,
@@ -75,6 +84,7 @@ impl Bug {
         Bug::SegmentIndexUnchecked,
         Bug::IndexesMissingTrusted,
         Bug::SnapshotOverWrittenLog,
+        Bug::StaleTailResurrected,
     ];
 
     /// The switch's CLI name (`--bug NAME`).
@@ -93,6 +103,7 @@ impl Bug {
             Bug::SegmentIndexUnchecked => "segment-index-unchecked",
             Bug::IndexesMissingTrusted => "indexes-missing-trusted",
             Bug::SnapshotOverWrittenLog => "snapshot-over-written-log",
+            Bug::StaleTailResurrected => "stale-tail-resurrected",
         }
     }
 

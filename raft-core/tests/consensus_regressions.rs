@@ -684,3 +684,35 @@ fn r8_snapshot_over_written_log_restores_ras_install() {
     let (_, fx) = stale_snapshot_to_c(Bugs::of(&[raft_core::Bug::SnapshotOverWrittenLog]));
     assert!(fx.iter().any(|e| matches!(e, Effect::AcceptSnapshotChunk { .. })), "Ra installs it: {fx:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// R9: a stale suffix an installed snapshot made obsolete does not come back at recovery (found by the
+// sim's `written-survives` checker, swarm seed 108)
+// ---------------------------------------------------------------------------------------------
+
+/// `c` wrote 1..=37 in term 1 (it led term 1 alone), then installed snapshot 30 of term 2; its disk
+/// still holds 31..=37 of term 1.
+fn c_after_a_snapshot_over_a_stale_suffix() -> MemLog {
+    let mut log = MemLog::new();
+    for i in 1..=37 {
+        log.append(LogIndex(i), Term(1), EntryBody::Noop.encode()).unwrap();
+    }
+    log.write_all();
+    log.install_snapshot(LogIndex(30), Term(2), &[]);
+    log
+}
+
+#[test]
+fn r9_recovery_drops_a_suffix_older_than_the_snapshot() {
+    let mut log = c_after_a_snapshot_over_a_stale_suffix();
+    Server::recover(config("c", &ABC, Bugs::none()), Term(2), None, LogIndex(30), None, &mut log).unwrap();
+    assert_eq!(log.last_index_term(), (LogIndex(30), Term(2)), "31..=37 of term 1 cannot follow 30 of term 2");
+}
+
+#[test]
+fn r9_stale_tail_resurrected_restores_ras_recovery() {
+    let mut log = c_after_a_snapshot_over_a_stale_suffix();
+    let bugs = Bugs::of(&[raft_core::Bug::StaleTailResurrected]);
+    Server::recover(config("c", &ABC, bugs), Term(2), None, LogIndex(30), None, &mut log).unwrap();
+    assert_eq!(log.last_index_term(), (LogIndex(37), Term(1)), "the log ends in the older term again");
+}

@@ -491,15 +491,23 @@ impl Server {
     /// Ra's `ra_server:recover` scan of `commit + 1..` (strategy `return`): a crash during a snapshot
     /// receive's pre-phase leaves live entries written sparsely above the log, so the recovered log ends
     /// before the first index it lacks above `from` (the applied index) — `set_last_index`, as an
-    /// in-process abort would have left it.
+    /// in-process abort would have left it. The same scan ends the log before the first entry whose
+    /// term is lower than its predecessor's: a stale suffix an installed snapshot made obsolete, which
+    /// recovery would otherwise bring back (`stale-tail-resurrected` restores Ra's recovery, which keeps
+    /// it).
     fn end_log_at_first_hole(&mut self, from: LogIndex, log: &mut dyn RaftLog) -> Result<(), StorageError> {
         let (last, _) = log.last_index_term();
+        let check_terms = !self.cfg.bugs.has(Bug::StaleTailResurrected);
+        let mut prev_term = log.term_at(from)?;
         let mut i = LogIndex(from.0 + 1);
         while i <= last {
-            if log.fetch(i)?.is_none() {
+            let term = log.fetch(i)?.map(|(t, _)| t);
+            let stale = check_terms && term.is_some() && prev_term.is_some_and(|p| term < Some(p));
+            if term.is_none() || stale {
                 log.set_last_index(LogIndex(i.0 - 1))?;
                 return Ok(());
             }
+            prev_term = term;
             i = LogIndex(i.0 + 1);
         }
         Ok(())
