@@ -25,6 +25,8 @@ fn config(seed: u64, model: CrashModel, bugs: Bugs) -> WorldConfig {
         election_timeout_max_ms: 300,
         client_interval_ms: 5,
         keys: 8,
+        clients: 0,
+        client_timeout_ms: 1_000,
         safety_ms: 60_000,
         liveness_ms: 70_000,
         liveness_workload_ms: 1_000,

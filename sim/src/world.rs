@@ -66,6 +66,12 @@ pub struct WorldConfig {
     pub client_interval_ms: u64,
     /// Keys the workload uses.
     pub keys: u32,
+    /// Closed-loop clients, each with at most one operation outstanding, following redirects and giving
+    /// up after `client_timeout_ms` (the outcome is then unknown). 0: an open-loop generator — one
+    /// operation every `client_interval_ms` to whichever node believes it leads, no retries.
+    pub clients: u32,
+    /// How long a closed-loop client waits for an answer.
+    pub client_timeout_ms: u64,
     /// Length of the safety phase (faults on).
     pub safety_ms: u64,
     /// Bound of the liveness phase: the cluster must converge within this long after the heal (the run
@@ -161,6 +167,16 @@ enum Event {
         generation: u64,
     },
     ClientOp,
+    /// A closed-loop client's operation is still unanswered: give up (outcome unknown).
+    ClientTimeout {
+        client: usize,
+        request: u64,
+    },
+    /// A closed-loop client sends its redirected operation again.
+    ClientRetry {
+        client: usize,
+        request: u64,
+    },
     Fault,
     Restart {
         node: usize,
@@ -253,6 +269,22 @@ impl Cut {
     }
 }
 
+/// A client operation not yet answered.
+struct InFlight {
+    key: String,
+    op: linearizability::KvOp,
+    invoke_ns: u64,
+    command: KvCommand,
+}
+
+/// A closed-loop client.
+struct Client {
+    /// Where it sends: the leader it last heard of.
+    target: Option<usize>,
+    /// Its outstanding request.
+    request: Option<u64>,
+}
+
 /// A world being run.
 pub struct World {
     cfg: WorldConfig,
@@ -269,7 +301,9 @@ pub struct World {
     /// The node currently cut off from the network (both ways or one way), if any.
     cut: Option<Cut>,
     /// Client operations in flight: request → (key, operation, invoke time).
-    in_flight: BTreeMap<u64, (String, linearizability::KvOp, u64)>,
+    in_flight: BTreeMap<u64, InFlight>,
+    /// The closed-loop clients (none for the open-loop generator).
+    clients: Vec<Client>,
     /// The completed history (outcomes known or, at the end, unknown).
     history: Vec<linearizability::Operation>,
     faults_on: bool,
@@ -357,6 +391,7 @@ impl World {
             client_seq: 0,
             cut: None,
             in_flight: BTreeMap::new(),
+            clients: (0..cfg.clients).map(|_| Client { target: None, request: None }).collect(),
             history: Vec::new(),
             faults_on: true,
             checkers: Checkers::new(cfg.contact_bound_ms),
@@ -840,9 +875,8 @@ impl World {
         if self.checkers.first().is_none() {
             // Whatever never got an answer may or may not have happened.
             let unanswered = std::mem::take(&mut self.in_flight);
-            for (_, (key, op, invoke_ns)) in unanswered {
-                let outcome = linearizability::KvOutcome::Unknown;
-                self.history.push(linearizability::Operation { key, op, outcome, invoke_ns, return_ns: u64::MAX });
+            for (_, f) in unanswered {
+                self.record_unknown(f);
             }
             self.count_n("history operations", self.history.len() as u64);
             match linearizability::check(&self.history, 2_000_000) {
@@ -1288,8 +1322,11 @@ impl World {
                 let uid = n.uid.clone();
                 n.meta.store_last_applied(&uid, index);
             }
-            Effect::Reply { client, request, result } => self.client_done(client, request, Some(result)),
-            Effect::Redirect { client, request, .. } => self.client_done(client, request, None),
+            Effect::Reply { client, request, result } => self.client_done(client, request, Some(result), None),
+            Effect::Redirect { client, request, leader } => {
+                let hint = leader.and_then(|l| self.node_of(&l));
+                self.client_done(client, request, None, hint)
+            }
             Effect::TakeSnapshot { meta, state, live_indexes } => {
                 self.count("snapshots taken");
                 let n = &mut self.nodes[i];
@@ -1568,6 +1605,20 @@ impl World {
                 self.checkers.liveness_started(self.now_ns);
                 self.schedule(self.cfg.liveness_workload_ms * 1_000_000, Event::ConvergeCheck);
             }
+            Event::ClientTimeout { client, request } => {
+                if self.clients[client].request == Some(request)
+                    && let Some(f) = self.in_flight.remove(&request)
+                {
+                    self.count("client timeouts");
+                    self.record_unknown(f);
+                    self.clients[client] = Client { target: None, request: None };
+                }
+            }
+            Event::ClientRetry { client, request } => {
+                if self.clients[client].request == Some(request) && self.in_flight.contains_key(&request) {
+                    self.client_send(client, request);
+                }
+            }
             Event::ConvergeCheck => {
                 let workload_done = self.in_flight.is_empty() && self.checkers.committed_in_liveness() > 0;
                 if workload_done && checkers::converged(&self.member_view()).is_ok() {
@@ -1582,16 +1633,34 @@ impl World {
 
     // ---- workload ----------------------------------------------------------------------------------
 
+    /// A new operation: from the open-loop generator, or from an idle closed-loop client.
     fn client_op(&mut self) {
         let up: Vec<usize> =
             (0..self.nodes.len()).filter(|&i| self.nodes[i].up && self.nodes[i].host.is_some()).collect();
         if up.is_empty() {
             return;
         }
-        // Ask the node that believes it leads, else anyone (who redirects).
-        let leader =
-            up.iter().copied().find(|&i| self.nodes[i].host.as_ref().is_some_and(|h| *h.server.role() == Role::Leader));
-        let target = leader.unwrap_or(up[below(&mut self.client_rng, up.len() as u64) as usize]);
+        let closed_loop = !self.clients.is_empty();
+        let client = if closed_loop {
+            let idle: Vec<usize> = (0..self.clients.len()).filter(|&c| self.clients[c].request.is_none()).collect();
+            if idle.is_empty() {
+                self.count("client operations skipped (every client busy)");
+                return;
+            }
+            Some(idle[below(&mut self.client_rng, idle.len() as u64) as usize])
+        } else {
+            None
+        };
+        // The open-loop generator asks the node that believes it leads, else anyone (who redirects).
+        let target = if closed_loop {
+            0
+        } else {
+            let leader = up
+                .iter()
+                .copied()
+                .find(|&i| self.nodes[i].host.as_ref().is_some_and(|h| *h.server.role() == Role::Leader));
+            leader.unwrap_or(up[below(&mut self.client_rng, up.len() as u64) as usize])
+        };
         let key = format!("k{}", below(&mut self.client_rng, u64::from(self.cfg.keys.max(1))));
         self.client_seq += 1;
         let value = self.client_seq.to_be_bytes().to_vec();
@@ -1603,24 +1672,78 @@ impl World {
                 linearizability::KvOp::Cas { expected: None, new: value },
             ),
         };
-        self.in_flight.insert(self.client_seq, (key, op, self.now_ns));
-        self.checkers.invoke(self.client_seq, self.now_ns);
-        self.count("client operations");
         let request = self.client_seq;
-        self.nodes[target].server_box.push_back(ServerWork::Input(Input::Command {
-            client: ClientId(1),
-            request,
-            command,
-        }));
+        self.in_flight.insert(request, InFlight { key, op, invoke_ns: self.now_ns, command: command.clone() });
+        self.checkers.invoke(request, self.now_ns);
+        self.count("client operations");
+        match client {
+            Some(c) => {
+                self.clients[c].request = Some(request);
+                self.client_send(c, request);
+                let timeout = self.cfg.client_timeout_ms * 1_000_000;
+                self.schedule(timeout, Event::ClientTimeout { client: c, request });
+            }
+            None => self.nodes[target].server_box.push_back(ServerWork::Input(Input::Command {
+                client: ClientId(1),
+                request,
+                command,
+            })),
+        }
     }
 
-    fn client_done(&mut self, _client: ClientId, request: u64, result: Option<KvResult>) {
-        // The first answer counts (a new leader may answer again for an inherited entry).
-        let Some((key, op, invoke_ns)) = self.in_flight.remove(&request) else { return };
+    /// A closed-loop client sends its outstanding operation: to the leader it last heard of if that node
+    /// is serving, else to a node that believes it leads, else to any serving node.
+    fn client_send(&mut self, c: usize, request: u64) {
+        let serving = |w: &World, i: usize| w.nodes[i].up && w.nodes[i].host.is_some();
+        let up: Vec<usize> = (0..self.nodes.len()).filter(|&i| serving(self, i)).collect();
+        if up.is_empty() {
+            return; // the timeout will give up on it
+        }
+        let target = match self.clients[c].target.filter(|&t| serving(self, t)) {
+            Some(t) => t,
+            None => {
+                let leader = up
+                    .iter()
+                    .copied()
+                    .find(|&i| self.nodes[i].host.as_ref().is_some_and(|h| *h.server.role() == Role::Leader));
+                leader.unwrap_or(up[below(&mut self.client_rng, up.len() as u64) as usize])
+            }
+        };
+        self.clients[c].target = Some(target);
+        let command = self.in_flight[&request].command.clone();
+        let client = ClientId(c as u64 + 2);
+        self.nodes[target].server_box.push_back(ServerWork::Input(Input::Command { client, request, command }));
+    }
+
+    /// A server answered `request`: with a result, or with a redirect (the command was not appended;
+    /// `hint` is the leader it knows). The first answer counts (a new leader may answer again for an
+    /// inherited entry).
+    fn client_done(&mut self, client: ClientId, request: u64, result: Option<KvResult>, hint: Option<usize>) {
+        let closed = (client.0 >= 2).then(|| (client.0 - 2) as usize);
+        if !self.in_flight.contains_key(&request) {
+            return;
+        }
         let Some(result) = result else {
-            // Redirected: the command was never appended.
+            match closed {
+                // A closed-loop client follows the redirect a moment later.
+                Some(c) if self.clients[c].request == Some(request) => {
+                    self.count("client redirects");
+                    self.clients[c].target = hint;
+                    self.schedule(10_000_000, Event::ClientRetry { client: c, request });
+                }
+                // The open-loop generator drops it.
+                _ => {
+                    self.in_flight.remove(&request);
+                }
+            }
             return;
         };
+        let f = self.in_flight.remove(&request).expect("checked");
+        if let Some(c) = closed
+            && self.clients[c].request == Some(request)
+        {
+            self.clients[c].request = None;
+        }
         self.count("client operations ok");
         self.checkers.committed(request, self.now_ns);
         let outcome = match result {
@@ -1628,7 +1751,16 @@ impl World {
             KvResult::Value(v) => linearizability::KvOutcome::Value(v),
             KvResult::Cas { applied, previous } => linearizability::KvOutcome::Cas { applied, previous },
         };
+        let (key, op, invoke_ns) = (f.key, f.op, f.invoke_ns);
         self.history.push(linearizability::Operation { key, op, outcome, invoke_ns, return_ns: self.now_ns });
+    }
+
+    /// An operation whose outcome nobody will learn: it may take effect at any time after its invocation.
+    fn record_unknown(&mut self, f: InFlight) {
+        let outcome = linearizability::KvOutcome::Unknown;
+        let op =
+            linearizability::Operation { key: f.key, op: f.op, outcome, invoke_ns: f.invoke_ns, return_ns: u64::MAX };
+        self.history.push(op);
     }
 }
 
@@ -1766,5 +1898,7 @@ pub fn swarm(seed: u64, bugs: Bugs) -> WorldConfig {
         message_loss_percent: pick(&[0, 0, 1, 5]) as u32,
         message_duplicate_percent: pick(&[0, 0, 1, 5]) as u32,
         message_reorder_percent: pick(&[0, 0, 0, 2]) as u32,
+        clients: pick(&[0, 0, 2, 8]) as u32,
+        client_timeout_ms: pick(&[300, 1_000, 3_000]),
     }
 }

@@ -283,6 +283,8 @@ fn one_node(seed: u64) -> WorldConfig {
         election_timeout_max_ms: 300,
         client_interval_ms: 5,
         keys: 8,
+        clients: 0,
+        client_timeout_ms: 1_000,
         safety_ms: 1_000,
         liveness_ms: 70_000,
         liveness_workload_ms: 1_000,
