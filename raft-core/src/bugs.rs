@@ -66,11 +66,19 @@ pub enum Bug {
     /// reboot). The fix ends the recovered log before the first entry whose term is lower than its
     /// predecessor's (terms never decrease along a log; the snapshot's term counts for its index).
     StaleTailResurrected,
+    /// Found by this harness, present in Ra 3.1.10 (`ra_log_segment_writer:open_file`): a segment file
+    /// whose header is missing (empty file) is deleted and recreated, but any other unreadable header is
+    /// fatal. A power cut before a new segment's first fsync can keep the file's size and directory
+    /// entry but not its bytes — an all-zero header (XFS and ext4 with delayed allocation do this) — and
+    /// the node then cannot boot, though the file holds nothing durable (its entries are still in the
+    /// WAL, which is unlinked only after the segment is synced). The fix treats an all-zero header like a
+    /// missing one.
+    SegmentZeroHeaderFatal,
 }
 
 impl Bug {
     /// Every switch: `ra-model.md` §10 order, then the ones this harness found.
-    pub const ALL: [Bug; 14] = [
+    pub const ALL: [Bug; 15] = [
         Bug::IndexesBadmatch,
         Bug::WalRecoveryRescan,
         Bug::SegrefTupleDelete,
@@ -85,6 +93,7 @@ impl Bug {
         Bug::IndexesMissingTrusted,
         Bug::SnapshotOverWrittenLog,
         Bug::StaleTailResurrected,
+        Bug::SegmentZeroHeaderFatal,
     ];
 
     /// The switch's CLI name (`--bug NAME`).
@@ -104,6 +113,7 @@ impl Bug {
             Bug::IndexesMissingTrusted => "indexes-missing-trusted",
             Bug::SnapshotOverWrittenLog => "snapshot-over-written-log",
             Bug::StaleTailResurrected => "stale-tail-resurrected",
+            Bug::SegmentZeroHeaderFatal => "segment-zero-header-fatal",
         }
     }
 

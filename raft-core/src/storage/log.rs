@@ -544,32 +544,36 @@ impl ServerLog {
         Ok(())
     }
 
-    /// Ra's `resend_from`: re-cast every entry from `from` to the last index.
+    /// Ra's `resend_from`: the WAL saw a gap and asks to continue from `from`.
     fn resend_from(
         &mut self,
         from: LogIndex,
         shared: &mut NodeShared,
         out: &mut Vec<Envelope>,
     ) -> Result<(), StorageError> {
-        let Some((_, last)) = self.range else { return Ok(()) };
-        let mut i = from;
-        while i <= last {
+        // Ra's `resend_from0`: only the *pending* entries from `from` go again (the rest are durable,
+        // possibly already in segments and gone from the mem tables), the first chained to `from - 1`,
+        // the index the WAL asked to continue from, so that it accepts them.
+        self.pending = self.pending.floor(from);
+        let mut prev = from.0.checked_sub(1).map(LogIndex);
+        for i in self.pending.clone().iter() {
             let Some((term, payload)) =
                 self.mt.lookup(&shared.mem_tables, i).map_err(|g| StorageError::TableGone { tid: g.0 })?
             else {
-                break;
+                // Pending entries live in the mem tables until written (Ra's lookup would crash here).
+                return Err(StorageError::MissingEntry { uid: self.uid.clone(), index: i });
             };
             let tid = self.mt.tid_for(&shared.mem_tables, i, term).unwrap_or(self.mt.tid());
             out.push(Envelope::Wal(WalMsg::Append(WalAppend {
                 uid: self.uid.clone(),
                 process: self.process,
                 tid,
-                prev_index: i.0.checked_sub(1).map(LogIndex),
+                prev_index: prev,
                 index: i,
                 term,
                 payload,
             })));
-            i = LogIndex(i.0 + 1);
+            prev = Some(i);
         }
         Ok(())
     }

@@ -140,6 +140,16 @@ fn read_exact_at(fs: &mut dyn FileSystem, fd: Fd, offset: u64, len: usize) -> Re
     Ok(buf)
 }
 
+/// Whether the file at `path` starts with a header of zero bytes only: created and sized, but its bytes
+/// never reached disk (a power cut may keep a new file's size without its data).
+pub fn header_is_zeroed(fs: &mut dyn FileSystem, path: &str) -> Result<bool, SegmentError> {
+    let fd = fs.open(path, &OpenOptions::read_only())?;
+    let header = read_exact_at(fs, fd, 0, HEADER_SIZE as usize);
+    fs.close(fd)?;
+    let header = header?;
+    Ok(!header.is_empty() && header.iter().all(|b| *b == 0))
+}
+
 /// Reads and validates the header; returns `max_count`.
 fn read_header(fs: &mut dyn FileSystem, fd: Fd, path: &str) -> Result<u16, SegmentError> {
     let header = read_exact_at(fs, fd, 0, HEADER_SIZE as usize)?;

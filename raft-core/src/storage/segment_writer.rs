@@ -276,6 +276,14 @@ impl SegmentWriter {
                     // The header never reached disk: delete the empty file and retry.
                     fs.unlink(&path)?;
                 }
+                // An all-zero header never reached disk either (the file's size did): it holds nothing
+                // durable, so the same; `segment-zero-header-fatal` restores Ra's exit.
+                Err(SegmentError::InvalidFormat { .. })
+                    if !self.config.bugs.has(Bug::SegmentZeroHeaderFatal)
+                        && crate::storage::segment::header_is_zeroed(fs, &path)? =>
+                {
+                    fs.unlink(&path)?;
+                }
                 Err(SegmentError::Fs(e)) if e.kind == ErrorKind::NotFound => return Ok(None),
                 Err(e) => return Err(e.into()),
             }
