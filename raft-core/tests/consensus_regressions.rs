@@ -716,3 +716,21 @@ fn r9_stale_tail_resurrected_restores_ras_recovery() {
     Server::recover(config("c", &ABC, bugs), Term(2), None, LogIndex(30), None, &mut log).unwrap();
     assert_eq!(log.last_index_term(), (LogIndex(37), Term(1)), "the log ends in the older term again");
 }
+
+// ---------------------------------------------------------------------------------------------
+// R10: while receiving a snapshot, appends of the same term are ignored (Ra's `receive_snapshot`
+// state); found by the sim, swarm seed 3176: the snapshot's chunk was lost, the leader later appended
+// after the sparse live entry, and the follower applied into the hole (`missing_key`)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn r10_an_append_chained_to_a_pre_phase_entry_is_ignored_while_receiving() {
+    let (mut s, mut log) = c_receiving_live_entry_7();
+    log.write_all();
+    s.handle(0, Input::Written, &mut log).unwrap();
+    let fx = s.handle(0, Input::Message { from: sid("a"), msg: ae(1, 7, 1, vec![noop_entry(8, 1)], 8) }, &mut log);
+    let fx = fx.expect("no storage error: nothing is applied from the hole");
+    assert!(!fx.iter().any(|e| matches!(e, Effect::Send { msg: Message::AppendEntriesReply { .. }, .. })), "{fx:?}");
+    assert_eq!(s.last_applied(), LogIndex(3));
+    assert_eq!(log.last_index_term(), (LogIndex(7), Term(1)), "8 not appended after the hole");
+}

@@ -832,6 +832,12 @@ impl Server {
                     });
                     return Ok(());
                 }
+                if term == self.current_term && self.receiving_snapshot.is_some() {
+                    // Ra's `receive_snapshot` state ignores appends of its own term: the pre-phase may
+                    // have written live entries sparsely above the log, and an append chained to one of
+                    // them would make the log claim the hole below it (a higher term aborts the receive).
+                    return Ok(());
+                }
                 self.follow(term, &from, log, fx)?;
                 self.handle_append_entries(from, prev_index, prev_term, entries, commit, log, fx)
             }
