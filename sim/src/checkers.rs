@@ -243,8 +243,11 @@ pub fn converged(view: &[MemberView]) -> Result<(), String> {
 
 /// `lagging-follower-caught-up`: a follower that asks for leadership (its pre-vote reached the leader of
 /// its term) while both are up and connected must hear from that leader within `bound_ns`. Ra's leader
-/// answers a pre-vote by contacting every peer (PR 589 fix 4 included peers in snapshot backoff); the
-/// bound sits well below Ra's 5–60 s snapshot retry backoff and above its 2 s chunk timeout.
+/// answers a pre-vote by contacting every peer (PR 589 fix 4 included peers in snapshot backoff), except
+/// one it is sending a snapshot to, which it contacts when the transfer fails (2 s chunk timeout) and the
+/// follower pre-votes again. The bound (4.9 s in the worlds here) sits above that, with room for lost
+/// pre-votes, and just below Ra's shortest retry backoff (5 s), so a leader that waits for the backoff
+/// timer instead always exceeds it.
 #[derive(Debug, Clone)]
 pub struct ContactObligations {
     bound_ns: u64,

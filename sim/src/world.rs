@@ -99,6 +99,9 @@ pub struct WorldConfig {
     /// Percentage of the safety phase's restarts that arm a power cut a few filesystem calls into the
     /// recovery (a second crash while the first is being recovered from).
     pub recovery_crash_percent: u32,
+    /// Relative weight of segment writer crashes. Ra's log supervisor is `one_for_all`, so the WAL restarts
+    /// with it (post-boot recovery, mem tables kept); the segment writer's unfinished work is lost.
+    pub segment_writer_crash_weight: u32,
     /// Relative weight of one-way partitions: one node's outbound or inbound messages are dropped for
     /// `partition_ms` (it can hear but not be heard, or the reverse).
     pub one_way_partition_weight: u32,
@@ -775,6 +778,23 @@ impl World {
         n.wal_box.extend(queued.into_iter().filter(|m| matches!(m, WalMsg::Append(_))));
         self.count("wal restarts");
         self.note(Some(i), Kind::Crash, "WAL process restart (mem tables kept)".into());
+    }
+
+    /// The segment writer crashes mid-work: a fresh one starts (open segments, queued flushes and
+    /// step-wise mem-table deletes of the old one are gone), and Ra's `one_for_all` log supervisor
+    /// restarts the WAL with it, whose post-boot recovery hands the WAL files still on disk to the new
+    /// segment writer again.
+    fn segment_writer_crash(&mut self, i: usize) {
+        if !matches!(self.nodes[i].wal.phase(), raft_core::storage::wal::WalPhase::Running) {
+            return;
+        }
+        let n = &mut self.nodes[i];
+        n.segment_writer = SegmentWriter::new(segment_writer_config(&self.cfg));
+        n.sw_box.clear();
+        n.sw_next = None;
+        self.count("segment writer crashes");
+        self.note(Some(i), Kind::Crash, "segment writer crash (the log supervisor restarts the WAL too)".into());
+        self.wal_restart(i);
     }
 
     /// Arms a power cut just before the node's next call at a durability point.
@@ -1527,6 +1547,7 @@ impl World {
                         c.partition_weight,
                         c.crash_point_weight,
                         c.one_way_partition_weight,
+                        c.segment_writer_crash_weight,
                     ];
                     let total: u64 = weights.iter().map(|w| u64::from(*w)).sum();
                     let mut pick = below(&mut self.fault_rng, total.max(1));
@@ -1545,10 +1566,11 @@ impl World {
                             2 => self.wal_restart(victim),
                             3 => self.isolate(victim, true, true),
                             4 => self.arm_crash_point(victim),
-                            _ => {
+                            5 => {
                                 let inbound = below(&mut self.fault_rng, 2) == 0;
                                 self.isolate(victim, inbound, !inbound)
                             }
+                            _ => self.segment_writer_crash(victim),
                         }
                     }
                 }
@@ -1881,7 +1903,7 @@ pub fn swarm(seed: u64, bugs: Bugs) -> WorldConfig {
         // Ra's snapshot retry backoff reaches 60 s; the run ends as soon as the cluster converges.
         liveness_ms: 70_000,
         liveness_workload_ms: 1_000,
-        contact_bound_ms: 4_000,
+        contact_bound_ms: 4_900,
         fault_every_ms: pick(&[0, 300, 700, 2_000]),
         power_loss_weight: pick(&[0, 1, 3]) as u32,
         vm_crash_weight: pick(&[0, 1]) as u32,
@@ -1900,5 +1922,6 @@ pub fn swarm(seed: u64, bugs: Bugs) -> WorldConfig {
         message_reorder_percent: pick(&[0, 0, 0, 2]) as u32,
         clients: pick(&[0, 0, 2, 8]) as u32,
         client_timeout_ms: pick(&[300, 1_000, 3_000]),
+        segment_writer_crash_weight: pick(&[0, 0, 1]) as u32,
     }
 }
