@@ -47,6 +47,7 @@ fn config(seed: u64, model: CrashModel, bugs: Bugs) -> WorldConfig {
         restart_after_ms: 300,
         crash_model: model,
         bugs,
+        trace_messages: false,
     }
 }
 

@@ -2,7 +2,8 @@
 //! (`sim::swarm`). Lists failing seeds, or replays one seed with its trace.
 //!
 //! `cargo run --release -p sim --example swarm -- [--seeds A..B] [--bug NAME]`
-//! `cargo run --release -p sim --example swarm -- --seed N [--bug NAME] [--node n1]`   (prints the trace)
+//! `cargo run --release -p sim --example swarm -- --seed N [--bug NAME] [--node n1] [--messages]`
+//!   (prints the trace; `--messages` adds a MSG line per delivered or dropped message)
 //! `cargo run --release -p sim --example swarm -- --seeds A..B --determinism`   (each seed run twice)
 #![allow(clippy::print_stdout, missing_docs)]
 
@@ -19,7 +20,8 @@ fn main() {
     if let Some(seed) = arg("--seed") {
         let seed: u64 = seed.parse().expect("--seed N");
         let node = arg("--node").unwrap_or_default();
-        let cfg = swarm(seed, bugs);
+        let mut cfg = swarm(seed, bugs);
+        cfg.trace_messages = args.iter().any(|a| a == "--messages");
         println!("{cfg:?}");
         let r = run(cfg);
         println!("{:?}\ncoverage {:?}\ntrace hash {:016x}, {} events\n", r.outcome, r.coverage, r.trace_hash, r.events);

@@ -27,6 +27,8 @@ pub enum Kind {
     Phase,
     /// A checker's finding.
     Violation,
+    /// A message delivered to (or dropped before) the node (only with `trace_messages`).
+    Msg,
 }
 
 impl Kind {
@@ -44,6 +46,7 @@ impl Kind {
             Kind::Snapshot => "SNAPSHOT",
             Kind::Phase => "PHASE",
             Kind::Violation => "VIOLATION",
+            Kind::Msg => "MSG",
         }
     }
 }
@@ -62,7 +65,8 @@ columns: simulated time (ms.µs) | node | kind | detail
   LEADER    a node leads a term (with its commit index)
   SNAPSHOT  snapshot written (with its live indexes) or installed; segments unlinked
   PHASE     heal (faults off, liveness phase) and convergence
-  VIOLATION a checker's finding";
+  VIOLATION a checker's finding
+  MSG       a message delivered to the node, or dropped (only when the world traces messages)";
 
 /// One trace line.
 pub fn render(time_ns: u64, node: &str, kind: Kind, detail: &str) -> String {
@@ -91,4 +95,45 @@ pub fn describe_crash(decisions: &vfs::CrashDecisions) -> Vec<String> {
         lines.push(format!("… and {more} more"));
     }
     lines
+}
+
+/// A message in one short line: its kind and the indexes and terms that matter.
+pub fn describe_message(msg: &raft_core::consensus::server::Message) -> String {
+    use raft_core::consensus::server::Message as M;
+    match msg {
+        M::AppendEntries { term, prev_index, prev_term, entries, commit } => match (entries.first(), entries.last()) {
+            (Some(a), Some(b)) => {
+                format!("append t{term} after {prev_index}@t{prev_term}: {}..{} commit {commit}", a.index, b.index)
+            }
+            _ => format!("heartbeat t{term} after {prev_index}@t{prev_term} commit {commit}"),
+        },
+        M::AppendEntriesReply { term, success, next_index, last_index, last_term } => format!(
+            "append {} t{term} next {next_index} last {last_index}@t{last_term}",
+            if *success { "ok" } else { "refused" }
+        ),
+        M::PreVote { term, last_index, last_term } => format!("pre-vote t{term} last {last_index}@t{last_term}"),
+        M::PreVoteReply { term, granted } => {
+            format!("pre-vote {} t{term}", if *granted { "granted" } else { "denied" })
+        }
+        M::RequestVote { term, last_index, last_term } => {
+            format!("vote request t{term} last {last_index}@t{last_term}")
+        }
+        M::RequestVoteReply { term, granted } => {
+            format!("vote {} t{term}", if *granted { "granted" } else { "denied" })
+        }
+        M::InstallSnapshot { term, meta, chunk, last, .. } => {
+            format!(
+                "snapshot {}@t{} chunk {chunk}{} t{term}",
+                meta.index,
+                meta.term,
+                if *last { " (last)" } else { "" }
+            )
+        }
+        M::InstallSnapshotLive { term, meta, entries } => {
+            let live: Vec<String> = entries.iter().map(|e| e.index.to_string()).collect();
+            format!("snapshot {}@t{} live entries [{}] t{term}", meta.index, meta.term, live.join(","))
+        }
+        M::InstallSnapshotLiveAck { term } => format!("snapshot live entries acked t{term}"),
+        M::InstallSnapshotAck { term, chunk } => format!("snapshot chunk {chunk} acked t{term}"),
+    }
 }

@@ -120,6 +120,8 @@ pub struct WorldConfig {
     pub crash_model: CrashModel,
     /// Switched-on pre-fix behaviours.
     pub bugs: Bugs,
+    /// Render every message delivery and drop in the trace (MSG lines); off, only notable events are.
+    pub trace_messages: bool,
 }
 
 /// How a run ended.
@@ -1482,7 +1484,12 @@ impl World {
         match event {
             Event::Deliver { to, from, msg } => {
                 let from_node = self.node_of(&from);
-                if !self.nodes[to].up || self.cut.is_some_and(|c| c.drops(from_node, to)) {
+                let dropped = !self.nodes[to].up || self.cut.is_some_and(|c| c.drops(from_node, to));
+                if self.cfg.trace_messages {
+                    let verb = if dropped { "dropped" } else { "from" };
+                    self.note(Some(to), Kind::Msg, format!("{verb} {from}: {}", trace::describe_message(&msg)));
+                }
+                if dropped {
                     self.count("messages dropped");
                     return;
                 }
@@ -1913,6 +1920,7 @@ pub fn swarm(seed: u64, bugs: Bugs) -> WorldConfig {
         restart_after_ms: pick(&[100, 300, 1_000]),
         crash_model,
         bugs,
+        trace_messages: false,
         // Drawn last, so that adding this knob did not reorder the draws of the earlier ones.
         crash_point_weight: pick(&[0, 1, 3]) as u32,
         recovery_crash_percent: pick(&[0, 0, 20, 50]) as u32,

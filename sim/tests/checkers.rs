@@ -305,6 +305,7 @@ fn one_node(seed: u64) -> WorldConfig {
         restart_after_ms: 500,
         crash_model: CrashModel::Pessimistic,
         bugs: Bugs::none(),
+        trace_messages: false,
     }
 }
 

@@ -67,6 +67,7 @@ fn config(seed: u64, fault_every_ms: u64, bugs: Bugs) -> WorldConfig {
         restart_after_ms: 500,
         crash_model: CrashModel::Pessimistic,
         bugs,
+        trace_messages: false,
     }
 }
 
