@@ -48,6 +48,10 @@ fn config(seed: u64, model: CrashModel, bugs: Bugs) -> WorldConfig {
         crash_model: model,
         bugs,
         trace_messages: false,
+        trace_fs: false,
+        fault_plan: Vec::new(),
+        groups: 1,
+        group_stagger_ms: 0,
     }
 }
 

@@ -2,8 +2,9 @@
 //! (`sim::swarm`). Lists failing seeds, or replays one seed with its trace.
 //!
 //! `cargo run --release -p sim --example swarm -- [--seeds A..B] [--bug NAME]`
-//! `cargo run --release -p sim --example swarm -- --seed N [--bug NAME] [--node n1] [--messages]`
-//!   (prints the trace; `--messages` adds a MSG line per delivered or dropped message)
+//! `cargo run --release -p sim --example swarm -- --seed N [--bug NAME] [--node n1] [--messages] [--fs]`
+//!   (prints the trace; `--messages` adds a MSG line per delivered or dropped message, `--fs` an FS line
+//!   per filesystem call that changes or syncs a disk)
 //! `cargo run --release -p sim --example swarm -- --seeds A..B --determinism`   (each seed run twice)
 #![allow(clippy::print_stdout, missing_docs)]
 
@@ -22,6 +23,7 @@ fn main() {
         let node = arg("--node").unwrap_or_default();
         let mut cfg = swarm(seed, bugs);
         cfg.trace_messages = args.iter().any(|a| a == "--messages");
+        cfg.trace_fs = args.iter().any(|a| a == "--fs");
         println!("{cfg:?}");
         let r = run(cfg);
         println!("{:?}\ncoverage {:?}\ntrace hash {:016x}, {} events\n", r.outcome, r.coverage, r.trace_hash, r.events);

@@ -296,12 +296,13 @@ impl ContactObligations {
 #[derive(Debug)]
 pub struct Checkers {
     violations: Vec<Violation>,
-    leaders: BTreeMap<u64, String>,
+    /// (group, term) → its leader.
+    leaders: BTreeMap<(usize, u64), String>,
     invoked: BTreeMap<u64, u64>,
     liveness_start_ns: Option<u64>,
     committed_in_liveness: u64,
-    /// The highest entry a leader committed: (index, term of that entry).
-    highest_committed: Option<(LogIndex, Term)>,
+    /// Per group, the highest entry a leader committed: (index, term of that entry).
+    highest_committed: BTreeMap<usize, (LogIndex, Term)>,
     /// `lagging-follower-caught-up`.
     pub obligations: ContactObligations,
 }
@@ -315,7 +316,7 @@ impl Checkers {
             invoked: BTreeMap::new(),
             liveness_start_ns: None,
             committed_in_liveness: 0,
-            highest_committed: None,
+            highest_committed: BTreeMap::new(),
             obligations: ContactObligations::new(contact_bound_ms * 1_000_000),
         }
     }
@@ -353,14 +354,14 @@ impl Checkers {
         &mut self.violations
     }
 
-    /// Whether `node` leading `term` is news (for the trace).
-    pub fn is_new_leader(&self, term: u64, node: &str) -> bool {
-        self.leaders.get(&term).is_none_or(|l| l != node)
+    /// Whether `node` leading `term` of `group` is news (for the trace).
+    pub fn is_new_leader(&self, group: usize, term: u64, node: &str) -> bool {
+        self.leaders.get(&(group, term)).is_none_or(|l| l != node)
     }
 
-    /// `election-safety`: at most one leader per term.
-    pub fn leader(&mut self, term: u64, node: &str, time_ns: u64) -> Option<Violation> {
-        match self.leaders.get(&term) {
+    /// `election-safety`: at most one leader per term of a group.
+    pub fn leader(&mut self, group: usize, term: u64, node: &str, time_ns: u64) -> Option<Violation> {
+        match self.leaders.get(&(group, term)) {
             Some(other) if other != node => {
                 let detail = format!("{node} and {other} both lead term {term}");
                 self.violation("election-safety", node, time_ns, detail);
@@ -368,22 +369,22 @@ impl Checkers {
             }
             Some(_) => None,
             None => {
-                self.leaders.insert(term, node.into());
+                self.leaders.insert((group, term), node.into());
                 None
             }
         }
     }
 
-    /// A leader's commit index reached `index`, whose entry has `term`.
-    pub fn commit_advanced(&mut self, index: LogIndex, term: Term) {
-        if self.highest_committed.is_none_or(|(i, _)| index > i) {
-            self.highest_committed = Some((index, term));
+    /// A leader of `group` advanced its commit index to `index`, whose entry has `term`.
+    pub fn commit_advanced(&mut self, group: usize, index: LogIndex, term: Term) {
+        if self.highest_committed(group).is_none_or(|(i, _)| index > i) {
+            self.highest_committed.insert(group, (index, term));
         }
     }
 
-    /// The highest committed entry so far.
-    pub fn highest_committed(&self) -> Option<(LogIndex, Term)> {
-        self.highest_committed
+    /// The highest entry of `group` committed so far.
+    pub fn highest_committed(&self, group: usize) -> Option<(LogIndex, Term)> {
+        self.highest_committed.get(&group).copied()
     }
 
     /// A client operation was invoked.
@@ -408,10 +409,10 @@ impl Checkers {
         self.liveness_start_ns = Some(time_ns);
     }
 
-    /// `converges`, at the liveness bound: the members have converged (see [`converged`]) and the
-    /// cluster committed client operations after the heal.
-    pub fn check_converged(&mut self, view: &[MemberView], time_ns: u64) {
-        let result = converged(view).map_err(|why| format!("{why} at the end of the liveness phase")).and_then(|()| {
+    /// `converges`, at the liveness bound: the members have converged (`members`: [`converged`] over
+    /// every group) and the cluster committed client operations after the heal.
+    pub fn check_converged(&mut self, members: Result<(), String>, time_ns: u64) {
+        let result = members.map_err(|why| format!("{why} at the end of the liveness phase")).and_then(|()| {
             if self.committed_in_liveness == 0 { Err("nothing committed after the heal".into()) } else { Ok(()) }
         });
         self.judge("converges", "cluster", time_ns, result);

@@ -29,6 +29,8 @@ pub enum Kind {
     Violation,
     /// A message delivered to (or dropped before) the node (only with `trace_messages`).
     Msg,
+    /// A filesystem call that changes or syncs the disk (only with `trace_fs`).
+    Fs,
 }
 
 impl Kind {
@@ -47,6 +49,7 @@ impl Kind {
             Kind::Phase => "PHASE",
             Kind::Violation => "VIOLATION",
             Kind::Msg => "MSG",
+            Kind::Fs => "FS",
         }
     }
 }
@@ -66,7 +69,34 @@ columns: simulated time (ms.µs) | node | kind | detail
   SNAPSHOT  snapshot written (with its live indexes) or installed; segments unlinked
   PHASE     heal (faults off, liveness phase) and convergence
   VIOLATION a checker's finding
-  MSG       a message delivered to the node, or dropped (only when the world traces messages)";
+  MSG       a message delivered to the node, or dropped (only when the world traces messages)
+  FS        a filesystem call that changes or syncs the disk: #op-number call path [@offset+length]
+            [-> error] (only when the world traces filesystem calls)";
+
+/// The FS line of a recorded filesystem call, or `None` for a call that neither changes nor syncs the
+/// disk (reads, stats, opens of existing files, seeks, closes) or that failed without touching it (an
+/// idempotent `mkdir` of an existing directory); calls failing with an I/O error or a power cut are shown.
+pub fn describe_fs_op(op: &vfs::OpRecord) -> Option<String> {
+    use vfs::ErrorKind::{Io, NoSpace, PoweredOff};
+    // Opens are left out: the model's callers never open with O_TRUNC, and every open would be a line.
+    let changes = op.kind.is_mutating() && op.kind != vfs::OpKind::Open;
+    if !changes || op.result.is_err_and(|e| !matches!(e, Io | NoSpace | PoweredOff)) {
+        return None;
+    }
+    let mut line = format!("#{} {} {}", op.seq, op.kind.name(), if op.path.is_empty() { "/" } else { &op.path });
+    if let Some(to) = &op.to {
+        line.push_str(&format!(" -> {to}"));
+    }
+    match (op.offset, op.len) {
+        (Some(o), Some(l)) => line.push_str(&format!(" @{o}+{l}")),
+        (None, Some(l)) => line.push_str(&format!(" len {l}")),
+        _ => {}
+    }
+    if let Err(e) = op.result {
+        line.push_str(&format!(" -> {e:?}"));
+    }
+    Some(line)
+}
 
 /// One trace line.
 pub fn render(time_ns: u64, node: &str, kind: Kind, detail: &str) -> String {

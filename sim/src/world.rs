@@ -33,6 +33,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use vfs::{CrashModel, CrashPoint, OpKind, SimFs, SimFsConfig};
 
+use scenarios::{Fault, PlannedFault};
+
 use crate::checkers::{self, Checkers, Violation};
 use crate::linearizability;
 use crate::trace::{self, Kind};
@@ -42,8 +44,15 @@ use crate::trace::{self, Kind};
 pub struct WorldConfig {
     /// Decides everything else that is random.
     pub seed: u64,
-    /// Cluster size (one Raft group, one member per node).
+    /// Cluster size (every node hosts one member of each Raft group).
     pub nodes: usize,
+    /// Raft groups (1..k): each has a member on every node, all sharing the node's WAL, segment writer,
+    /// names and meta stores — as Ra's quorum queues share a Ra system.
+    pub groups: usize,
+    /// Group `g ≥ 1` is created on every node `g ×` this many milliseconds into the run (0: every group at
+    /// the first boot): a new server registering while the others write, roll the WAL over and crash.
+    /// A node that is down then creates its member when it next boots.
+    pub group_stagger_ms: u64,
     /// WAL roll-over size.
     pub wal_max_size_bytes: u64,
     /// Entries per segment file.
@@ -122,6 +131,42 @@ pub struct WorldConfig {
     pub bugs: Bugs,
     /// Render every message delivery and drop in the trace (MSG lines); off, only notable events are.
     pub trace_messages: bool,
+    /// Render every filesystem call that changes or syncs a disk in the trace (FS lines, numbered as the
+    /// CRASH lines number a power cut's call).
+    pub trace_fs: bool,
+    /// Faults at chosen times and crash points (the scenario's plan), on top of the random ones
+    /// `fault_every_ms` draws. A plan is not held to the random faults' budget (one node out at a time):
+    /// what it schedules happens, except a crash of a node that is already down.
+    pub fault_plan: Vec<PlannedFault>,
+}
+
+impl WorldConfig {
+    /// Whether the world can be built: at least one node and one group, and a plan that names existing
+    /// nodes and filesystem calls. `Err` says which knob is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.nodes == 0 {
+            return Err("nodes: at least 1".into());
+        }
+        if self.groups == 0 {
+            return Err("groups: at least 1".into());
+        }
+        for (k, p) in self.fault_plan.iter().enumerate() {
+            if p.node >= self.nodes {
+                return Err(format!("fault_plan[{k}].node: {} but the cluster has {} nodes", p.node, self.nodes));
+            }
+            match &p.fault {
+                Fault::PowerCutBefore { call, .. } if OpKind::from_name(call).is_none() => {
+                    let names: Vec<&str> = OpKind::ALL.iter().map(|k| k.name()).collect();
+                    return Err(format!("fault_plan[{k}].call: unknown call {call:?} (one of {})", names.join(", ")));
+                }
+                Fault::PowerCutAfterCalls { calls: 0, .. } => {
+                    return Err(format!("fault_plan[{k}].calls: at least 1"));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
 }
 
 /// How a run ended.
@@ -156,17 +201,20 @@ pub struct RunResult {
 enum Event {
     Deliver {
         to: usize,
+        group: usize,
         from: ServerId,
         msg: Message,
     },
     Timer {
         node: usize,
+        group: usize,
         incarnation: u64,
         timer: Timer,
         generation: u64,
     },
     SenderTimer {
         node: usize,
+        group: usize,
         incarnation: u64,
         peer: ServerId,
         generation: u64,
@@ -194,6 +242,14 @@ enum Event {
         incarnation: u64,
     },
     Heal,
+    /// Entry `index` of the fault plan is due.
+    Planned {
+        index: usize,
+    },
+    /// Group `g` comes into being: every node that is up creates its member.
+    CreateGroup {
+        group: usize,
+    },
     /// Liveness phase: has the cluster converged yet?
     ConvergeCheck,
 }
@@ -209,9 +265,70 @@ struct Host {
     process: ProcessId,
 }
 
-struct Node {
+/// One Raft group's member on a node: its server (or the new server being started) and what the world
+/// keeps for it.
+struct Member {
     name: ServerId,
     uid: Uid,
+    server_box: VecDeque<ServerWork>,
+    host: Option<Host>,
+    /// A new server waiting for its first entry, and the process it runs as.
+    starting: Option<(NewServerStart, ProcessId)>,
+    /// Its config, when pre-init found it registered and readable.
+    ready_config: Option<ServerConfig>,
+    senders: BTreeMap<ServerId, (SnapshotSender, u64)>,
+    accept: Option<SnapshotAccept>,
+    timer_generation: BTreeMap<Timer, u64>,
+    /// The server's last written entry when the node last crashed (`written-survives`).
+    written_at_crash: Option<(LogIndex, Term)>,
+    /// The server's last written entry when its current snapshot receive began: the live entries the
+    /// receive writes sparsely above the log are no promise (a crash mid-receive discards them).
+    written_before_receive: Option<(LogIndex, Term)>,
+}
+
+impl Member {
+    fn new(name: String) -> Member {
+        Member {
+            uid: Uid(name.clone()),
+            name: ServerId(name),
+            server_box: VecDeque::new(),
+            host: None,
+            starting: None,
+            ready_config: None,
+            senders: BTreeMap::new(),
+            accept: None,
+            timer_generation: BTreeMap::new(),
+            written_at_crash: None,
+            written_before_receive: None,
+        }
+    }
+
+    /// Everything volatile goes with its process (a boot starts from the disk).
+    fn reset(&mut self) {
+        self.server_box.clear();
+        self.host = None;
+        self.starting = None;
+        self.ready_config = None;
+        self.senders.clear();
+        self.accept = None;
+        self.timer_generation.clear();
+        self.written_before_receive = None;
+    }
+
+    /// The process of its server, running or starting.
+    fn process(&self) -> Option<ProcessId> {
+        self.host.as_ref().map(|h| h.process).or(self.starting.as_ref().map(|(_, p)| *p))
+    }
+}
+
+/// The name (and uid) of group `g`'s member on node `i`: `n1`, `n2`, … for the first group, `n1g2`, … for
+/// the others.
+fn member_name(i: usize, g: usize) -> String {
+    if g == 0 { format!("n{}", i + 1) } else { format!("n{}g{}", i + 1, g + 1) }
+}
+
+struct Node {
+    name: String,
     fs: SimFs,
     shared: NodeShared,
     names: NamesStore,
@@ -225,27 +342,19 @@ struct Node {
     sw_box: VecDeque<SegmentWriterMsg>,
     sw_next: Option<SegmentWriterMsg>,
     worker_box: VecDeque<WorkerMsg>,
-    server_box: VecDeque<ServerWork>,
-    host: Option<Host>,
-    starting: Option<NewServerStart>,
-    ready_config: Option<ServerConfig>,
-    senders: BTreeMap<ServerId, (SnapshotSender, u64)>,
-    accept: Option<SnapshotAccept>,
-    timer_generation: BTreeMap<Timer, u64>,
+    /// One per group, by group index.
+    members: Vec<Member>,
     next_process: u64,
-    /// Between boot and the end of WAL recovery (a WAL-only restart does not restart the server).
+    /// Between boot and the end of WAL recovery (a WAL-only restart does not restart the servers).
     booting: bool,
-    /// The server's last written entry when the node last crashed (`written-survives`).
-    written_at_crash: Option<(LogIndex, Term)>,
-    /// The server's last written entry when its current snapshot receive began: the live entries the
-    /// receive writes sparsely above the log are no promise (a crash mid-receive discards them).
-    written_before_receive: Option<(LogIndex, Term)>,
+    /// A planned power cut this many calls into the next boot.
+    next_boot_cut: Option<u64>,
 }
 
 impl Node {
-    /// The server's log as a [`RaftLog`] for the checkers' reads (nothing they call appends to `out`).
-    fn read_log<'a>(&'a mut self, out: &'a mut Vec<Envelope>) -> Option<StorageLog<'a>> {
-        let h = self.host.as_mut()?;
+    /// Group `g`'s server log as a [`RaftLog`] for the checkers' reads (nothing they call appends to `out`).
+    fn read_log<'a>(&'a mut self, g: usize, out: &'a mut Vec<Envelope>) -> Option<StorageLog<'a>> {
+        let h = self.members[g].host.as_mut()?;
         Some(StorageLog { log: &mut h.log, shared: &mut self.shared, fs: &mut self.fs, out })
     }
 }
@@ -255,7 +364,20 @@ enum Actor {
     Wal,
     SegmentWriter,
     Worker,
-    Server,
+    /// Group `g`'s server.
+    Server(usize),
+}
+
+impl Actor {
+    /// A number for the trace hash.
+    fn code(self) -> u64 {
+        match self {
+            Actor::Wal => 0,
+            Actor::SegmentWriter => 1,
+            Actor::Worker => 2,
+            Actor::Server(g) => 3 + g as u64,
+        }
+    }
 }
 
 /// A network cut around one node.
@@ -276,6 +398,8 @@ impl Cut {
 
 /// A client operation not yet answered.
 struct InFlight {
+    /// The group whose machine it goes to.
+    group: usize,
     key: String,
     op: linearizability::KvOp,
     invoke_ns: u64,
@@ -307,8 +431,10 @@ pub struct World {
     cut: Option<Cut>,
     /// Client operations in flight: request → (key, operation, invoke time).
     in_flight: BTreeMap<u64, InFlight>,
-    /// The closed-loop clients (none for the open-loop generator).
+    /// The closed-loop clients (none for the open-loop generator); client `c` uses group `c % groups`.
     clients: Vec<Client>,
+    /// Which groups exist yet.
+    created: Vec<bool>,
     /// The completed history (outcomes known or, at the end, unknown).
     history: Vec<linearizability::Operation>,
     faults_on: bool,
@@ -350,13 +476,19 @@ impl World {
     /// A world whose nodes boot from the given disks (node `i` from `disks[i]`): how a test hands the
     /// boot path a constructed disk image.
     pub fn with_disks(cfg: WorldConfig, disks: Vec<SimFs>) -> World {
+        if let Err(e) = cfg.validate() {
+            panic!("an invalid world config (check `WorldConfig::validate` first): {e}");
+        }
         assert_eq!(disks.len(), cfg.nodes, "one disk per node");
         let nodes = disks
             .into_iter()
+            .map(|mut fs| {
+                fs.set_record_ops(cfg.trace_fs);
+                fs
+            })
             .enumerate()
             .map(|(i, fs)| Node {
-                name: ServerId(format!("n{}", i + 1)),
-                uid: Uid(format!("n{}", i + 1)),
+                name: format!("n{}", i + 1),
                 fs,
                 shared: NodeShared::new(),
                 names: NamesStore::new(),
@@ -370,17 +502,10 @@ impl World {
                 sw_box: VecDeque::new(),
                 sw_next: None,
                 worker_box: VecDeque::new(),
-                server_box: VecDeque::new(),
-                host: None,
-                starting: None,
-                ready_config: None,
-                senders: BTreeMap::new(),
-                accept: None,
-                timer_generation: BTreeMap::new(),
+                members: (0..cfg.groups).map(|g| Member::new(member_name(i, g))).collect(),
                 next_process: 1,
                 booting: false,
-                written_at_crash: None,
-                written_before_receive: None,
+                next_boot_cut: None,
             })
             .collect();
         let mut w = World {
@@ -397,6 +522,7 @@ impl World {
             cut: None,
             in_flight: BTreeMap::new(),
             clients: (0..cfg.clients).map(|_| Client { target: None, request: None }).collect(),
+            created: (0..cfg.groups).map(|g| g == 0 || cfg.group_stagger_ms == 0).collect(),
             history: Vec::new(),
             faults_on: true,
             checkers: Checkers::new(cfg.contact_bound_ms),
@@ -416,15 +542,40 @@ impl World {
             w.schedule(w.cfg.fault_every_ms * 1_000_000, Event::Fault);
         }
         w.schedule(w.cfg.safety_ms * 1_000_000, Event::Heal);
+        for index in 0..w.cfg.fault_plan.len() {
+            let at_ms = w.cfg.fault_plan[index].at_ms;
+            if at_ms < w.cfg.safety_ms {
+                w.schedule(at_ms * 1_000_000, Event::Planned { index });
+            }
+        }
+        if w.cfg.group_stagger_ms > 0 {
+            for group in 1..w.cfg.groups {
+                w.schedule(group as u64 * w.cfg.group_stagger_ms * 1_000_000, Event::CreateGroup { group });
+            }
+        }
         w
     }
 
-    fn members(&self) -> Vec<ServerId> {
-        self.nodes.iter().map(|n| n.name.clone()).collect()
+    /// Group `g`'s members.
+    fn members(&self, g: usize) -> Vec<ServerId> {
+        self.nodes.iter().map(|n| n.members[g].name.clone()).collect()
     }
 
-    fn node_of(&self, id: &ServerId) -> Option<usize> {
-        self.nodes.iter().position(|n| n.name == *id)
+    /// The node and group of a member.
+    fn member_of(&self, id: &ServerId) -> Option<(usize, usize)> {
+        self.nodes.iter().enumerate().find_map(|(i, n)| n.members.iter().position(|m| m.name == *id).map(|g| (i, g)))
+    }
+
+    /// A member's key in the contact obligations.
+    fn member_key(&self, i: usize, g: usize) -> usize {
+        g * self.nodes.len() + i
+    }
+
+    /// A trace line about group `g`'s member on node `i` (prefixed with the member for groups after the
+    /// first).
+    fn note_member(&mut self, i: usize, g: usize, kind: Kind, detail: String) {
+        let detail = if g == 0 { detail } else { format!("{}: {detail}", self.nodes[i].members[g].name) };
+        self.note(Some(i), kind, detail);
     }
 
     fn schedule(&mut self, after_ns: u64, event: Event) {
@@ -432,15 +583,41 @@ impl World {
         self.queue.insert((self.now_ns + after_ns, self.seq), event);
     }
 
-    /// Adds a trace line (and folds it into the trace hash).
+    /// Adds a trace line (and folds it into the trace hash), after the FS lines of the filesystem calls
+    /// made before it.
     fn note(&mut self, node: Option<usize>, kind: Kind, detail: String) {
-        let name = node.map_or("-", |i| self.nodes[i].name.0.as_str());
-        let line = trace::render(self.now_ns, name, kind, &detail);
+        self.trace_fs_calls();
+        self.push_line(node, kind, &detail);
+    }
+
+    /// Renders a line. The optional detail lines (MSG, FS) do not feed the trace hash, so that tracing
+    /// more of a run does not change its hash (the run itself is the same).
+    fn push_line(&mut self, node: Option<usize>, kind: Kind, detail: &str) {
+        let name = node.map_or("-", |i| self.nodes[i].name.as_str());
+        let line = trace::render(self.now_ns, name, kind, detail);
+        if matches!(kind, Kind::Msg | Kind::Fs) {
+            self.trace.push(line);
+            return;
+        }
         for b in line.as_bytes() {
             self.hash ^= u64::from(*b);
             self.hash = self.hash.wrapping_mul(0x0100_0000_01b3);
         }
         self.trace.push(line);
+    }
+
+    /// With `trace_fs`: an FS line per recorded filesystem call that changed or synced a disk.
+    fn trace_fs_calls(&mut self) {
+        if !self.cfg.trace_fs {
+            return;
+        }
+        for i in 0..self.nodes.len() {
+            for op in self.nodes[i].fs.take_ops() {
+                if let Some(line) = trace::describe_fs_op(&op) {
+                    self.push_line(Some(i), Kind::Fs, &line);
+                }
+            }
+        }
     }
 
     /// Folds a compact event description into the trace hash (every step and event, not only rendered
@@ -486,13 +663,9 @@ impl World {
         n.sw_box.clear();
         n.sw_next = None;
         n.worker_box.clear();
-        n.server_box.clear();
-        n.host = None;
-        n.starting = None;
-        n.senders.clear();
-        n.accept = None;
-        n.timer_generation.clear();
-        n.written_before_receive = None;
+        for m in n.members.iter_mut() {
+            m.reset();
+        }
         let pre = load_directory(&mut n.fs, "", &mut n.shared).and_then(|mut names| {
             let report = pre_init(&mut n.fs, "", &mut names, &KvMachine, &bugs, &mut n.shared)?;
             Ok((names, report))
@@ -501,8 +674,8 @@ impl World {
             Ok((names, report)) => {
                 n.names = names;
                 // Ra's pre-init catches a server's init error; its restart then fails the same way.
-                if let Some((_, e)) = report.failed.into_iter().find(|(u, _)| *u == n.uid) {
-                    self.actor_failed(i, "server init", e, true);
+                if let Some((uid, e)) = report.failed.into_iter().find(|(u, _)| n.members.iter().any(|m| m.uid == *u)) {
+                    self.actor_failed(i, &format!("server init of {uid}"), e, true);
                     return;
                 }
                 // `registered-implies-config`: after pre-init every registered server has a readable
@@ -515,12 +688,16 @@ impl World {
                 if n.fs.is_powered_off() {
                     return; // the cut fired during the check's own reads
                 }
-                let name = n.name.0.clone();
+                let name = n.name.clone();
                 if self.checkers.judge("registered-implies-config", &name, self.now_ns, result) {
                     return;
                 }
                 let n = &mut self.nodes[i];
-                n.ready_config = report.ready.into_iter().find(|c| c.uid == n.uid);
+                for config in report.ready {
+                    if let Some(m) = n.members.iter_mut().find(|m| m.uid == config.uid) {
+                        m.ready_config = Some(config);
+                    }
+                }
                 n.meta = MetaStore::load(&mut n.fs, "").unwrap_or_default();
                 n.wal_box.push_back(WalMsg::Recover);
                 self.note(Some(i), Kind::Boot, "pre-init done, WAL recovery begins".into());
@@ -529,23 +706,38 @@ impl World {
         }
     }
 
-    /// WAL recovery finished: restart the server from its config, or create it.
+    /// WAL recovery finished: every group that exists restarts its member from its config, or creates it.
     fn wal_recovered(&mut self, i: usize) {
-        let cfg = self.consensus_config(i);
+        for g in 0..self.cfg.groups {
+            if !self.created[g] {
+                continue;
+            }
+            if !self.nodes[i].up || self.nodes[i].fs.is_powered_off() {
+                return;
+            }
+            self.start_member(i, g);
+        }
+    }
+
+    /// Starts group `g`'s member on node `i` (its WAL running): from its config when pre-init found one,
+    /// else as a new server (register, init the log, write its first entry, then the config).
+    fn start_member(&mut self, i: usize, g: usize) {
+        let cfg = self.consensus_config(i, g);
         let bugs = self.cfg.bugs.clone();
-        let members = self.members();
+        let members = self.members(g);
         let n = &mut self.nodes[i];
         let process = ProcessId(n.next_process);
         n.next_process += 1;
+        let m = &mut n.members[g];
         let mut out = Vec::new();
         let mut fx = Vec::new();
         let mut notes: Vec<String> = Vec::new();
         let result: Result<&'static str, StorageError> = (|| {
-            if let Some(config) = n.ready_config.clone() {
+            if let Some(config) = m.ready_config.clone() {
                 n.shared.directory.set_process(&config.uid, Some(process));
-                let last_wal = n.wal.last_writer_seq(&n.uid).map(|w| w.last());
+                let last_wal = n.wal.last_writer_seq(&m.uid).map(|w| w.last());
                 let (mut log, report) = ServerLog::init(
-                    &n.uid,
+                    &m.uid,
                     process,
                     "",
                     last_wal,
@@ -562,9 +754,9 @@ impl World {
                     report.deleted_segments,
                     report.indexes_rebuilt
                 ));
-                let meta = n.meta.get(&n.uid);
+                let meta = n.meta.get(&m.uid);
                 let state = match log.snapshot() {
-                    Some(m) => Some(snapshot::read_snapshot_state(&mut n.fs, n.uid.as_str(), m)?),
+                    Some(s) => Some(snapshot::read_snapshot_state(&mut n.fs, m.uid.as_str(), s)?),
                     None => None,
                 };
                 let voted = meta.voted_for.map(ServerId);
@@ -572,13 +764,13 @@ impl World {
                 let (server, effects) =
                     Server::recover(cfg, meta.current_term, voted, meta.last_applied, state.as_deref(), &mut slog)?;
                 fx = effects;
-                n.host = Some(Host { server, log, process });
+                m.host = Some(Host { server, log, process });
                 Ok("restarted")
             } else {
                 let config = ServerConfig {
-                    uid: n.uid.clone(),
-                    name: n.name.0.clone(),
-                    cluster_name: "c1".into(),
+                    uid: m.uid.clone(),
+                    name: m.name.0.clone(),
+                    cluster_name: format!("c{}", g + 1),
                     initial_members: members.iter().map(|m| m.0.clone()).collect(),
                     machine_version: 1,
                 };
@@ -596,51 +788,53 @@ impl World {
                 if start.is_started() {
                     // Unregistered at pre-init (config lost) but its log survived: it starts at once.
                     let mut log = start.into_log();
-                    let meta = n.meta.get(&n.uid);
+                    let meta = n.meta.get(&m.uid);
                     let voted = meta.voted_for.map(ServerId);
                     let state = match log.snapshot() {
-                        Some(m) => Some(snapshot::read_snapshot_state(&mut n.fs, n.uid.as_str(), m)?),
+                        Some(s) => Some(snapshot::read_snapshot_state(&mut n.fs, m.uid.as_str(), s)?),
                         None => None,
                     };
                     let mut slog = StorageLog { log: &mut log, shared: &mut n.shared, fs: &mut n.fs, out: &mut out };
                     let (server, effects) =
                         Server::recover(cfg, meta.current_term, voted, LogIndex(0), state.as_deref(), &mut slog)?;
                     fx = effects;
-                    n.host = Some(Host { server, log, process });
+                    m.host = Some(Host { server, log, process });
                     return Ok("started as new over its old log");
                 }
-                n.starting = Some(start);
+                m.starting = Some((start, process));
                 Ok("started as new")
             }
         })();
         for line in notes {
-            self.note(Some(i), Kind::Recover, line);
+            self.note_member(i, g, Kind::Recover, line);
         }
         self.route(i, out);
         match result {
             Ok(how) => {
-                self.note(Some(i), Kind::Server, how.into());
-                self.arm_autosave(i);
-                if self.nodes[i].host.is_some() {
-                    self.after_recovery(i);
+                self.note_member(i, g, Kind::Server, how.into());
+                if g == 0 {
+                    self.arm_autosave(i);
                 }
-                self.run_effects(i, fx);
+                if self.nodes[i].members[g].host.is_some() {
+                    self.after_recovery(i, g);
+                }
+                self.run_effects(i, g, fx);
             }
             Err(e) => self.actor_failed(i, "server init", e, true),
         }
     }
 
-    fn consensus_config(&self, i: usize) -> ConsensusConfig {
+    fn consensus_config(&self, i: usize, g: usize) -> ConsensusConfig {
         ConsensusConfig {
-            id: self.nodes[i].name.clone(),
-            members: self.members(),
+            id: self.nodes[i].members[g].name.clone(),
+            members: self.members(g),
             election_timeout_min_ms: self.cfg.election_timeout_min_ms,
             election_timeout_max_ms: self.cfg.election_timeout_max_ms,
             heartbeat_ms: self.cfg.heartbeat_ms,
             snapshot_interval: self.cfg.snapshot_interval,
             max_append_entries: 64,
             machine_version: 1,
-            rng_seed: self.cfg.seed ^ (0x51 + i as u64) ^ (self.nodes[i].incarnation << 32),
+            rng_seed: self.cfg.seed ^ (0x51 + i as u64) ^ (self.nodes[i].incarnation << 32) ^ ((g as u64) << 56),
             bugs: self.cfg.bugs.clone(),
         }
     }
@@ -662,35 +856,40 @@ impl World {
             return;
         }
         let checker = if booting { "node-boots" } else { "storage-error" };
-        self.checkers.violation(checker, &name.0, self.now_ns, format!("{what}: {e}"));
+        self.checkers.violation(checker, &name, self.now_ns, format!("{what}: {e}"));
         self.nodes[i].up = false;
     }
 
     /// Bookkeeping of every crash of node `i`: what it had written, and obligations that lapse.
     fn crashed(&mut self, i: usize) {
-        let n = &mut self.nodes[i];
-        if let Some(h) = n.host.as_ref() {
-            n.written_at_crash = Some(n.written_before_receive.unwrap_or_else(|| h.log.last_written()));
+        for m in self.nodes[i].members.iter_mut() {
+            if let Some(h) = m.host.as_ref() {
+                m.written_at_crash = Some(m.written_before_receive.unwrap_or_else(|| h.log.last_written()));
+            }
         }
-        self.checkers.obligations.forget(i);
+        for g in 0..self.cfg.groups {
+            let key = self.member_key(i, g);
+            self.checkers.obligations.forget(key);
+        }
     }
 
     /// A server came up from its disk: `written-survives` (against what it had written before its
     /// crash), `no-log-gap` (its recovered log) and `commit-durability` (a majority still holds the
     /// highest committed entry).
-    fn after_recovery(&mut self, i: usize) {
+    fn after_recovery(&mut self, i: usize, g: usize) {
         let mut scratch = Vec::new();
         let n = &mut self.nodes[i];
-        let name = n.name.0.clone();
-        let Some(h) = n.host.as_ref() else { return };
-        if let Some(before) = n.written_at_crash.take() {
+        let name = n.members[g].name.0.clone();
+        let m = &mut n.members[g];
+        let Some(h) = m.host.as_ref() else { return };
+        if let Some(before) = m.written_at_crash.take() {
             let result = checkers::written_survives(before, h.log.last_written());
             if self.checkers.judge("written-survives", &name, self.now_ns, result) {
                 return;
             }
         }
         let n = &mut self.nodes[i];
-        let Some(mut log) = n.read_log(&mut scratch) else { return };
+        let Some(mut log) = n.read_log(g, &mut scratch) else { return };
         let result = checkers::no_log_gap(&mut log);
         if n.fs.is_powered_off() {
             return; // a power cut armed during recovery fired: the node is down, its disk judged at the next boot
@@ -698,17 +897,18 @@ impl World {
         if self.checkers.judge("no-log-gap", &name, self.now_ns, result) {
             return;
         }
-        self.check_commit_durability();
+        self.check_commit_durability(g);
     }
 
-    /// `commit-durability` over the members now up (down members are not judged until they boot).
-    fn check_commit_durability(&mut self) {
-        let Some(committed) = self.checkers.highest_committed() else { return };
+    /// `commit-durability` of group `g` over the members now up (down members are not judged until they
+    /// boot).
+    fn check_commit_durability(&mut self, g: usize) {
+        let Some(committed) = self.checkers.highest_committed(g) else { return };
         let (mut holding, mut unknown) = (0, 0);
         let mut scratch = Vec::new();
         for n in self.nodes.iter_mut() {
             let up = n.up;
-            let Some(mut log) = n.read_log(&mut scratch).filter(|_| up) else {
+            let Some(mut log) = n.read_log(g, &mut scratch).filter(|_| up) else {
                 unknown += 1;
                 continue;
             };
@@ -717,14 +917,15 @@ impl World {
                 Ok(false) => {}
                 Err(_) if n.fs.is_powered_off() => unknown += 1,
                 Err(detail) => {
-                    let name = n.name.0.clone();
+                    let name = n.members[g].name.0.clone();
                     self.checkers.violation("storage-error", &name, self.now_ns, detail);
                     return;
                 }
             }
         }
         let result = checkers::commit_durability(holding, unknown, self.nodes.len(), committed);
-        self.checkers.judge("commit-durability", "cluster", self.now_ns, result);
+        let cluster = group_label(g);
+        self.checkers.judge("commit-durability", &cluster, self.now_ns, result);
     }
 
     fn power_loss(&mut self, i: usize) {
@@ -830,7 +1031,7 @@ impl World {
             self.crashed(i);
             let n = &mut self.nodes[i];
             let cuts = n.fs.take_power_cuts();
-            let recovering = n.booting || (n.host.is_none() && n.starting.is_none());
+            let recovering = n.booting || n.members.iter().all(|m| m.host.is_none() && m.starting.is_none());
             n.up = false;
             n.incarnation += 1;
             self.count("crash points fired");
@@ -848,10 +1049,54 @@ impl World {
         }
     }
 
+    /// Applies entry `index` of the fault plan.
+    fn planned_fault(&mut self, index: usize) {
+        let PlannedFault { node: i, fault, .. } = self.cfg.fault_plan[index].clone();
+        self.count("planned faults");
+        let crashes = !matches!(fault, Fault::WalRestart | Fault::SegmentWriterCrash | Fault::Isolate { .. });
+        if crashes && !self.nodes[i].up {
+            self.count("planned faults skipped (node down)");
+            self.note(Some(i), Kind::Crash, format!("planned {} skipped: the node is down", fault.name()));
+            return;
+        }
+        if crashes {
+            self.nodes[i].next_boot_cut = fault.reboot_cut_after_calls();
+        }
+        let model = self.cfg.crash_model;
+        match fault {
+            Fault::PowerLoss { .. } => self.power_loss(i),
+            Fault::VmCrash { .. } => self.vm_crash(i),
+            Fault::PowerCutBefore { call, path_glob, .. } => {
+                let kind = OpKind::from_name(&call).expect("validated");
+                let n = &mut self.nodes[i];
+                let after_seq = n.fs.op_seq();
+                n.fs.arm_power_cut(
+                    CrashPoint::BeforeOp { kind: Some(kind), path_glob: path_glob.clone(), after_seq },
+                    model,
+                );
+                self.count("crash points armed");
+                self.note(Some(i), Kind::Crash, format!("power cut armed before the next {call} of {path_glob}"));
+            }
+            Fault::PowerCutAfterCalls { calls, .. } => {
+                let n = &mut self.nodes[i];
+                let seq = n.fs.op_seq() + calls;
+                n.fs.arm_power_cut(CrashPoint::AfterOp { seq }, model);
+                self.count("crash points armed");
+                self.note(Some(i), Kind::Crash, format!("power cut armed after call {seq} ({calls} calls from now)"));
+            }
+            Fault::WalRestart => self.wal_restart(i),
+            Fault::SegmentWriterCrash => self.segment_writer_crash(i),
+            Fault::Isolate { inbound, outbound, duration_ms } => self.isolate(i, inbound, outbound, duration_ms),
+        }
+    }
+
     /// Cuts one node off from the network for `partition_ms`: both ways, or one way.
-    fn isolate(&mut self, i: usize, inbound: bool, outbound: bool) {
+    fn isolate(&mut self, i: usize, inbound: bool, outbound: bool, duration_ms: u64) {
         self.cut = Some(Cut { node: i, inbound, outbound });
-        self.checkers.obligations.forget(i);
+        for g in 0..self.cfg.groups {
+            let key = self.member_key(i, g);
+            self.checkers.obligations.forget(key);
+        }
         let what = match (inbound, outbound) {
             (true, true) => {
                 self.count("isolations");
@@ -867,7 +1112,7 @@ impl World {
             }
         };
         self.note(Some(i), Kind::Net, what.into());
-        self.schedule(self.cfg.partition_ms * 1_000_000, Event::Reconnect { node: i });
+        self.schedule(duration_ms * 1_000_000, Event::Reconnect { node: i });
     }
 }
 
@@ -877,6 +1122,7 @@ impl World {
         let end_ns = (self.cfg.safety_ms + self.cfg.liveness_ms) * 1_000_000;
         while self.now_ns < end_ns && self.checkers.first().is_none() && !self.converged {
             if self.step_some_actor() {
+                self.trace_fs_calls();
                 self.check_fired_cuts();
                 continue;
             }
@@ -886,9 +1132,12 @@ impl World {
             self.mix(&[at, seq]);
             self.events += 1;
             self.handle_event(event);
+            self.trace_fs_calls();
             self.check_fired_cuts();
             if let Some((leader, follower, due_ns)) = self.checkers.obligations.overdue(self.now_ns) {
-                let (l, f) = (self.nodes[leader].name.clone(), self.nodes[follower].name.clone());
+                let k = self.nodes.len();
+                let l = self.nodes[leader % k].members[leader / k].name.clone();
+                let f = self.nodes[follower % k].members[follower / k].name.clone();
                 let waited_ms = (self.now_ns - due_ns + self.checkers.obligations.bound_ns()) / 1_000_000;
                 let detail = format!("{f} pre-voted to leader {l}, which has not contacted it for {waited_ms} ms");
                 self.checkers.violation("lagging-follower-caught-up", &f.0, self.now_ns, detail);
@@ -916,14 +1165,16 @@ impl World {
             }
         }
         if self.checkers.first().is_none() && !self.converged {
-            let view = self.member_view();
-            self.checkers.check_converged(&view, self.now_ns);
+            let result = self.all_converged();
+            self.checkers.check_converged(result, self.now_ns);
         }
-        if self.checkers.first().is_none() {
-            self.check_replicas_agree();
-        }
-        if self.checkers.first().is_none() {
-            self.check_commit_durability();
+        for g in 0..self.cfg.groups {
+            if self.checkers.first().is_none() {
+                self.check_replicas_agree(g);
+            }
+            if self.checkers.first().is_none() {
+                self.check_commit_durability(g);
+            }
         }
         // Each violation carries the trace that led to it.
         let context: Vec<String> = self.trace.iter().rev().take(24).rev().cloned().collect();
@@ -945,12 +1196,13 @@ impl World {
         }
     }
 
-    /// What `converges` sees of each member.
-    fn member_view(&self) -> Vec<checkers::MemberView> {
+    /// What `converges` sees of each member of group `g`.
+    fn member_view(&self, g: usize) -> Vec<checkers::MemberView> {
         self.nodes
             .iter()
             .map(|n| {
-                n.host
+                n.members[g]
+                    .host
                     .as_ref()
                     .filter(|_| n.up)
                     .map(|h| (h.server.last_applied(), h.server.role().clone(), h.server.current_term()))
@@ -958,35 +1210,40 @@ impl World {
             .collect()
     }
 
-    /// `state-machine-safety` and `log-matching` once converged: members that applied the same index hold
-    /// the same machine, and every index all members hold above the highest snapshot has the same term
-    /// and payload everywhere; then the storage promises of every member.
-    fn check_replicas_agree(&mut self) {
+    /// `converges` over every group (a group not created yet has nothing to converge).
+    fn all_converged(&self) -> Result<(), String> {
+        (0..self.cfg.groups).filter(|&g| self.created[g]).try_for_each(|g| {
+            checkers::converged(&self.member_view(g))
+                .map_err(|why| if g == 0 { why } else { format!("group g{}: {why}", g + 1) })
+        })
+    }
+
+    /// `state-machine-safety` and `log-matching` of group `g` once converged: members that applied the
+    /// same index hold the same machine, and every index all members hold above the highest snapshot has
+    /// the same term and payload everywhere; then the storage promises of every member.
+    fn check_replicas_agree(&mut self, g: usize) {
         let machines: Vec<(String, LogIndex, &raft_core::consensus::kv::KvState)> = self
             .nodes
             .iter()
-            .filter_map(|n| n.host.as_ref().map(|h| (n.name.0.clone(), h.server.last_applied(), h.server.machine())))
+            .map(|n| &n.members[g])
+            .filter_map(|m| m.host.as_ref().map(|h| (m.name.0.clone(), h.server.last_applied(), h.server.machine())))
             .collect();
         let result = checkers::state_machine_safety(&machines);
-        if self.checkers.judge("state-machine-safety", "cluster", self.now_ns, result) {
+        let cluster = group_label(g);
+        if self.checkers.judge("state-machine-safety", &cluster, self.now_ns, result) {
             return;
         }
-        let from =
-            self.nodes.iter().filter_map(|n| n.host.as_ref().map(|h| h.log.first_index())).max().unwrap_or(LogIndex(0));
-        let to = self
-            .nodes
-            .iter()
-            .filter_map(|n| n.host.as_ref().map(|h| h.server.commit_index()))
-            .min()
-            .unwrap_or(LogIndex(0));
+        let hosts = || self.nodes.iter().filter_map(|n| n.members[g].host.as_ref());
+        let from = hosts().map(|h| h.log.first_index()).max().unwrap_or(LogIndex(0));
+        let to = hosts().map(|h| h.server.commit_index()).min().unwrap_or(LogIndex(0));
         let mut scratch: Vec<Vec<Envelope>> = self.nodes.iter().map(|_| Vec::new()).collect();
         let mut logs: Vec<(String, StorageLog<'_>)> = self
             .nodes
             .iter_mut()
             .zip(scratch.iter_mut())
             .filter_map(|(n, out)| {
-                let name = n.name.0.clone();
-                n.read_log(out).map(|l| (name, l))
+                let name = n.members[g].name.0.clone();
+                n.read_log(g, out).map(|l| (name, l))
             })
             .collect();
         let result = checkers::log_matching(&mut logs, from, to);
@@ -996,23 +1253,24 @@ impl World {
             return;
         }
         self.count_n("indexes compared across members", to.0.saturating_sub(from.0.saturating_sub(1)));
-        self.check_storage_promises();
+        self.check_storage_promises(g);
     }
 
     /// `segref-files-exist`, `live-indexes-readable` and `no-log-gap` on every member at the end: each
     /// segment ref names an existing file, every index the machine still reads is readable from the log,
     /// and the log has no hole up to its last written entry.
-    fn check_storage_promises(&mut self) {
+    fn check_storage_promises(&mut self, g: usize) {
         let mut scratch = Vec::new();
         for n in self.nodes.iter_mut() {
-            let Some(h) = n.host.as_mut() else { continue };
-            let name = n.name.0.clone();
-            let result = checkers::segref_files_exist(h.log.segrefs(), n.uid.as_str(), &mut n.fs);
+            let m = &mut n.members[g];
+            let Some(h) = m.host.as_mut() else { continue };
+            let name = m.name.0.clone();
+            let result = checkers::segref_files_exist(h.log.segrefs(), m.uid.as_str(), &mut n.fs);
             if self.checkers.judge("segref-files-exist", &name, self.now_ns, result) {
                 return;
             }
             let live = h.server.machine().live_indexes();
-            let Some(mut log) = n.read_log(&mut scratch) else { continue };
+            let Some(mut log) = n.read_log(g, &mut scratch) else { continue };
             let result = checkers::live_indexes_readable(&live, &mut log);
             if self.checkers.judge("live-indexes-readable", &name, self.now_ns, result) {
                 return;
@@ -1039,8 +1297,10 @@ impl World {
         if !n.worker_box.is_empty() {
             v.push(Actor::Worker);
         }
-        if !n.server_box.is_empty() {
-            v.push(Actor::Server);
+        for (g, m) in n.members.iter().enumerate() {
+            if !m.server_box.is_empty() {
+                v.push(Actor::Server(g));
+            }
         }
         v
     }
@@ -1058,7 +1318,7 @@ impl World {
         }
         let (i, actor) = candidates[below(&mut self.sched_rng, candidates.len() as u64) as usize];
         self.now_ns += cost;
-        self.mix(&[self.now_ns, i as u64, actor as u64]);
+        self.mix(&[self.now_ns, i as u64, actor.code()]);
         self.events += 1;
         self.step_actor(i, actor);
         true
@@ -1080,9 +1340,9 @@ impl World {
                 let msg = n.worker_box.pop_front().expect("runnable");
                 Worker.handle(msg, &mut n.fs, &mut out)
             }
-            Actor::Server => {
-                let work = n.server_box.pop_front().expect("runnable");
-                return self.step_server(i, work);
+            Actor::Server(g) => {
+                let work = n.members[g].server_box.pop_front().expect("runnable");
+                return self.step_server(i, g, work);
             }
         };
         let booting = !matches!(self.nodes[i].wal.phase(), raft_core::storage::wal::WalPhase::Running);
@@ -1092,7 +1352,7 @@ impl World {
                 Actor::Wal => "wal",
                 Actor::SegmentWriter => "segment writer",
                 Actor::Worker => "worker",
-                Actor::Server => "server",
+                Actor::Server(_) => "server",
             };
             self.actor_failed(i, what, e, booting);
         }
@@ -1121,9 +1381,9 @@ impl World {
                 Envelope::SegmentWriterContinue(m) => n.sw_next = Some(m),
                 Envelope::Worker(m) => n.worker_box.push_back(m),
                 Envelope::Server { process, event } => {
-                    let current = n.host.as_ref().map(|h| h.process);
-                    if current == Some(process) || (current.is_none() && n.starting.is_some()) {
-                        n.server_box.push_back(ServerWork::Log(event));
+                    // To the member whose process it is; a dead process's mail is lost with it.
+                    if let Some(m) = n.members.iter_mut().find(|m| m.process() == Some(process)) {
+                        m.server_box.push_back(ServerWork::Log(event));
                     }
                 }
                 Envelope::Notice(NodeNotice::WalRecovered) => {
@@ -1135,27 +1395,26 @@ impl World {
         }
     }
 
-    fn step_server(&mut self, i: usize, work: ServerWork) {
+    fn step_server(&mut self, i: usize, g: usize, work: ServerWork) {
         let bugs = self.cfg.bugs.clone();
         let now_ms = self.now_ns / 1_000_000;
         let mut out = Vec::new();
         let n = &mut self.nodes[i];
         // A new server waiting for its first entry.
-        if let Some(start) = n.starting.take() {
+        if let Some((start, process)) = n.members[g].starting.take() {
             let ServerWork::Log(event) = work else { return };
             match start.handle_event(&event, &bugs, &mut n.shared, &mut n.names, &mut n.fs, &mut out) {
                 Ok(Ok(log)) => {
-                    let cfg = self.consensus_config(i);
+                    let cfg = self.consensus_config(i, g);
                     let n = &mut self.nodes[i];
                     let mut log = log;
-                    let process = ProcessId(n.next_process - 1);
                     let mut slog = StorageLog { log: &mut log, shared: &mut n.shared, fs: &mut n.fs, out: &mut out };
                     match Server::recover(cfg, Term(0), None, LogIndex(0), None, &mut slog) {
                         Ok((server, fx)) => {
-                            n.host = Some(Host { server, log, process });
+                            n.members[g].host = Some(Host { server, log, process });
                             self.route(i, out);
-                            self.after_recovery(i);
-                            self.run_effects(i, fx);
+                            self.after_recovery(i, g);
+                            self.run_effects(i, g, fx);
                         }
                         Err(e) => {
                             self.route(i, out);
@@ -1164,7 +1423,7 @@ impl World {
                     }
                 }
                 Ok(Err(still)) => {
-                    n.starting = Some(still);
+                    n.members[g].starting = Some((still, process));
                     self.route(i, out);
                 }
                 Err(e) => {
@@ -1174,7 +1433,7 @@ impl World {
             }
             return;
         }
-        let Some(host) = n.host.as_mut() else { return };
+        let Some(host) = n.members[g].host.as_mut() else { return };
         let mut notes: Vec<String> = Vec::new();
         let result: Result<Vec<Effect>, StorageError> = (|| {
             let input = match work {
@@ -1198,39 +1457,40 @@ impl World {
             host.server.handle(now_ms, input, &mut slog)
         })();
         for line in notes {
-            self.note(Some(i), Kind::Snapshot, line);
+            self.note_member(i, g, Kind::Snapshot, line);
         }
         self.route(i, out);
         match result {
-            Ok(fx) => self.run_effects(i, fx),
+            Ok(fx) => self.run_effects(i, g, fx),
             Err(e) => self.actor_failed(i, "server", e, false),
         }
-        self.observe(i);
+        self.observe(i, g);
     }
 
-    fn observe(&mut self, i: usize) {
-        let Some(host) = self.nodes[i].host.as_ref() else { return };
+    fn observe(&mut self, i: usize, g: usize) {
+        let Some(host) = self.nodes[i].members[g].host.as_ref() else { return };
         let (role, term, commit) = (host.server.role().clone(), host.server.current_term(), host.server.commit_index());
         let receiving = host.server.receiving_snapshot().is_some();
         let written = host.log.last_written();
-        let n = &mut self.nodes[i];
-        match (receiving, n.written_before_receive) {
-            (true, None) => n.written_before_receive = Some(written),
-            (false, Some(_)) => n.written_before_receive = None,
+        let m = &mut self.nodes[i].members[g];
+        match (receiving, m.written_before_receive) {
+            (true, None) => m.written_before_receive = Some(written),
+            (false, Some(_)) => m.written_before_receive = None,
             _ => {}
         }
-        self.mix(&[i as u64, term.0, commit.0]);
+        let key = self.member_key(i, g);
+        self.mix(&[key as u64, term.0, commit.0]);
         if role != Role::Leader {
-            self.checkers.obligations.forget_leader(i);
+            self.checkers.obligations.forget_leader(key);
             return;
         }
-        let name = self.nodes[i].name.0.clone();
-        let new_leader = self.checkers.is_new_leader(term.0, &name);
+        let name = self.nodes[i].members[g].name.0.clone();
+        let new_leader = self.checkers.is_new_leader(g, term.0, &name);
         if new_leader {
             self.count("elections won");
-            self.note(Some(i), Kind::Leader, format!("term {term} (commit {commit})"));
+            self.note_member(i, g, Kind::Leader, format!("term {term} (commit {commit})"));
         }
-        if let Some(v) = self.checkers.leader(term.0, &name, self.now_ns) {
+        if let Some(v) = self.checkers.leader(g, term.0, &name, self.now_ns) {
             self.note(Some(i), Kind::Violation, format!("{}: {}", v.checker, v.detail));
             return;
         }
@@ -1240,12 +1500,12 @@ impl World {
         if n.fs.is_powered_off() {
             return;
         }
-        let Some(mut log) = n.read_log(&mut scratch) else { return };
-        let completeness = match self.checkers.highest_committed() {
+        let Some(mut log) = n.read_log(g, &mut scratch) else { return };
+        let completeness = match self.checkers.highest_committed(g) {
             Some(committed) if new_leader => Some(checkers::leader_completeness(&mut log, committed)),
             _ => None,
         };
-        let advanced = if self.checkers.highest_committed().is_none_or(|(c, _)| commit > c) {
+        let advanced = if self.checkers.highest_committed(g).is_none_or(|(c, _)| commit > c) {
             Some(log.term_at(commit))
         } else {
             None
@@ -1260,7 +1520,7 @@ impl World {
             return;
         }
         match advanced {
-            Some(Ok(Some(t))) => self.checkers.commit_advanced(commit, t),
+            Some(Ok(Some(t))) => self.checkers.commit_advanced(g, commit, t),
             Some(Err(e)) => {
                 let detail = format!("term at commit {commit}: {e}");
                 self.checkers.violation("storage-error", &name, self.now_ns, detail);
@@ -1269,22 +1529,22 @@ impl World {
         }
     }
 
-    fn run_effects(&mut self, i: usize, fx: Vec<Effect>) {
+    fn run_effects(&mut self, i: usize, g: usize, fx: Vec<Effect>) {
         for e in fx {
             if !self.nodes[i].up {
                 return;
             }
-            self.run_effect(i, e);
+            self.run_effect(i, g, e);
         }
     }
 
-    fn timer_event(&mut self, i: usize, timer: Timer, after_ms: Option<u64>) {
+    fn timer_event(&mut self, i: usize, g: usize, timer: Timer, after_ms: Option<u64>) {
         let n = &mut self.nodes[i];
-        let generation = n.timer_generation.entry(timer.clone()).or_default();
+        let generation = n.members[g].timer_generation.entry(timer.clone()).or_default();
         *generation += 1;
         let (generation, incarnation) = (*generation, n.incarnation);
         if let Some(ms) = after_ms {
-            self.schedule(ms * 1_000_000, Event::Timer { node: i, incarnation, timer, generation });
+            self.schedule(ms * 1_000_000, Event::Timer { node: i, group: g, incarnation, timer, generation });
         }
     }
 
@@ -1294,8 +1554,9 @@ impl World {
         self.faults_on && percent > 0 && below(&mut self.net_rng, 100) < u64::from(percent)
     }
 
-    fn send(&mut self, from: usize, to: &ServerId, msg: Message) {
-        let Some(j) = self.node_of(to) else { return };
+    /// Group `g`'s member on node `from` sends `msg` to member `to` (of the same group).
+    fn send(&mut self, from: usize, g: usize, to: &ServerId, msg: Message) {
+        let Some((j, group)) = self.member_of(to) else { return };
         if self.net_fault(self.cfg.message_loss_percent) {
             self.count("messages lost");
             return;
@@ -1304,7 +1565,8 @@ impl World {
             msg,
             Message::AppendEntries { .. } | Message::InstallSnapshot { .. } | Message::InstallSnapshotLive { .. }
         ) {
-            self.checkers.obligations.contacted(from, j);
+            let (l, f) = (self.member_key(from, g), self.member_key(j, group));
+            self.checkers.obligations.contacted(l, f);
         }
         let (lo, hi) = (self.cfg.latency_min_us, self.cfg.latency_max_us.max(self.cfg.latency_min_us));
         let latency = (lo + below(&mut self.net_rng, hi - lo + 1)) * 1_000;
@@ -1317,53 +1579,54 @@ impl World {
             self.link_clock.insert((from, j), at);
             at
         };
-        let name = self.nodes[from].name.clone();
+        let name = self.nodes[from].members[g].name.clone();
         if self.net_fault(self.cfg.message_duplicate_percent) {
             self.count("messages duplicated");
             self.seq += 1;
-            self.queue.insert((at, self.seq), Event::Deliver { to: j, from: name.clone(), msg: msg.clone() });
+            let copy = Event::Deliver { to: j, group, from: name.clone(), msg: msg.clone() };
+            self.queue.insert((at, self.seq), copy);
         }
         self.seq += 1;
-        self.queue.insert((at, self.seq), Event::Deliver { to: j, from: name, msg });
+        self.queue.insert((at, self.seq), Event::Deliver { to: j, group, from: name, msg });
     }
 
-    fn run_effect(&mut self, i: usize, e: Effect) {
+    fn run_effect(&mut self, i: usize, g: usize, e: Effect) {
         match e {
-            Effect::Send { to, msg } => self.send(i, &to, msg),
-            Effect::SetTimer { timer, after_ms } => self.timer_event(i, timer, Some(after_ms)),
-            Effect::CancelTimer(timer) => self.timer_event(i, timer, None),
+            Effect::Send { to, msg } => self.send(i, g, &to, msg),
+            Effect::SetTimer { timer, after_ms } => self.timer_event(i, g, timer, Some(after_ms)),
+            Effect::CancelTimer(timer) => self.timer_event(i, g, timer, None),
             Effect::PersistTermAndVote { term, voted_for } => {
                 let n = &mut self.nodes[i];
-                let uid = n.uid.clone();
+                let uid = n.members[g].uid.clone();
                 if let Err(e) = n.meta.store_term_and_vote_sync(&mut n.fs, "", &uid, term, voted_for.map(|v| v.0)) {
                     self.actor_failed(i, "meta", e, false);
                 }
             }
             Effect::PersistLastApplied(index) => {
                 let n = &mut self.nodes[i];
-                let uid = n.uid.clone();
+                let uid = n.members[g].uid.clone();
                 n.meta.store_last_applied(&uid, index);
             }
             Effect::Reply { client, request, result } => self.client_done(client, request, Some(result), None),
             Effect::Redirect { client, request, leader } => {
-                let hint = leader.and_then(|l| self.node_of(&l));
+                let hint = leader.and_then(|l| self.member_of(&l)).map(|(j, _)| j);
                 self.client_done(client, request, None, hint)
             }
             Effect::TakeSnapshot { meta, state, live_indexes } => {
                 self.count("snapshots taken");
                 let n = &mut self.nodes[i];
-                if let Some(h) = n.host.as_ref() {
+                if let Some(h) = n.members[g].host.as_ref() {
                     let env = h.log.take_snapshot(meta, state, live_indexes);
                     self.route(i, vec![env]);
                 }
             }
-            Effect::StartSnapshotSender { peer, .. } => self.start_sender(i, peer),
+            Effect::StartSnapshotSender { peer, .. } => self.start_sender(i, g, peer),
             Effect::AcceptSnapshotChunk { meta, chunk, last, data, leader } => {
-                self.accept_chunk(i, meta, chunk, last, data, leader)
+                self.accept_chunk(i, g, meta, chunk, last, data, leader)
             }
             Effect::AbortSnapshotAccept => {
                 let n = &mut self.nodes[i];
-                if let Some(a) = n.accept.take()
+                if let Some(a) = n.members[g].accept.take()
                     && let Err(e) = a.abort(&mut n.fs)
                 {
                     self.actor_failed(i, "snapshot abort", e, false);
@@ -1373,14 +1636,15 @@ impl World {
     }
 
     /// Starts a sender with the current snapshot (the one `StartSnapshotSender` names, or a newer one).
-    fn start_sender(&mut self, i: usize, peer: ServerId) {
+    fn start_sender(&mut self, i: usize, g: usize, peer: ServerId) {
         self.count("snapshot transfers");
-        let term = self.nodes[i].host.as_ref().map_or(Term(0), |h| h.server.current_term());
         let n = &mut self.nodes[i];
-        let Some(host) = n.host.as_mut() else { return };
+        let m = &mut n.members[g];
+        let Some(host) = m.host.as_mut() else { return };
+        let term = host.server.current_term();
         let prepared: Result<_, StorageError> = (|| {
             let meta = host.log.snapshot().cloned().expect("a sender implies a snapshot");
-            let state = snapshot::read_snapshot_state(&mut n.fs, n.uid.as_str(), &meta)?;
+            let state = snapshot::read_snapshot_state(&mut n.fs, m.uid.as_str(), &meta)?;
             let mut live = Vec::new();
             for li in host.log.live_indexes().clone().iter() {
                 if let Some((t, p)) = host.log.fetch(li, &n.shared, &mut n.fs)? {
@@ -1392,52 +1656,55 @@ impl World {
         match prepared {
             Ok((meta, state, live)) => {
                 let cfg = SenderConfig {
-                    leader: n.name.clone(),
+                    leader: m.name.clone(),
                     peer: peer.clone(),
                     term,
                     chunk_bytes: 4096,
                     chunk_timeout_ms: 2_000,
                 };
                 let (sender, fx) = SnapshotSender::start(cfg, meta, &state, live);
-                n.senders.insert(peer.clone(), (sender, 0));
-                self.run_sender_effects(i, &peer, fx);
+                m.senders.insert(peer.clone(), (sender, 0));
+                self.run_sender_effects(i, g, &peer, fx);
             }
             Err(e) => self.actor_failed(i, "snapshot sender", e, false),
         }
     }
 
-    fn run_sender_effects(&mut self, i: usize, peer: &ServerId, fx: Vec<SenderEffect>) {
+    fn run_sender_effects(&mut self, i: usize, g: usize, peer: &ServerId, fx: Vec<SenderEffect>) {
         for e in fx {
             match e {
-                SenderEffect::Send(msg) => self.send(i, peer, msg),
+                SenderEffect::Send(msg) => self.send(i, g, peer, msg),
                 SenderEffect::SetTimer { after_ms } => {
                     // A generation unique across senders: a finished sender's timers must never fire into
                     // the next sender for the same peer (Ra's sender is its own process).
                     let unique = self.seq + 1;
                     let n = &mut self.nodes[i];
-                    let Some((_, generation)) = n.senders.get_mut(peer) else { continue };
+                    let Some((_, generation)) = n.members[g].senders.get_mut(peer) else { continue };
                     *generation = unique;
                     let (generation, incarnation) = (*generation, n.incarnation);
                     let p = peer.clone();
                     self.schedule(
                         after_ms * 1_000_000,
-                        Event::SenderTimer { node: i, incarnation, peer: p, generation },
+                        Event::SenderTimer { node: i, group: g, incarnation, peer: p, generation },
                     );
                 }
                 SenderEffect::Report(input) => {
                     if matches!(input, Input::SnapshotSenderFailed { .. }) {
                         self.count("snapshot sender failures");
                     }
-                    self.nodes[i].senders.remove(peer);
-                    self.nodes[i].server_box.push_back(ServerWork::Input(input));
+                    let m = &mut self.nodes[i].members[g];
+                    m.senders.remove(peer);
+                    m.server_box.push_back(ServerWork::Input(input));
                 }
             }
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn accept_chunk(
         &mut self,
         i: usize,
+        g: usize,
         meta: snapshot::SnapshotMeta,
         chunk: u32,
         last: bool,
@@ -1446,23 +1713,24 @@ impl World {
     ) {
         let bugs = self.cfg.bugs.clone();
         let n = &mut self.nodes[i];
-        let uid = n.uid.clone();
+        let m = &mut n.members[g];
+        let uid = m.uid.clone();
         let result: Result<Option<(snapshot::SnapshotMeta, Vec<u8>)>, StorageError> = (|| {
             if chunk == 0 {
-                if let Some(old) = n.accept.take() {
+                if let Some(old) = m.accept.take() {
                     old.abort(&mut n.fs)?;
                 }
-                n.accept = Some(SnapshotAccept::begin(&mut n.fs, uid.as_str(), &meta)?);
+                m.accept = Some(SnapshotAccept::begin(&mut n.fs, uid.as_str(), &meta)?);
             }
-            let Some(mut accept) = n.accept.take() else { return Ok(None) };
+            let Some(mut accept) = m.accept.take() else { return Ok(None) };
             if !last {
                 accept.chunk(&mut n.fs, &data)?;
-                n.accept = Some(accept);
+                m.accept = Some(accept);
                 return Ok(None);
             }
             let (meta, live) = accept.complete(&mut n.fs, &data, &uid, &KvMachine, &bugs, &mut n.shared)?;
             let state = snapshot::read_snapshot_state(&mut n.fs, uid.as_str(), &meta)?;
-            if let Some(h) = n.host.as_mut() {
+            if let Some(h) = m.host.as_mut() {
                 h.log.install_snapshot(&meta, &live, &mut n.shared, &mut n.fs)?;
             }
             Ok(Some((meta, state)))
@@ -1470,8 +1738,9 @@ impl World {
         match result {
             Ok(Some((meta, state))) => {
                 self.count("snapshots installed");
-                self.note(Some(i), Kind::Snapshot, format!("installed snapshot {} from {leader}", meta.index));
-                self.nodes[i].server_box.push_back(ServerWork::Input(Input::SnapshotInstalled { meta, state, leader }));
+                self.note_member(i, g, Kind::Snapshot, format!("installed snapshot {} from {leader}", meta.index));
+                let installed = Input::SnapshotInstalled { meta, state, leader };
+                self.nodes[i].members[g].server_box.push_back(ServerWork::Input(installed));
             }
             Ok(None) => {}
             Err(e) => self.actor_failed(i, "snapshot accept", e, false),
@@ -1482,51 +1751,68 @@ impl World {
 
     fn handle_event(&mut self, event: Event) {
         match event {
-            Event::Deliver { to, from, msg } => {
-                let from_node = self.node_of(&from);
+            Event::Deliver { to, group, from, msg } => {
+                let from_member = self.member_of(&from);
+                let from_node = from_member.map(|(j, _)| j);
                 let dropped = !self.nodes[to].up || self.cut.is_some_and(|c| c.drops(from_node, to));
                 if self.cfg.trace_messages {
                     let verb = if dropped { "dropped" } else { "from" };
-                    self.note(Some(to), Kind::Msg, format!("{verb} {from}: {}", trace::describe_message(&msg)));
+                    let detail = format!("{verb} {from}: {}", trace::describe_message(&msg));
+                    self.note_member(to, group, Kind::Msg, detail);
                 }
                 if dropped {
                     self.count("messages dropped");
                     return;
                 }
-                if let (Message::PreVote { term, .. }, Some(f)) = (&msg, from_node)
-                    && let Some(h) = self.nodes[to].host.as_ref()
+                if let (Message::PreVote { term, .. }, Some((f, _))) = (&msg, from_member)
+                    && let Some(h) = self.nodes[to].members[group].host.as_ref()
                     && *h.server.role() == Role::Leader
                     && h.server.current_term() >= *term
                 {
-                    self.checkers.obligations.pre_vote_delivered(to, f, self.now_ns);
+                    let (l, f) = (self.member_key(to, group), self.member_key(f, group));
+                    self.checkers.obligations.pre_vote_delivered(l, f, self.now_ns);
                 }
+                let m = &mut self.nodes[to].members[group];
                 if matches!(msg, Message::InstallSnapshotAck { .. } | Message::InstallSnapshotLiveAck { .. }) {
-                    let fx = match self.nodes[to].senders.get_mut(&from) {
+                    let fx = match m.senders.get_mut(&from) {
                         Some((s, _)) => s.handle_message(&msg),
                         None => return,
                     };
-                    self.run_sender_effects(to, &from, fx);
+                    self.run_sender_effects(to, group, &from, fx);
                     return;
                 }
-                self.nodes[to].server_box.push_back(ServerWork::Input(Input::Message { from, msg }));
+                m.server_box.push_back(ServerWork::Input(Input::Message { from, msg }));
             }
-            Event::Timer { node, incarnation, timer, generation } => {
+            Event::Timer { node, group, incarnation, timer, generation } => {
                 let n = &mut self.nodes[node];
-                if !n.up || n.incarnation != incarnation || n.timer_generation.get(&timer) != Some(&generation) {
+                let m = &mut n.members[group];
+                if !n.up || n.incarnation != incarnation || m.timer_generation.get(&timer) != Some(&generation) {
                     return;
                 }
-                n.server_box.push_back(ServerWork::Input(Input::Timer(timer)));
+                m.server_box.push_back(ServerWork::Input(Input::Timer(timer)));
             }
-            Event::SenderTimer { node, incarnation, peer, generation } => {
+            Event::SenderTimer { node, group, incarnation, peer, generation } => {
                 let n = &mut self.nodes[node];
                 if !n.up || n.incarnation != incarnation {
                     return;
                 }
-                let fx = match n.senders.get_mut(&peer) {
+                let fx = match n.members[group].senders.get_mut(&peer) {
                     Some((s, g)) if *g == generation => s.handle_timeout(),
                     _ => return,
                 };
-                self.run_sender_effects(node, &peer, fx);
+                self.run_sender_effects(node, group, &peer, fx);
+            }
+            Event::CreateGroup { group } => {
+                self.created[group] = true;
+                self.count("groups created at run time");
+                self.note(None, Kind::Phase, format!("group g{} created", group + 1));
+                // Nodes still booting create it when their WAL recovery ends; down nodes when they boot.
+                for i in 0..self.nodes.len() {
+                    let n = &self.nodes[i];
+                    if n.up && !n.booting && !n.fs.is_powered_off() && self.checkers.first().is_none() {
+                        self.start_member(i, group);
+                    }
+                }
             }
             Event::ClientOp => {
                 // The workload stops a while after the heal (once something has completed after it), so
@@ -1571,11 +1857,11 @@ impl World {
                             0 => self.power_loss(victim),
                             1 => self.vm_crash(victim),
                             2 => self.wal_restart(victim),
-                            3 => self.isolate(victim, true, true),
+                            3 => self.isolate(victim, true, true, self.cfg.partition_ms),
                             4 => self.arm_crash_point(victim),
                             5 => {
                                 let inbound = below(&mut self.fault_rng, 2) == 0;
-                                self.isolate(victim, inbound, !inbound)
+                                self.isolate(victim, inbound, !inbound, self.cfg.partition_ms)
                             }
                             _ => self.segment_writer_crash(victim),
                         }
@@ -1595,7 +1881,10 @@ impl World {
                 // The heal may have booted it already.
                 if !self.nodes[node].up && self.checkers.first().is_none() {
                     let pct = u64::from(self.cfg.recovery_crash_percent);
-                    let cut = if self.faults_on && pct > 0 && below(&mut self.fault_rng, 100) < pct {
+                    let planned = self.nodes[node].next_boot_cut.take().filter(|_| self.faults_on);
+                    let cut = if planned.is_some() {
+                        planned
+                    } else if self.faults_on && pct > 0 && below(&mut self.fault_rng, 100) < pct {
                         Some(1 + below(&mut self.fault_rng, 60))
                     } else {
                         None
@@ -1618,6 +1907,11 @@ impl World {
                     return;
                 }
                 self.schedule(500_000_000, Event::AutoSave { node, incarnation });
+            }
+            Event::Planned { index } => {
+                if self.faults_on {
+                    self.planned_fault(index);
+                }
             }
             Event::Heal => {
                 self.faults_on = false;
@@ -1650,7 +1944,7 @@ impl World {
             }
             Event::ConvergeCheck => {
                 let workload_done = self.in_flight.is_empty() && self.checkers.committed_in_liveness() > 0;
-                if workload_done && checkers::converged(&self.member_view()).is_ok() {
+                if workload_done && self.all_converged().is_ok() {
                     self.converged = true;
                     self.note(None, Kind::Phase, "CONVERGED".into());
                 } else {
@@ -1662,13 +1956,29 @@ impl World {
 
     // ---- workload ----------------------------------------------------------------------------------
 
+    /// Whether group `g`'s member on node `i` serves (its node up, its server running).
+    fn serving(&self, i: usize, g: usize) -> bool {
+        self.nodes[i].up && self.nodes[i].members[g].host.is_some()
+    }
+
+    /// Where an operation for group `g` goes without a better hint: the member that believes it leads,
+    /// else any serving member (which redirects); `None` when none serves.
+    fn pick_target(&mut self, g: usize) -> Option<usize> {
+        let up: Vec<usize> = (0..self.nodes.len()).filter(|&i| self.serving(i, g)).collect();
+        if up.is_empty() {
+            return None;
+        }
+        let leader = up
+            .iter()
+            .copied()
+            .find(|&i| self.nodes[i].members[g].host.as_ref().is_some_and(|h| *h.server.role() == Role::Leader));
+        // The draw happens even when a leader is known: the worlds swarm found bugs in were drawn so.
+        let any = up[below(&mut self.client_rng, up.len() as u64) as usize];
+        Some(leader.unwrap_or(any))
+    }
+
     /// A new operation: from the open-loop generator, or from an idle closed-loop client.
     fn client_op(&mut self) {
-        let up: Vec<usize> =
-            (0..self.nodes.len()).filter(|&i| self.nodes[i].up && self.nodes[i].host.is_some()).collect();
-        if up.is_empty() {
-            return;
-        }
         let closed_loop = !self.clients.is_empty();
         let client = if closed_loop {
             let idle: Vec<usize> = (0..self.clients.len()).filter(|&c| self.clients[c].request.is_none()).collect();
@@ -1676,21 +1986,41 @@ impl World {
                 self.count("client operations skipped (every client busy)");
                 return;
             }
-            Some(idle[below(&mut self.client_rng, idle.len() as u64) as usize])
+            Some(idle)
         } else {
             None
+        };
+        // A closed-loop client keeps to its group; the open-loop generator picks one (no draw with one
+        // group, so that single-group worlds keep their random streams).
+        let groups: Vec<usize> = (0..self.cfg.groups).filter(|&g| self.created[g]).collect();
+        let open_loop_group =
+            if groups.len() > 1 { groups[below(&mut self.client_rng, groups.len() as u64) as usize] } else { 0 };
+        let serving_somewhere = |w: &World, g: usize| (0..w.nodes.len()).any(|i| w.serving(i, g));
+        let (client, group) = match client {
+            Some(idle) => {
+                let idle: Vec<usize> = idle
+                    .into_iter()
+                    .filter(|&c| self.created[c % self.cfg.groups] && serving_somewhere(self, c % self.cfg.groups))
+                    .collect();
+                if idle.is_empty() {
+                    return;
+                }
+                let c = idle[below(&mut self.client_rng, idle.len() as u64) as usize];
+                (Some(c), c % self.cfg.groups)
+            }
+            None => (None, open_loop_group),
         };
         // The open-loop generator asks the node that believes it leads, else anyone (who redirects).
         let target = if closed_loop {
             0
         } else {
-            let leader = up
-                .iter()
-                .copied()
-                .find(|&i| self.nodes[i].host.as_ref().is_some_and(|h| *h.server.role() == Role::Leader));
-            leader.unwrap_or(up[below(&mut self.client_rng, up.len() as u64) as usize])
+            match self.pick_target(group) {
+                Some(t) => t,
+                None => return,
+            }
         };
-        let key = format!("k{}", below(&mut self.client_rng, u64::from(self.cfg.keys.max(1))));
+        let k = below(&mut self.client_rng, u64::from(self.cfg.keys.max(1)));
+        let key = if group == 0 { format!("k{k}") } else { format!("g{}/k{k}", group + 1) };
         self.client_seq += 1;
         let value = self.client_seq.to_be_bytes().to_vec();
         let (command, op) = match below(&mut self.client_rng, 3) {
@@ -1702,7 +2032,8 @@ impl World {
             ),
         };
         let request = self.client_seq;
-        self.in_flight.insert(request, InFlight { key, op, invoke_ns: self.now_ns, command: command.clone() });
+        let f = InFlight { group, key, op, invoke_ns: self.now_ns, command: command.clone() };
+        self.in_flight.insert(request, f);
         self.checkers.invoke(request, self.now_ns);
         self.count("client operations");
         match client {
@@ -1712,7 +2043,7 @@ impl World {
                 let timeout = self.cfg.client_timeout_ms * 1_000_000;
                 self.schedule(timeout, Event::ClientTimeout { client: c, request });
             }
-            None => self.nodes[target].server_box.push_back(ServerWork::Input(Input::Command {
+            None => self.nodes[target].members[group].server_box.push_back(ServerWork::Input(Input::Command {
                 client: ClientId(1),
                 request,
                 command,
@@ -1720,28 +2051,22 @@ impl World {
         }
     }
 
-    /// A closed-loop client sends its outstanding operation: to the leader it last heard of if that node
-    /// is serving, else to a node that believes it leads, else to any serving node.
+    /// A closed-loop client sends its outstanding operation: to the leader it last heard of if that member
+    /// is serving, else to a member that believes it leads, else to any serving member.
     fn client_send(&mut self, c: usize, request: u64) {
-        let serving = |w: &World, i: usize| w.nodes[i].up && w.nodes[i].host.is_some();
-        let up: Vec<usize> = (0..self.nodes.len()).filter(|&i| serving(self, i)).collect();
-        if up.is_empty() {
-            return; // the timeout will give up on it
-        }
-        let target = match self.clients[c].target.filter(|&t| serving(self, t)) {
+        let g = self.in_flight[&request].group;
+        let target = match self.clients[c].target.filter(|&t| self.serving(t, g)) {
             Some(t) => t,
-            None => {
-                let leader = up
-                    .iter()
-                    .copied()
-                    .find(|&i| self.nodes[i].host.as_ref().is_some_and(|h| *h.server.role() == Role::Leader));
-                leader.unwrap_or(up[below(&mut self.client_rng, up.len() as u64) as usize])
-            }
+            None => match self.pick_target(g) {
+                Some(t) => t,
+                None => return, // the timeout will give up on it
+            },
         };
         self.clients[c].target = Some(target);
         let command = self.in_flight[&request].command.clone();
         let client = ClientId(c as u64 + 2);
-        self.nodes[target].server_box.push_back(ServerWork::Input(Input::Command { client, request, command }));
+        let input = Input::Command { client, request, command };
+        self.nodes[target].members[g].server_box.push_back(ServerWork::Input(input));
     }
 
     /// A server answered `request`: with a result, or with a redirect (the command was not appended;
@@ -1791,6 +2116,11 @@ impl World {
             linearizability::Operation { key: f.key, op: f.op, outcome, invoke_ns: f.invoke_ns, return_ns: u64::MAX };
         self.history.push(op);
     }
+}
+
+/// What a cluster-wide finding of group `g` names: `cluster` for the first group, `cluster g2`, … else.
+fn group_label(g: usize) -> String {
+    if g == 0 { "cluster".into() } else { format!("cluster g{}", g + 1) }
 }
 
 /// The WAL settings of every node.
@@ -1921,6 +2251,8 @@ pub fn swarm(seed: u64, bugs: Bugs) -> WorldConfig {
         crash_model,
         bugs,
         trace_messages: false,
+        trace_fs: false,
+        fault_plan: Vec::new(),
         // Drawn last, so that adding this knob did not reorder the draws of the earlier ones.
         crash_point_weight: pick(&[0, 1, 3]) as u32,
         recovery_crash_percent: pick(&[0, 0, 20, 50]) as u32,
@@ -1931,5 +2263,9 @@ pub fn swarm(seed: u64, bugs: Bugs) -> WorldConfig {
         clients: pick(&[0, 0, 2, 8]) as u32,
         client_timeout_ms: pick(&[300, 1_000, 3_000]),
         segment_writer_crash_weight: pick(&[0, 0, 1]) as u32,
+        // Several groups share each node's WAL and segment writer; a staggered group registers a new
+        // server while the others write and roll the WAL over.
+        groups: pick(&[1, 1, 2, 3]) as usize,
+        group_stagger_ms: pick(&[0, 0, 400, 1_500]),
     }
 }

@@ -81,10 +81,11 @@ fn disk() -> SimFs {
 #[test]
 fn election_safety_rejects_two_leaders_in_one_term() {
     let mut c = Checkers::new(4_000);
-    assert_eq!(c.leader(3, "n1", 10), None);
-    assert_eq!(c.leader(3, "n1", 20), None, "the same leader seen again is fine");
-    assert_eq!(c.leader(4, "n2", 30), None, "a new term may have a new leader");
-    let v = c.leader(3, "n2", 40).expect("n1 and n2 both lead term 3");
+    assert_eq!(c.leader(0, 3, "n1", 10), None);
+    assert_eq!(c.leader(0, 3, "n1", 20), None, "the same leader seen again is fine");
+    assert_eq!(c.leader(0, 4, "n2", 30), None, "a new term may have a new leader");
+    assert_eq!(c.leader(1, 3, "n2g2", 35), None, "another group's term 3 is another term");
+    let v = c.leader(0, 3, "n2", 40).expect("n1 and n2 both lead term 3");
     assert_eq!((v.checker.as_str(), v.node.as_str(), v.time_ns), ("election-safety", "n2", 40));
     assert_eq!(c.first(), Some(&v));
 }
@@ -246,7 +247,7 @@ fn converges_rejects_a_down_member_two_leaders_different_applied_indexes_and_no_
 
     let mut c = Checkers::new(4_000);
     c.liveness_started(0);
-    c.check_converged(&good, 99);
+    c.check_converged(checkers::converged(&good), 99);
     let v = c.first().expect("converged, but nothing committed after the heal");
     assert_eq!((v.checker.as_str(), v.detail.as_str()), ("converges", "nothing committed after the heal"));
 }
@@ -306,6 +307,10 @@ fn one_node(seed: u64) -> WorldConfig {
         crash_model: CrashModel::Pessimistic,
         bugs: Bugs::none(),
         trace_messages: false,
+        trace_fs: false,
+        fault_plan: Vec::new(),
+        groups: 1,
+        group_stagger_ms: 0,
     }
 }
 

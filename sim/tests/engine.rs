@@ -6,6 +6,11 @@ use sim::world::run;
 use sim::{Outcome, WorldConfig};
 use vfs::CrashModel;
 
+/// The world swarm drew for `seed` before several groups per node existed.
+fn before_groups(seed: u64, bugs: Bugs) -> WorldConfig {
+    WorldConfig { groups: 1, group_stagger_ms: 0, ..sim::swarm(seed, bugs) }
+}
+
 /// The world swarm drew for `seed` before crash points, reboot crashes and network faults existed
 /// (the knobs drawn after those): how the tests pin the worlds of earlier findings.
 fn swarm_as_first_drawn(seed: u64, bugs: Bugs) -> WorldConfig {
@@ -18,7 +23,7 @@ fn swarm_as_first_drawn(seed: u64, bugs: Bugs) -> WorldConfig {
         message_duplicate_percent: 0,
         message_reorder_percent: 0,
         clients: 0,
-        ..sim::swarm(seed, bugs)
+        ..before_groups(seed, bugs)
     }
 }
 
@@ -68,6 +73,10 @@ fn config(seed: u64, fault_every_ms: u64, bugs: Bugs) -> WorldConfig {
         crash_model: CrashModel::Pessimistic,
         bugs,
         trace_messages: false,
+        trace_fs: false,
+        fault_plan: Vec::new(),
+        groups: 1,
+        group_stagger_ms: 0,
     }
 }
 
@@ -204,6 +213,8 @@ fn every_fault_class_fires_and_raises_no_false_alarm() {
             message_duplicate_percent: 2,
             message_reorder_percent: 2,
             partition_ms: 800,
+            groups: 2,
+            group_stagger_ms: 400,
             ..exploring(seed, Bugs::none())
         };
         let r = run(cfg.clone());
@@ -330,9 +341,9 @@ fn snapshot_over_written_log_loses_a_committed_entry_under_message_loss() {
     // accepts the resent entries; the leader commits 105 with n3's acknowledgement, then the stale
     // snapshot 90 truncates n3 to 90, and the two lagging members elect n3, which lacks 105. raft-core keeps a written log that holds the
     // snapshot's last entry (Raft §7); `snapshot-over-written-log` restores Ra's install.
-    let buggy = run(sim::swarm(317, Bugs::of(&[Bug::SnapshotOverWrittenLog])));
+    let buggy = run(before_groups(317, Bugs::of(&[Bug::SnapshotOverWrittenLog])));
     assert_eq!(violation_of(&buggy).map(|v| v.0), Some("leader-completeness".to_owned()));
-    assert_eq!(violation_of(&run(sim::swarm(317, Bugs::none()))), None);
+    assert_eq!(violation_of(&run(before_groups(317, Bugs::none()))), None);
 }
 
 #[test]
@@ -341,7 +352,126 @@ fn stale_tail_resurrected_brings_back_a_suffix_older_than_the_snapshot() {
     // will hold the resolved world): n2 led term 1 alone and wrote 31..37, installed snapshot 30 of
     // term 2, and lost power; recovery brought 31..37 of term 1 back above the snapshot, so its log ended
     // in term 1 again. raft-core's recovery ends the log where a term goes down.
-    let buggy = run(sim::swarm(108, Bugs::of(&[Bug::StaleTailResurrected])));
+    let buggy = run(before_groups(108, Bugs::of(&[Bug::StaleTailResurrected])));
     assert_eq!(violation_of(&buggy).map(|v| v.0), Some("written-survives".to_owned()));
-    assert_eq!(violation_of(&run(sim::swarm(108, Bugs::none()))), None);
+    assert_eq!(violation_of(&run(before_groups(108, Bugs::none()))), None);
+}
+
+/// Twelve groups on three nodes, group `g` created at `g × 100 ms` while the others write through the
+/// shared WAL (2 KiB files, so it rolls over often); no faults at all.
+fn new_groups_while_writing(seed: u64, bugs: Bugs) -> WorldConfig {
+    WorldConfig {
+        groups: 12,
+        group_stagger_ms: 100,
+        wal_max_size_bytes: 2 << 10,
+        client_interval_ms: 1,
+        step_cost_us: 5,
+        latency_min_us: 50,
+        latency_max_us: 200,
+        safety_ms: 2_000,
+        ..config(seed, 0, bugs)
+    }
+}
+
+#[test]
+fn register_after_init_loses_a_new_servers_first_entry_to_another_groups_roll_over() {
+    // Ra PR 589 fix 5 (reverted in PR 614): a new server registered only after its log init. When its
+    // first entry is the last one of a WAL file and another group's append rolls the WAL over before
+    // the new server handles its `Written`, the segment writer drops the unregistered uid's mem table
+    // and the new server crashes on its next access. A scheduling race, not a crash: no fault is on.
+    let buggy = run(new_groups_while_writing(52, Bugs::of(&[Bug::RegisterAfterInit])));
+    assert_eq!(buggy.coverage.get("groups created at run time"), Some(&11));
+    let (checker, detail) = violation_of(&buggy).expect("found");
+    assert_eq!(checker, "node-boots");
+    assert!(detail.contains("was deleted"), "{detail}");
+    let fixed = run(new_groups_while_writing(52, Bugs::none()));
+    assert_eq!(violation_of(&fixed), None);
+    assert!(fixed.coverage["client operations ok"] > 1_000);
+}
+
+#[test]
+fn fs_lines_show_the_calls_before_a_power_cut_without_changing_the_run() {
+    let cfg = WorldConfig { crash_point_weight: 3, ..exploring(5, Bugs::none()) };
+    let plain = run(cfg.clone());
+    let traced = run(WorldConfig { trace_fs: true, ..cfg });
+    assert_eq!((plain.trace_hash, plain.events), (traced.trace_hash, traced.events), "FS lines are not the run");
+    let fs_lines = traced.trace.iter().filter(|l| l.contains(" FS ")).count();
+    assert!(fs_lines > 1_000, "{fs_lines} FS lines");
+    assert_eq!(traced.trace.len() - fs_lines, plain.trace.len(), "the other lines are the same");
+    // Every power cut at a durability point is preceded by the call it cut, failing.
+    let cuts: Vec<usize> = (0..traced.trace.len()).filter(|&i| traced.trace[i].contains("POWER CUT at op")).collect();
+    assert!(!cuts.is_empty());
+    for i in cuts {
+        let op = traced.trace[i].split("at op ").nth(1).and_then(|r| r.split(' ').next()).expect("op number");
+        let cut_call = format!("#{op} ");
+        let before = traced.trace[..i].iter().rev().find(|l| l.contains(" FS ")).expect("an FS line before");
+        assert!(before.contains(&cut_call) && before.ends_with("-> PoweredOff"), "{before} / {}", traced.trace[i]);
+    }
+}
+
+#[test]
+fn a_fault_plan_applies_each_fault_where_and_when_it_says() {
+    use scenarios::{Fault, PlannedFault};
+    let plan = vec![
+        PlannedFault {
+            at_ms: 2_000,
+            node: 1,
+            fault: Fault::PowerCutBefore {
+                call: "unlink".into(),
+                path_glob: "*.wal".into(),
+                reboot_cut_after_calls: Some(5),
+            },
+        },
+        PlannedFault { at_ms: 4_000, node: 0, fault: Fault::PowerLoss { reboot_cut_after_calls: None } },
+        PlannedFault {
+            at_ms: 6_000,
+            node: 2,
+            fault: Fault::Isolate { inbound: true, outbound: true, duration_ms: 500 },
+        },
+        PlannedFault { at_ms: 7_000, node: 0, fault: Fault::WalRestart },
+        PlannedFault { at_ms: 8_000, node: 1, fault: Fault::SegmentWriterCrash },
+        PlannedFault {
+            at_ms: 9_000,
+            node: 2,
+            fault: Fault::PowerCutAfterCalls { calls: 3, reboot_cut_after_calls: None },
+        },
+    ];
+    let r = run(WorldConfig { fault_plan: plan, ..config(4, 0, Bugs::none()) });
+    assert_eq!(r.outcome, Outcome::Pass, "{:#?}", r.trace.iter().rev().take(30).collect::<Vec<_>>());
+    let at = |needle: &str| r.trace.iter().position(|l| l.contains(needle)).unwrap_or_else(|| panic!("no {needle:?}"));
+    let unlink_cut = at("(before unlink wal/");
+    // Armed at 2 s, it fired at n2's next WAL unlink (after the armed line).
+    assert!(r.trace[unlink_cut].contains(" n2 ") && at("power cut armed before the next unlink") < unlink_cut);
+    // The reboot after it was cut 5 calls in: a second crash, during recovery.
+    let reboot_cut = unlink_cut + 1 + r.trace[unlink_cut + 1..].iter().position(|l| l.contains("POWER CUT")).unwrap();
+    assert!(
+        r.trace[reboot_cut].contains(" n2 ") && r.trace[reboot_cut].contains("after op"),
+        "{}",
+        r.trace[reboot_cut]
+    );
+    assert!(r.trace[at("POWER LOSS")].contains(" n1 "));
+    assert!(r.trace[at("ISOLATED")].contains(" n3 "));
+    assert!(r.trace[at("WAL process restart")].contains(" n1 "));
+    assert!(r.trace[at("segment writer crash")].contains(" n2 "));
+    assert!(r.trace[at("power cut armed after call")].contains(" n3 "));
+    assert_eq!(r.coverage["planned faults"], 6);
+    assert_eq!(r.coverage["crashes during recovery"], 1);
+    assert_eq!(r.coverage["crash points fired"], 3);
+}
+
+#[test]
+fn a_fault_plan_naming_what_does_not_exist_is_refused() {
+    use scenarios::{Fault, PlannedFault};
+    let with = |fault: Fault, node: usize| WorldConfig {
+        fault_plan: vec![PlannedFault { at_ms: 1, node, fault }],
+        ..config(0, 0, Bugs::none())
+    };
+    let cut =
+        |call: &str| Fault::PowerCutBefore { call: call.into(), path_glob: "*".into(), reboot_cut_after_calls: None };
+    assert_eq!(with(cut("fsync_dir"), 2).validate(), Ok(()));
+    assert!(with(cut("fsync_dir"), 3).validate().unwrap_err().starts_with("fault_plan[0].node: 3"));
+    assert!(with(cut("fsyncdir"), 0).validate().unwrap_err().contains("unknown call \"fsyncdir\""));
+    let zero = Fault::PowerCutAfterCalls { calls: 0, reboot_cut_after_calls: None };
+    assert_eq!(with(zero, 0).validate(), Err("fault_plan[0].calls: at least 1".into()));
+    assert_eq!(WorldConfig { groups: 0, ..config(0, 0, Bugs::none()) }.validate(), Err("groups: at least 1".into()));
 }

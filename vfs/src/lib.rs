@@ -221,6 +221,11 @@ impl OpKind {
         )
     }
 
+    /// The kind named `name` (as [`OpKind::name`] spells it).
+    pub fn from_name(name: &str) -> Option<OpKind> {
+        OpKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
     /// The snake_case name used in op logs, traces and seed files.
     pub fn name(self) -> &'static str {
         match self {

@@ -500,6 +500,12 @@ impl SimFs {
         &self.ops
     }
 
+    /// Turns the recording of calls on or off (a world that traces filesystem calls turns it on for
+    /// the disks it was handed).
+    pub fn set_record_ops(&mut self, on: bool) {
+        self.config.record_ops = on;
+    }
+
     /// Takes the recorded calls (the simulator drains them into its trace).
     pub fn take_ops(&mut self) -> Vec<OpRecord> {
         std::mem::take(&mut self.ops)
