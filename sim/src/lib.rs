@@ -3,15 +3,17 @@
 //! seed.
 //!
 //! Why one thread and one seed: every interleaving of actor steps, every message delay and every crash
-//! image is drawn from seeded streams, so a failing run replays exactly from its seed. This is the first
-//! part of the engine (issue 6): nodes boot through Ra's real boot path, serve a KV workload, suffer
-//! power losses, and a first set of checkers judges the run.
+//! image is drawn from seeded streams, so a failing run replays exactly from its seed. Nodes boot through
+//! Ra's real boot path, serve a KV workload, suffer the faults a `scenarios::WorldSpec` describes, and
+//! the named checkers judge the run.
 
 pub mod checkers;
 pub mod linearizability;
+pub mod seedfile;
 pub mod trace;
 pub mod world;
 
 pub use world::{
-    COVERAGE_MARKS, Divergence, Outcome, RunResult, World, WorldConfig, check_determinism, missed_marks, run, swarm,
+    COVERAGE_MARKS, Divergence, Outcome, RunResult, World, WorldConfig, check_determinism, crash_model, missed_marks,
+    run,
 };

@@ -30,103 +30,22 @@ use raft_core::storage::worker::{Worker, WorkerMsg};
 use raft_core::storage::{Envelope, LogEvent, NodeNotice, StorageError};
 use raft_core::{Bugs, LogIndex, ProcessId, Term, Uid};
 use rand_chacha::ChaCha8Rng;
-use rand_chacha::rand_core::{RngCore, SeedableRng};
-use vfs::{CrashModel, CrashPoint, OpKind, SimFs, SimFsConfig};
+use scenarios::rng::{below, stream};
+use vfs::{CrashPoint, OpKind, SimFs, SimFsConfig};
 
-use scenarios::{Fault, PlannedFault};
+use scenarios::{Fault, PlannedFault, WorldSpec};
 
 use crate::checkers::{self, Checkers, Violation};
 use crate::linearizability;
 use crate::trace::{self, Kind};
 
-/// Everything a run depends on. Every knob is written out.
+/// Everything a run depends on: the world (`scenarios` data) and what only the engine knows — the bug
+/// switches and how much the trace shows. Every knob is written out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorldConfig {
-    /// Decides everything else that is random.
-    pub seed: u64,
-    /// Cluster size (every node hosts one member of each Raft group).
-    pub nodes: usize,
-    /// Raft groups (1..k): each has a member on every node, all sharing the node's WAL, segment writer,
-    /// names and meta stores — as Ra's quorum queues share a Ra system.
-    pub groups: usize,
-    /// Group `g ≥ 1` is created on every node `g ×` this many milliseconds into the run (0: every group at
-    /// the first boot): a new server registering while the others write, roll the WAL over and crash.
-    /// A node that is down then creates its member when it next boots.
-    pub group_stagger_ms: u64,
-    /// WAL roll-over size.
-    pub wal_max_size_bytes: u64,
-    /// Entries per segment file.
-    pub segment_max_count: u16,
-    /// Snapshot every this many applied entries (0: never).
-    pub snapshot_interval: u64,
-    /// Message latency bounds.
-    pub latency_min_us: u64,
-    /// Upper bound of message latency.
-    pub latency_max_us: u64,
-    /// Simulated time one actor step costs.
-    pub step_cost_us: u64,
-    /// Leader heartbeat period.
-    pub heartbeat_ms: u64,
-    /// Election timeout bounds.
-    pub election_timeout_min_ms: u64,
-    /// Upper bound of the election timeout.
-    pub election_timeout_max_ms: u64,
-    /// One client operation every this many milliseconds.
-    pub client_interval_ms: u64,
-    /// Keys the workload uses.
-    pub keys: u32,
-    /// Closed-loop clients, each with at most one operation outstanding, following redirects and giving
-    /// up after `client_timeout_ms` (the outcome is then unknown). 0: an open-loop generator — one
-    /// operation every `client_interval_ms` to whichever node believes it leads, no retries.
-    pub clients: u32,
-    /// How long a closed-loop client waits for an answer.
-    pub client_timeout_ms: u64,
-    /// Length of the safety phase (faults on).
-    pub safety_ms: u64,
-    /// Bound of the liveness phase: the cluster must converge within this long after the heal (the run
-    /// ends as soon as it has). Must exceed Ra's own recovery timers (snapshot retry backoff up to 60 s,
-    /// a stalled snapshot receive abandoned after 30 s), or a correct cluster fails `converges`.
-    pub liveness_ms: u64,
-    /// How long the workload goes on after the heal (and until one operation has completed after it).
-    pub liveness_workload_ms: u64,
-    /// `lagging-follower-caught-up`: a follower whose pre-vote reached the leader must hear from it
-    /// within this long.
-    pub contact_bound_ms: u64,
-    /// A fault on a random node about every this many milliseconds of the safety phase (0: none).
-    pub fault_every_ms: u64,
-    /// Relative weight of power losses among faults (the crash model decides what the disk keeps).
-    pub power_loss_weight: u32,
-    /// Relative weight of VM crashes (volatile state lost, page cache kept).
-    pub vm_crash_weight: u32,
-    /// Relative weight of WAL process restarts (mem tables survive: post-boot recovery).
-    pub wal_restart_weight: u32,
-    /// Relative weight of network isolations of one node (for `partition_ms`).
-    pub partition_weight: u32,
-    /// Relative weight of power cuts armed at a durability point (the next WAL unlink, segment fsync,
-    /// config rename, …), where Ra's crash-recovery bugs hide.
-    pub crash_point_weight: u32,
-    /// Percentage of the safety phase's restarts that arm a power cut a few filesystem calls into the
-    /// recovery (a second crash while the first is being recovered from).
-    pub recovery_crash_percent: u32,
-    /// Relative weight of segment writer crashes. Ra's log supervisor is `one_for_all`, so the WAL restarts
-    /// with it (post-boot recovery, mem tables kept); the segment writer's unfinished work is lost.
-    pub segment_writer_crash_weight: u32,
-    /// Relative weight of one-way partitions: one node's outbound or inbound messages are dropped for
-    /// `partition_ms` (it can hear but not be heard, or the reverse).
-    pub one_way_partition_weight: u32,
-    /// Percentage of messages lost in the safety phase.
-    pub message_loss_percent: u32,
-    /// Percentage of messages delivered twice in the safety phase.
-    pub message_duplicate_percent: u32,
-    /// Percentage of messages that overtake the link's earlier messages in the safety phase (the link is
-    /// FIFO otherwise, as Erlang distribution is).
-    pub message_reorder_percent: u32,
-    /// How long an isolation lasts.
-    pub partition_ms: u64,
-    /// How long a node stays down after a crash.
-    pub restart_after_ms: u64,
-    /// The crash model power losses use.
-    pub crash_model: CrashModel,
+    /// The world: cluster, workload, network, faults, phases, crash model (its `seed` decides everything
+    /// else that is random).
+    pub spec: WorldSpec,
     /// Switched-on pre-fix behaviours.
     pub bugs: Bugs,
     /// Render every message delivery and drop in the trace (MSG lines); off, only notable events are.
@@ -134,28 +53,32 @@ pub struct WorldConfig {
     /// Render every filesystem call that changes or syncs a disk in the trace (FS lines, numbered as the
     /// CRASH lines number a power cut's call).
     pub trace_fs: bool,
-    /// Faults at chosen times and crash points (the scenario's plan), on top of the random ones
-    /// `fault_every_ms` draws. A plan is not held to the random faults' budget (one node out at a time):
-    /// what it schedules happens, except a crash of a node that is already down.
-    pub fault_plan: Vec<PlannedFault>,
 }
 
 impl WorldConfig {
+    /// A world as `spec` says, with `bugs` switched on and the trace showing notable events only.
+    pub fn new(spec: WorldSpec, bugs: Bugs) -> WorldConfig {
+        WorldConfig { spec, bugs, trace_messages: false, trace_fs: false }
+    }
+
     /// Whether the world can be built: at least one node and one group, and a plan that names existing
     /// nodes and filesystem calls. `Err` says which knob is wrong.
     pub fn validate(&self) -> Result<(), String> {
-        if self.nodes == 0 {
+        let s = &self.spec;
+        if s.nodes == 0 {
             return Err("nodes: at least 1".into());
         }
-        if self.groups == 0 {
+        if s.groups == 0 {
             return Err("groups: at least 1".into());
         }
-        for (k, p) in self.fault_plan.iter().enumerate() {
-            if p.node >= self.nodes {
-                return Err(format!("fault_plan[{k}].node: {} but the cluster has {} nodes", p.node, self.nodes));
+        for (k, p) in s.fault_plan.iter().enumerate() {
+            if p.node >= s.nodes {
+                return Err(format!("fault_plan[{k}].node: {} but the cluster has {} nodes", p.node, s.nodes));
             }
             match &p.fault {
-                Fault::PowerCutBefore { call, .. } if OpKind::from_name(call).is_none() => {
+                Fault::PowerCutBefore { call, .. } | Fault::PowerCutAfter { call, .. }
+                    if OpKind::from_name(call).is_none() =>
+                {
                     let names: Vec<&str> = OpKind::ALL.iter().map(|k| k.name()).collect();
                     return Err(format!("fault_plan[{k}].call: unknown call {call:?} (one of {})", names.join(", ")));
                 }
@@ -176,6 +99,31 @@ pub enum Outcome {
     Pass,
     /// A checker reported a violation.
     Violation(Violation),
+}
+
+impl Outcome {
+    /// The `sim` CLI's exit code for this outcome: 0 passed, 10 a safety or correctness violation, 11 a
+    /// liveness violation (`converges`, `lagging-follower-caught-up`), 12 a node that failed to boot or
+    /// recover (`node-boots`, `registered-implies-config`). (13, a panic of the system under test, and 2,
+    /// a usage error, are the CLI's own.)
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Outcome::Pass => 0,
+            Outcome::Violation(v) => match v.checker.as_str() {
+                "converges" | "lagging-follower-caught-up" => 11,
+                "node-boots" | "registered-implies-config" => 12,
+                _ => 10,
+            },
+        }
+    }
+
+    /// The violated checker, if any.
+    pub fn checker(&self) -> Option<&str> {
+        match self {
+            Outcome::Pass => None,
+            Outcome::Violation(v) => Some(&v.checker),
+        }
+    }
 }
 
 /// What a run produced.
@@ -448,21 +396,13 @@ pub struct World {
     coverage: BTreeMap<&'static str, u64>,
 }
 
-fn stream(seed: u64, salt: u64) -> ChaCha8Rng {
-    ChaCha8Rng::seed_from_u64(seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15))
-}
-
-fn below(rng: &mut ChaCha8Rng, n: u64) -> u64 {
-    if n == 0 { 0 } else { rng.next_u64() % n }
-}
-
 impl World {
     /// A world whose nodes are about to boot for the first time.
     pub fn new(cfg: WorldConfig) -> World {
-        let disks = (0..cfg.nodes)
+        let disks = (0..cfg.spec.nodes)
             .map(|i| {
                 SimFs::new(SimFsConfig {
-                    seed: cfg.seed ^ (0xF5 + i as u64),
+                    seed: cfg.spec.seed ^ (0xF5 + i as u64),
                     sector_size: 512,
                     capacity_bytes: 1 << 32,
                     max_file_size: 1 << 40,
@@ -479,7 +419,7 @@ impl World {
         if let Err(e) = cfg.validate() {
             panic!("an invalid world config (check `WorldConfig::validate` first): {e}");
         }
-        assert_eq!(disks.len(), cfg.nodes, "one disk per node");
+        assert_eq!(disks.len(), cfg.spec.nodes, "one disk per node");
         let nodes = disks
             .into_iter()
             .map(|mut fs| {
@@ -502,7 +442,7 @@ impl World {
                 sw_box: VecDeque::new(),
                 sw_next: None,
                 worker_box: VecDeque::new(),
-                members: (0..cfg.groups).map(|g| Member::new(member_name(i, g))).collect(),
+                members: (0..cfg.spec.groups).map(|g| Member::new(member_name(i, g))).collect(),
                 next_process: 1,
                 booting: false,
                 next_boot_cut: None,
@@ -513,19 +453,19 @@ impl World {
             seq: 0,
             queue: BTreeMap::new(),
             nodes,
-            sched_rng: stream(cfg.seed, 1),
-            net_rng: stream(cfg.seed, 2),
-            fault_rng: stream(cfg.seed, 3),
-            client_rng: stream(cfg.seed, 4),
+            sched_rng: stream(cfg.spec.seed, 1),
+            net_rng: stream(cfg.spec.seed, 2),
+            fault_rng: stream(cfg.spec.seed, 3),
+            client_rng: stream(cfg.spec.seed, 4),
             link_clock: BTreeMap::new(),
             client_seq: 0,
             cut: None,
             in_flight: BTreeMap::new(),
-            clients: (0..cfg.clients).map(|_| Client { target: None, request: None }).collect(),
-            created: (0..cfg.groups).map(|g| g == 0 || cfg.group_stagger_ms == 0).collect(),
+            clients: (0..cfg.spec.clients).map(|_| Client { target: None, request: None }).collect(),
+            created: (0..cfg.spec.groups).map(|g| g == 0 || cfg.spec.group_stagger_ms == 0).collect(),
             history: Vec::new(),
             faults_on: true,
-            checkers: Checkers::new(cfg.contact_bound_ms),
+            checkers: Checkers::new(cfg.spec.contact_bound_ms),
             converged: false,
             events: 0,
             hash: 0xcbf2_9ce4_8422_2325,
@@ -537,20 +477,20 @@ impl World {
         for i in 0..w.nodes.len() {
             w.boot(i, None);
         }
-        w.schedule(w.cfg.client_interval_ms * 1_000_000, Event::ClientOp);
-        if w.cfg.fault_every_ms > 0 {
-            w.schedule(w.cfg.fault_every_ms * 1_000_000, Event::Fault);
+        w.schedule(w.cfg.spec.client_interval_ms * 1_000_000, Event::ClientOp);
+        if w.cfg.spec.fault_every_ms > 0 {
+            w.schedule(w.cfg.spec.fault_every_ms * 1_000_000, Event::Fault);
         }
-        w.schedule(w.cfg.safety_ms * 1_000_000, Event::Heal);
-        for index in 0..w.cfg.fault_plan.len() {
-            let at_ms = w.cfg.fault_plan[index].at_ms;
-            if at_ms < w.cfg.safety_ms {
+        w.schedule(w.cfg.spec.safety_ms * 1_000_000, Event::Heal);
+        for index in 0..w.cfg.spec.fault_plan.len() {
+            let at_ms = w.cfg.spec.fault_plan[index].at_ms;
+            if at_ms < w.cfg.spec.safety_ms {
                 w.schedule(at_ms * 1_000_000, Event::Planned { index });
             }
         }
-        if w.cfg.group_stagger_ms > 0 {
-            for group in 1..w.cfg.groups {
-                w.schedule(group as u64 * w.cfg.group_stagger_ms * 1_000_000, Event::CreateGroup { group });
+        if w.cfg.spec.group_stagger_ms > 0 {
+            for group in 1..w.cfg.spec.groups {
+                w.schedule(group as u64 * w.cfg.spec.group_stagger_ms * 1_000_000, Event::CreateGroup { group });
             }
         }
         w
@@ -645,7 +585,7 @@ impl World {
     /// Boots node `i`; `cut_after_calls`: a power cut armed that many filesystem calls into the boot.
     fn boot(&mut self, i: usize, cut_after_calls: Option<u64>) {
         let bugs = self.cfg.bugs.clone();
-        let model = self.cfg.crash_model;
+        let model = crash_model(self.cfg.spec.crash_model);
         let n = &mut self.nodes[i];
         n.fs.disarm_power_cut();
         n.fs.power_on();
@@ -708,7 +648,7 @@ impl World {
 
     /// WAL recovery finished: every group that exists restarts its member from its config, or creates it.
     fn wal_recovered(&mut self, i: usize) {
-        for g in 0..self.cfg.groups {
+        for g in 0..self.cfg.spec.groups {
             if !self.created[g] {
                 continue;
             }
@@ -828,13 +768,13 @@ impl World {
         ConsensusConfig {
             id: self.nodes[i].members[g].name.clone(),
             members: self.members(g),
-            election_timeout_min_ms: self.cfg.election_timeout_min_ms,
-            election_timeout_max_ms: self.cfg.election_timeout_max_ms,
-            heartbeat_ms: self.cfg.heartbeat_ms,
-            snapshot_interval: self.cfg.snapshot_interval,
+            election_timeout_min_ms: self.cfg.spec.election_timeout_min_ms,
+            election_timeout_max_ms: self.cfg.spec.election_timeout_max_ms,
+            heartbeat_ms: self.cfg.spec.heartbeat_ms,
+            snapshot_interval: self.cfg.spec.snapshot_interval,
             max_append_entries: 64,
             machine_version: 1,
-            rng_seed: self.cfg.seed ^ (0x51 + i as u64) ^ (self.nodes[i].incarnation << 32) ^ ((g as u64) << 56),
+            rng_seed: self.cfg.spec.seed ^ (0x51 + i as u64) ^ (self.nodes[i].incarnation << 32) ^ ((g as u64) << 56),
             bugs: self.cfg.bugs.clone(),
         }
     }
@@ -867,7 +807,7 @@ impl World {
                 m.written_at_crash = Some(m.written_before_receive.unwrap_or_else(|| h.log.last_written()));
             }
         }
-        for g in 0..self.cfg.groups {
+        for g in 0..self.cfg.spec.groups {
             let key = self.member_key(i, g);
             self.checkers.obligations.forget(key);
         }
@@ -930,7 +870,7 @@ impl World {
 
     fn power_loss(&mut self, i: usize) {
         self.crashed(i);
-        let model = self.cfg.crash_model;
+        let model = crash_model(self.cfg.spec.crash_model);
         let n = &mut self.nodes[i];
         n.fs.disarm_power_cut();
         let pending = n.fs.pending_count();
@@ -946,7 +886,7 @@ impl World {
         for line in trace::describe_crash(&decisions) {
             self.note(Some(i), Kind::Disk, line);
         }
-        let after = self.cfg.restart_after_ms * 1_000_000;
+        let after = self.cfg.spec.restart_after_ms * 1_000_000;
         self.schedule(after, Event::Restart { node: i });
     }
 
@@ -959,7 +899,7 @@ impl World {
         n.incarnation += 1;
         self.count("vm crashes");
         self.note(Some(i), Kind::Crash, "VM CRASH (processes gone, page cache kept)".into());
-        let after = self.cfg.restart_after_ms * 1_000_000;
+        let after = self.cfg.spec.restart_after_ms * 1_000_000;
         self.schedule(after, Event::Restart { node: i });
     }
 
@@ -1014,7 +954,7 @@ impl World {
             (OpKind::Rename, "names"),
         ];
         let (kind, glob) = POINTS[below(&mut self.fault_rng, POINTS.len() as u64) as usize];
-        let model = self.cfg.crash_model;
+        let model = crash_model(self.cfg.spec.crash_model);
         let n = &mut self.nodes[i];
         let after_seq = n.fs.op_seq();
         n.fs.arm_power_cut(CrashPoint::BeforeOp { kind: Some(kind), path_glob: glob.to_owned(), after_seq }, model);
@@ -1044,14 +984,14 @@ impl World {
                     self.note(Some(i), Kind::Disk, line);
                 }
             }
-            let after = self.cfg.restart_after_ms * 1_000_000;
+            let after = self.cfg.spec.restart_after_ms * 1_000_000;
             self.schedule(after, Event::Restart { node: i });
         }
     }
 
     /// Applies entry `index` of the fault plan.
     fn planned_fault(&mut self, index: usize) {
-        let PlannedFault { node: i, fault, .. } = self.cfg.fault_plan[index].clone();
+        let PlannedFault { node: i, fault, .. } = self.cfg.spec.fault_plan[index].clone();
         self.count("planned faults");
         let crashes = !matches!(fault, Fault::WalRestart | Fault::SegmentWriterCrash | Fault::Isolate { .. });
         if crashes && !self.nodes[i].up {
@@ -1062,7 +1002,7 @@ impl World {
         if crashes {
             self.nodes[i].next_boot_cut = fault.reboot_cut_after_calls();
         }
-        let model = self.cfg.crash_model;
+        let model = crash_model(self.cfg.spec.crash_model);
         match fault {
             Fault::PowerLoss { .. } => self.power_loss(i),
             Fault::VmCrash { .. } => self.vm_crash(i),
@@ -1076,6 +1016,15 @@ impl World {
                 );
                 self.count("crash points armed");
                 self.note(Some(i), Kind::Crash, format!("power cut armed before the next {call} of {path_glob}"));
+            }
+            Fault::PowerCutAfter { call, path_glob, .. } => {
+                let kind = OpKind::from_name(&call).expect("validated");
+                let n = &mut self.nodes[i];
+                let after_seq = n.fs.op_seq();
+                let point = CrashPoint::AfterMatchingOp { kind: Some(kind), path_glob: path_glob.clone(), after_seq };
+                n.fs.arm_power_cut(point, model);
+                self.count("crash points armed");
+                self.note(Some(i), Kind::Crash, format!("power cut armed after the next {call} of {path_glob}"));
             }
             Fault::PowerCutAfterCalls { calls, .. } => {
                 let n = &mut self.nodes[i];
@@ -1093,7 +1042,7 @@ impl World {
     /// Cuts one node off from the network for `partition_ms`: both ways, or one way.
     fn isolate(&mut self, i: usize, inbound: bool, outbound: bool, duration_ms: u64) {
         self.cut = Some(Cut { node: i, inbound, outbound });
-        for g in 0..self.cfg.groups {
+        for g in 0..self.cfg.spec.groups {
             let key = self.member_key(i, g);
             self.checkers.obligations.forget(key);
         }
@@ -1119,7 +1068,7 @@ impl World {
 impl World {
     /// Runs the safety phase, heals, runs the liveness phase, checks convergence.
     pub fn run(mut self) -> RunResult {
-        let end_ns = (self.cfg.safety_ms + self.cfg.liveness_ms) * 1_000_000;
+        let end_ns = (self.cfg.spec.safety_ms + self.cfg.spec.liveness_ms) * 1_000_000;
         while self.now_ns < end_ns && self.checkers.first().is_none() && !self.converged {
             if self.step_some_actor() {
                 self.trace_fs_calls();
@@ -1168,7 +1117,7 @@ impl World {
             let result = self.all_converged();
             self.checkers.check_converged(result, self.now_ns);
         }
-        for g in 0..self.cfg.groups {
+        for g in 0..self.cfg.spec.groups {
             if self.checkers.first().is_none() {
                 self.check_replicas_agree(g);
             }
@@ -1212,7 +1161,7 @@ impl World {
 
     /// `converges` over every group (a group not created yet has nothing to converge).
     fn all_converged(&self) -> Result<(), String> {
-        (0..self.cfg.groups).filter(|&g| self.created[g]).try_for_each(|g| {
+        (0..self.cfg.spec.groups).filter(|&g| self.created[g]).try_for_each(|g| {
             checkers::converged(&self.member_view(g))
                 .map_err(|why| if g == 0 { why } else { format!("group g{}: {why}", g + 1) })
         })
@@ -1307,7 +1256,7 @@ impl World {
 
     fn step_some_actor(&mut self) -> bool {
         // Actors only run while no event is due before the end of the step.
-        let cost = self.cfg.step_cost_us * 1_000;
+        let cost = self.cfg.spec.step_cost_us * 1_000;
         if self.queue.keys().next().is_some_and(|&(at, _)| at <= self.now_ns) {
             return false;
         }
@@ -1402,7 +1351,12 @@ impl World {
         let n = &mut self.nodes[i];
         // A new server waiting for its first entry.
         if let Some((start, process)) = n.members[g].starting.take() {
-            let ServerWork::Log(event) = work else { return };
+            let ServerWork::Log(event) = work else {
+                // A message, timer or command for a server that is not running yet is lost, as mail to an
+                // Erlang name nobody has registered is; the start goes on.
+                n.members[g].starting = Some((start, process));
+                return;
+            };
             match start.handle_event(&event, &bugs, &mut n.shared, &mut n.names, &mut n.fs, &mut out) {
                 Ok(Ok(log)) => {
                     let cfg = self.consensus_config(i, g);
@@ -1557,7 +1511,7 @@ impl World {
     /// Group `g`'s member on node `from` sends `msg` to member `to` (of the same group).
     fn send(&mut self, from: usize, g: usize, to: &ServerId, msg: Message) {
         let Some((j, group)) = self.member_of(to) else { return };
-        if self.net_fault(self.cfg.message_loss_percent) {
+        if self.net_fault(self.cfg.spec.message_loss_percent) {
             self.count("messages lost");
             return;
         }
@@ -1568,10 +1522,10 @@ impl World {
             let (l, f) = (self.member_key(from, g), self.member_key(j, group));
             self.checkers.obligations.contacted(l, f);
         }
-        let (lo, hi) = (self.cfg.latency_min_us, self.cfg.latency_max_us.max(self.cfg.latency_min_us));
+        let (lo, hi) = (self.cfg.spec.latency_min_us, self.cfg.spec.latency_max_us.max(self.cfg.spec.latency_min_us));
         let latency = (lo + below(&mut self.net_rng, hi - lo + 1)) * 1_000;
         // Per-link FIFO, as Erlang distribution delivers, unless this message overtakes.
-        let at = if self.net_fault(self.cfg.message_reorder_percent) {
+        let at = if self.net_fault(self.cfg.spec.message_reorder_percent) {
             self.count("messages reordered");
             self.now_ns + latency
         } else {
@@ -1580,7 +1534,7 @@ impl World {
             at
         };
         let name = self.nodes[from].members[g].name.clone();
-        if self.net_fault(self.cfg.message_duplicate_percent) {
+        if self.net_fault(self.cfg.spec.message_duplicate_percent) {
             self.count("messages duplicated");
             self.seq += 1;
             let copy = Event::Deliver { to: j, group, from: name.clone(), msg: msg.clone() };
@@ -1817,10 +1771,10 @@ impl World {
             Event::ClientOp => {
                 // The workload stops a while after the heal (once something has completed after it), so
                 // that members can converge.
-                let stop = (self.cfg.safety_ms + self.cfg.liveness_workload_ms) * 1_000_000;
+                let stop = (self.cfg.spec.safety_ms + self.cfg.spec.liveness_workload_ms) * 1_000_000;
                 if self.now_ns < stop || self.checkers.committed_in_liveness() == 0 {
                     self.client_op();
-                    let interval = self.cfg.client_interval_ms * 1_000_000;
+                    let interval = self.cfg.spec.client_interval_ms * 1_000_000;
                     self.schedule(interval, Event::ClientOp);
                 }
             }
@@ -1832,7 +1786,7 @@ impl World {
                 let all_in = self.nodes.iter().all(|n| n.up) && self.cut.is_none();
                 if all_in {
                     let victim = below(&mut self.fault_rng, self.nodes.len() as u64) as usize;
-                    let c = &self.cfg;
+                    let c = &self.cfg.spec;
                     let weights = [
                         c.power_loss_weight,
                         c.vm_crash_weight,
@@ -1857,17 +1811,17 @@ impl World {
                             0 => self.power_loss(victim),
                             1 => self.vm_crash(victim),
                             2 => self.wal_restart(victim),
-                            3 => self.isolate(victim, true, true, self.cfg.partition_ms),
+                            3 => self.isolate(victim, true, true, self.cfg.spec.partition_ms),
                             4 => self.arm_crash_point(victim),
                             5 => {
                                 let inbound = below(&mut self.fault_rng, 2) == 0;
-                                self.isolate(victim, inbound, !inbound, self.cfg.partition_ms)
+                                self.isolate(victim, inbound, !inbound, self.cfg.spec.partition_ms)
                             }
                             _ => self.segment_writer_crash(victim),
                         }
                     }
                 }
-                let every = self.cfg.fault_every_ms * 1_000_000;
+                let every = self.cfg.spec.fault_every_ms * 1_000_000;
                 let jitter = below(&mut self.fault_rng, every.max(1));
                 self.schedule(every / 2 + jitter, Event::Fault);
             }
@@ -1880,7 +1834,7 @@ impl World {
             Event::Restart { node } => {
                 // The heal may have booted it already.
                 if !self.nodes[node].up && self.checkers.first().is_none() {
-                    let pct = u64::from(self.cfg.recovery_crash_percent);
+                    let pct = u64::from(self.cfg.spec.recovery_crash_percent);
                     let planned = self.nodes[node].next_boot_cut.take().filter(|_| self.faults_on);
                     let cut = if planned.is_some() {
                         planned
@@ -1926,7 +1880,7 @@ impl World {
                     }
                 }
                 self.checkers.liveness_started(self.now_ns);
-                self.schedule(self.cfg.liveness_workload_ms * 1_000_000, Event::ConvergeCheck);
+                self.schedule(self.cfg.spec.liveness_workload_ms * 1_000_000, Event::ConvergeCheck);
             }
             Event::ClientTimeout { client, request } => {
                 if self.clients[client].request == Some(request)
@@ -1992,7 +1946,7 @@ impl World {
         };
         // A closed-loop client keeps to its group; the open-loop generator picks one (no draw with one
         // group, so that single-group worlds keep their random streams).
-        let groups: Vec<usize> = (0..self.cfg.groups).filter(|&g| self.created[g]).collect();
+        let groups: Vec<usize> = (0..self.cfg.spec.groups).filter(|&g| self.created[g]).collect();
         let open_loop_group =
             if groups.len() > 1 { groups[below(&mut self.client_rng, groups.len() as u64) as usize] } else { 0 };
         let serving_somewhere = |w: &World, g: usize| (0..w.nodes.len()).any(|i| w.serving(i, g));
@@ -2000,13 +1954,15 @@ impl World {
             Some(idle) => {
                 let idle: Vec<usize> = idle
                     .into_iter()
-                    .filter(|&c| self.created[c % self.cfg.groups] && serving_somewhere(self, c % self.cfg.groups))
+                    .filter(|&c| {
+                        self.created[c % self.cfg.spec.groups] && serving_somewhere(self, c % self.cfg.spec.groups)
+                    })
                     .collect();
                 if idle.is_empty() {
                     return;
                 }
                 let c = idle[below(&mut self.client_rng, idle.len() as u64) as usize];
-                (Some(c), c % self.cfg.groups)
+                (Some(c), c % self.cfg.spec.groups)
             }
             None => (None, open_loop_group),
         };
@@ -2019,7 +1975,7 @@ impl World {
                 None => return,
             }
         };
-        let k = below(&mut self.client_rng, u64::from(self.cfg.keys.max(1)));
+        let k = below(&mut self.client_rng, u64::from(self.cfg.spec.keys.max(1)));
         let key = if group == 0 { format!("k{k}") } else { format!("g{}/k{k}", group + 1) };
         self.client_seq += 1;
         let value = self.client_seq.to_be_bytes().to_vec();
@@ -2040,7 +1996,7 @@ impl World {
             Some(c) => {
                 self.clients[c].request = Some(request);
                 self.client_send(c, request);
-                let timeout = self.cfg.client_timeout_ms * 1_000_000;
+                let timeout = self.cfg.spec.client_timeout_ms * 1_000_000;
                 self.schedule(timeout, Event::ClientTimeout { client: c, request });
             }
             None => self.nodes[target].members[group].server_box.push_back(ServerWork::Input(Input::Command {
@@ -2118,6 +2074,17 @@ impl World {
     }
 }
 
+/// The `vfs` crash model a scenario's model names.
+pub fn crash_model(model: scenarios::CrashModel) -> vfs::CrashModel {
+    match model {
+        scenarios::CrashModel::NoLoss => vfs::CrashModel::NoLoss,
+        scenarios::CrashModel::LoseUnsynced => vfs::CrashModel::LoseUnsynced,
+        scenarios::CrashModel::Pessimistic => vfs::CrashModel::Pessimistic,
+        scenarios::CrashModel::Ext4Ordered => vfs::CrashModel::Ext4Ordered,
+        scenarios::CrashModel::Corrupting => vfs::CrashModel::Corrupting,
+    }
+}
+
 /// What a cluster-wide finding of group `g` names: `cluster` for the first group, `cluster g2`, … else.
 fn group_label(g: usize) -> String {
     if g == 0 { "cluster".into() } else { format!("cluster g{}", g + 1) }
@@ -2127,8 +2094,8 @@ fn group_label(g: usize) -> String {
 fn wal_config(cfg: &WorldConfig) -> WalConfig {
     WalConfig {
         dir: "wal".into(),
-        max_size_bytes: cfg.wal_max_size_bytes,
-        first_file_max_size_bytes: cfg.wal_max_size_bytes,
+        max_size_bytes: cfg.spec.wal_max_size_bytes,
+        first_file_max_size_bytes: cfg.spec.wal_max_size_bytes,
         max_entries: None,
         sync_method: SyncMethod::Datasync,
         compute_checksums: true,
@@ -2141,7 +2108,7 @@ fn segment_writer_config(cfg: &WorldConfig) -> SegmentWriterConfig {
     SegmentWriterConfig {
         data_dir: String::new(),
         segment: SegmentConfig {
-            max_count: cfg.segment_max_count,
+            max_count: cfg.spec.segment_max_count,
             max_size_bytes: 64 << 20,
             max_pending: 1024,
             compute_checksums: true,
@@ -2203,69 +2170,4 @@ pub fn check_determinism(cfg: &WorldConfig) -> Result<u64, Divergence> {
         event,
         last_lines: (a.trace.get(first_diff_line).cloned(), b.trace.get(first_diff_line).cloned()),
     })
-}
-
-/// Swarm testing: a random world per seed — cluster size, WAL and segment sizes, snapshot interval,
-/// latency, fault rate and mix, crash model, workload — every probability an integer ratio.
-pub fn swarm(seed: u64, bugs: Bugs) -> WorldConfig {
-    let mut rng = stream(seed, 0x5_7A_8A);
-    let mut pick = |choices: &[u64]| choices[below(&mut rng, choices.len() as u64) as usize];
-    let nodes = pick(&[1, 3, 3, 3, 5]) as usize;
-    let latency_min_us = pick(&[50, 200, 1_000]);
-    let election_timeout_min_ms = pick(&[150, 300]);
-    let crash_model = match pick(&[0, 0, 1, 1, 2, 3]) {
-        0 => CrashModel::Pessimistic,
-        1 => CrashModel::LoseUnsynced,
-        2 => CrashModel::Ext4Ordered,
-        _ => CrashModel::NoLoss,
-    };
-    WorldConfig {
-        seed,
-        nodes,
-        wal_max_size_bytes: pick(&[4 << 10, 8 << 10, 16 << 10, 64 << 10, 1 << 20]),
-        segment_max_count: pick(&[8, 32, 128, 4096]) as u16,
-        snapshot_interval: pick(&[0, 10, 40, 200]),
-        latency_min_us,
-        latency_max_us: latency_min_us * pick(&[1, 4, 10]),
-        // An actor step's simulated cost bounds a node's throughput (50 µs: 20,000 steps/s); with a client
-        // every millisecond and snapshots every 10 entries that saturates a node, and the backlog then
-        // needs longer than the liveness bound to drain. Swarm keeps the cluster below saturation.
-        step_cost_us: pick(&[5, 10, 20]),
-        heartbeat_ms: 50,
-        election_timeout_min_ms,
-        election_timeout_max_ms: election_timeout_min_ms * 2,
-        client_interval_ms: pick(&[1, 5, 20]),
-        keys: pick(&[1, 4, 16]) as u32,
-        safety_ms: pick(&[2_000, 5_000]),
-        // Ra's snapshot retry backoff reaches 60 s; the run ends as soon as the cluster converges.
-        liveness_ms: 70_000,
-        liveness_workload_ms: 1_000,
-        contact_bound_ms: 4_900,
-        fault_every_ms: pick(&[0, 300, 700, 2_000]),
-        power_loss_weight: pick(&[0, 1, 3]) as u32,
-        vm_crash_weight: pick(&[0, 1]) as u32,
-        wal_restart_weight: pick(&[0, 1]) as u32,
-        partition_weight: pick(&[0, 1]) as u32,
-        partition_ms: pick(&[300, 1_000]),
-        restart_after_ms: pick(&[100, 300, 1_000]),
-        crash_model,
-        bugs,
-        trace_messages: false,
-        trace_fs: false,
-        fault_plan: Vec::new(),
-        // Drawn last, so that adding this knob did not reorder the draws of the earlier ones.
-        crash_point_weight: pick(&[0, 1, 3]) as u32,
-        recovery_crash_percent: pick(&[0, 0, 20, 50]) as u32,
-        one_way_partition_weight: pick(&[0, 0, 1]) as u32,
-        message_loss_percent: pick(&[0, 0, 1, 5]) as u32,
-        message_duplicate_percent: pick(&[0, 0, 1, 5]) as u32,
-        message_reorder_percent: pick(&[0, 0, 0, 2]) as u32,
-        clients: pick(&[0, 0, 2, 8]) as u32,
-        client_timeout_ms: pick(&[300, 1_000, 3_000]),
-        segment_writer_crash_weight: pick(&[0, 0, 1]) as u32,
-        // Several groups share each node's WAL and segment writer; a staggered group registers a new
-        // server while the others write and roll the WAL over.
-        groups: pick(&[1, 1, 2, 3]) as usize,
-        group_stagger_ms: pick(&[0, 0, 400, 1_500]),
-    }
 }

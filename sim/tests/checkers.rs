@@ -12,9 +12,10 @@ use raft_core::storage::durable_files::{ServerConfig, write_config};
 use raft_core::storage::segref::SegRef;
 use raft_core::storage::shared::Directory;
 use raft_core::{Bugs, LogIndex, Payload, Seq, Term, Uid};
+use scenarios::WorldSpec;
 use sim::checkers::{self, Checkers, ContactObligations};
 use sim::{Outcome, World, WorldConfig};
-use vfs::{CrashModel, FileSystem, OpenOptions, SimFs, SimFsConfig};
+use vfs::{FileSystem, OpenOptions, SimFs, SimFsConfig};
 
 /// A log built entry by entry, holes and all.
 #[derive(Debug, Clone)]
@@ -270,7 +271,7 @@ fn lagging_follower_caught_up_rejects_a_leader_that_ignores_a_pre_vote() {
 }
 
 fn one_node(seed: u64) -> WorldConfig {
-    WorldConfig {
+    let spec = WorldSpec {
         seed,
         nodes: 1,
         wal_max_size_bytes: 16 << 10,
@@ -304,14 +305,12 @@ fn one_node(seed: u64) -> WorldConfig {
         message_reorder_percent: 0,
         partition_ms: 1_000,
         restart_after_ms: 500,
-        crash_model: CrashModel::Pessimistic,
-        bugs: Bugs::none(),
-        trace_messages: false,
-        trace_fs: false,
+        crash_model: scenarios::CrashModel::Pessimistic,
         fault_plan: Vec::new(),
         groups: 1,
         group_stagger_ms: 0,
-    }
+    };
+    WorldConfig::new(spec, Bugs::none())
 }
 
 #[test]

@@ -2,19 +2,24 @@
 //! survives power losses, converges, and replays identically from its seed.
 
 use raft_core::{Bug, Bugs};
+use scenarios::{CrashModel, WorldSpec};
 use sim::world::run;
 use sim::{Outcome, WorldConfig};
-use vfs::CrashModel;
+
+/// `cfg` with its world changed by `f`.
+fn with(cfg: WorldConfig, f: impl FnOnce(WorldSpec) -> WorldSpec) -> WorldConfig {
+    WorldConfig { spec: f(cfg.spec), ..cfg }
+}
 
 /// The world swarm drew for `seed` before several groups per node existed.
 fn before_groups(seed: u64, bugs: Bugs) -> WorldConfig {
-    WorldConfig { groups: 1, group_stagger_ms: 0, ..sim::swarm(seed, bugs) }
+    WorldConfig::new(WorldSpec { groups: 1, group_stagger_ms: 0, ..scenarios::swarm(seed) }, bugs)
 }
 
 /// The world swarm drew for `seed` before crash points, reboot crashes and network faults existed
 /// (the knobs drawn after those): how the tests pin the worlds of earlier findings.
 fn swarm_as_first_drawn(seed: u64, bugs: Bugs) -> WorldConfig {
-    WorldConfig {
+    with(before_groups(seed, bugs), |s| WorldSpec {
         crash_point_weight: 0,
         recovery_crash_percent: 0,
         one_way_partition_weight: 0,
@@ -23,20 +28,20 @@ fn swarm_as_first_drawn(seed: u64, bugs: Bugs) -> WorldConfig {
         message_duplicate_percent: 0,
         message_reorder_percent: 0,
         clients: 0,
-        ..before_groups(seed, bugs)
-    }
+        ..s
+    })
 }
 
 /// The world swarm drew for `seed` before reboot crashes and network faults existed.
 fn before_reboot_and_network_faults(seed: u64, bugs: Bugs) -> WorldConfig {
-    WorldConfig {
-        crash_point_weight: sim::swarm(seed, Bugs::none()).crash_point_weight,
-        ..swarm_as_first_drawn(seed, bugs)
-    }
+    with(swarm_as_first_drawn(seed, bugs), |s| WorldSpec {
+        crash_point_weight: scenarios::swarm(seed).crash_point_weight,
+        ..s
+    })
 }
 
 fn config(seed: u64, fault_every_ms: u64, bugs: Bugs) -> WorldConfig {
-    WorldConfig {
+    let spec = WorldSpec {
         seed,
         nodes: 3,
         wal_max_size_bytes: 16 << 10,
@@ -71,13 +76,11 @@ fn config(seed: u64, fault_every_ms: u64, bugs: Bugs) -> WorldConfig {
         partition_ms: 1_000,
         restart_after_ms: 500,
         crash_model: CrashModel::Pessimistic,
-        bugs,
-        trace_messages: false,
-        trace_fs: false,
         fault_plan: Vec::new(),
         groups: 1,
         group_stagger_ms: 0,
-    }
+    };
+    WorldConfig::new(spec, bugs)
 }
 
 #[test]
@@ -125,7 +128,7 @@ fn bug_switches_without_faults_pass() {
 /// The configuration the first exploration used: small WAL files and segments, snapshots every 40
 /// entries, a power loss every ~0.7 s, Pessimistic crash images.
 fn exploring(seed: u64, bugs: Bugs) -> WorldConfig {
-    WorldConfig {
+    with(config(seed, 700, bugs), |s| WorldSpec {
         wal_max_size_bytes: 8 << 10,
         segment_max_count: 32,
         snapshot_interval: 40,
@@ -135,8 +138,8 @@ fn exploring(seed: u64, bugs: Bugs) -> WorldConfig {
         contact_bound_ms: 4_900,
         fault_every_ms: 700,
         restart_after_ms: 300,
-        ..config(seed, 700, bugs)
-    }
+        ..s
+    })
 }
 
 fn violation_of(r: &sim::RunResult) -> Option<(String, String)> {
@@ -200,7 +203,7 @@ fn accept_no_parent_sync_is_what_the_harness_found_in_ra() {
 fn every_fault_class_fires_and_raises_no_false_alarm() {
     let mut fired: std::collections::BTreeMap<&'static str, u64> = std::collections::BTreeMap::new();
     for seed in 0..6 {
-        let cfg = WorldConfig {
+        let cfg = with(exploring(seed, Bugs::none()), |s| WorldSpec {
             power_loss_weight: 1,
             vm_crash_weight: 1,
             wal_restart_weight: 1,
@@ -215,8 +218,8 @@ fn every_fault_class_fires_and_raises_no_false_alarm() {
             partition_ms: 800,
             groups: 2,
             group_stagger_ms: 400,
-            ..exploring(seed, Bugs::none())
-        };
+            ..s
+        });
         let r = run(cfg.clone());
         assert_eq!(violation_of(&r), None, "seed {seed}");
         assert_eq!(run(cfg).trace_hash, r.trace_hash, "seed {seed}: not deterministic");
@@ -265,7 +268,7 @@ fn registration_not_synced_loses_acknowledged_writes() {
 #[test]
 fn swarm_seeds_pass_without_bugs_and_replay_identically() {
     for seed in 0..8 {
-        let cfg = sim::swarm(seed, Bugs::none());
+        let cfg = WorldConfig::new(scenarios::swarm(seed), Bugs::none());
         assert_eq!(sim::check_determinism(&cfg).map(|_| ()), Ok(()), "seed {seed}");
         assert_eq!(violation_of(&run(cfg)), None, "seed {seed}");
     }
@@ -291,28 +294,30 @@ fn segment_index_unchecked_deletes_older_segments_after_a_torn_index_record() {
     // index record so that it read as index 0; Ra's parse stretched the segment's range to 0..N and
     // init's segref compaction deleted every older segment (`missing_key` at boot). raft-core's parse
     // ends at the first record whose data does not continue the previous one.
-    let world = |bugs| WorldConfig {
-        wal_max_size_bytes: 65536,
-        segment_max_count: 128,
-        snapshot_interval: 0,
-        latency_min_us: 50,
-        latency_max_us: 200,
-        client_interval_ms: 1,
-        keys: 16,
-        clients: 0,
-        client_timeout_ms: 1_000,
-        safety_ms: 5_000,
-        liveness_ms: 70_000,
-        liveness_workload_ms: 1_000,
-        contact_bound_ms: 4_900,
-        fault_every_ms: 700,
-        power_loss_weight: 0,
-        vm_crash_weight: 1,
-        wal_restart_weight: 1,
-        partition_weight: 0,
-        crash_point_weight: 1,
-        restart_after_ms: 1_000,
-        ..config(53, 700, bugs)
+    let world = |bugs| {
+        with(config(53, 700, bugs), |s| WorldSpec {
+            wal_max_size_bytes: 65536,
+            segment_max_count: 128,
+            snapshot_interval: 0,
+            latency_min_us: 50,
+            latency_max_us: 200,
+            client_interval_ms: 1,
+            keys: 16,
+            clients: 0,
+            client_timeout_ms: 1_000,
+            safety_ms: 5_000,
+            liveness_ms: 70_000,
+            liveness_workload_ms: 1_000,
+            contact_bound_ms: 4_900,
+            fault_every_ms: 700,
+            power_loss_weight: 0,
+            vm_crash_weight: 1,
+            wal_restart_weight: 1,
+            partition_weight: 0,
+            crash_point_weight: 1,
+            restart_after_ms: 1_000,
+            ..s
+        })
     };
     let buggy = run(world(Bugs::of(&[Bug::SegmentIndexUnchecked])));
     let (checker, detail) = violation_of(&buggy).expect("found");
@@ -360,7 +365,7 @@ fn stale_tail_resurrected_brings_back_a_suffix_older_than_the_snapshot() {
 /// Twelve groups on three nodes, group `g` created at `g × 100 ms` while the others write through the
 /// shared WAL (2 KiB files, so it rolls over often); no faults at all.
 fn new_groups_while_writing(seed: u64, bugs: Bugs) -> WorldConfig {
-    WorldConfig {
+    with(config(seed, 0, bugs), |s| WorldSpec {
         groups: 12,
         group_stagger_ms: 100,
         wal_max_size_bytes: 2 << 10,
@@ -369,8 +374,8 @@ fn new_groups_while_writing(seed: u64, bugs: Bugs) -> WorldConfig {
         latency_min_us: 50,
         latency_max_us: 200,
         safety_ms: 2_000,
-        ..config(seed, 0, bugs)
-    }
+        ..s
+    })
 }
 
 #[test]
@@ -391,7 +396,7 @@ fn register_after_init_loses_a_new_servers_first_entry_to_another_groups_roll_ov
 
 #[test]
 fn fs_lines_show_the_calls_before_a_power_cut_without_changing_the_run() {
-    let cfg = WorldConfig { crash_point_weight: 3, ..exploring(5, Bugs::none()) };
+    let cfg = with(exploring(5, Bugs::none()), |s| WorldSpec { crash_point_weight: 3, ..s });
     let plain = run(cfg.clone());
     let traced = run(WorldConfig { trace_fs: true, ..cfg });
     assert_eq!((plain.trace_hash, plain.events), (traced.trace_hash, traced.events), "FS lines are not the run");
@@ -436,7 +441,7 @@ fn a_fault_plan_applies_each_fault_where_and_when_it_says() {
             fault: Fault::PowerCutAfterCalls { calls: 3, reboot_cut_after_calls: None },
         },
     ];
-    let r = run(WorldConfig { fault_plan: plan, ..config(4, 0, Bugs::none()) });
+    let r = run(with(config(4, 0, Bugs::none()), |s| WorldSpec { fault_plan: plan, ..s }));
     assert_eq!(r.outcome, Outcome::Pass, "{:#?}", r.trace.iter().rev().take(30).collect::<Vec<_>>());
     let at = |needle: &str| r.trace.iter().position(|l| l.contains(needle)).unwrap_or_else(|| panic!("no {needle:?}"));
     let unlink_cut = at("(before unlink wal/");
@@ -462,16 +467,21 @@ fn a_fault_plan_applies_each_fault_where_and_when_it_says() {
 #[test]
 fn a_fault_plan_naming_what_does_not_exist_is_refused() {
     use scenarios::{Fault, PlannedFault};
-    let with = |fault: Fault, node: usize| WorldConfig {
-        fault_plan: vec![PlannedFault { at_ms: 1, node, fault }],
-        ..config(0, 0, Bugs::none())
+    let planned = |fault: Fault, node: usize| {
+        with(config(0, 0, Bugs::none()), |s| WorldSpec {
+            fault_plan: vec![PlannedFault { at_ms: 1, node, fault }],
+            ..s
+        })
     };
     let cut =
         |call: &str| Fault::PowerCutBefore { call: call.into(), path_glob: "*".into(), reboot_cut_after_calls: None };
-    assert_eq!(with(cut("fsync_dir"), 2).validate(), Ok(()));
-    assert!(with(cut("fsync_dir"), 3).validate().unwrap_err().starts_with("fault_plan[0].node: 3"));
-    assert!(with(cut("fsyncdir"), 0).validate().unwrap_err().contains("unknown call \"fsyncdir\""));
+    assert_eq!(planned(cut("fsync_dir"), 2).validate(), Ok(()));
+    assert!(planned(cut("fsync_dir"), 3).validate().unwrap_err().starts_with("fault_plan[0].node: 3"));
+    assert!(planned(cut("fsyncdir"), 0).validate().unwrap_err().contains("unknown call \"fsyncdir\""));
     let zero = Fault::PowerCutAfterCalls { calls: 0, reboot_cut_after_calls: None };
-    assert_eq!(with(zero, 0).validate(), Err("fault_plan[0].calls: at least 1".into()));
-    assert_eq!(WorldConfig { groups: 0, ..config(0, 0, Bugs::none()) }.validate(), Err("groups: at least 1".into()));
+    assert_eq!(planned(zero, 0).validate(), Err("fault_plan[0].calls: at least 1".into()));
+    assert_eq!(
+        with(config(0, 0, Bugs::none()), |s| WorldSpec { groups: 0, ..s }).validate(),
+        Err("groups: at least 1".into())
+    );
 }

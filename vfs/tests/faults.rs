@@ -92,6 +92,28 @@ fn rename_targets_match_crash_points_too() {
 }
 
 #[test]
+fn a_cut_after_a_matching_call_lets_that_call_happen_and_nothing_after() {
+    // The config idiom without its directory fsync: the cut lands between the rename and anything else.
+    let mut fs = sim(6);
+    fs.mkdir("uid").unwrap();
+    fsync_dir(&mut fs, "/");
+    write_file(&mut fs, "uid/config.tmp", b"c", true);
+    fsync_dir(&mut fs, "uid");
+    fs.arm_power_cut(
+        CrashPoint::AfterMatchingOp { kind: Some(OpKind::Rename), path_glob: "uid/config".into(), after_seq: 0 },
+        CrashModel::LoseUnsynced,
+    );
+    fs.rename("uid/config.tmp", "uid/config").expect("the rename itself completes");
+    assert!(fs.is_powered_off());
+    assert_eq!(fs.mkdir("uid/next").unwrap_err().kind, ErrorKind::PoweredOff, "everything after fails");
+    let cut = &fs.take_power_cuts()[0];
+    assert!(cut.trigger.contains("rename") && cut.trigger.contains("uid/config"), "{}", cut.trigger);
+    fs.power_on();
+    assert_eq!(file(&fs, "uid/config"), None, "the unsynced rename is lost");
+    assert_eq!(file(&fs, "uid/config.tmp"), Some(b"c".to_vec()));
+}
+
+#[test]
 fn a_recorded_cut_replays_exactly_and_a_mismatch_is_reported() {
     let run = |fs: &mut SimFs| {
         let start = wal_and_segment(fs);

@@ -4,7 +4,8 @@
 //!   and the docs with `-D warnings`;
 //! - `tidy`: the project's mechanical rules (determinism bans, no ignored or should-panic tests, module
 //!   docs, no `Default` on configs); also runs as a test under `cargo test`;
-//! - `bench`: release-build benchmarks, written to `BENCHMARKS.md`.
+//! - `bench`: release-build benchmarks, written to `BENCHMARKS.md`;
+//! - `regress`: replays every seed file in `seeds/` (`sim replay --check`); part of `ci`.
 //!
 //! xtask is host tooling, so it may read files, spawn processes and read the clock; the simulated crates
 //! may not (see `clippy.toml`).
@@ -16,11 +17,12 @@ mod tidy;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-const USAGE: &str = "usage: cargo xtask <ci|tidy|bench>
+const USAGE: &str = "usage: cargo xtask <ci|tidy|bench|regress>
 
-  ci      fmt --check, clippy -D warnings, tests, docs -D warnings (what CI runs)
+  ci      fmt --check, clippy -D warnings, tests, docs -D warnings, regress (what CI runs)
   tidy    mechanical project rules (also runs inside `cargo test`)
-  bench   release benchmarks; writes BENCHMARKS.md";
+  bench   release benchmarks; writes BENCHMARKS.md
+  regress replays every seed file in seeds/ and checks what each expects";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,6 +30,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("tidy") => run_tidy(),
         Some("bench") => bench::run(&args[1..]),
+        Some("regress") => regress(),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -66,8 +69,28 @@ fn ci() -> Result<(), String> {
     run("cargo", &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"], &[])?;
     run("cargo", &["test", "--workspace", "--locked"], &[])?;
     run("cargo", &["doc", "--workspace", "--no-deps", "--locked"], &[("RUSTDOCFLAGS", "-D warnings")])?;
+    regress()?;
     println!("xtask ci: all steps passed in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// Replays `seeds/*.json` with the release `sim`: each must find what it expects.
+fn regress() -> Result<(), String> {
+    let dir = workspace_root().join("seeds");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .map(|p| format!("seeds/{}", p.file_name().expect("a file").to_string_lossy()))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        println!("xtask regress: no seed files");
+        return Ok(());
+    }
+    let mut args = vec!["run", "--release", "--locked", "-q", "-p", "sim", "--", "replay", "--check"];
+    args.extend(files.iter().map(String::as_str));
+    run("cargo", &args, &[])
 }
 
 fn run_tidy() -> Result<(), String> {

@@ -37,6 +37,17 @@ pub enum CrashPoint {
         /// Only calls with a larger sequence number match.
         after_seq: u64,
     },
+    /// Right after the first call after `after_seq` whose kind matches (any kind if `None`) and whose
+    /// path — or rename target — matches `path_glob` completes (its result is returned; everything after
+    /// fails): a cut between a rename and the directory fsync that would make it durable, say.
+    AfterMatchingOp {
+        /// The call kind, or any.
+        kind: Option<OpKind>,
+        /// Glob over the normalised path.
+        path_glob: String,
+        /// Only calls with a larger sequence number match.
+        after_seq: u64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -211,8 +222,14 @@ impl SimFs {
         }
     }
 
-    pub(super) fn after_cut_matches(&self, seq: u64) -> bool {
-        matches!(&self.armed_cut, Some(ArmedCut { point: CrashPoint::AfterOp { seq: at }, .. }) if seq >= *at)
+    pub(super) fn after_cut_matches(&self, seq: u64, kind: OpKind, path: &str, to: Option<&str>) -> bool {
+        match &self.armed_cut {
+            Some(ArmedCut { point: CrashPoint::AfterOp { seq: at }, .. }) => seq >= *at,
+            Some(ArmedCut { point: CrashPoint::AfterMatchingOp { kind: want, path_glob, after_seq }, .. }) => {
+                seq > *after_seq && want.is_none_or(|k| k == kind) && paths_match(path_glob, path, to)
+            }
+            _ => false,
+        }
     }
 
     pub(super) fn fire_power_cut(&mut self, seq: u64, trigger: String) {

@@ -737,7 +737,7 @@ impl SimFs {
             _ => body(self, seq, injected),
         };
         self.record(seq, kind, path, to, extent, result.as_ref().map(|_| ()).map_err(|e| *e));
-        if self.after_cut_matches(seq) {
+        if self.after_cut_matches(seq, kind, path, to) {
             self.fire_power_cut(seq, format!("after op {seq} ({} {})", kind, path::normalize(path)));
         }
         if self.garbage_hint >= self.gc_threshold {

@@ -1,0 +1,146 @@
+//! The world as data: every knob of a run, flat, so that a seed file's `overrides` name a knob by its field
+//! name and a bad one is reported by that name.
+
+use serde::{Deserialize, Serialize};
+
+use crate::PlannedFault;
+
+/// How a power cut treats unsynced state (the `vfs` models, by the same names; `scenarios` knows nothing of
+/// `vfs`, the engine maps them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CrashModel {
+    /// Everything pending survives.
+    NoLoss,
+    /// Everything pending is lost.
+    LoseUnsynced,
+    /// Each touched sector and each entry operation independently kept or not (POSIX at its strictest).
+    Pessimistic,
+    /// ext4 `data=ordered`: metadata survives as a prefix of program order.
+    Ext4Ordered,
+    /// `Pessimistic`, and a touched sector may hold garbage.
+    Corrupting,
+}
+
+impl CrashModel {
+    /// Every model.
+    pub const ALL: [CrashModel; 5] = [
+        CrashModel::NoLoss,
+        CrashModel::LoseUnsynced,
+        CrashModel::Pessimistic,
+        CrashModel::Ext4Ordered,
+        CrashModel::Corrupting,
+    ];
+
+    /// The model's name (as in seed files and on the command line).
+    pub fn name(self) -> &'static str {
+        match self {
+            CrashModel::NoLoss => "no_loss",
+            CrashModel::LoseUnsynced => "lose_unsynced",
+            CrashModel::Pessimistic => "pessimistic",
+            CrashModel::Ext4Ordered => "ext4_ordered",
+            CrashModel::Corrupting => "corrupting",
+        }
+    }
+
+    /// The model named `name`.
+    pub fn from_name(name: &str) -> Option<CrashModel> {
+        CrashModel::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+/// A whole world as data: cluster, workload, network, faults and phases. Every knob is written out (no
+/// `Default`): a seed file stores one resolved, so it replays the same world after unrelated changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorldSpec {
+    /// Decides everything else that is random.
+    pub seed: u64,
+    /// Cluster size (every node hosts one member of each Raft group).
+    pub nodes: usize,
+    /// Raft groups (1..k): each has a member on every node, all sharing the node's WAL, segment writer,
+    /// names and meta stores — as Ra's quorum queues share a Ra system.
+    pub groups: usize,
+    /// Group `g ≥ 1` is created on every node `g ×` this many milliseconds into the run (0: every group at
+    /// the first boot): a new server registering while the others write, roll the WAL over and crash.
+    /// A node that is down then creates its member when it next boots.
+    pub group_stagger_ms: u64,
+    /// WAL roll-over size.
+    pub wal_max_size_bytes: u64,
+    /// Entries per segment file.
+    pub segment_max_count: u16,
+    /// Snapshot every this many applied entries (0: never).
+    pub snapshot_interval: u64,
+    /// Message latency bounds.
+    pub latency_min_us: u64,
+    /// Upper bound of message latency.
+    pub latency_max_us: u64,
+    /// Simulated time one actor step costs.
+    pub step_cost_us: u64,
+    /// Leader heartbeat period.
+    pub heartbeat_ms: u64,
+    /// Election timeout bounds.
+    pub election_timeout_min_ms: u64,
+    /// Upper bound of the election timeout.
+    pub election_timeout_max_ms: u64,
+    /// One client operation every this many milliseconds.
+    pub client_interval_ms: u64,
+    /// Keys the workload uses.
+    pub keys: u32,
+    /// Closed-loop clients, each with at most one operation outstanding, following redirects and giving
+    /// up after `client_timeout_ms` (the outcome is then unknown). 0: an open-loop generator — one
+    /// operation every `client_interval_ms` to whichever node believes it leads, no retries.
+    pub clients: u32,
+    /// How long a closed-loop client waits for an answer.
+    pub client_timeout_ms: u64,
+    /// Length of the safety phase (faults on).
+    pub safety_ms: u64,
+    /// Bound of the liveness phase: the cluster must converge within this long after the heal (the run
+    /// ends as soon as it has). Must exceed Ra's own recovery timers (snapshot retry backoff up to 60 s,
+    /// a stalled snapshot receive abandoned after 30 s), or a correct cluster fails `converges`.
+    pub liveness_ms: u64,
+    /// How long the workload goes on after the heal (and until one operation has completed after it).
+    pub liveness_workload_ms: u64,
+    /// `lagging-follower-caught-up`: a follower whose pre-vote reached the leader must hear from it
+    /// within this long.
+    pub contact_bound_ms: u64,
+    /// A fault on a random node about every this many milliseconds of the safety phase (0: none).
+    pub fault_every_ms: u64,
+    /// Relative weight of power losses among faults (the crash model decides what the disk keeps).
+    pub power_loss_weight: u32,
+    /// Relative weight of VM crashes (volatile state lost, page cache kept).
+    pub vm_crash_weight: u32,
+    /// Relative weight of WAL process restarts (mem tables survive: post-boot recovery).
+    pub wal_restart_weight: u32,
+    /// Relative weight of network isolations of one node (for `partition_ms`).
+    pub partition_weight: u32,
+    /// Relative weight of power cuts armed at a durability point (the next WAL unlink, segment fsync,
+    /// config rename, …), where Ra's crash-recovery bugs hide.
+    pub crash_point_weight: u32,
+    /// Percentage of the safety phase's restarts that arm a power cut a few filesystem calls into the
+    /// recovery (a second crash while the first is being recovered from).
+    pub recovery_crash_percent: u32,
+    /// Relative weight of segment writer crashes. Ra's log supervisor is `one_for_all`, so the WAL restarts
+    /// with it (post-boot recovery, mem tables kept); the segment writer's unfinished work is lost.
+    pub segment_writer_crash_weight: u32,
+    /// Relative weight of one-way partitions: one node's outbound or inbound messages are dropped for
+    /// `partition_ms` (it can hear but not be heard, or the reverse).
+    pub one_way_partition_weight: u32,
+    /// Percentage of messages lost in the safety phase.
+    pub message_loss_percent: u32,
+    /// Percentage of messages delivered twice in the safety phase.
+    pub message_duplicate_percent: u32,
+    /// Percentage of messages that overtake the link's earlier messages in the safety phase (the link is
+    /// FIFO otherwise, as Erlang distribution is).
+    pub message_reorder_percent: u32,
+    /// How long an isolation lasts.
+    pub partition_ms: u64,
+    /// How long a node stays down after a crash.
+    pub restart_after_ms: u64,
+    /// The crash model power losses use.
+    pub crash_model: CrashModel,
+    /// Faults at chosen times and crash points (the scenario's plan), on top of the random ones
+    /// `fault_every_ms` draws. A plan is not held to the random faults' budget (one node out at a time):
+    /// what it schedules happens, except a crash of a node that is already down.
+    pub fault_plan: Vec<PlannedFault>,
+}

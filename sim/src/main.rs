@@ -1,0 +1,698 @@
+//! The `sim` command: `list`, `run`, `explore`, `replay` — the CLI contract of `harness.md`.
+//!
+//! Why a thin layer: everything a run is (world, switches, checkers, trace, seed files) lives in the
+//! library, so that tests and `cargo xtask regress` see exactly what a user sees. This file only parses
+//! arguments, runs seeds (in parallel for `explore`; each run stays single-threaded and deterministic),
+//! prints, and writes result and seed files atomically. It is host-facing: it may print, read the clock
+//! for progress and budgets, spawn threads and touch the filesystem.
+#![allow(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods, clippy::disallowed_types)]
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use raft_core::Bug;
+use scenarios::{Scenario, WorldSpec};
+use serde_json::{Map, Value, json};
+use sim::seedfile::{self, Expect, ExpectedOutcome, SeedFile};
+use sim::{Outcome, RunResult, WorldConfig};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0   every run passed
+  10  a safety or correctness violation (election-safety, log-matching, linearizability, commit-durability, …)
+  11  a liveness violation (converges, lagging-follower-caught-up)
+  12  a node failed to boot or recover (node-boots, registered-implies-config)
+  13  the system under test panicked
+  14  `explore --determinism`: a seed ran twice gave two different runs
+  2   a usage error (unknown scenario or bug, bad --seeds, unreadable seed file, …)
+  130 interrupted (Ctrl-C) before any failure
+  1   `replay --check`: a file's outcome or checker differs from what it expects";
+
+/// Deterministic simulation of Ra-style Raft clusters on a filesystem that loses what a power cut loses.
+#[derive(Parser)]
+#[command(name = "sim", version, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Lists the named scenarios, the bug switches or the checkers.
+    List {
+        /// What to list.
+        what: ListWhat,
+    },
+    /// Runs one scenario with one seed.
+    Run(RunArgs),
+    /// Runs a range of seeds of a scenario (or of swarm), in parallel; writes a seed file per failure.
+    Explore(ExploreArgs),
+    /// Replays seed files and says whether each still finds what it expects.
+    Replay(ReplayArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ListWhat {
+    Scenarios,
+    Bugs,
+    Checkers,
+}
+
+#[derive(Args)]
+struct WorldArgs {
+    /// A pre-fix behaviour to switch on (repeatable); `sim list bugs` names them.
+    #[arg(long = "bug", value_name = "NAME")]
+    bugs: Vec<String>,
+    /// Sets a knob of the scenario's world (repeatable), e.g. `--set groups=2`.
+    #[arg(long = "set", value_name = "KNOB=VALUE")]
+    sets: Vec<String>,
+    /// Where a failure's seed file is written.
+    #[arg(long, value_name = "DIR", default_value = "seeds/found")]
+    seed_dir: PathBuf,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The scenario (`sim list scenarios`).
+    #[arg(long)]
+    scenario: String,
+    /// The seed.
+    #[arg(long)]
+    seed: u64,
+    #[command(flatten)]
+    world: WorldArgs,
+    /// Prints the rendered trace (with its legend) before the result.
+    #[arg(long)]
+    trace: bool,
+    /// With --trace: a MSG line per message delivered or dropped.
+    #[arg(long)]
+    messages: bool,
+    /// With --trace: an FS line per filesystem call that changes or syncs a disk.
+    #[arg(long)]
+    fs: bool,
+    /// Prints the result as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct ExploreArgs {
+    /// The scenario (`sim list scenarios`).
+    #[arg(long, conflicts_with = "swarm", required_unless_present = "swarm")]
+    scenario: Option<String>,
+    /// Swarm: a random world per seed (the same as `--scenario swarm`).
+    #[arg(long)]
+    swarm: bool,
+    /// The seeds, `A..B` (B excluded).
+    #[arg(long)]
+    seeds: String,
+    #[command(flatten)]
+    world: WorldArgs,
+    /// Runs at once (each run is single-threaded); default: the machine's cores.
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Writes one JSON object per seed to this file (in seed order).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Prints one JSON object per seed to stdout (in seed order).
+    #[arg(long)]
+    json: bool,
+    /// Stops at the first failure.
+    #[arg(long)]
+    stop_on_failure: bool,
+    /// Starts no new seed after this many wall-clock seconds.
+    #[arg(long, value_name = "SECS")]
+    time_budget: Option<u64>,
+    /// Prints the coverage counts summed over the seeds (and in how many seeds each happened), and the
+    /// coverage marks no seed hit.
+    #[arg(long)]
+    coverage: bool,
+    /// Runs every seed twice more and fails it (exit 14) if the two runs differ anywhere.
+    #[arg(long)]
+    determinism: bool,
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// Seed files.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Prints each run's rendered trace.
+    #[arg(long)]
+    trace: bool,
+    /// Prints each result as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Exit 0 exactly when every file's outcome and checker are what it expects and, for a file that
+    /// expects a bug switch to be found, the same world passes with the switches off (drift is reported
+    /// only).
+    #[arg(long)]
+    check: bool,
+}
+
+/// A usage error: one line, exit 2.
+struct Usage(String);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::List { what } => Ok(list(what)),
+        Command::Run(args) => run(&args),
+        Command::Explore(args) => explore(&args),
+        Command::Replay(args) => replay(&args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(Usage(message)) => {
+            eprintln!("sim: error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn list(what: ListWhat) -> u8 {
+    match what {
+        ListWhat::Scenarios => {
+            for s in scenarios::catalogue() {
+                println!("{}", s.name);
+                for line in s.why.lines() {
+                    println!("    {}", line.trim());
+                }
+                if !s.targets.is_empty() {
+                    println!("    targets: {}", s.targets.join(", "));
+                }
+            }
+        }
+        ListWhat::Bugs => {
+            for b in Bug::ALL {
+                println!("{}", b.name());
+            }
+        }
+        ListWhat::Checkers => {
+            for c in sim::checkers::CHECKERS {
+                println!("{c}");
+            }
+        }
+    }
+    0
+}
+
+fn scenario_named(name: &str) -> Result<Scenario, Usage> {
+    scenarios::find(name).ok_or_else(|| {
+        let valid: Vec<&str> = scenarios::catalogue().iter().map(|s| s.name).collect();
+        Usage(format!("unknown scenario {name:?}; valid: {}", valid.join(", ")))
+    })
+}
+
+/// Everything a seed needs besides the seed: the scenario, the overrides, the switches.
+#[derive(Clone)]
+struct Plan {
+    scenario: Scenario,
+    overrides: Map<String, Value>,
+    bugs: Vec<String>,
+}
+
+impl Plan {
+    fn new(scenario: Scenario, world: &WorldArgs) -> Result<Plan, Usage> {
+        let mut overrides = Map::new();
+        for set in &world.sets {
+            seedfile::parse_override(set, &mut overrides).map_err(Usage)?;
+        }
+        seedfile::bugs_named(&world.bugs).map_err(Usage)?;
+        let plan = Plan { scenario, overrides, bugs: world.bugs.clone() };
+        // Checked once here so that a bad knob is a usage error, not a failure of every seed.
+        plan.config(0).map_err(Usage)?;
+        Ok(plan)
+    }
+
+    fn spec(&self, seed: u64) -> Result<WorldSpec, String> {
+        seedfile::apply_overrides(&self.scenario.world(seed), &self.overrides)
+    }
+
+    fn config(&self, seed: u64) -> Result<WorldConfig, String> {
+        let config = WorldConfig::new(self.spec(seed)?, seedfile::bugs_named(&self.bugs)?);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The command that runs `seed` again.
+    fn reproduce(&self, seed: u64) -> String {
+        let mut cmd = format!("sim run --scenario {} --seed {seed}", self.scenario.name);
+        for b in &self.bugs {
+            cmd.push_str(&format!(" --bug {b}"));
+        }
+        for (k, v) in &self.overrides {
+            cmd.push_str(&format!(" --set {k}={v}"));
+        }
+        cmd
+    }
+}
+
+/// One finished seed.
+struct Finished {
+    seed: u64,
+    /// The run, or the panic message of the system under test.
+    result: Result<RunResult, String>,
+    /// With `--determinism`: where a second run of the seed first differed.
+    diverged: Option<String>,
+    wall_ms: u128,
+}
+
+impl Finished {
+    fn exit_code(&self) -> u8 {
+        if self.diverged.is_some() {
+            return 14;
+        }
+        match &self.result {
+            Ok(r) => r.outcome.exit_code(),
+            Err(_) => 13,
+        }
+    }
+
+    fn failed(&self) -> bool {
+        self.exit_code() != 0
+    }
+
+    /// One line: outcome, checker, node, detail.
+    fn summary(&self) -> String {
+        if let Some(d) = &self.diverged {
+            return format!("NOT DETERMINISTIC: {d}");
+        }
+        match &self.result {
+            Ok(r) => match &r.outcome {
+                Outcome::Pass => format!(
+                    "PASS ({:.1} s simulated, {} events, trace {:016x})",
+                    r.sim_time_ns as f64 / 1e9,
+                    r.events,
+                    r.trace_hash
+                ),
+                Outcome::Violation(v) => format!(
+                    "VIOLATION {} on {} at {:.3} s: {}",
+                    v.checker,
+                    v.node,
+                    v.time_ns as f64 / 1e9,
+                    first_line(&v.detail)
+                ),
+            },
+            Err(panic) => format!("PANIC in the system under test: {}", first_line(panic)),
+        }
+    }
+
+    fn json(&self, plan: &Plan) -> Value {
+        let (outcome, checker, node, detail) = match &self.result {
+            _ if self.diverged.is_some() => ("nondeterministic", None, None, self.diverged.clone()),
+            Ok(r) => match &r.outcome {
+                Outcome::Pass => ("pass", None, None, None),
+                Outcome::Violation(v) => {
+                    ("violation", Some(v.checker.clone()), Some(v.node.clone()), Some(v.detail.clone()))
+                }
+            },
+            Err(panic) => ("panic", None, None, Some(panic.clone())),
+        };
+        let run = self.result.as_ref().ok();
+        json!({
+            "seed": self.seed,
+            "scenario": plan.scenario.name,
+            "bugs": plan.bugs,
+            "outcome": outcome,
+            "checker": checker,
+            "node": node,
+            "detail": detail,
+            "sim_time_ns": run.map(|r| r.sim_time_ns),
+            "events": run.map(|r| r.events),
+            "trace_hash": run.map(|r| format!("{:016x}", r.trace_hash)),
+            "wall_ms": self.wall_ms,
+            "reproduce": plan.reproduce(self.seed),
+        })
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("")
+}
+
+/// Runs one world, catching a panic of the system under test.
+fn run_world(config: WorldConfig) -> Result<RunResult, String> {
+    catch_unwind(AssertUnwindSafe(|| sim::run(config))).map_err(|payload| {
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_else(|| "a panic without a message".into())
+    })
+}
+
+fn run_seed(plan: &Plan, seed: u64, trace_messages: bool, trace_fs: bool) -> Finished {
+    let started = Instant::now();
+    let mut config = plan.config(seed).expect("checked when the plan was made");
+    config.trace_messages = trace_messages;
+    config.trace_fs = trace_fs;
+    let result = run_world(config);
+    Finished { seed, result, diverged: None, wall_ms: started.elapsed().as_millis() }
+}
+
+/// Runs `seed` twice (`explore --determinism`): a divergence is a failure of its own.
+fn run_seed_twice(plan: &Plan, seed: u64) -> Finished {
+    let started = Instant::now();
+    let config = plan.config(seed).expect("checked when the plan was made");
+    let diverged = match catch_unwind(AssertUnwindSafe(|| sim::check_determinism(&config))) {
+        Ok(Ok(_)) | Err(_) => None, // a panic is reported by the run below
+        Ok(Err(d)) => {
+            Some(format!("first divergence at step {}: {:?} / {:?}", d.event, d.last_lines.0, d.last_lines.1))
+        }
+    };
+    let result = run_world(config);
+    Finished { seed, result, diverged, wall_ms: started.elapsed().as_millis() }
+}
+
+/// Writes the seed file of a failure (atomically: a temporary file renamed into place); its path.
+fn write_seed_file(plan: &Plan, f: &Finished, dir: &Path, found_by: &str) -> Result<PathBuf, String> {
+    if f.diverged.is_some() {
+        return Err("a nondeterministic run has no seed file (it would not replay)".into());
+    }
+    let (outcome, checker, note) = match &f.result {
+        Ok(r) => match &r.outcome {
+            Outcome::Pass => return Err("a passing run has no seed file".into()),
+            Outcome::Violation(v) => (
+                ExpectedOutcome::Violation,
+                Some(v.checker.clone()),
+                format!("found by `{found_by}`: {} on {}: {}", v.checker, v.node, first_line(&v.detail)),
+            ),
+        },
+        Err(panic) => (ExpectedOutcome::Panic, None, format!("found by `{found_by}`: panic: {}", first_line(panic))),
+    };
+    let file = SeedFile {
+        format_version: seedfile::FORMAT_VERSION,
+        scenario: plan.scenario.name.into(),
+        seed: f.seed,
+        bugs: plan.bugs.clone(),
+        overrides: plan.overrides.clone(),
+        expect: Expect { outcome, checker },
+        note,
+        trace_hash: f.result.as_ref().map(|r| format!("{:016x}", r.trace_hash)).unwrap_or_default(),
+        world: plan.spec(f.seed)?,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let mut name = format!("{}-{}", plan.scenario.name.replace('/', "_"), f.seed);
+    for b in &plan.bugs {
+        name.push_str(&format!("-{b}"));
+    }
+    let path = dir.join(format!("{name}.json"));
+    let tmp = dir.join(format!(".{name}.json.tmp"));
+    std::fs::write(&tmp, file.render()).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// Prints a failure's reproduce line and writes its seed file.
+fn report_failure(plan: &Plan, f: &Finished, seed_dir: &Path, found_by: &str) {
+    let file = match write_seed_file(plan, f, seed_dir, found_by) {
+        Ok(path) => format!("sim replay {}", path.display()),
+        Err(e) => format!("(no seed file: {e})"),
+    };
+    println!("seed {}: {}\n  reproduce: {}   or   {file}", f.seed, f.summary(), plan.reproduce(f.seed));
+}
+
+fn run(args: &RunArgs) -> Result<u8, Usage> {
+    let plan = Plan::new(scenario_named(&args.scenario)?, &args.world)?;
+    let f = run_seed(&plan, args.seed, args.messages, args.fs);
+    if args.trace
+        && let Ok(r) = &f.result
+    {
+        println!("{}\n", sim::trace::LEGEND);
+        for line in &r.trace {
+            println!("{line}");
+        }
+        println!();
+    }
+    if args.json {
+        println!("{}", f.json(&plan));
+    } else if f.failed() {
+        report_failure(&plan, &f, &args.world.seed_dir, &plan.reproduce(args.seed));
+    } else {
+        println!("seed {}: {}", f.seed, f.summary());
+    }
+    Ok(f.exit_code())
+}
+
+fn parse_seeds(text: &str) -> Result<(u64, u64), Usage> {
+    let bad = || Usage(format!("--seeds {text:?}: expected A..B with A < B (B excluded), e.g. 0..1000"));
+    let (a, b) = text.split_once("..").ok_or_else(bad)?;
+    let (a, b): (u64, u64) = (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?);
+    if a >= b {
+        return Err(Usage(format!("--seeds {text:?} is empty: A must be below B")));
+    }
+    Ok((a, b))
+}
+
+fn explore(args: &ExploreArgs) -> Result<u8, Usage> {
+    let name = if args.swarm { "swarm" } else { args.scenario.as_deref().expect("clap requires one") };
+    let plan = Plan::new(scenario_named(name)?, &args.world)?;
+    let (first, end) = parse_seeds(&args.seeds)?;
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if jobs == 0 {
+        return Err(Usage("--jobs 0: at least one job".into()));
+    }
+    let mut out = match &args.out {
+        Some(path) => Some(
+            std::fs::File::create(path).map_err(|e| Usage(format!("--out {}: cannot create: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+    let found_by = format!(
+        "sim explore --scenario {name} --seeds {first}..{end}{}",
+        plan.bugs.iter().map(|b| format!(" --bug {b}")).collect::<String>()
+    );
+
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let flag = Arc::clone(&interrupted);
+        // Without a handler (another one is installed, or the platform refuses) Ctrl-C just ends the
+        // process; the summary is then lost, not the results already written.
+        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let next = Arc::new(AtomicU64::new(first));
+    let started = Instant::now();
+    let budget = args.time_budget.map(Duration::from_secs);
+    let total = end - first;
+    let terminal = std::io::stderr().is_terminal();
+    let bar = if terminal {
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} seeds, {per_sec}, {msg}")
+                .expect("a valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_message("0 failures");
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+
+    let (tx, rx) = mpsc::channel::<Finished>();
+    let mut finished: BTreeMap<u64, Finished> = BTreeMap::new();
+    let mut failures: Vec<(u64, u8)> = Vec::new();
+    let mut done = 0u64;
+    let mut emitted = first;
+    let mut coverage: BTreeMap<&'static str, (u64, u64)> = BTreeMap::new();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(total as usize) {
+            let (tx, plan, next, stop, interrupted) = (tx.clone(), plan.clone(), &next, &stop, &interrupted);
+            let determinism = args.determinism;
+            scope.spawn(move || {
+                loop {
+                    if stop.load(Ordering::SeqCst)
+                        || interrupted.load(Ordering::SeqCst)
+                        || budget.is_some_and(|b| started.elapsed() >= b)
+                    {
+                        return;
+                    }
+                    let seed = next.fetch_add(1, Ordering::SeqCst);
+                    if seed >= end {
+                        return;
+                    }
+                    let f = if determinism { run_seed_twice(&plan, seed) } else { run_seed(&plan, seed, false, false) };
+                    if tx.send(f).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        for f in rx {
+            done += 1;
+            bar.inc(1);
+            if let Ok(r) = &f.result {
+                for (k, n) in &r.coverage {
+                    let e = coverage.entry(k).or_default();
+                    e.0 += n;
+                    e.1 += u64::from(*n > 0);
+                }
+            }
+            if f.failed() {
+                failures.push((f.seed, f.exit_code()));
+                bar.set_message(format!("{} failures", failures.len()));
+                bar.suspend(|| report_failure(&plan, &f, &args.world.seed_dir, &found_by));
+                if args.stop_on_failure {
+                    stop.store(true, Ordering::SeqCst);
+                }
+            }
+            if !terminal && done.is_multiple_of((total / 10).max(1)) {
+                eprintln!(
+                    "explored {done}/{total} seeds, {} failures, {:.1} seeds/s",
+                    failures.len(),
+                    done as f64 / started.elapsed().as_secs_f64().max(1e-9)
+                );
+            }
+            finished.insert(f.seed, f);
+            // JSON lines in seed order: emit the contiguous prefix.
+            while let Some(f) = finished.remove(&emitted) {
+                let line = f.json(&plan).to_string();
+                if args.json {
+                    println!("{line}");
+                }
+                if let Some(file) = out.as_mut()
+                    && let Err(e) = writeln!(file, "{line}")
+                {
+                    eprintln!("sim: warning: --out: {e}");
+                }
+                emitted += 1;
+            }
+        }
+    });
+    bar.finish_and_clear();
+    // Seeds after a gap (stop-on-failure with several jobs) are still written, in order.
+    for f in std::mem::take(&mut finished).into_values() {
+        let line = f.json(&plan).to_string();
+        if args.json {
+            println!("{line}");
+        }
+        if let Some(file) = out.as_mut() {
+            let _ = writeln!(file, "{line}");
+        }
+    }
+    let wall = started.elapsed().as_secs_f64();
+    failures.sort_unstable();
+    if args.coverage {
+        println!("coverage (total, seeds where it happened):");
+        for (k, (n, seeds)) in &coverage {
+            println!("  {k}: {n} in {seeds} seeds");
+        }
+        let summed = coverage.iter().map(|(k, (n, _))| (*k, *n)).collect();
+        println!("coverage marks missed: {:?}", sim::missed_marks(&summed));
+    }
+    let why_stopped = if interrupted.load(Ordering::SeqCst) {
+        " (interrupted)"
+    } else if args.stop_on_failure && !failures.is_empty() {
+        " (stopped at the first failure)"
+    } else if done < total {
+        " (time budget reached)"
+    } else {
+        ""
+    };
+    println!(
+        "{name}: {done} of {total} seeds run{why_stopped}, {} failed, in {wall:.1} s ({:.1} seeds/s, {jobs} jobs)",
+        failures.len(),
+        done as f64 / wall.max(1e-9)
+    );
+    if let Some(&(seed, _)) = failures.first() {
+        println!("failing seeds: {}", failures.iter().map(|(s, _)| s.to_string()).collect::<Vec<_>>().join(" "));
+        println!("first failure: seed {seed}");
+    }
+    Ok(match failures.first() {
+        Some(&(_, code)) => code,
+        None if interrupted.load(Ordering::SeqCst) => 130,
+        None => 0,
+    })
+}
+
+fn replay(args: &ReplayArgs) -> Result<u8, Usage> {
+    let mut files = Vec::new();
+    for path in &args.files {
+        let text = std::fs::read_to_string(path).map_err(|e| Usage(format!("{}: {e}", path.display())))?;
+        let file = SeedFile::parse(&text).map_err(|e| Usage(format!("{}: {e}", path.display())))?;
+        files.push((path, file));
+    }
+    let mut code = 0;
+    let mut mismatches = 0;
+    for (path, file) in files {
+        let scenario = scenario_named(&file.scenario)?;
+        let plan = Plan { scenario, overrides: file.overrides.clone(), bugs: file.bugs.clone() };
+        let config = file.config().map_err(|e| Usage(format!("{}: {e}", path.display())))?;
+        if plan.spec(file.seed).as_ref() != Ok(&file.world) {
+            println!(
+                "{}: note: the scenario's world for seed {} has changed since the file was written; replaying the stored world",
+                path.display(),
+                file.seed
+            );
+        }
+        let started = Instant::now();
+        let f = Finished {
+            seed: file.seed,
+            result: run_world(config),
+            diverged: None,
+            wall_ms: started.elapsed().as_millis(),
+        };
+        if args.trace
+            && let Ok(r) = &f.result
+        {
+            println!("{}\n", sim::trace::LEGEND);
+            for line in &r.trace {
+                println!("{line}");
+            }
+        }
+        let got = match &f.result {
+            Ok(r) => match &r.outcome {
+                Outcome::Pass => (ExpectedOutcome::Pass, None),
+                Outcome::Violation(v) => (ExpectedOutcome::Violation, Some(v.checker.clone())),
+            },
+            Err(_) => (ExpectedOutcome::Panic, None),
+        };
+        let mut matches =
+            got.0 == file.expect.outcome && (file.expect.checker.is_none() || got.1 == file.expect.checker);
+        // `--check` of a file that expects a switch to be found: the same world with every switch off must
+        // pass, or the finding is not the switch's.
+        let mut without = String::new();
+        if args.check && !file.bugs.is_empty() && file.expect.outcome != ExpectedOutcome::Pass {
+            let fixed = WorldConfig::new(file.world.clone(), raft_core::Bugs::none());
+            let passes = matches!(run_world(fixed), Ok(r) if r.outcome == Outcome::Pass);
+            without =
+                if passes { ", passes with the switches off".into() } else { ", FAILS WITH THE SWITCHES OFF".into() };
+            matches &= passes;
+        }
+        let drift = match &f.result {
+            Ok(r) if format!("{:016x}", r.trace_hash) != file.trace_hash => {
+                format!(", trace hash drifted ({} → {:016x})", file.trace_hash, r.trace_hash)
+            }
+            _ => String::new(),
+        };
+        if args.json {
+            let mut v = f.json(&plan);
+            v["file"] = json!(path.display().to_string());
+            v["as_expected"] = json!(matches);
+            println!("{v}");
+        } else {
+            let verdict = if matches { "as expected" } else { "NOT AS EXPECTED" };
+            println!("{}: seed {}: {} — {verdict}{without}{drift}", path.display(), f.seed, f.summary());
+        }
+        if !matches {
+            mismatches += 1;
+        }
+        if code == 0 {
+            code = f.exit_code();
+        }
+    }
+    if args.check {
+        return Ok(u8::from(mismatches > 0));
+    }
+    Ok(code)
+}
