@@ -734,3 +734,81 @@ fn r10_an_append_chained_to_a_pre_phase_entry_is_ignored_while_receiving() {
     assert_eq!(s.last_applied(), LogIndex(3));
     assert_eq!(log.last_index_term(), (LogIndex(7), Term(1)), "8 not appended after the hole");
 }
+
+// ---------------------------------------------------------------------------------------------
+// R11: a storage error while the KV machine reads a live value is that error, not `missing_key`
+// (sim seed 18 of recovery/power-loss-during-snapshot-install: a power cut during the segment read
+// was reported as a lost live entry)
+// ---------------------------------------------------------------------------------------------
+
+/// A [`MemLog`] whose reads of `fail_at` fail with a power cut's EIO.
+struct FailingLog {
+    inner: MemLog,
+    fail_at: Option<LogIndex>,
+}
+
+impl RaftLog for FailingLog {
+    fn last_index_term(&self) -> (LogIndex, Term) {
+        self.inner.last_index_term()
+    }
+    fn last_written(&self) -> (LogIndex, Term) {
+        self.inner.last_written()
+    }
+    fn first_index(&self) -> LogIndex {
+        self.inner.first_index()
+    }
+    fn snapshot_index_term(&self) -> Option<(LogIndex, Term)> {
+        self.inner.snapshot_index_term()
+    }
+    fn fetch(
+        &mut self,
+        index: LogIndex,
+    ) -> Result<Option<(Term, raft_core::Payload)>, raft_core::storage::StorageError> {
+        if self.fail_at == Some(index) {
+            let e = vfs::FsError::new(vfs::ErrorKind::PoweredOff, vfs::OpKind::Fstat, "seg");
+            return Err(raft_core::storage::StorageError::Fs(e));
+        }
+        self.inner.fetch(index)
+    }
+    fn append(
+        &mut self,
+        index: LogIndex,
+        term: Term,
+        payload: raft_core::Payload,
+    ) -> Result<(), raft_core::storage::StorageError> {
+        self.inner.append(index, term, payload)
+    }
+    fn write_sparse(
+        &mut self,
+        index: LogIndex,
+        term: Term,
+        payload: raft_core::Payload,
+    ) -> Result<(), raft_core::storage::StorageError> {
+        self.inner.write_sparse(index, term, payload)
+    }
+    fn snapshot_live_indexes(&self) -> raft_core::seq::Seq {
+        self.inner.snapshot_live_indexes()
+    }
+    fn set_last_index(&mut self, index: LogIndex) -> Result<bool, raft_core::storage::StorageError> {
+        self.inner.set_last_index(index)
+    }
+}
+
+#[test]
+fn r11_a_power_cut_while_reading_a_live_value_is_a_power_cut() {
+    let mut log = FailingLog { inner: MemLog::new(), fail_at: None };
+    let mut s = Server::recover(config("c", &ABC, Bugs::none()), Term(1), None, LogIndex(0), None, &mut log).unwrap().0;
+    let get2 = Entry {
+        index: LogIndex(2),
+        term: Term(1),
+        payload: EntryBody::Command { client: ClientId(9), request: 2, command: get("k") }.encode(),
+    };
+    let m = ae(1, 0, 0, vec![cmd_entry(1, 1, "k", "v"), get2], 1);
+    s.handle(0, Input::Message { from: sid("a"), msg: m }, &mut log).unwrap();
+    log.inner.write_all();
+    // Applying the get at 2 reads k's value at 1; that read hits the power cut.
+    log.fail_at = Some(LogIndex(1));
+    let m = ae(1, 2, 1, vec![], 2);
+    let err = s.handle(0, Input::Message { from: sid("a"), msg: m }, &mut log).unwrap_err();
+    assert!(err.is_power_cut(), "expected the power cut, got {err}");
+}

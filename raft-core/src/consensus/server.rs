@@ -428,14 +428,22 @@ pub struct Server {
     rng: u64,
 }
 
-/// Reads commands back from the log for the machine.
+/// Reads commands back from the log for the machine. A storage error (a power cut's EIO, say) is
+/// kept in `error`, not mistaken for a missing entry: the caller returns it instead of `missing_key`.
 struct LogValues<'a> {
     log: &'a mut dyn RaftLog,
+    error: Option<StorageError>,
 }
 
 impl ValueSource for LogValues<'_> {
     fn command_at(&mut self, index: LogIndex) -> Option<KvCommand> {
-        let (_, payload) = self.log.fetch(index).ok()??;
+        let (_, payload) = match self.log.fetch(index) {
+            Ok(found) => found?,
+            Err(e) => {
+                self.error.get_or_insert(e);
+                return None;
+            }
+        };
         match EntryBody::decode(&payload)? {
             EntryBody::Command { command, .. } => Some(command),
             EntryBody::Noop => None,
@@ -1301,8 +1309,12 @@ impl Server {
                 return Err(StorageError::MissingEntry { uid: crate::types::Uid(self.cfg.id.0.clone()), index });
             };
             if let Some(EntryBody::Command { client, request, command }) = EntryBody::decode(&payload) {
-                let result = self.machine.try_apply(index, &command, &mut LogValues { log }).map_err(|missing| {
-                    StorageError::MissingEntry { uid: crate::types::Uid(self.cfg.id.0.clone()), index: missing }
+                let mut values = LogValues { log: &mut *log, error: None };
+                let result = self.machine.try_apply(index, &command, &mut values).map_err(|missing| {
+                    values.error.take().unwrap_or_else(|| StorageError::MissingEntry {
+                        uid: crate::types::Uid(self.cfg.id.0.clone()),
+                        index: missing,
+                    })
                 })?;
                 if reply && self.role == Role::Leader {
                     fx.push(Effect::Reply { client, request, result });
