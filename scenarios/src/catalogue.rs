@@ -124,8 +124,9 @@ pub fn find(name: &str) -> Option<Scenario> {
     catalogue().into_iter().find(|s| s.name == name)
 }
 
-/// Three nodes, one group, a steady open-loop workload, no random fault: what each scenario starts from.
-fn base(seed: u64) -> WorldSpec {
+/// Three nodes, one group, a steady open-loop workload, no random fault: what each scenario (and a test
+/// that needs a plain world) starts from.
+pub fn base(seed: u64) -> WorldSpec {
     WorldSpec {
         seed,
         nodes: 3,
@@ -193,6 +194,35 @@ fn repeated(
     (0..count)
         .map(|k| PlannedFault { at_ms: start_ms + k * every_ms + below(r, every_ms / 2), node, fault: fault.clone() })
         .collect()
+}
+
+/// `rounds` times (the first at `first_ms`, then every `every_ms`): `node` is cut off for `cut_off_ms.0` plus
+/// up to `cut_off_ms.1` ms, long enough to need a snapshot, then a power cut is armed as it reconnects, to
+/// fire 1 to `max_calls` filesystem calls later — inside the snapshot install the leader starts at once.
+fn cut_off_then_cut_into_install(
+    r: &mut ChaCha8Rng,
+    node: usize,
+    rounds: u64,
+    (first_ms, every_ms): (u64, u64),
+    cut_off_ms: (u64, u64),
+    max_calls: u64,
+) -> Vec<PlannedFault> {
+    let mut plan = Vec::new();
+    for k in 0..rounds {
+        let start = first_ms + k * every_ms;
+        let duration_ms = cut_off_ms.0 + below(r, cut_off_ms.1);
+        plan.push(PlannedFault {
+            at_ms: start,
+            node,
+            fault: Fault::Isolate { inbound: true, outbound: true, duration_ms },
+        });
+        plan.push(PlannedFault {
+            at_ms: start + duration_ms + 1,
+            node,
+            fault: Fault::PowerCutAfterCalls { calls: 1 + below(r, max_calls), reboot_cut_after_calls: None },
+        });
+    }
+    plan
 }
 
 fn cut_before(call: &str, path_glob: &str) -> Fault {
@@ -263,23 +293,8 @@ fn corrupt_snapshot_indexes(seed: u64) -> WorldSpec {
 fn lagging_follower_snapshot_backoff(seed: u64) -> WorldSpec {
     let mut r = choices(seed);
     let node = below(&mut r, 3) as usize;
-    let mut plan = Vec::new();
-    for k in 0..2 {
-        let start = 500 + k * 5_000;
-        let cut_off_ms = 1_500 + below(&mut r, 1_000);
-        plan.push(PlannedFault {
-            at_ms: start,
-            node,
-            fault: Fault::Isolate { inbound: true, outbound: true, duration_ms: cut_off_ms },
-        });
-        // The transfer starts as soon as the leader hears from it again; the cut lands a few calls into
-        // the install, so the sender's chunk times out and the leader backs off.
-        plan.push(PlannedFault {
-            at_ms: start + cut_off_ms + 1,
-            node,
-            fault: Fault::PowerCutAfterCalls { calls: 1 + below(&mut r, 20), reboot_cut_after_calls: None },
-        });
-    }
+    // The cut lands a few calls into the install, so the sender's chunk times out and the leader backs off.
+    let plan = cut_off_then_cut_into_install(&mut r, node, 2, (500, 5_000), (1_500, 1_000), 20);
     WorldSpec {
         snapshot_interval: pick(&mut r, &[10, 20]),
         safety_ms: 11_000,
@@ -343,22 +358,7 @@ fn torn_wal_tail(seed: u64) -> WorldSpec {
 fn power_loss_during_snapshot_install(seed: u64) -> WorldSpec {
     let mut r = choices(seed);
     let node = below(&mut r, 3) as usize;
-    let mut plan = Vec::new();
-    for k in 0..3 {
-        let start = 400 + k * 2_500;
-        let cut_off_ms = 1_000 + below(&mut r, 500);
-        plan.push(PlannedFault {
-            at_ms: start,
-            node,
-            fault: Fault::Isolate { inbound: true, outbound: true, duration_ms: cut_off_ms },
-        });
-        // The install begins soon after the reconnection; the cut lands a seeded number of calls in.
-        plan.push(PlannedFault {
-            at_ms: start + cut_off_ms + 1,
-            node,
-            fault: Fault::PowerCutAfterCalls { calls: 1 + below(&mut r, 40), reboot_cut_after_calls: None },
-        });
-    }
+    let plan = cut_off_then_cut_into_install(&mut r, node, 3, (400, 2_500), (1_000, 500), 40);
     WorldSpec {
         snapshot_interval: 10,
         safety_ms: 8_000,

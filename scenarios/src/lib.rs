@@ -13,7 +13,7 @@ pub mod rng;
 mod spec;
 mod swarm;
 
-pub use catalogue::{Scenario, catalogue, find};
+pub use catalogue::{Scenario, base, catalogue, find};
 pub use fault::{Fault, PlannedFault};
 pub use spec::{CrashModel, WorldSpec};
 pub use swarm::swarm;

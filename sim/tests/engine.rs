@@ -2,7 +2,7 @@
 //! survives power losses, converges, and replays identically from its seed.
 
 use raft_core::{Bug, Bugs};
-use scenarios::{CrashModel, WorldSpec};
+use scenarios::WorldSpec;
 use sim::world::run;
 use sim::{Outcome, WorldConfig};
 
@@ -42,43 +42,11 @@ fn before_reboot_and_network_faults(seed: u64, bugs: Bugs) -> WorldConfig {
 
 fn config(seed: u64, fault_every_ms: u64, bugs: Bugs) -> WorldConfig {
     let spec = WorldSpec {
-        seed,
-        nodes: 3,
-        wal_max_size_bytes: 16 << 10,
-        segment_max_count: 64,
-        snapshot_interval: 50,
-        latency_min_us: 200,
-        latency_max_us: 2_000,
-        step_cost_us: 20,
-        heartbeat_ms: 50,
-        election_timeout_min_ms: 150,
-        election_timeout_max_ms: 300,
-        client_interval_ms: 5,
-        keys: 8,
-        clients: 0,
-        client_timeout_ms: 1_000,
         safety_ms: 10_000,
-        liveness_ms: 70_000,
-        liveness_workload_ms: 1_000,
-        contact_bound_ms: 4_900,
         fault_every_ms,
         power_loss_weight: 1,
-        vm_crash_weight: 0,
-        wal_restart_weight: 0,
-        partition_weight: 0,
-        crash_point_weight: 0,
-        recovery_crash_percent: 0,
-        one_way_partition_weight: 0,
-        segment_writer_crash_weight: 0,
-        message_loss_percent: 0,
-        message_duplicate_percent: 0,
-        message_reorder_percent: 0,
-        partition_ms: 1_000,
         restart_after_ms: 500,
-        crash_model: CrashModel::Pessimistic,
-        fault_plan: Vec::new(),
-        groups: 1,
-        group_stagger_ms: 0,
+        ..scenarios::base(seed)
     };
     WorldConfig::new(spec, bugs)
 }
