@@ -74,11 +74,19 @@ pub enum Bug {
     /// WAL, which is unlinked only after the segment is synced). The fix treats an all-zero header like a
     /// missing one.
     SegmentZeroHeaderFatal,
+    /// Found by this harness, Ra before 3.0.0 (fixed by the conditional release cursor, commit c57a166b,
+    /// whose `{written, Idx}` condition Ra's own KV machine uses): a server snapshots its machine at the
+    /// last applied index though it may not have written that entry itself — a follower applies what it
+    /// has only appended (`min(last index, commit index)`), a leader what the others have written. The
+    /// snapshot names the entry as live; a power cut before the WAL's fsync loses the entry but keeps
+    /// the synced snapshot, and the recovered log lacks an entry the machine still reads
+    /// (`storage-error`, `missing_key`). The fix defers the snapshot until the index is written here.
+    SnapshotBeforeWritten,
 }
 
 impl Bug {
     /// Every switch: `ra-model.md` §10 order, then the ones this harness found.
-    pub const ALL: [Bug; 15] = [
+    pub const ALL: [Bug; 16] = [
         Bug::IndexesBadmatch,
         Bug::WalRecoveryRescan,
         Bug::SegrefTupleDelete,
@@ -94,6 +102,7 @@ impl Bug {
         Bug::SnapshotOverWrittenLog,
         Bug::StaleTailResurrected,
         Bug::SegmentZeroHeaderFatal,
+        Bug::SnapshotBeforeWritten,
     ];
 
     /// The switch's CLI name (`--bug NAME`).
@@ -114,6 +123,7 @@ impl Bug {
             Bug::SnapshotOverWrittenLog => "snapshot-over-written-log",
             Bug::StaleTailResurrected => "stale-tail-resurrected",
             Bug::SegmentZeroHeaderFatal => "segment-zero-header-fatal",
+            Bug::SnapshotBeforeWritten => "snapshot-before-written",
         }
     }
 

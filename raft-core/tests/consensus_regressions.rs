@@ -336,11 +336,12 @@ fn install_old_snapshot(s: &mut Server, log: &mut MemLog, state: &[u8]) -> Vec<E
         "a",
         Message::InstallSnapshot { term: Term(2), meta: m.clone(), chunk: 0, last: true, data: state.to_vec() },
     );
-    // Ra: a snapshot not above last applied is answered with a mismatch reply, never accepted.
+    // Ra: a snapshot not above last applied is declined with a mismatch reply (which the sender forwards to
+    // the leader), never accepted.
     assert!(!fx.iter().any(|e| matches!(e, Effect::AcceptSnapshotChunk { .. })), "accepted: {fx:?}");
     assert!(
-        fx.iter().any(|e| matches!(e, Effect::Send { msg: Message::AppendEntriesReply { success: false, next_index, .. }, .. } if *next_index > m.index)),
-        "no mismatch reply pointing past the snapshot: {fx:?}"
+        fx.iter().any(|e| matches!(e, Effect::Send { msg: Message::InstallSnapshotDeclined { next_index, .. }, .. } if *next_index > m.index)),
+        "no decline pointing past the snapshot: {fx:?}"
     );
     // A late `SnapshotInstalled` for it (storage finished something we refused) changes nothing.
     s.handle(0, Input::SnapshotInstalled { meta: m, state: state.to_vec(), leader: sid("a") }, log).unwrap()
@@ -670,12 +671,9 @@ fn r8_a_snapshot_whose_last_entry_the_written_log_holds_is_not_installed() {
     let (log, fx) = stale_snapshot_to_c(Bugs::none());
     assert!(!fx.iter().any(|e| matches!(e, Effect::AcceptSnapshotChunk { .. })), "{fx:?}");
     let told = fx.iter().any(|e| {
-        matches!(
-            e,
-            Effect::Send { msg: Message::AppendEntriesReply { success: false, last_index: LogIndex(5), .. }, .. }
-        )
+        matches!(e, Effect::Send { msg: Message::InstallSnapshotDeclined { last_index: LogIndex(5), .. }, .. })
     });
-    assert!(told, "the leader hears that c holds 5: {fx:?}");
+    assert!(told, "the sender (and through it the leader) hears that c holds 5: {fx:?}");
     assert_eq!(log.last_written(), (LogIndex(5), Term(1)), "written entries kept");
 }
 
@@ -811,4 +809,41 @@ fn r11_a_power_cut_while_reading_a_live_value_is_a_power_cut() {
     let m = ae(1, 2, 1, vec![], 2);
     let err = s.handle(0, Input::Message { from: sid("a"), msg: m }, &mut log).unwrap_err();
     assert!(err.is_power_cut(), "expected the power cut, got {err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// R12: a snapshot names live entries, so it waits until they are written here (Ra 3.0.0's
+// `{written, Idx}` release-cursor condition; `snapshot-before-written` restores the old order)
+// ---------------------------------------------------------------------------------------------
+
+fn takes_snapshot_at(fx: &[Effect]) -> Option<LogIndex> {
+    fx.iter().find_map(|e| match e {
+        Effect::TakeSnapshot { meta, .. } => Some(meta.index),
+        _ => None,
+    })
+}
+
+/// Follower c appends and applies 1..=4 (commit 4, snapshot every 4 entries) before its WAL wrote any
+/// of them; returns what the snapshot decision was then, and after the `Written`.
+fn r12_snapshot_of_unwritten_entries(bugs: Bugs) -> (Option<LogIndex>, Option<LogIndex>) {
+    let mut log = MemLog::new();
+    let cfg = raft_core::consensus::server::ConsensusConfig { snapshot_interval: 4, ..config("c", &ABC, bugs) };
+    let mut s = Server::recover(cfg, Term(1), None, LogIndex(0), None, &mut log).unwrap().0;
+    let entries = (1..=4).map(|i| cmd_entry(i, 1, &format!("k{i}"), "v")).collect();
+    let fx = msg(&mut s, &mut log, "a", ae(1, 0, 0, entries, 4));
+    assert_eq!(s.last_applied(), LogIndex(4), "a follower applies what it has appended");
+    let before_written = takes_snapshot_at(&fx);
+    log.write_all();
+    let fx = s.handle(0, Input::Written, &mut log).unwrap();
+    (before_written, takes_snapshot_at(&fx))
+}
+
+#[test]
+fn r12_a_snapshot_waits_until_its_live_entries_are_written_here() {
+    // Fixed: no snapshot while entry 4 (live: k4's value) is only in memory; taken at the Written.
+    assert_eq!(r12_snapshot_of_unwritten_entries(Bugs::none()), (None, Some(LogIndex(4))));
+    // Ra before 3.0.0: the snapshot is taken at once; a power cut before the WAL's fsync keeps the
+    // snapshot (synced by its own writer) and loses entry 4, which the machine still reads.
+    let old = Bugs::of(&[raft_core::Bug::SnapshotBeforeWritten]);
+    assert_eq!(r12_snapshot_of_unwritten_entries(old), (Some(LogIndex(4)), None));
 }

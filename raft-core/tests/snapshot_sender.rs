@@ -102,3 +102,31 @@ fn an_empty_state_is_sent_as_one_empty_last_chunk() {
         vec![Message::InstallSnapshot { term: Term(3), meta: meta(), chunk: 0, last: true, data: Vec::new() }]
     );
 }
+
+#[test]
+fn a_decline_is_forwarded_to_the_leader_and_ends_the_transfer() {
+    let declined = Message::InstallSnapshotDeclined {
+        term: Term(3),
+        next_index: LogIndex(42),
+        last_index: LogIndex(41),
+        last_term: Term(3),
+    };
+    let b = ServerId("b".into());
+    // Ra 3.1.9: the follower's reply reaches the leader (which skips ahead) and the transfer ends normally.
+    let (mut s, _) = SnapshotSender::start(cfg(10), meta(), &[1, 2, 3], live());
+    let reply = Message::AppendEntriesReply {
+        term: Term(3),
+        success: false,
+        next_index: LogIndex(42),
+        last_index: LogIndex(41),
+        last_term: Term(3),
+    };
+    assert_eq!(
+        s.handle_message(&declined),
+        vec![
+            SenderEffect::Report(Input::Message { from: b.clone(), msg: reply }),
+            SenderEffect::Report(Input::SnapshotSenderFinished { peer: b, index: meta().index }),
+        ]
+    );
+    assert!(s.is_done() && s.handle_message(&declined).is_empty());
+}

@@ -7,6 +7,27 @@ use crate::{CrashModel, WorldSpec};
 /// Swarm testing: a random world per seed — cluster size, WAL and segment sizes, snapshot interval,
 /// latency, fault rate and mix, crash model, workload — every probability an integer ratio.
 pub fn swarm(seed: u64) -> WorldSpec {
+    let mut world = first_draws(seed);
+    crowd(seed, &mut world);
+    world
+}
+
+/// A crowded node, drawn from its own stream so that it changes no earlier draw: one seed in four hosts
+/// many groups (RabbitMQ puts every quorum queue of a vhost in one Ra system, so hundreds of servers share
+/// a WAL) created 100 or 400 ms apart. Each creation registers a new server and casts its first entry
+/// into a WAL that the other groups' appends keep rolling over — the interleaving of starting a server
+/// with roll-overs, which two or three groups reach too rarely for swarm to find what it breaks.
+fn crowd(seed: u64, world: &mut WorldSpec) {
+    let mut rng = stream(seed, 0xC20D);
+    let mut pick = |choices: &[u64]| choices[below(&mut rng, choices.len() as u64) as usize];
+    if pick(&[0, 0, 0, 1]) == 1 {
+        world.groups = pick(&[6, 12]) as usize;
+        world.group_stagger_ms = pick(&[100, 400]);
+    }
+}
+
+/// Every knob, in the order the knobs were added.
+fn first_draws(seed: u64) -> WorldSpec {
     let mut rng = stream(seed, 0x5_7A_8A);
     let mut pick = |choices: &[u64]| choices[below(&mut rng, choices.len() as u64) as usize];
     let nodes = pick(&[1, 3, 3, 3, 5]) as usize;
@@ -63,5 +84,28 @@ pub fn swarm(seed: u64) -> WorldSpec {
         // server while the others write and roll the WAL over.
         groups: pick(&[1, 1, 2, 3]) as usize,
         group_stagger_ms: pick(&[0, 0, 400, 1_500]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn about_one_seed_in_four_is_crowded_and_crowding_changes_only_the_group_knobs() {
+        let crowded = (0..400)
+            .filter(|&seed| {
+                let (world, first) = (swarm(seed), first_draws(seed));
+                let is_crowded = world != first;
+                if is_crowded {
+                    assert!(world.groups >= 6 && world.group_stagger_ms <= 400, "seed {seed}: {world:?}");
+                    let restored =
+                        WorldSpec { groups: first.groups, group_stagger_ms: first.group_stagger_ms, ..world };
+                    assert_eq!(restored, first, "seed {seed}");
+                }
+                is_crowded
+            })
+            .count();
+        assert!((70..130).contains(&crowded), "{crowded} of 400 crowded");
     }
 }

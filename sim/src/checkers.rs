@@ -212,7 +212,7 @@ pub fn registered_implies_config(directory: &Directory, fs: &mut dyn FileSystem)
     for uid in registered {
         match raft_core::storage::durable_files::read_config(fs, uid.as_str()) {
             Ok(Ok(_)) => {}
-            Ok(Err(why)) => return Err(format!("{uid} is registered but its config is {why}")),
+            Ok(Err(why)) => return Err(format!("{uid} is registered but has no usable config ({why})")),
             Err(e) => return Err(format!("{uid} is registered but its config cannot be read: {e}")),
         }
     }

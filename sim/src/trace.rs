@@ -165,5 +165,8 @@ pub fn describe_message(msg: &raft_core::consensus::server::Message) -> String {
         }
         M::InstallSnapshotLiveAck { term } => format!("snapshot live entries acked t{term}"),
         M::InstallSnapshotAck { term, chunk } => format!("snapshot chunk {chunk} acked t{term}"),
+        M::InstallSnapshotDeclined { term, next_index, last_index, last_term } => {
+            format!("snapshot declined t{term} next {next_index} last {last_index}@t{last_term}")
+        }
     }
 }

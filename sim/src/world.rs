@@ -53,12 +53,15 @@ pub struct WorldConfig {
     /// Render every filesystem call that changes or syncs a disk in the trace (FS lines, numbered as the
     /// CRASH lines number a power cut's call).
     pub trace_fs: bool,
+    /// Run the checkers (always, except to measure what they cost: `cargo xtask bench`'s harness
+    /// overhead). Off, only `converges` runs, since it ends the run.
+    pub checkers: bool,
 }
 
 impl WorldConfig {
     /// A world as `spec` says, with `bugs` switched on and the trace showing notable events only.
     pub fn new(spec: WorldSpec, bugs: Bugs) -> WorldConfig {
-        WorldConfig { spec, bugs, trace_messages: false, trace_fs: false }
+        WorldConfig { spec, bugs, trace_messages: false, trace_fs: false, checkers: true }
     }
 
     /// Whether the world can be built: at least one node and one group, and a plan that names existing
@@ -624,7 +627,11 @@ impl World {
                 if n.fs.is_powered_off() {
                     return; // a second crash during recovery; the node is down again
                 }
-                let result = checkers::registered_implies_config(&n.shared.directory, &mut n.fs);
+                let result = if self.cfg.checkers {
+                    checkers::registered_implies_config(&n.shared.directory, &mut n.fs)
+                } else {
+                    Ok(())
+                };
                 if n.fs.is_powered_off() {
                     return; // the cut fired during the check's own reads
                 }
@@ -817,6 +824,9 @@ impl World {
     /// crash), `no-log-gap` (its recovered log) and `commit-durability` (a majority still holds the
     /// highest committed entry).
     fn after_recovery(&mut self, i: usize, g: usize) {
+        if !self.cfg.checkers {
+            return;
+        }
         let mut scratch = Vec::new();
         let n = &mut self.nodes[i];
         let name = n.members[g].name.0.clone();
@@ -1083,7 +1093,9 @@ impl World {
             self.handle_event(event);
             self.trace_fs_calls();
             self.check_fired_cuts();
-            if let Some((leader, follower, due_ns)) = self.checkers.obligations.overdue(self.now_ns) {
+            if let Some((leader, follower, due_ns)) =
+                self.checkers.obligations.overdue(self.now_ns).filter(|_| self.cfg.checkers)
+            {
                 let k = self.nodes.len();
                 let l = self.nodes[leader % k].members[leader / k].name.clone();
                 let f = self.nodes[follower % k].members[follower / k].name.clone();
@@ -1092,7 +1104,7 @@ impl World {
                 self.checkers.violation("lagging-follower-caught-up", &f.0, self.now_ns, detail);
             }
         }
-        if self.checkers.first().is_none() {
+        if self.checkers.first().is_none() && self.cfg.checkers {
             // Whatever never got an answer may or may not have happened.
             let unanswered = std::mem::take(&mut self.in_flight);
             for (_, f) in unanswered {
@@ -1117,7 +1129,8 @@ impl World {
             let result = self.all_converged();
             self.checkers.check_converged(result, self.now_ns);
         }
-        for g in 0..self.cfg.spec.groups {
+        let judged_groups = if self.cfg.checkers { self.cfg.spec.groups } else { 0 };
+        for g in 0..judged_groups {
             if self.checkers.first().is_none() {
                 self.check_replicas_agree(g);
             }
@@ -1434,7 +1447,7 @@ impl World {
         }
         let key = self.member_key(i, g);
         self.mix(&[key as u64, term.0, commit.0]);
-        if role != Role::Leader {
+        if role != Role::Leader || !self.cfg.checkers {
             self.checkers.obligations.forget_leader(key);
             return;
         }
@@ -1727,7 +1740,12 @@ impl World {
                     self.checkers.obligations.pre_vote_delivered(l, f, self.now_ns);
                 }
                 let m = &mut self.nodes[to].members[group];
-                if matches!(msg, Message::InstallSnapshotAck { .. } | Message::InstallSnapshotLiveAck { .. }) {
+                if matches!(
+                    msg,
+                    Message::InstallSnapshotAck { .. }
+                        | Message::InstallSnapshotLiveAck { .. }
+                        | Message::InstallSnapshotDeclined { .. }
+                ) {
                     let fx = match m.senders.get_mut(&from) {
                         Some((s, _)) => s.handle_message(&msg),
                         None => return,

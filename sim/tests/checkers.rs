@@ -219,7 +219,7 @@ fn registered_implies_config_rejects_a_registration_without_a_config() {
     let mut directory = Directory::new();
     directory.register(&Uid("u1".into()), "n1", None);
     let detail = checkers::registered_implies_config(&directory, &mut fs).unwrap_err();
-    assert!(detail.contains("u1 is registered but its config is"), "{detail}");
+    assert!(detail.contains("u1 is registered but has no usable config"), "{detail}");
     fs.mkdir_all("u1").unwrap();
     let config = ServerConfig {
         uid: Uid("u1".into()),

@@ -36,8 +36,8 @@ pub enum SenderEffect {
         /// Delay.
         after_ms: u64,
     },
-    /// Done: give this input to the leader (`SnapshotSenderFinished` or `SnapshotSenderFailed`); the
-    /// sender is finished and must be dropped.
+    /// Give this input to the leader: `SnapshotSenderFinished` or `SnapshotSenderFailed` (the sender is
+    /// then finished and must be dropped), or a reply of the peer's forwarded to it.
     Report(Input),
 }
 
@@ -110,8 +110,25 @@ impl SnapshotSender {
         vec![SenderEffect::Report(Input::SnapshotSenderFailed { peer: self.cfg.peer.clone() })]
     }
 
-    /// Handles a message from the peer (acknowledgements; anything else is ignored).
+    /// Handles a message from the peer (acknowledgements and a decline; anything else is ignored).
     pub fn handle_message(&mut self, msg: &Message) -> Vec<SenderEffect> {
+        if let Message::InstallSnapshotDeclined { term, next_index, last_index, last_term } = *msg {
+            if self.phase == Phase::Done {
+                return Vec::new();
+            }
+            if term > self.cfg.term {
+                return self.fail();
+            }
+            self.phase = Phase::Done;
+            let reply = Message::AppendEntriesReply { term, success: false, next_index, last_index, last_term };
+            return vec![
+                SenderEffect::Report(Input::Message { from: self.cfg.peer.clone(), msg: reply }),
+                SenderEffect::Report(Input::SnapshotSenderFinished {
+                    peer: self.cfg.peer.clone(),
+                    index: self.meta.index,
+                }),
+            ];
+        }
         let ack_term = match msg {
             Message::InstallSnapshotLiveAck { term } if self.phase == Phase::Live => Some(*term),
             Message::InstallSnapshotAck { term, chunk } if self.phase == Phase::Chunk(*chunk) => Some(*term),

@@ -216,6 +216,19 @@ pub enum Message {
         /// The chunk acknowledged.
         chunk: u32,
     },
+    /// The follower already holds the snapshot (applied it, or has written its last entry in the same
+    /// term) and declines it, saying where its log is — for the sender, which forwards it to the leader
+    /// as a failed append-entries reply so that the leader skips ahead (Ra 3.1.9, commit 51f9810e).
+    InstallSnapshotDeclined {
+        /// The follower's term.
+        term: Term,
+        /// Where the follower's log continues.
+        next_index: LogIndex,
+        /// The follower's last written index.
+        last_index: LogIndex,
+        /// Its term.
+        last_term: Term,
+    },
 }
 
 /// Named timers.
@@ -422,6 +435,11 @@ pub struct Server {
     votes: BTreeSet<ServerId>,
     peers: BTreeMap<ServerId, Peer>,
     snapshot_pending: bool,
+    /// A snapshot asked for at an applied index this server has not yet written (`TakeSnapshot`): Ra's
+    /// stashed `pending_release_cursor` under the `{written, Idx}` condition (Ra 3.0.0). A machine whose
+    /// state names live entries must not be snapshotted before those entries are durable here — a
+    /// follower applies what it has only appended, and a leader what the others have written.
+    deferred_snapshot: Option<Effect>,
     receiving_snapshot: Option<LogIndex>,
     /// The receive's pre-phase wrote live entries sparsely above the last applied index.
     receive_wrote_live: bool,
@@ -480,6 +498,7 @@ impl Server {
             votes: BTreeSet::new(),
             peers: BTreeMap::new(),
             snapshot_pending: false,
+            deferred_snapshot: None,
             receiving_snapshot: None,
             receive_wrote_live: false,
             rng,
@@ -492,6 +511,7 @@ impl Server {
         s.apply(log, &mut effects, false)?;
         effects.retain(|e| !matches!(e, Effect::TakeSnapshot { .. }));
         s.snapshot_pending = false;
+        s.deferred_snapshot = None;
         effects.push(s.election_timer());
         Ok((s, effects))
     }
@@ -603,7 +623,10 @@ impl Server {
         match input {
             Input::Message { from, msg } => self.handle_message(from, msg, log, &mut fx)?,
             Input::Timer(t) => self.handle_timer(t, log, &mut fx)?,
-            Input::Written => self.handle_written(log, &mut fx)?,
+            Input::Written => {
+                self.handle_written(log, &mut fx)?;
+                self.release_deferred_snapshot(log, &mut fx);
+            }
             Input::SnapshotWritten { .. } => self.snapshot_pending = false,
             Input::Command { client, request, command } => {
                 self.handle_command(client, request, command, log, &mut fx)?
@@ -650,6 +673,10 @@ impl Server {
                     });
                 };
                 self.machine = machine;
+                if self.deferred_snapshot.take().is_some() {
+                    // The installed snapshot supersedes the state it would have saved.
+                    self.snapshot_pending = false;
+                }
                 self.commit_index = self.commit_index.max(meta.index);
                 self.last_applied = meta.index;
                 fx.push(Effect::PersistLastApplied(meta.index));
@@ -729,19 +756,26 @@ impl Server {
 
     /// Ra's `mismatch_append_entries_reply(Term, LastApplied)`: tells a (possibly stale) leader where we
     /// are, so it skips ahead instead of sending a snapshot we do not need.
-    fn reply_already_have(&self, leader: &ServerId, log: &dyn RaftLog, fx: &mut Vec<Effect>) {
+    /// Where this server's log is, for a mismatch reply: the next index it wants, its last written index
+    /// and that entry's term.
+    fn log_position(&self, log: &dyn RaftLog) -> (LogIndex, LogIndex, Term) {
         let (li, lt) = log.last_written();
-        let next = LogIndex(self.last_applied.0.max(li.0).saturating_add(1));
-        fx.push(Effect::Send {
-            to: leader.clone(),
-            msg: Message::AppendEntriesReply {
-                term: self.current_term,
-                success: false,
-                next_index: next,
-                last_index: li,
-                last_term: lt,
-            },
-        });
+        (LogIndex(self.last_applied.0.max(li.0).saturating_add(1)), li, lt)
+    }
+
+    fn reply_already_have(&self, leader: &ServerId, log: &dyn RaftLog, fx: &mut Vec<Effect>) {
+        let (next_index, last_index, last_term) = self.log_position(log);
+        let msg =
+            Message::AppendEntriesReply { term: self.current_term, success: false, next_index, last_index, last_term };
+        fx.push(Effect::Send { to: leader.clone(), msg });
+    }
+
+    /// Declines a snapshot this server already holds; the reply goes to the sender (Ra: the reply to
+    /// the sender's call).
+    fn decline_snapshot(&self, sender: &ServerId, log: &dyn RaftLog, fx: &mut Vec<Effect>) {
+        let (next_index, last_index, last_term) = self.log_position(log);
+        let msg = Message::InstallSnapshotDeclined { term: self.current_term, next_index, last_index, last_term };
+        fx.push(Effect::Send { to: sender.clone(), msg });
     }
 
     /// The common start of both snapshot messages: a stale term, a snapshot not above what we applied,
@@ -766,7 +800,7 @@ impl Server {
             self.abort_receive(log, fx)?;
         }
         if index <= self.last_applied {
-            self.reply_already_have(from, log, fx);
+            self.decline_snapshot(from, log, fx);
             return Ok(false);
         }
         // Raft §7: a log that already holds the snapshot's last entry, written, keeps what follows it
@@ -778,7 +812,7 @@ impl Server {
             && index <= log.last_written().0
             && log.term_at(index)? == Some(snapshot_term)
         {
-            self.reply_already_have(from, log, fx);
+            self.decline_snapshot(from, log, fx);
             return Ok(false);
         }
         self.receiving_snapshot = Some(index);
@@ -969,7 +1003,9 @@ impl Server {
                 Ok(())
             }
             // For the snapshot sender, not the server.
-            Message::InstallSnapshotAck { .. } | Message::InstallSnapshotLiveAck { .. } => Ok(()),
+            Message::InstallSnapshotAck { .. }
+            | Message::InstallSnapshotLiveAck { .. }
+            | Message::InstallSnapshotDeclined { .. } => Ok(()),
         }
     }
 
@@ -1341,7 +1377,7 @@ impl Server {
         }
         let Ok(Some(term)) = log.term_at(self.last_applied) else { return };
         self.snapshot_pending = true;
-        fx.push(Effect::TakeSnapshot {
+        let snapshot = Effect::TakeSnapshot {
             meta: SnapshotMeta {
                 index: self.last_applied,
                 term,
@@ -1350,6 +1386,23 @@ impl Server {
             },
             state: self.machine.encode(),
             live_indexes: self.machine.live_indexes(),
-        });
+        };
+        if self.cfg.bugs.has(Bug::SnapshotBeforeWritten) {
+            fx.push(snapshot);
+        } else {
+            self.deferred_snapshot = Some(snapshot);
+            self.release_deferred_snapshot(log, fx);
+        }
+    }
+
+    /// Takes the deferred snapshot once its index is written here (Ra's `maybe_emit_pending_release_cursor`).
+    fn release_deferred_snapshot(&mut self, log: &mut dyn RaftLog, fx: &mut Vec<Effect>) {
+        let due = match &self.deferred_snapshot {
+            Some(Effect::TakeSnapshot { meta, .. }) => log.last_written().0 >= meta.index,
+            _ => false,
+        };
+        if due {
+            fx.extend(self.deferred_snapshot.take());
+        }
     }
 }
