@@ -599,8 +599,9 @@ fn explore(args: &ExploreArgs) -> Result<u8, Usage> {
     } else {
         ""
     };
+    let peak = peak_memory_mib().map(|m| format!(", peak memory {m} MiB")).unwrap_or_default();
     println!(
-        "{name}: {done} of {total} seeds run{why_stopped}, {} failed, in {wall:.1} s ({:.1} seeds/s, {jobs} jobs)",
+        "{name}: {done} of {total} seeds run{why_stopped}, {} failed, in {wall:.1} s ({:.1} seeds/s, {jobs} jobs{peak})",
         failures.len(),
         done as f64 / wall.max(1e-9)
     );
@@ -613,6 +614,14 @@ fn explore(args: &ExploreArgs) -> Result<u8, Usage> {
         None if interrupted.load(Ordering::SeqCst) => 130,
         None => 0,
     })
+}
+
+/// This process's peak resident set (Linux: `VmHWM` in `/proc/self/status`), in MiB.
+fn peak_memory_mib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 =
+        status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kib.div_ceil(1024))
 }
 
 fn replay(args: &ReplayArgs) -> Result<u8, Usage> {

@@ -56,12 +56,16 @@ pub struct WorldConfig {
     /// Run the checkers (always, except to measure what they cost: `cargo xtask bench`'s harness
     /// overhead). Off, only `converges` runs, since it ends the run.
     pub checkers: bool,
+    /// Keep the rolling hash after every step and event (`RunResult::trail`), to locate where two runs
+    /// diverge: `check_determinism` turns it on. Off, a long run does not hold a word per decision (a
+    /// 15-million-event swarm seed held over 200 MB).
+    pub record_trail: bool,
 }
 
 impl WorldConfig {
     /// A world as `spec` says, with `bugs` switched on and the trace showing notable events only.
     pub fn new(spec: WorldSpec, bugs: Bugs) -> WorldConfig {
-        WorldConfig { spec, bugs, trace_messages: false, trace_fs: false, checkers: true }
+        WorldConfig { spec, bugs, trace_messages: false, trace_fs: false, checkers: true, record_trail: false }
     }
 
     /// Whether the world can be built: at least one node and one group, and a plan that names existing
@@ -144,7 +148,8 @@ pub struct RunResult {
     pub coverage: BTreeMap<&'static str, u64>,
     /// The rendered trace (one line per notable event).
     pub trace: Vec<String>,
-    /// The rolling hash after every step and event, for locating a divergence.
+    /// The rolling hash after every step and event, for locating a divergence (empty unless the world
+    /// records it: `WorldConfig::record_trail`).
     pub trail: Vec<u64>,
 }
 
@@ -572,7 +577,9 @@ impl World {
                 self.hash = self.hash.wrapping_mul(0x0100_0000_01b3);
             }
         }
-        self.trail.push(self.hash);
+        if self.cfg.record_trail {
+            self.trail.push(self.hash);
+        }
     }
 
     fn count_n(&mut self, what: &'static str, n: u64) {
@@ -2177,8 +2184,9 @@ pub struct Divergence {
 
 /// Runs `cfg` twice; `Ok(trace hash)` when both runs are identical, else where they first diverge.
 pub fn check_determinism(cfg: &WorldConfig) -> Result<u64, Divergence> {
+    let cfg = WorldConfig { record_trail: true, ..cfg.clone() };
     let a = run(cfg.clone());
-    let b = run(cfg.clone());
+    let b = run(cfg);
     if a.trail == b.trail && a.trace == b.trace {
         return Ok(a.trace_hash);
     }

@@ -3,16 +3,33 @@
 
 use crate::workspace_root;
 use std::process::Command;
+use std::time::Instant;
 
 /// Benchmark binaries, each printing a Markdown section on stdout.
-const BENCHES: [(&str, &str); 2] = [("vfs", "vfs"), ("raft-core", "storage")];
+const BENCHES: [(&str, &str); 3] = [("vfs", "vfs"), ("raft-core", "storage"), ("sim", "engine")];
+
+const USAGE: &str = "usage: cargo xtask bench [--reps N] [--find-ranges N] [--rss-seeds N]";
+
+/// Seeds per range when timing how long a bug switch takes to be found: a targeted scenario's range, and
+/// swarm's (a switch not found within a range counts as not found there).
+const TARGETED_RANGE: u64 = 100;
+const SWARM_RANGE: u64 = 200;
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
-    let reps = match args {
-        [] => "5".to_string(),
-        [flag, n] if flag == "--reps" && n.parse::<u32>().is_ok_and(|n| n >= 1) => n.clone(),
-        _ => return Err("usage: cargo xtask bench [--reps N]".into()),
-    };
+    let mut reps = "5".to_string();
+    let mut find_ranges = 20u64;
+    let mut rss_seeds = 10_000u64;
+    let mut rest = args.iter();
+    while let Some(flag) = rest.next() {
+        let value = rest.next().ok_or(USAGE)?;
+        let n: u64 = value.parse().map_err(|_| USAGE.to_string())?;
+        match flag.as_str() {
+            "--reps" if n >= 1 => reps = value.clone(),
+            "--find-ranges" => find_ranges = n,
+            "--rss-seeds" => rss_seeds = n,
+            _ => return Err(USAGE.into()),
+        }
+    }
     let mut sections = Vec::new();
     let mut commands = Vec::new();
     for (package, bench) in BENCHES {
@@ -31,6 +48,23 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         print!("{text}");
         sections.push(text);
     }
+    crate::run("cargo", &["build", "--release", "--locked", "-q", "-p", "sim"], &[])?;
+    let sim = workspace_root().join("target/release/sim");
+    let sim = sim.to_str().ok_or("target path is not UTF-8")?.to_string();
+    if rss_seeds > 0 {
+        let text = memory_section(&sim, rss_seeds)?;
+        print!("{text}");
+        sections.push(text);
+        commands.push(format!("sim explore --swarm --seeds 0..{rss_seeds}"));
+    }
+    if find_ranges > 0 {
+        let text = time_to_find_section(&sim, find_ranges)?;
+        print!("{text}");
+        sections.push(text);
+        commands.push(format!(
+            "sim explore (--scenario S | --swarm) --bug B --seeds R --stop-on-failure --json, {find_ranges} ranges"
+        ));
+    }
     let document = format!(
         "# Benchmarks\n\n\
          Written by `cargo xtask bench --reps {reps}`; do not edit by hand. Every figure is a median over the \
@@ -46,6 +80,128 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         .map_err(|e| format!("write BENCHMARKS.md: {e}"))?;
     println!("wrote BENCHMARKS.md");
     Ok(())
+}
+
+/// Runs `sim` with `args`; returns stdout, the exit code and the wall time.
+fn sim_output(sim: &str, args: &[&str]) -> Result<(String, i32, f64), String> {
+    let start = Instant::now();
+    let output = Command::new(sim)
+        .args(args)
+        .current_dir(workspace_root())
+        .output()
+        .map_err(|e| format!("cannot run {sim}: {e}"))?;
+    let wall = start.elapsed().as_secs_f64();
+    Ok((String::from_utf8_lossy(&output.stdout).into_owned(), output.status.code().unwrap_or(-1), wall))
+}
+
+/// Peak resident memory of one `explore --swarm` over `seeds` seeds (the CLI reports it).
+fn memory_section(sim: &str, seeds: u64) -> Result<String, String> {
+    let range = format!("0..{seeds}");
+    println!("$ sim explore --swarm --seeds {range}");
+    let dir = std::env::temp_dir().join(format!("xtask-bench-{}", std::process::id()));
+    let dir = dir.to_str().ok_or("temp path is not UTF-8")?.to_string();
+    let (out, code, wall) = sim_output(sim, &["explore", "--swarm", "--seeds", &range, "--seed-dir", &dir])?;
+    let summary = out.lines().find(|l| l.starts_with("swarm: ")).ok_or_else(|| format!("no summary (exit {code})"))?;
+    let peak = summary
+        .split("peak memory ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .ok_or_else(|| format!("no peak memory in {summary:?}"))?;
+    Ok(format!(
+        "\n## sim: memory\n\n`sim explore --swarm --seeds {range}` (every core, every checker, no bug switch): \
+         peak resident memory **{peak} MiB** (the process's `VmHWM`), {wall:.0} s wall. Goal: under 200 MiB.\n\n\
+         Its summary: `{summary}`\n"
+    ))
+}
+
+/// For each bug switch, targeted (its scenario) and swarm: how many seeds and wall seconds until the first
+/// violation, in each of `ranges` disjoint seed ranges; the median and the spread.
+fn time_to_find_section(sim: &str, ranges: u64) -> Result<String, String> {
+    let (bugs, _, _) = sim_output(sim, &["list", "bugs"])?;
+    let (listing, _, _) = sim_output(sim, &["list", "scenarios"])?;
+    // A switch's targeted scenario: the one naming it with the fewest targets.
+    let mut scenarios: Vec<(String, Vec<String>)> = Vec::new();
+    for line in listing.lines() {
+        if let Some(targets) = line.trim().strip_prefix("targets: ") {
+            if let Some(last) = scenarios.last_mut() {
+                last.1 = targets.split(", ").map(str::to_string).collect();
+            }
+        } else if !line.starts_with(' ') && !line.is_empty() {
+            scenarios.push((line.trim().to_string(), Vec::new()));
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("xtask-bench-{}", std::process::id()));
+    let dir = dir.to_str().ok_or("temp path is not UTF-8")?.to_string();
+    let mut rows = Vec::new();
+    for bug in bugs.lines().map(str::trim).filter(|b| !b.is_empty()) {
+        let targeted = scenarios.iter().filter(|(_, t)| t.iter().any(|x| x == bug)).min_by_key(|(_, t)| t.len());
+        let mut modes: Vec<(String, Vec<String>, u64)> = Vec::new();
+        if let Some((name, _)) = targeted {
+            modes.push((format!("`{name}`"), vec!["--scenario".into(), name.clone()], TARGETED_RANGE));
+        }
+        modes.push(("swarm".into(), vec!["--swarm".into()], SWARM_RANGE));
+        for (label, how, size) in modes {
+            let mut found = Vec::new();
+            for r in 0..ranges {
+                let range = format!("{}..{}", r * size, (r + 1) * size);
+                let mut args: Vec<&str> = vec!["explore"];
+                args.extend(how.iter().map(String::as_str));
+                args.extend(["--bug", bug, "--seeds", &range, "--stop-on-failure", "--json", "--seed-dir", &dir]);
+                println!("$ sim {}", args.join(" "));
+                let (out, _, wall) = sim_output(sim, &args)?;
+                let first = out
+                    .lines()
+                    .find(|l| l.contains("\"outcome\":\"violation\"") || l.contains("\"outcome\":\"panic\""))
+                    .and_then(|l| l.split("\"seed\":").nth(1))
+                    .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+                    .and_then(|n| n.parse::<u64>().ok());
+                found.push(first.map(|seed| (seed - r * size + 1, wall)));
+            }
+            rows.push(find_row(bug, &label, size, &found));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(format!(
+        "\n## sim: time to find each bug switch\n\n\
+         For each switch, with it on: `sim explore --stop-on-failure` over {ranges} disjoint seed ranges \
+         ({TARGETED_RANGE} seeds each for its targeted scenario, {SWARM_RANGE} for swarm), every core; the seeds \
+         up to and including the first violation and the wall time of the run. Median over the ranges (a \
+         range that does not find it counts as not found: its median is then \"not found\"), with the \
+         range's min–max. Goals: targeted median under 1 s, swarm median under 30 s.\n\n\
+         | switch | how | found in | seeds to find, median (min–max) | wall s, median (min–max) |\n\
+         |---|---|---|---|---|\n{}",
+        rows.join("")
+    ))
+}
+
+/// One table row: `found[r]` is the seeds and wall seconds to the first violation in range `r`; a range
+/// that did not find it sorts last, so the median is "not found" when fewer than half the ranges found it.
+fn find_row(bug: &str, label: &str, size: u64, found: &[Option<(u64, f64)>]) -> String {
+    fn median_of<T: Copy + PartialOrd>(mut xs: Vec<Option<T>>) -> Option<T> {
+        xs.sort_by(|a, b| match (a, b) {
+            (Some(a), Some(b)) => a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        });
+        xs[xs.len() / 2]
+    }
+    let hits: Vec<(u64, f64)> = found.iter().flatten().copied().collect();
+    let seeds = median_of(found.iter().map(|f| f.map(|h| h.0)).collect());
+    let walls = median_of(found.iter().map(|f| f.map(|h| h.1)).collect());
+    let spread = |f: fn(&(u64, f64)) -> f64| {
+        let xs: Vec<f64> = hits.iter().map(f).collect();
+        (xs.iter().copied().fold(f64::INFINITY, f64::min), xs.iter().copied().fold(0.0, f64::max))
+    };
+    let (seed_cell, wall_cell) = match (seeds, walls) {
+        (Some(m), Some(w)) => {
+            let (lo, hi) = spread(|h| h.0 as f64);
+            let (wlo, whi) = spread(|h| h.1);
+            (format!("{m} ({lo:.0}–{hi:.0})"), format!("{w:.2} ({wlo:.2}–{whi:.2})"))
+        }
+        _ => (format!("not found (> {size})"), "—".to_string()),
+    };
+    format!("| `{bug}` | {label} | {}/{} ranges | {seed_cell} | {wall_cell} |\n", hits.len(), found.len())
 }
 
 fn command_line(program: &str, args: &[&str]) -> String {
