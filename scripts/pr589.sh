@@ -9,18 +9,14 @@ out=${OUT:-/tmp/pr589}
 mkdir -p "$out"
 mode=${1:-targeted}; shift || true
 
+# A switch's targeted scenario: the one whose `targets:` names it with the fewest targets (as `cargo xtask
+# bench` chooses); empty if none does.
 scenario_of() {
-  case $1 in
-    indexes-badmatch|indexes-missing-trusted) echo recovery/corrupt-snapshot-indexes ;;
-    wal-recovery-rescan) echo recovery/segment-writer-deletes-mid-recovery ;;
-    segref-tuple-delete|wal-unlink-no-dir-sync) echo recovery/crash-between-segment-flush-and-wal-delete ;;
-    backoff-peer-skipped) echo liveness/lagging-follower-snapshot-backoff ;;
-    config-orphan-registration|registration-not-synced) echo recovery/crash-between-registration-and-config ;;
-    register-after-init) echo membership/new-server-during-wal-rollover ;;
-    config-no-dir-sync) echo recovery/config-dir-entry-lost ;;
-    accept-no-parent-sync) echo recovery/power-loss-during-snapshot-install ;;
-    *) echo "" ;;
-  esac
+  $sim list scenarios | awk -v bug="$1" '
+    /^[^ ]/ { name = $1 }
+    /^ *targets: / { sub(/^ *targets: /, ""); n = split($0, t, ", ");
+                     for (k = 1; k <= n; k++) if (t[k] == bug && (best == "" || n < fewest)) { best = name; fewest = n } }
+    END { print best }'
 }
 
 # The faults a scenario injects, all off: its plan, its random faults and every message fault.

@@ -51,20 +51,24 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     crate::run("cargo", &["build", "--release", "--locked", "-q", "-p", "sim"], &[])?;
     let sim = workspace_root().join("target/release/sim");
     let sim = sim.to_str().ok_or("target path is not UTF-8")?.to_string();
+    // Failures' seed files go to a scratch directory, not `seeds/found/`.
+    let dir = std::env::temp_dir().join(format!("xtask-bench-{}", std::process::id()));
+    let dir = dir.to_str().ok_or("temp path is not UTF-8")?.to_string();
     if rss_seeds > 0 {
-        let text = memory_section(&sim, rss_seeds)?;
+        let text = memory_section(&sim, &dir, rss_seeds)?;
         print!("{text}");
         sections.push(text);
         commands.push(format!("sim explore --swarm --seeds 0..{rss_seeds}"));
     }
     if find_ranges > 0 {
-        let text = time_to_find_section(&sim, find_ranges)?;
+        let text = time_to_find_section(&sim, &dir, find_ranges)?;
         print!("{text}");
         sections.push(text);
         commands.push(format!(
             "sim explore (--scenario S | --swarm) --bug B --seeds R --stop-on-failure --json, {find_ranges} ranges"
         ));
     }
+    let _ = std::fs::remove_dir_all(&dir);
     let document = format!(
         "# Benchmarks\n\n\
          Written by `cargo xtask bench --reps {reps}`; do not edit by hand. Every figure is a median over the \
@@ -95,12 +99,10 @@ fn sim_output(sim: &str, args: &[&str]) -> Result<(String, i32, f64), String> {
 }
 
 /// Peak resident memory of one `explore --swarm` over `seeds` seeds (the CLI reports it).
-fn memory_section(sim: &str, seeds: u64) -> Result<String, String> {
+fn memory_section(sim: &str, dir: &str, seeds: u64) -> Result<String, String> {
     let range = format!("0..{seeds}");
     println!("$ sim explore --swarm --seeds {range}");
-    let dir = std::env::temp_dir().join(format!("xtask-bench-{}", std::process::id()));
-    let dir = dir.to_str().ok_or("temp path is not UTF-8")?.to_string();
-    let (out, code, wall) = sim_output(sim, &["explore", "--swarm", "--seeds", &range, "--seed-dir", &dir])?;
+    let (out, code, wall) = sim_output(sim, &["explore", "--swarm", "--seeds", &range, "--seed-dir", dir])?;
     let summary = out.lines().find(|l| l.starts_with("swarm: ")).ok_or_else(|| format!("no summary (exit {code})"))?;
     let peak = summary
         .split("peak memory ")
@@ -116,7 +118,7 @@ fn memory_section(sim: &str, seeds: u64) -> Result<String, String> {
 
 /// For each bug switch, targeted (its scenario) and swarm: how many seeds and wall seconds until the first
 /// violation, in each of `ranges` disjoint seed ranges; the median and the spread.
-fn time_to_find_section(sim: &str, ranges: u64) -> Result<String, String> {
+fn time_to_find_section(sim: &str, dir: &str, ranges: u64) -> Result<String, String> {
     let (bugs, _, _) = sim_output(sim, &["list", "bugs"])?;
     let (listing, _, _) = sim_output(sim, &["list", "scenarios"])?;
     // A switch's targeted scenario: the one naming it with the fewest targets.
@@ -130,8 +132,6 @@ fn time_to_find_section(sim: &str, ranges: u64) -> Result<String, String> {
             scenarios.push((line.trim().to_string(), Vec::new()));
         }
     }
-    let dir = std::env::temp_dir().join(format!("xtask-bench-{}", std::process::id()));
-    let dir = dir.to_str().ok_or("temp path is not UTF-8")?.to_string();
     let mut rows = Vec::new();
     for bug in bugs.lines().map(str::trim).filter(|b| !b.is_empty()) {
         let targeted = scenarios.iter().filter(|(_, t)| t.iter().any(|x| x == bug)).min_by_key(|(_, t)| t.len());
@@ -146,7 +146,7 @@ fn time_to_find_section(sim: &str, ranges: u64) -> Result<String, String> {
                 let range = format!("{}..{}", r * size, (r + 1) * size);
                 let mut args: Vec<&str> = vec!["explore"];
                 args.extend(how.iter().map(String::as_str));
-                args.extend(["--bug", bug, "--seeds", &range, "--stop-on-failure", "--json", "--seed-dir", &dir]);
+                args.extend(["--bug", bug, "--seeds", &range, "--stop-on-failure", "--json", "--seed-dir", dir]);
                 println!("$ sim {}", args.join(" "));
                 let (out, _, wall) = sim_output(sim, &args)?;
                 let first = out
@@ -160,7 +160,6 @@ fn time_to_find_section(sim: &str, ranges: u64) -> Result<String, String> {
             rows.push(find_row(bug, &label, size, &found));
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(format!(
         "\n## sim: time to find each bug switch\n\n\
          For each switch, with it on: `sim explore --stop-on-failure` over {ranges} disjoint seed ranges \

@@ -439,7 +439,7 @@ pub struct Server {
     /// stashed `pending_release_cursor` under the `{written, Idx}` condition (Ra 3.0.0). A machine whose
     /// state names live entries must not be snapshotted before those entries are durable here — a
     /// follower applies what it has only appended, and a leader what the others have written.
-    deferred_snapshot: Option<Effect>,
+    deferred_snapshot: Option<(LogIndex, Effect)>,
     receiving_snapshot: Option<LogIndex>,
     /// The receive's pre-phase wrote live entries sparsely above the last applied index.
     receive_wrote_live: bool,
@@ -1390,19 +1390,15 @@ impl Server {
         if self.cfg.bugs.has(Bug::SnapshotBeforeWritten) {
             fx.push(snapshot);
         } else {
-            self.deferred_snapshot = Some(snapshot);
+            self.deferred_snapshot = Some((self.last_applied, snapshot));
             self.release_deferred_snapshot(log, fx);
         }
     }
 
     /// Takes the deferred snapshot once its index is written here (Ra's `maybe_emit_pending_release_cursor`).
     fn release_deferred_snapshot(&mut self, log: &mut dyn RaftLog, fx: &mut Vec<Effect>) {
-        let due = match &self.deferred_snapshot {
-            Some(Effect::TakeSnapshot { meta, .. }) => log.last_written().0 >= meta.index,
-            _ => false,
-        };
-        if due {
-            fx.extend(self.deferred_snapshot.take());
+        if self.deferred_snapshot.as_ref().is_some_and(|(index, _)| log.last_written().0 >= *index) {
+            fx.extend(self.deferred_snapshot.take().map(|(_, snapshot)| snapshot));
         }
     }
 }
