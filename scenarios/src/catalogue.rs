@@ -192,7 +192,12 @@ fn repeated(
     fault: &Fault,
 ) -> Vec<PlannedFault> {
     (0..count)
-        .map(|k| PlannedFault { at_ms: start_ms + k * every_ms + below(r, every_ms / 2), node, fault: fault.clone() })
+        .map(|k| PlannedFault {
+            at_ms: start_ms + k * every_ms + below(r, every_ms / 2),
+            plus_ns: 0,
+            node,
+            fault: fault.clone(),
+        })
         .collect()
 }
 
@@ -213,11 +218,13 @@ fn cut_off_then_cut_into_install(
         let duration_ms = cut_off_ms.0 + below(r, cut_off_ms.1);
         plan.push(PlannedFault {
             at_ms: start,
+            plus_ns: 0,
             node,
             fault: Fault::Isolate { inbound: true, outbound: true, duration_ms },
         });
         plan.push(PlannedFault {
             at_ms: start + duration_ms + 1,
+            plus_ns: 0,
             node,
             fault: Fault::PowerCutAfterCalls { calls: 1 + below(r, max_calls), reboot_cut_after_calls: None },
         });
@@ -310,7 +317,12 @@ fn new_members_with(seed: u64, fault: Fault) -> WorldSpec {
     let groups = 4;
     let stagger_ms = 700;
     let plan = (1..groups as u64)
-        .map(|g| PlannedFault { at_ms: g * stagger_ms - 1, node: below(&mut r, 3) as usize, fault: fault.clone() })
+        .map(|g| PlannedFault {
+            at_ms: g * stagger_ms - 1,
+            plus_ns: 0,
+            node: below(&mut r, 3) as usize,
+            fault: fault.clone(),
+        })
         .collect();
     WorldSpec {
         groups,

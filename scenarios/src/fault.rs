@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 pub struct PlannedFault {
     /// Simulated milliseconds from the start of the run (faults after the heal are not applied).
     pub at_ms: u64,
+    /// Nanoseconds after `at_ms` (below 1,000,000): the exact time of a fault `sim shrink` materialised
+    /// from a random one. Absent in older files: 0.
+    #[serde(default)]
+    pub plus_ns: u64,
     /// The node (0-based).
     pub node: usize,
     /// What happens.
@@ -56,6 +60,17 @@ pub enum Fault {
         /// A power cut this many calls into the reboot, if any.
         reboot_cut_after_calls: Option<u64>,
     },
+    /// A power cut at an exact point, keeping exactly `image` of the unsynced state: what `sim sweep`
+    /// and `sim shrink` write, so a failure replays the same crash image after unrelated changes.
+    ExactPowerCut {
+        /// Where the cut falls.
+        at: CutAt,
+        /// What the disk keeps (`None`: the world's crash model chooses). If it no longer fits the
+        /// pending state (the run took another path), the crash model chooses and the run counts it.
+        image: Option<CrashImage>,
+        /// A second cut during the reboot, if any.
+        reboot_cut: Option<RebootCut>,
+    },
     /// The WAL process restarts (mem tables survive: post-boot recovery).
     WalRestart,
     /// The segment writer crashes; Ra's `one_for_all` log supervisor restarts the WAL with it.
@@ -71,6 +86,87 @@ pub enum Fault {
     },
 }
 
+/// Where an exact power cut falls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CutAt {
+    /// At the plan entry's time, between two steps (a power loss).
+    Now,
+    /// Just before the node's filesystem call with this sequence number (the call fails).
+    BeforeCall(u64),
+    /// Right after the node's filesystem call with this sequence number completes.
+    AfterCall(u64),
+}
+
+/// A second power cut during the reboot that follows a crash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RebootCut {
+    /// It falls right after this many filesystem calls of the reboot.
+    pub after_calls: u64,
+    /// What the disk keeps (`None`: the crash model chooses).
+    pub image: Option<CrashImage>,
+}
+
+/// What a power cut keeps of a node's unsynced state, written out: the `vfs` decision vector as data
+/// (`scenarios` knows nothing of `vfs`; the engine converts). A file or sector not listed keeps its
+/// durable bytes; an entry operation (create, rename, unlink, …) not listed as kept is lost.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrashImage {
+    /// How it was chosen, for a reader: the crash model's name, or the sweep's `none`, `all`,
+    /// `prefix<=N`, `omit N`, `torn N j/m`, or `shrunk`.
+    pub label: String,
+    /// Files whose size or sectors took a non-durable version.
+    pub files: Vec<FileImage>,
+    /// The pending entry operations kept, by sequence number (with what each did, for a reader).
+    pub kept_entries: Vec<KeptEntry>,
+}
+
+/// What one file keeps.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileImage {
+    /// Inode number on the node's disk.
+    pub ino: u64,
+    /// Its path at the cut (for a reader).
+    pub path: String,
+    /// The size after this pending size change (`None`: the durable size).
+    pub size_after: Option<u64>,
+    /// Sectors that took a non-durable version.
+    pub sectors: Vec<SectorImage>,
+}
+
+/// The version one sector took.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SectorImage {
+    /// Sector index in the file.
+    pub sector: u64,
+    /// As right after the pending operation with this sequence number.
+    pub after: Option<u64>,
+    /// Garbage generated from this seed (the `corrupting` model only); exclusive with `after`.
+    pub garbage: Option<u64>,
+}
+
+/// A pending entry operation the cut kept.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeptEntry {
+    /// Its sequence number.
+    pub seq: u64,
+    /// What it did (for a reader).
+    pub op: String,
+}
+
+impl CrashImage {
+    /// How many unsynced pieces the image keeps (sectors, size changes and entry operations): what
+    /// shrinking makes small.
+    pub fn kept_count(&self) -> usize {
+        let files: usize = self.files.iter().map(|f| f.sectors.len() + usize::from(f.size_after.is_some())).sum();
+        files + self.kept_entries.len()
+    }
+}
+
 impl Fault {
     /// A short name for traces and summaries.
     pub fn name(&self) -> &'static str {
@@ -80,6 +176,7 @@ impl Fault {
             Fault::PowerCutBefore { .. } => "power-cut-before",
             Fault::PowerCutAfter { .. } => "power-cut-after",
             Fault::PowerCutAfterCalls { .. } => "power-cut-after-calls",
+            Fault::ExactPowerCut { .. } => "exact-power-cut",
             Fault::WalRestart => "wal-restart",
             Fault::SegmentWriterCrash => "segment-writer-crash",
             Fault::Isolate { .. } => "isolate",
@@ -94,6 +191,7 @@ impl Fault {
             | Fault::PowerCutBefore { reboot_cut_after_calls, .. }
             | Fault::PowerCutAfter { reboot_cut_after_calls, .. }
             | Fault::PowerCutAfterCalls { reboot_cut_after_calls, .. } => *reboot_cut_after_calls,
+            Fault::ExactPowerCut { reboot_cut, .. } => reboot_cut.as_ref().map(|r| r.after_calls),
             Fault::WalRestart | Fault::SegmentWriterCrash | Fault::Isolate { .. } => None,
         }
     }
@@ -106,9 +204,15 @@ mod tests {
     #[test]
     fn a_plan_is_plain_data_that_round_trips_through_json() {
         let plan = vec![
-            PlannedFault { at_ms: 1_200, node: 1, fault: Fault::PowerLoss { reboot_cut_after_calls: Some(7) } },
+            PlannedFault {
+                at_ms: 1_200,
+                plus_ns: 0,
+                node: 1,
+                fault: Fault::PowerLoss { reboot_cut_after_calls: Some(7) },
+            },
             PlannedFault {
                 at_ms: 3_000,
+                plus_ns: 0,
                 node: 0,
                 fault: Fault::PowerCutBefore {
                     call: "unlink".into(),
@@ -118,6 +222,7 @@ mod tests {
             },
             PlannedFault {
                 at_ms: 4_000,
+                plus_ns: 0,
                 node: 2,
                 fault: Fault::Isolate { inbound: true, outbound: false, duration_ms: 500 },
             },

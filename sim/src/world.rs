@@ -33,9 +33,10 @@ use rand_chacha::ChaCha8Rng;
 use scenarios::rng::{below, stream};
 use vfs::{CrashPoint, OpKind, SimFs, SimFsConfig};
 
-use scenarios::{Fault, PlannedFault, WorldSpec};
+use scenarios::{CrashImage, CutAt, Fault, PlannedFault, WorldSpec};
 
 use crate::checkers::{self, Checkers, Violation};
+use crate::image;
 use crate::linearizability;
 use crate::trace::{self, Kind};
 
@@ -303,8 +304,9 @@ struct Node {
     next_process: u64,
     /// Between boot and the end of WAL recovery (a WAL-only restart does not restart the servers).
     booting: bool,
-    /// A planned power cut this many calls into the next boot.
-    next_boot_cut: Option<u64>,
+    /// A planned power cut this many calls into the next boot, and the image it keeps (`None`: the crash
+    /// model chooses).
+    next_boot_cut: Option<(u64, Option<CrashImage>)>,
 }
 
 impl Node {
@@ -491,9 +493,9 @@ impl World {
         }
         w.schedule(w.cfg.spec.safety_ms * 1_000_000, Event::Heal);
         for index in 0..w.cfg.spec.fault_plan.len() {
-            let at_ms = w.cfg.spec.fault_plan[index].at_ms;
+            let PlannedFault { at_ms, plus_ns, .. } = w.cfg.spec.fault_plan[index];
             if at_ms < w.cfg.spec.safety_ms {
-                w.schedule(at_ms * 1_000_000, Event::Planned { index });
+                w.schedule(at_ms * 1_000_000 + plus_ns, Event::Planned { index });
             }
         }
         if w.cfg.spec.group_stagger_ms > 0 {
@@ -592,15 +594,17 @@ impl World {
 
     // ---- boot ------------------------------------------------------------------------------------
 
-    /// Boots node `i`; `cut_after_calls`: a power cut armed that many filesystem calls into the boot.
-    fn boot(&mut self, i: usize, cut_after_calls: Option<u64>) {
+    /// Boots node `i`; `cut`: a power cut armed that many filesystem calls into the boot, keeping the
+    /// given image (`None`: the crash model chooses).
+    fn boot(&mut self, i: usize, cut: Option<(u64, Option<CrashImage>)>) {
         let bugs = self.cfg.bugs.clone();
         let model = crash_model(self.cfg.spec.crash_model);
         let n = &mut self.nodes[i];
         n.fs.disarm_power_cut();
         n.fs.power_on();
-        if let Some(k) = cut_after_calls {
-            n.fs.arm_power_cut(CrashPoint::AfterOp { seq: n.fs.op_seq() + k }, model);
+        if let Some((k, image)) = cut {
+            let seq = n.fs.op_seq() + k;
+            arm(&mut n.fs, CrashPoint::AfterOp { seq }, model, image.as_ref());
         }
         n.up = true;
         n.booting = true;
@@ -885,13 +889,24 @@ impl World {
         self.checkers.judge("commit-durability", &cluster, self.now_ns, result);
     }
 
-    fn power_loss(&mut self, i: usize) {
+    /// Power loss now: `image` says what the disk keeps (`None`: the crash model chooses).
+    fn power_loss(&mut self, i: usize, image: Option<&CrashImage>) {
         self.crashed(i);
         let model = crash_model(self.cfg.spec.crash_model);
         let n = &mut self.nodes[i];
         n.fs.disarm_power_cut();
         let pending = n.fs.pending_count();
-        let decisions = n.fs.crash(model);
+        let (decisions, mismatch) = match image {
+            Some(image) => match n.fs.crash_with(&image::to_decisions(image, model)) {
+                Ok(d) => (d, false),
+                Err(_) => (n.fs.crash(model), true),
+            },
+            None => (n.fs.crash(model), false),
+        };
+        if mismatch {
+            self.count("crash images that no longer fit");
+        }
+        let n = &mut self.nodes[i];
         n.fs.power_on();
         n.up = false;
         n.incarnation += 1;
@@ -996,6 +1011,9 @@ impl World {
                 self.count("crashes during recovery");
             }
             for cut in cuts {
+                if cut.replay_mismatch.is_some() {
+                    self.count("crash images that no longer fit");
+                }
                 self.note(Some(i), Kind::Crash, format!("POWER CUT at op {} ({})", cut.seq, cut.trigger));
                 for line in trace::describe_crash(&cut.decisions) {
                     self.note(Some(i), Kind::Disk, line);
@@ -1017,11 +1035,35 @@ impl World {
             return;
         }
         if crashes {
-            self.nodes[i].next_boot_cut = fault.reboot_cut_after_calls();
+            self.nodes[i].next_boot_cut = match &fault {
+                Fault::ExactPowerCut { reboot_cut, .. } => reboot_cut.clone().map(|r| (r.after_calls, r.image)),
+                _ => fault.reboot_cut_after_calls().map(|k| (k, None)),
+            };
         }
         let model = crash_model(self.cfg.spec.crash_model);
         match fault {
-            Fault::PowerLoss { .. } => self.power_loss(i),
+            Fault::PowerLoss { .. } => self.power_loss(i, None),
+            Fault::ExactPowerCut { at: CutAt::Now, image, .. } => self.power_loss(i, image.as_ref()),
+            Fault::ExactPowerCut { at, image, .. } => {
+                let n = &mut self.nodes[i];
+                let (point, what) = match at {
+                    CutAt::BeforeCall(seq) => (
+                        CrashPoint::BeforeOp { kind: None, path_glob: "**".into(), after_seq: seq.saturating_sub(1) },
+                        format!("before call {seq}"),
+                    ),
+                    _ => {
+                        let seq = match at {
+                            CutAt::AfterCall(seq) => seq,
+                            CutAt::Now | CutAt::BeforeCall(_) => unreachable!("matched above"),
+                        };
+                        (CrashPoint::AfterOp { seq }, format!("after call {seq}"))
+                    }
+                };
+                arm(&mut n.fs, point, model, image.as_ref());
+                self.count("crash points armed");
+                let keeps = image.as_ref().map_or(String::new(), |im| format!(", keeping image {}", im.label));
+                self.note(Some(i), Kind::Crash, format!("power cut armed {what}{keeps}"));
+            }
             Fault::VmCrash { .. } => self.vm_crash(i),
             Fault::PowerCutBefore { call, path_glob, .. } => {
                 let kind = OpKind::from_name(&call).expect("validated");
@@ -1833,7 +1875,7 @@ impl World {
                     }
                     if total > 0 {
                         match kind {
-                            0 => self.power_loss(victim),
+                            0 => self.power_loss(victim, None),
                             1 => self.vm_crash(victim),
                             2 => self.wal_restart(victim),
                             3 => self.isolate(victim, true, true, self.cfg.spec.partition_ms),
@@ -1864,7 +1906,7 @@ impl World {
                     let cut = if planned.is_some() {
                         planned
                     } else if self.faults_on && pct > 0 && below(&mut self.fault_rng, 100) < pct {
-                        Some(1 + below(&mut self.fault_rng, 60))
+                        Some((1 + below(&mut self.fault_rng, 60), None))
                     } else {
                         None
                     };
@@ -2096,6 +2138,14 @@ impl World {
         let op =
             linearizability::Operation { key: f.key, op: f.op, outcome, invoke_ns: f.invoke_ns, return_ns: u64::MAX };
         self.history.push(op);
+    }
+}
+
+/// Arms a power cut at `point` that keeps `image`, or lets `model` choose.
+fn arm(fs: &mut SimFs, point: CrashPoint, model: vfs::CrashModel, image: Option<&CrashImage>) {
+    match image {
+        Some(image) => fs.arm_power_cut_replay(point, image::to_decisions(image, model)),
+        None => fs.arm_power_cut(point, model),
     }
 }
 

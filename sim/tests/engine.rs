@@ -391,6 +391,7 @@ fn a_fault_plan_applies_each_fault_where_and_when_it_says() {
     let plan = vec![
         PlannedFault {
             at_ms: 2_000,
+            plus_ns: 0,
             node: 1,
             fault: Fault::PowerCutBefore {
                 call: "unlink".into(),
@@ -398,16 +399,18 @@ fn a_fault_plan_applies_each_fault_where_and_when_it_says() {
                 reboot_cut_after_calls: Some(5),
             },
         },
-        PlannedFault { at_ms: 4_000, node: 0, fault: Fault::PowerLoss { reboot_cut_after_calls: None } },
+        PlannedFault { at_ms: 4_000, plus_ns: 0, node: 0, fault: Fault::PowerLoss { reboot_cut_after_calls: None } },
         PlannedFault {
             at_ms: 6_000,
+            plus_ns: 0,
             node: 2,
             fault: Fault::Isolate { inbound: true, outbound: true, duration_ms: 500 },
         },
-        PlannedFault { at_ms: 7_000, node: 0, fault: Fault::WalRestart },
-        PlannedFault { at_ms: 8_000, node: 1, fault: Fault::SegmentWriterCrash },
+        PlannedFault { at_ms: 7_000, plus_ns: 0, node: 0, fault: Fault::WalRestart },
+        PlannedFault { at_ms: 8_000, plus_ns: 0, node: 1, fault: Fault::SegmentWriterCrash },
         PlannedFault {
             at_ms: 9_000,
+            plus_ns: 0,
             node: 2,
             fault: Fault::PowerCutAfterCalls { calls: 3, reboot_cut_after_calls: None },
         },
@@ -440,7 +443,7 @@ fn a_fault_plan_naming_what_does_not_exist_is_refused() {
     use scenarios::{Fault, PlannedFault};
     let planned = |fault: Fault, node: usize| {
         with(config(0, 0, Bugs::none()), |s| WorldSpec {
-            fault_plan: vec![PlannedFault { at_ms: 1, node, fault }],
+            fault_plan: vec![PlannedFault { at_ms: 1, plus_ns: 0, node, fault }],
             ..s
         })
     };
