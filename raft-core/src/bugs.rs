@@ -82,11 +82,21 @@ pub enum Bug {
     /// the synced snapshot, and the recovered log lacks an entry the machine still reads
     /// (`storage-error`, `missing_key`). The fix defers the snapshot until the index is written here.
     SnapshotBeforeWritten,
+    /// Found by this harness's sweep, present in Ra 3.1.10 (`validate_checksum(0, _, _, _) -> ok`): WAL
+    /// recovery does not check a record whose checksum field is zero. A power cut that tears an append
+    /// so that only the first bytes of a record's header reach the disk (the rest of the sector run reads
+    /// as zeros within the new file size) leaves a cached-writer header followed by zeros: checksum 0,
+    /// length 0, index 0, term 0. Ra accepts it for the file's first writer (index 0 is not below the
+    /// smallest live index of a server with no snapshot) and `binary_to_term(<<>>)` throws, so the node
+    /// cannot boot, though everything acknowledged is intact before the torn record. The fix verifies a
+    /// zero checksum like any other when the WAL computes checksums (it always does here), so the torn
+    /// record fails its check and, followed by zeros, is dropped as the torn tail.
+    WalZeroChecksumUnchecked,
 }
 
 impl Bug {
     /// Every switch: `ra-model.md` §10 order, then the ones this harness found.
-    pub const ALL: [Bug; 16] = [
+    pub const ALL: [Bug; 17] = [
         Bug::IndexesBadmatch,
         Bug::WalRecoveryRescan,
         Bug::SegrefTupleDelete,
@@ -103,6 +113,7 @@ impl Bug {
         Bug::StaleTailResurrected,
         Bug::SegmentZeroHeaderFatal,
         Bug::SnapshotBeforeWritten,
+        Bug::WalZeroChecksumUnchecked,
     ];
 
     /// The switch's CLI name (`--bug NAME`).
@@ -124,6 +135,7 @@ impl Bug {
             Bug::StaleTailResurrected => "stale-tail-resurrected",
             Bug::SegmentZeroHeaderFatal => "segment-zero-header-fatal",
             Bug::SnapshotBeforeWritten => "snapshot-before-written",
+            Bug::WalZeroChecksumUnchecked => "wal-zero-checksum-unchecked",
         }
     }
 

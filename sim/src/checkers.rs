@@ -293,7 +293,7 @@ impl ContactObligations {
 }
 
 /// The checkers' running state over one run.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Checkers {
     violations: Vec<Violation>,
     /// (group, term) → its leader.

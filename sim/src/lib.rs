@@ -11,6 +11,7 @@ pub mod checkers;
 pub mod image;
 pub mod linearizability;
 pub mod seedfile;
+pub mod sweep;
 pub mod trace;
 pub mod world;
 

@@ -55,6 +55,9 @@ enum Command {
     Run(RunArgs),
     /// Runs a range of seeds of a scenario (or of swarm), in parallel; writes a seed file per failure.
     Explore(ExploreArgs),
+    /// Cuts power after every call of one run that changes or syncs a node's disk, in every crash image
+    /// the disk admits there, and runs each to the end under every checker.
+    Sweep(SweepArgs),
     /// Replays seed files and says whether each still finds what it expects.
     Replay(ReplayArgs),
 }
@@ -141,6 +144,36 @@ struct ExploreArgs {
 }
 
 #[derive(Args)]
+struct SweepArgs {
+    /// The scenario whose world is swept (its crash faults are taken out: the sweep makes its own).
+    #[arg(long)]
+    scenario: String,
+    /// The seed of the scenario's world.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[command(flatten)]
+    world: WorldArgs,
+    /// The node whose calls are cut (repeatable; default: every node).
+    #[arg(long = "node", value_name = "N")]
+    nodes: Vec<usize>,
+    /// The crash model whose images are explored: `pessimistic` (none, all, each prefix, each omit-one,
+    /// each torn last write) or `corrupting` (and torn writes with a garbage sector), or a stricter one.
+    #[arg(long, default_value = "pessimistic")]
+    crash_model: String,
+    /// Seed files written: the first failure of each checker, up to this many.
+    #[arg(long, default_value_t = 5)]
+    max_seed_files: usize,
+    /// After each cut, heal this many simulated ms after the node's reboot (if before the world's own
+    /// heal); `0` keeps the world's heal.
+    #[arg(long, default_value_t = 3_000)]
+    horizon_ms: u64,
+    /// Threads, each sweeping every `jobs`-th crash point (each runs the base world itself); default:
+    /// the machine's cores.
+    #[arg(long)]
+    jobs: Option<usize>,
+}
+
+#[derive(Args)]
 struct ReplayArgs {
     /// Seed files.
     #[arg(required = true)]
@@ -167,6 +200,7 @@ fn main() -> ExitCode {
         Command::List { what } => Ok(list(what)),
         Command::Run(args) => run(&args),
         Command::Explore(args) => explore(&args),
+        Command::Sweep(args) => sweep(&args),
         Command::Replay(args) => replay(&args),
     };
     match result {
@@ -622,6 +656,183 @@ fn peak_memory_mib() -> Option<u64> {
     let kib: u64 =
         status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
     Some(kib.div_ceil(1024))
+}
+
+fn sweep(args: &SweepArgs) -> Result<u8, Usage> {
+    let plan = Plan::new(scenario_named(&args.scenario)?, &args.world)?;
+    let mut config = plan.config(args.seed).map_err(Usage)?;
+    config.spec = sim::sweep::base_spec(&config.spec);
+    let model = scenarios::CrashModel::from_name(&args.crash_model).map(sim::crash_model).ok_or_else(|| {
+        let names: Vec<&str> = scenarios::CrashModel::ALL.iter().map(|m| m.name()).collect();
+        Usage(format!("--crash-model {:?}: one of {}", args.crash_model, names.join(", ")))
+    })?;
+    let nodes = if args.nodes.is_empty() { (0..config.spec.nodes).collect() } else { args.nodes.clone() };
+    if let Some(bad) = nodes.iter().find(|&&n| n >= config.spec.nodes) {
+        return Err(Usage(format!(
+            "--node {bad}: the world has {} nodes (0..{})",
+            config.spec.nodes, config.spec.nodes
+        )));
+    }
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if jobs == 0 {
+        return Err(Usage("--jobs 0: at least one job".into()));
+    }
+    let horizon_ms = (args.horizon_ms > 0).then_some(args.horizon_ms);
+    let started = Instant::now();
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(config.spec.safety_ms);
+        bar.set_style(
+            ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} simulated ms, {msg}")
+                .expect("a valid template")
+                .progress_chars("=> "),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    // Each thread runs the base world itself (a `World` holds `Rc`s and never crosses threads) and
+    // cuts its share of the crash points; the bar shows the slowest thread's position.
+    let progress: Vec<std::sync::Mutex<sim::sweep::SweepProgress>> = (0..jobs)
+        .map(|_| {
+            std::sync::Mutex::new(sim::sweep::SweepProgress {
+                now_ns: 0,
+                safety_end_ns: 1,
+                crash_points: 0,
+                images: 0,
+                failures: 0,
+            })
+        })
+        .collect();
+    let reports: Vec<sim::sweep::SweepReport> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..jobs)
+            .map(|j| {
+                let (config, nodes, progress, bar) = (&config, &nodes, &progress, &bar);
+                scope.spawn(move || {
+                    let shard = (j as u64, jobs as u64);
+                    let options = sim::sweep::SweepOptions { nodes: nodes.clone(), model, horizon_ms, shard };
+                    sim::sweep::sweep(config, &options, |p| {
+                        *progress[j].lock().expect("not poisoned") = *p;
+                        let all: Vec<sim::sweep::SweepProgress> =
+                            progress.iter().map(|m| *m.lock().expect("not poisoned")).collect();
+                        let slowest = all.iter().map(|p| p.now_ns.min(p.safety_end_ns)).min().unwrap_or(0);
+                        bar.set_position(slowest / 1_000_000);
+                        bar.set_message(format!(
+                            "{} crash points, {} images, {} failures",
+                            all.iter().map(|p| p.crash_points).sum::<u64>(),
+                            all.iter().map(|p| p.images).sum::<u64>(),
+                            all.iter().map(|p| p.failures).sum::<u64>()
+                        ));
+                    })
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("a sweep thread catches the runs' panics")).collect()
+    });
+    bar.finish_and_clear();
+    let report = sim::sweep::merge(reports);
+    let nodes_text: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
+    let found_by = format!(
+        "sim sweep --scenario {} --seed {}{}{} --crash-model {}",
+        args.scenario,
+        args.seed,
+        plan.bugs.iter().map(|b| format!(" --bug {b}")).collect::<String>(),
+        plan.overrides.iter().map(|(k, v)| format!(" --set {k}={v}")).collect::<String>(),
+        args.crash_model
+    );
+    println!(
+        "swept {} (seed {}, nodes {}): {} crash points, {} crash images, {} distinct images run, {} failures, {:.1} s",
+        args.scenario,
+        args.seed,
+        nodes_text.join(","),
+        report.crash_points,
+        report.images_enumerated,
+        report.images_run,
+        report.failures.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if let Outcome::Violation(v) = &report.base {
+        println!("the base run (no cut) itself fails: {} on {}: {}", v.checker, v.node, first_line(&v.detail));
+    }
+    let mut by_checker: BTreeMap<&str, Vec<&sim::sweep::SweepFailure>> = BTreeMap::new();
+    for f in &report.failures {
+        by_checker.entry(f.failure.checker()).or_default().push(f);
+    }
+    let mut code = report.base.exit_code();
+    let mut written = 0;
+    for (checker, failures) in &by_checker {
+        let first = failures[0];
+        println!(
+            "  {checker}: {} images, first at node {} after call {} ({})",
+            failures.len(),
+            first.node,
+            first.after_call,
+            first.call
+        );
+        code = code.max(match &first.failure {
+            sim::sweep::ImageFailure::Violation(v) => Outcome::Violation(v.clone()).exit_code(),
+            sim::sweep::ImageFailure::Panic(_) => 13,
+        });
+        if written >= args.max_seed_files {
+            continue;
+        }
+        written += 1;
+        match write_sweep_seed_file(&plan, args, first, &found_by) {
+            Ok((path, detail)) => println!("    {detail}\n    reproduce: sim replay {}", path.display()),
+            Err(e) => println!("    (no seed file: {e})"),
+        }
+    }
+    Ok(code)
+}
+
+/// Writes the seed file of a sweep failure: the base world with the cut as its plan. The file is replayed
+/// once first, so that what it says it finds is what it finds.
+fn write_sweep_seed_file(
+    plan: &Plan,
+    args: &SweepArgs,
+    f: &sim::sweep::SweepFailure,
+    found_by: &str,
+) -> Result<(PathBuf, String), String> {
+    let bugs = seedfile::bugs_named(&plan.bugs)?;
+    let result = run_world(WorldConfig::new(f.spec.clone(), bugs));
+    let label = match &f.spec.fault_plan[0].fault {
+        scenarios::Fault::ExactPowerCut { image: Some(image), .. } => image.label.clone(),
+        _ => String::new(),
+    };
+    let what = format!("power cut on node {} after call {} ({}), image {label}", f.node, f.after_call, f.call);
+    let (outcome, checker, detail) = match &result {
+        Ok(r) => match &r.outcome {
+            Outcome::Pass => return Err(format!("{what}: the replayed seed file passes (a sweep/replay mismatch)")),
+            Outcome::Violation(v) => (
+                ExpectedOutcome::Violation,
+                Some(v.checker.clone()),
+                format!("{} on {}: {}", v.checker, v.node, first_line(&v.detail)),
+            ),
+        },
+        Err(panic) => (ExpectedOutcome::Panic, None, format!("panic: {}", first_line(panic))),
+    };
+    let file = SeedFile {
+        format_version: seedfile::FORMAT_VERSION,
+        scenario: plan.scenario.name.into(),
+        seed: args.seed,
+        bugs: plan.bugs.clone(),
+        overrides: plan.overrides.clone(),
+        expect: Expect { outcome, checker },
+        note: format!("found by `{found_by}`: {what}: {detail}"),
+        trace_hash: result.as_ref().map(|r| format!("{:016x}", r.trace_hash)).unwrap_or_default(),
+        world: f.spec.clone(),
+    };
+    let dir = &args.world.seed_dir;
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let mut name =
+        format!("sweep_{}-{}-n{}-c{}", plan.scenario.name.replace('/', "_"), args.seed, f.node, f.after_call);
+    for b in &plan.bugs {
+        name.push_str(&format!("-{b}"));
+    }
+    let path = dir.join(format!("{name}.json"));
+    let tmp = dir.join(format!(".{name}.json.tmp"));
+    std::fs::write(&tmp, file.render()).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok((path, format!("{what}: {detail}")))
 }
 
 fn replay(args: &ReplayArgs) -> Result<u8, Usage> {

@@ -211,11 +211,13 @@ enum Event {
     ConvergeCheck,
 }
 
+#[derive(Clone)]
 enum ServerWork {
     Log(LogEvent),
     Input(Input),
 }
 
+#[derive(Clone)]
 struct Host {
     server: Server,
     log: ServerLog,
@@ -224,6 +226,7 @@ struct Host {
 
 /// One Raft group's member on a node: its server (or the new server being started) and what the world
 /// keeps for it.
+#[derive(Clone)]
 struct Member {
     name: ServerId,
     uid: Uid,
@@ -284,6 +287,7 @@ fn member_name(i: usize, g: usize) -> String {
     if g == 0 { format!("n{}", i + 1) } else { format!("n{}g{}", i + 1, g + 1) }
 }
 
+#[derive(Clone)]
 struct Node {
     name: String,
     fs: SimFs,
@@ -307,6 +311,8 @@ struct Node {
     /// A planned power cut this many calls into the next boot, and the image it keeps (`None`: the crash
     /// model chooses).
     next_boot_cut: Option<(u64, Option<CrashImage>)>,
+    /// The plan entry (an exact cut at a call, at time 0) armed before the first boot.
+    start_cut: Option<usize>,
 }
 
 impl Node {
@@ -355,6 +361,7 @@ impl Cut {
 }
 
 /// A client operation not yet answered.
+#[derive(Clone)]
 struct InFlight {
     /// The group whose machine it goes to.
     group: usize,
@@ -365,6 +372,7 @@ struct InFlight {
 }
 
 /// A closed-loop client.
+#[derive(Clone)]
 struct Client {
     /// Where it sends: the leader it last heard of.
     target: Option<usize>,
@@ -372,7 +380,20 @@ struct Client {
     request: Option<u64>,
 }
 
-/// A world being run.
+/// What [`World::advance`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stepped {
+    /// An actor stepped.
+    Actor,
+    /// An event was handled.
+    Event,
+    /// Nothing was left to do.
+    Idle,
+}
+
+/// A world being run. Cloning it forks the run: both copies go on identically until one is changed
+/// (how a sweep explores every crash image of one crash point without replaying the run up to it).
+#[derive(Clone)]
 pub struct World {
     cfg: WorldConfig,
     now_ns: u64,
@@ -456,6 +477,7 @@ impl World {
                 next_process: 1,
                 booting: false,
                 next_boot_cut: None,
+                start_cut: None,
             })
             .collect();
         let mut w = World {
@@ -484,7 +506,22 @@ impl World {
             coverage: BTreeMap::new(),
             cfg,
         };
+        // An exact cut at a call, planned for time 0, is armed before the first boot: its call may be
+        // one of the boot's own (the plan's events come after it).
+        let mut armed_at_start = vec![false; w.cfg.spec.fault_plan.len()];
+        for (index, p) in w.cfg.spec.fault_plan.iter().enumerate() {
+            if let (0, 0, Fault::ExactPowerCut { at: CutAt::AfterCall(_) | CutAt::BeforeCall(_), .. }) =
+                (p.at_ms, p.plus_ns, &p.fault)
+            {
+                armed_at_start[index] = true;
+            }
+        }
         for i in 0..w.nodes.len() {
+            w.nodes[i].start_cut = armed_at_start
+                .iter()
+                .enumerate()
+                .rfind(|(index, a)| **a && w.cfg.spec.fault_plan[*index].node == i)
+                .map(|(index, _)| index);
             w.boot(i, None);
         }
         w.schedule(w.cfg.spec.client_interval_ms * 1_000_000, Event::ClientOp);
@@ -494,7 +531,7 @@ impl World {
         w.schedule(w.cfg.spec.safety_ms * 1_000_000, Event::Heal);
         for index in 0..w.cfg.spec.fault_plan.len() {
             let PlannedFault { at_ms, plus_ns, .. } = w.cfg.spec.fault_plan[index];
-            if at_ms < w.cfg.spec.safety_ms {
+            if at_ms < w.cfg.spec.safety_ms && !armed_at_start[index] {
                 w.schedule(at_ms * 1_000_000 + plus_ns, Event::Planned { index });
             }
         }
@@ -606,6 +643,10 @@ impl World {
             let seq = n.fs.op_seq() + k;
             arm(&mut n.fs, CrashPoint::AfterOp { seq }, model, image.as_ref());
         }
+        if let Some(index) = n.start_cut.take() {
+            self.planned_fault(index);
+        }
+        let n = &mut self.nodes[i];
         n.up = true;
         n.booting = true;
         n.incarnation += 1;
@@ -1029,7 +1070,8 @@ impl World {
         let PlannedFault { node: i, fault, .. } = self.cfg.spec.fault_plan[index].clone();
         self.count("planned faults");
         let crashes = !matches!(fault, Fault::WalRestart | Fault::SegmentWriterCrash | Fault::Isolate { .. });
-        if crashes && !self.nodes[i].up {
+        let first_boot = self.nodes[i].incarnation == 0;
+        if crashes && !self.nodes[i].up && !first_boot {
             self.count("planned faults skipped (node down)");
             self.note(Some(i), Kind::Crash, format!("planned {} skipped: the node is down", fault.name()));
             return;
@@ -1127,32 +1169,98 @@ impl World {
 impl World {
     /// Runs the safety phase, heals, runs the liveness phase, checks convergence.
     pub fn run(mut self) -> RunResult {
+        while self.step() {}
+        self.finish()
+    }
+
+    /// Whether the run goes on: within its time bound, no violation yet, not converged.
+    pub fn running(&self) -> bool {
         let end_ns = (self.cfg.spec.safety_ms + self.cfg.spec.liveness_ms) * 1_000_000;
-        while self.now_ns < end_ns && self.checkers.first().is_none() && !self.converged {
-            if self.step_some_actor() {
-                self.trace_fs_calls();
-                self.check_fired_cuts();
-                continue;
-            }
-            let Some((&(at, seq), _)) = self.queue.iter().next() else { break };
-            let event = self.queue.remove(&(at, seq)).expect("present");
-            self.now_ns = self.now_ns.max(at);
-            self.mix(&[at, seq]);
-            self.events += 1;
-            self.handle_event(event);
-            self.trace_fs_calls();
-            self.check_fired_cuts();
-            if let Some((leader, follower, due_ns)) =
-                self.checkers.obligations.overdue(self.now_ns).filter(|_| self.cfg.checkers)
-            {
-                let k = self.nodes.len();
-                let l = self.nodes[leader % k].members[leader / k].name.clone();
-                let f = self.nodes[follower % k].members[follower / k].name.clone();
-                let waited_ms = (self.now_ns - due_ns + self.checkers.obligations.bound_ns()) / 1_000_000;
-                let detail = format!("{f} pre-voted to leader {l}, which has not contacted it for {waited_ms} ms");
-                self.checkers.violation("lagging-follower-caught-up", &f.0, self.now_ns, detail);
+        self.now_ns < end_ns && self.checkers.first().is_none() && !self.converged
+    }
+
+    /// One step of the run — an actor step, or else the next event — and what follows it (fired power
+    /// cuts, overdue obligations). `false` when the run is over; then [`World::finish`] judges it.
+    pub fn step(&mut self) -> bool {
+        if !self.running() {
+            return false;
+        }
+        match self.advance() {
+            Stepped::Idle => false,
+            stepped => {
+                self.settle(stepped);
+                true
             }
         }
+    }
+
+    /// Steps an actor if one has work, or else handles the next event; nothing after it. A sweep calls
+    /// this, chooses the image of the held power cut that fired, then [`World::settle`].
+    pub(crate) fn advance(&mut self) -> Stepped {
+        if self.step_some_actor() {
+            return Stepped::Actor;
+        }
+        let Some((&(at, seq), _)) = self.queue.iter().next() else { return Stepped::Idle };
+        let event = self.queue.remove(&(at, seq)).expect("present");
+        self.now_ns = self.now_ns.max(at);
+        self.mix(&[at, seq]);
+        self.events += 1;
+        self.handle_event(event);
+        Stepped::Event
+    }
+
+    /// What follows a step: its FS lines, the power cuts that fired in it, and (after an event) the
+    /// contact obligations that fell due.
+    pub(crate) fn settle(&mut self, stepped: Stepped) {
+        self.trace_fs_calls();
+        self.check_fired_cuts();
+        if stepped == Stepped::Event {
+            self.check_obligations();
+        }
+    }
+
+    /// Node `i`'s disk.
+    pub(crate) fn disk_mut(&mut self, i: usize) -> &mut SimFs {
+        &mut self.nodes[i].fs
+    }
+
+    /// Brings the heal forward to `at_ms` (if that is earlier than the world's and later than now): the
+    /// safety phase ends then, as if the world's `safety_ms` had been `at_ms`.
+    pub(crate) fn heal_at(&mut self, at_ms: u64) {
+        if at_ms >= self.cfg.spec.safety_ms || at_ms * 1_000_000 <= self.now_ns {
+            return;
+        }
+        self.cfg.spec.safety_ms = at_ms;
+        self.schedule(at_ms * 1_000_000 - self.now_ns, Event::Heal);
+    }
+
+    /// Simulated time now.
+    pub fn now_ns(&self) -> u64 {
+        self.now_ns
+    }
+
+    /// The world's configuration.
+    pub fn config(&self) -> &WorldConfig {
+        &self.cfg
+    }
+
+    /// `lagging-follower-caught-up`: a contact obligation that fell due unmet.
+    fn check_obligations(&mut self) {
+        if let Some((leader, follower, due_ns)) =
+            self.checkers.obligations.overdue(self.now_ns).filter(|_| self.cfg.checkers)
+        {
+            let k = self.nodes.len();
+            let l = self.nodes[leader % k].members[leader / k].name.clone();
+            let f = self.nodes[follower % k].members[follower / k].name.clone();
+            let waited_ms = (self.now_ns - due_ns + self.checkers.obligations.bound_ns()) / 1_000_000;
+            let detail = format!("{f} pre-voted to leader {l}, which has not contacted it for {waited_ms} ms");
+            self.checkers.violation("lagging-follower-caught-up", &f.0, self.now_ns, detail);
+        }
+    }
+
+    /// Ends the run: unanswered operations become unknown, then linearizability, convergence, replica
+    /// agreement and commit durability are judged.
+    pub fn finish(mut self) -> RunResult {
         if self.checkers.first().is_none() && self.cfg.checkers {
             // Whatever never got an answer may or may not have happened.
             let unanswered = std::mem::take(&mut self.in_flight);
@@ -1935,6 +2043,9 @@ impl World {
                 }
             }
             Event::Heal => {
+                if !self.faults_on {
+                    return; // healed early already (`World::heal_at`)
+                }
                 self.faults_on = false;
                 self.cut = None;
                 for n in self.nodes.iter_mut() {

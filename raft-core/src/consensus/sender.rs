@@ -49,7 +49,7 @@ enum Phase {
 }
 
 /// One transfer.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SnapshotSender {
     cfg: SenderConfig,
     meta: SnapshotMeta,

@@ -422,7 +422,7 @@ pub fn snapshot_backoff_ms(n: u32) -> u64 {
 }
 
 /// A Raft server.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Server {
     cfg: ConsensusConfig,
     role: Role,

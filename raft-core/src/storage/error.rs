@@ -29,6 +29,14 @@ pub enum StorageError {
         /// Byte offset of the failing record.
         offset: u64,
     },
+    /// A WAL record passed recovery unchecked (checksum 0) and its payload is not a term (Ra:
+    /// `binary_to_term` throws `badarg`; the node refuses to boot). Only under `wal-zero-checksum-unchecked`.
+    WalRecordUndecodable {
+        /// The WAL file.
+        file: String,
+        /// Byte offset of the record.
+        offset: u64,
+    },
     /// WAL recovery found a writer's table not ending at the writer's previous index (Ra 3.0.1:
     /// unhandled `{error, gap_detected}`, fixed by PR 589 fix 2).
     GapDetected {
@@ -112,6 +120,9 @@ impl fmt::Display for StorageError {
             StorageError::UnknownWalFileFormat { file } => write!(f, "unknown_wal_file_format: {file}"),
             StorageError::WalChecksumValidationFailure { file, offset } => {
                 write!(f, "wal_checksum_validation_failure: {file} at byte {offset}")
+            }
+            StorageError::WalRecordUndecodable { file, offset } => {
+                write!(f, "badarg (binary_to_term of an empty payload): {file} at byte {offset}")
             }
             StorageError::GapDetected { uid, index, prev, table_last } => write!(
                 f,

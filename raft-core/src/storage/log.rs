@@ -39,7 +39,7 @@ pub struct LogInitReport {
 }
 
 /// A server's log.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ServerLog {
     uid: Uid,
     process: ProcessId,

@@ -16,7 +16,7 @@ use crate::types::{LogIndex, Payload, TableId, Term, Uid};
 /// owner opens a successor.
 pub const MAX_TABLE_ENTRIES: u64 = 1_000_000;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Table {
     uid: Uid,
     entries: BTreeMap<u64, (Term, Payload)>,
@@ -34,7 +34,7 @@ pub enum Lookup {
 }
 
 /// The node-wide store of every server's mem tables (Ra's `ra_log_ets` with its `open_mem_tbls` bag).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct MemTables {
     tables: BTreeMap<TableId, Table>,
     /// Per server, its open tables in creation order (oldest first), as the `open_mem_tbls` bag returns them.

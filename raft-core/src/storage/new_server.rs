@@ -33,7 +33,7 @@ fn sync_registration(
 }
 
 /// A new server between its log init and the `Written` of its first entry.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct NewServerStart {
     config: ServerConfig,
     process: ProcessId,

@@ -60,7 +60,7 @@ pub enum SegmentWriterMsg {
     },
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct FlushJob {
     wal_file: String,
     uids: VecDeque<(Uid, Vec<(TableId, Seq)>)>,
@@ -81,7 +81,7 @@ pub struct SegmentWriterStats {
 }
 
 /// The segment writer actor.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SegmentWriter {
     config: SegmentWriterConfig,
     job: Option<FlushJob>,

@@ -12,7 +12,7 @@ use crate::storage::mem_table::MemTables;
 use crate::types::{LogIndex, ProcessId, Uid};
 
 /// Everything volatile that a node's actors share.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct NodeShared {
     /// Every server's mem tables (Ra's `ra_log_ets` + `ra_mt` tables).
     pub mem_tables: MemTables,

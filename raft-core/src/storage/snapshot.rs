@@ -416,7 +416,7 @@ pub fn write_local_snapshot(
 }
 
 /// A follower receiving a snapshot in chunks (Ra's `begin_accept` / `accept_chunk` / `complete_accept`).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SnapshotAccept {
     dir: String,
     fd: Fd,

@@ -91,9 +91,10 @@ pub struct Record<'a> {
 }
 
 impl Record<'_> {
-    /// Whether the stored checksum matches (a zero checksum is not checked, as in Ra).
-    pub fn checksum_ok(&self) -> bool {
-        self.checksum == 0 || self.checksum == record_checksum(self.index, self.term, self.payload)
+    /// Whether the stored checksum matches; a zero checksum passes only when `zero_unchecked` (Ra's
+    /// `validate_checksum(0, …)`, right for a WAL written without checksums).
+    pub fn checksum_ok(&self, zero_unchecked: bool) -> bool {
+        (zero_unchecked && self.checksum == 0) || self.checksum == record_checksum(self.index, self.term, self.payload)
     }
 }
 
@@ -185,7 +186,7 @@ mod tests {
             (r.uid, r.index, r.term, r.payload, r.trunc),
             (Some(&b"uid1"[..]), LogIndex(7), Term(2), &b"abc"[..], false)
         );
-        assert!(r.checksum_ok());
+        assert!(r.checksum_ok(false));
         let Parsed::Record(r2) = parse_at(&buf, r.end) else { panic!("not a record") };
         assert_eq!((r2.uid, r2.index, r2.trunc), (None, LogIndex(8), true));
         assert_eq!(r2.end, buf.len());

@@ -55,6 +55,8 @@ pub(crate) struct ArmedCut {
     point: CrashPoint,
     model: CrashModel,
     replay: Option<CrashDecisions>,
+    /// Fire without applying a crash: the caller chooses the image later ([`SimFs::release_held_cut`]).
+    hold: bool,
 }
 
 /// What a power cut did: where it fired and the decisions that made the crash image.
@@ -185,12 +187,38 @@ impl SimFs {
 
     /// Arms a power cut at `point`, applying `model` when it fires. Replaces any armed cut.
     pub fn arm_power_cut(&mut self, point: CrashPoint, model: CrashModel) {
-        self.armed_cut = Some(ArmedCut { point, model, replay: None });
+        self.armed_cut = Some(ArmedCut { point, model, replay: None, hold: false });
+    }
+
+    /// Arms a power cut that, when it fires, powers the node off but leaves the pending state as it was,
+    /// so the caller can enumerate the crash images of that very moment
+    /// ([`SimFs::enumerate_crash_images`]) and apply one with [`SimFs::release_held_cut`] — on this
+    /// filesystem or on clones of it. How a sweep explores every image of one crash point.
+    pub fn arm_power_cut_held(&mut self, point: CrashPoint) {
+        self.armed_cut = Some(ArmedCut { point, model: CrashModel::NoLoss, replay: None, hold: true });
+    }
+
+    /// The call at which a held power cut fired and has not been released, if any.
+    pub fn held_cut(&self) -> Option<u64> {
+        self.held_cut.as_ref().map(|(seq, _)| *seq)
+    }
+
+    /// Applies `decisions` as the crash image of the held cut that fired, and reports it like any other
+    /// cut ([`SimFs::take_power_cuts`]). On a mismatch nothing changes and the cut stays held.
+    ///
+    /// # Panics
+    /// If no held cut fired.
+    pub fn release_held_cut(&mut self, decisions: &CrashDecisions) -> Result<CrashDecisions, DecisionError> {
+        assert!(self.held_cut.is_some(), "release_held_cut: no held power cut fired");
+        let applied = self.crash_with(decisions)?;
+        let (seq, trigger) = self.held_cut.take().expect("checked");
+        self.power_cuts.push(PowerCut { seq, trigger, decisions: applied.clone(), replay_mismatch: None });
+        Ok(applied)
     }
 
     /// Arms a power cut that replays recorded decisions when it fires.
     pub fn arm_power_cut_replay(&mut self, point: CrashPoint, decisions: CrashDecisions) {
-        self.armed_cut = Some(ArmedCut { point, model: decisions.model, replay: Some(decisions) });
+        self.armed_cut = Some(ArmedCut { point, model: decisions.model, replay: Some(decisions), hold: false });
     }
 
     /// Removes an armed power cut that has not fired.
@@ -204,7 +232,11 @@ impl SimFs {
     }
 
     /// Powers the node back on after a cut (the disk holds the crash image; no handles are open).
+    ///
+    /// # Panics
+    /// If a held cut fired and was not released.
     pub fn power_on(&mut self) {
+        assert!(self.held_cut.is_none(), "power_on: release the held power cut first");
         self.powered_off = false;
     }
 
@@ -234,6 +266,11 @@ impl SimFs {
 
     pub(super) fn fire_power_cut(&mut self, seq: u64, trigger: String) {
         let armed = self.armed_cut.take().expect("an armed cut fired");
+        if armed.hold {
+            self.powered_off = true;
+            self.held_cut = Some((seq, trigger));
+            return;
+        }
         let (decisions, replay_mismatch) = match armed.replay {
             Some(replay) => match self.crash_with(&replay) {
                 Ok(applied) => (applied, None),

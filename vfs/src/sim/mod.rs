@@ -430,6 +430,7 @@ struct OpenFile {
 const GC_EVERY: usize = 32;
 
 /// The simulated filesystem. See the module documentation for its model and key invariant.
+#[derive(Clone)]
 pub struct SimFs {
     pub(crate) config: SimFsConfig,
     pub(crate) rng: ChaCha8Rng,
@@ -447,6 +448,8 @@ pub struct SimFs {
     pub(crate) error_rules: Vec<ErrorRule>,
     pub(crate) armed_cut: Option<ArmedCut>,
     pub(crate) powered_off: bool,
+    /// A held power cut that fired: its call and trigger, the crash not applied yet.
+    pub(crate) held_cut: Option<(u64, String)>,
     pub(crate) power_cuts: Vec<PowerCut>,
     pub(crate) fault_events: Vec<FaultEvent>,
     pub(crate) armed_media: Vec<ArmedMediaFault>,
@@ -476,6 +479,7 @@ impl SimFs {
             error_rules: Vec::new(),
             armed_cut: None,
             powered_off: false,
+            held_cut: None,
             power_cuts: Vec::new(),
             fault_events: Vec::new(),
             armed_media: Vec::new(),
