@@ -167,6 +167,12 @@ struct SweepArgs {
     /// heal); `0` keeps the world's heal.
     #[arg(long, default_value_t = 3_000)]
     horizon_ms: u64,
+    /// Cuts only calls made at or after this simulated ms of the base run.
+    #[arg(long, default_value_t = 0)]
+    from_ms: u64,
+    /// Cuts only calls made before this simulated ms (default: the end of the safety phase).
+    #[arg(long)]
+    to_ms: Option<u64>,
     /// Threads, each sweeping every `jobs`-th crash point (each runs the base world itself); default:
     /// the machine's cores.
     #[arg(long)]
@@ -709,7 +715,9 @@ fn sweep(args: &SweepArgs) -> Result<u8, Usage> {
                 let (config, nodes, progress, bar) = (&config, &nodes, &progress, &bar);
                 scope.spawn(move || {
                     let shard = (j as u64, jobs as u64);
-                    let options = sim::sweep::SweepOptions { nodes: nodes.clone(), model, horizon_ms, shard };
+                    let window_ms = (args.from_ms, args.to_ms.unwrap_or(u64::MAX));
+                    let options =
+                        sim::sweep::SweepOptions { nodes: nodes.clone(), model, horizon_ms, shard, window_ms };
                     sim::sweep::sweep(config, &options, |p| {
                         *progress[j].lock().expect("not poisoned") = *p;
                         let all: Vec<sim::sweep::SweepProgress> =

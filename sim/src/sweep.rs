@@ -44,6 +44,9 @@ pub struct SweepOptions {
     pub horizon_ms: Option<u64>,
     /// This process sweeps crash point `p` (numbered in base-run order) when `p % shard.1 == shard.0`.
     pub shard: (u64, u64),
+    /// Only calls the base run makes in this window of simulated time are cut (`[from, to)`, in ms; the
+    /// safety phase's end bounds it too).
+    pub window_ms: (u64, u64),
 }
 
 /// Where a sweep is, for a progress bar.
@@ -112,10 +115,18 @@ pub struct SweepReport {
     pub failures: Vec<SweepFailure>,
 }
 
-/// The base world of a sweep: `spec` with its crash faults taken out (random faults, the plan and crashes
-/// during recovery); its network stays as it is.
+/// The base world of a sweep: `spec` without its random faults, without crashes during recovery, and
+/// with only the planned faults that crash nothing (WAL restarts, segment writer crashes, isolations:
+/// what a scenario does to reach its recovery path, such as a follower cut off until it needs a
+/// snapshot). Its network stays as it is.
 pub fn base_spec(spec: &WorldSpec) -> WorldSpec {
-    WorldSpec { fault_every_ms: 0, recovery_crash_percent: 0, fault_plan: Vec::new(), ..spec.clone() }
+    let fault_plan = spec
+        .fault_plan
+        .iter()
+        .filter(|p| matches!(p.fault, Fault::WalRestart | Fault::SegmentWriterCrash | Fault::Isolate { .. }))
+        .cloned()
+        .collect();
+    WorldSpec { fault_every_ms: 0, recovery_crash_percent: 0, fault_plan, ..spec.clone() }
 }
 
 /// Sweeps `cfg` (see the module docs): `cfg.spec` should already be a base world ([`base_spec`]).
@@ -127,6 +138,7 @@ pub fn sweep(cfg: &WorldConfig, options: &SweepOptions, mut progress: impl FnMut
         main.disk_mut(i).take_ops();
     }
     let safety_end_ns = cfg.spec.safety_ms * 1_000_000;
+    let window_ns = (options.window_ms.0.saturating_mul(1_000_000), options.window_ms.1.saturating_mul(1_000_000));
     assert!(options.shard.0 < options.shard.1, "shard index below the shard count");
     let mut point = 0u64;
     let mut report =
@@ -146,7 +158,8 @@ pub fn sweep(cfg: &WorldConfig, options: &SweepOptions, mut progress: impl FnMut
                 .filter(|op| op.result.is_ok() && op.kind.is_mutating() && op.kind != OpKind::Open)
                 .filter_map(|op| crate::trace::describe_fs_op(&op).map(|line| (op.seq, line)))
                 .collect();
-            if main.now_ns() >= safety_end_ns {
+            let now = main.now_ns();
+            if now >= safety_end_ns || now < window_ns.0 || now >= window_ns.1 {
                 continue;
             }
             for (seq, call) in calls {
@@ -219,7 +232,8 @@ fn cut_at(before: &World, i: usize, seq: u64, call: &str, options: &SweepOptions
                     reboot_cut: None,
                 },
             };
-            let spec = WorldSpec { fault_plan: vec![plan], ..cut.config().spec.clone() };
+            let mut spec = cut.config().spec.clone();
+            spec.fault_plan.insert(0, plan);
             report.failures.push(SweepFailure {
                 node: i,
                 after_call: seq,
