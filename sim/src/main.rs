@@ -823,7 +823,7 @@ fn write_sweep_seed_file(
         scenario: plan.scenario.name.into(),
         seed: args.seed,
         bugs: plan.bugs.clone(),
-        overrides: plan.overrides.clone(),
+        overrides: seedfile::overrides_between(&plan.scenario.world(args.seed), &f.spec),
         expect: Expect { outcome, checker },
         note: format!("found by `{found_by}`: {what}: {detail}"),
         trace_hash: result.as_ref().map(|r| format!("{:016x}", r.trace_hash)).unwrap_or_default(),

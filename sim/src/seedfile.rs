@@ -126,6 +126,19 @@ pub fn apply_overrides(spec: &WorldSpec, overrides: &Map<String, Value>) -> Resu
     serde_json::from_value(Value::Object(fields)).map_err(|e| format!("overrides: {e}"))
 }
 
+/// The overrides that turn `from` into `to`: every knob whose value differs (so that a file whose world
+/// was derived — a sweep's cut, a shrunk plan — still says exactly how, and `apply_overrides(from, …)`
+/// gives `to`).
+pub fn overrides_between(from: &WorldSpec, to: &WorldSpec) -> Map<String, Value> {
+    let (Value::Object(a), Value::Object(b)) = (
+        serde_json::to_value(from).expect("a world serialises"),
+        serde_json::to_value(to).expect("a world serialises"),
+    ) else {
+        unreachable!("a world is an object")
+    };
+    b.into_iter().filter(|(knob, value)| a.get(knob) != Some(value)).collect()
+}
+
 /// Parses `knob=value` (the value as JSON, or as a string when it is not JSON) into `overrides`.
 pub fn parse_override(text: &str, overrides: &mut Map<String, Value>) -> Result<(), String> {
     let (knob, value) = text.split_once('=').ok_or_else(|| format!("--set {text:?}: expected knob=value"))?;

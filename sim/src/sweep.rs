@@ -132,47 +132,27 @@ pub fn base_spec(spec: &WorldSpec) -> WorldSpec {
 /// Sweeps `cfg` (see the module docs): `cfg.spec` should already be a base world ([`base_spec`]).
 /// `progress` is called after every step of the base run that cut something.
 pub fn sweep(cfg: &WorldConfig, options: &SweepOptions, mut progress: impl FnMut(&SweepProgress)) -> SweepReport {
-    let mut main = World::new(cfg.clone());
-    for &i in &options.nodes {
-        main.disk_mut(i).set_record_ops(true);
-        main.disk_mut(i).take_ops();
-    }
-    let safety_end_ns = cfg.spec.safety_ms * 1_000_000;
-    let window_ns = (options.window_ms.0.saturating_mul(1_000_000), options.window_ms.1.saturating_mul(1_000_000));
     assert!(options.shard.0 < options.shard.1, "shard index below the shard count");
-    let mut point = 0u64;
-    let mut report =
-        SweepReport { base: Outcome::Pass, crash_points: 0, images_enumerated: 0, images_run: 0, failures: Vec::new() };
+    let safety_end_ns = cfg.spec.safety_ms * 1_000_000;
+    let (points, base) = crash_points(cfg, options);
+    let mut report = SweepReport { base, crash_points: 0, images_enumerated: 0, images_run: 0, failures: Vec::new() };
+    // The base run again, cloned only before the steps that make a call this shard cuts.
+    let mut main = World::new(cfg.clone());
+    let mut step = 0u64;
+    let mut due = points.iter().peekable();
     while main.running() {
-        let before = main.clone();
+        let before = due.peek().is_some_and(|p| p.step == step).then(|| main.clone());
         let stepped = main.advance();
         if stepped == Stepped::Idle {
             break;
         }
-        let mut cut_here = false;
-        for &i in &options.nodes {
-            let calls: Vec<(u64, String)> = main
-                .disk_mut(i)
-                .take_ops()
-                .into_iter()
-                .filter(|op| op.result.is_ok() && op.kind.is_mutating() && op.kind != OpKind::Open)
-                .filter_map(|op| crate::trace::describe_fs_op(&op).map(|line| (op.seq, line)))
-                .collect();
-            let now = main.now_ns();
-            if now >= safety_end_ns || now < window_ns.0 || now >= window_ns.1 {
-                continue;
-            }
-            for (seq, call) in calls {
-                point += 1;
-                if (point - 1) % options.shard.1 != options.shard.0 {
-                    continue;
-                }
-                cut_here = true;
-                cut_at(&before, i, seq, &call, options, &mut report);
-            }
-        }
         main.settle(stepped);
-        if cut_here {
+        // A clone copies the trace; violations need only its tail.
+        main.trim_trace(64);
+        if let Some(before) = before {
+            while let Some(p) = due.next_if(|p| p.step == step) {
+                cut_at(&before, p.node, p.seq, &p.call, options, &mut report);
+            }
             progress(&SweepProgress {
                 now_ns: main.now_ns(),
                 safety_end_ns,
@@ -181,9 +161,61 @@ pub fn sweep(cfg: &WorldConfig, options: &SweepOptions, mut progress: impl FnMut
                 failures: report.failures.len() as u64,
             });
         }
+        step += 1;
     }
-    report.base = main.finish().outcome;
     report
+}
+
+/// One call of the base run to cut after.
+struct Point {
+    /// The base run's step (actor step or event) that makes it.
+    step: u64,
+    node: usize,
+    seq: u64,
+    /// As the FS trace line shows it.
+    call: String,
+}
+
+/// Runs the base world once and lists the calls this shard cuts (those that change or sync a swept
+/// node's disk, in the window, before the heal), with the base run's outcome.
+fn crash_points(cfg: &WorldConfig, options: &SweepOptions) -> (Vec<Point>, Outcome) {
+    let safety_end_ns = cfg.spec.safety_ms * 1_000_000;
+    let window_ns = (options.window_ms.0.saturating_mul(1_000_000), options.window_ms.1.saturating_mul(1_000_000));
+    let mut main = World::new(cfg.clone());
+    for &i in &options.nodes {
+        main.disk_mut(i).set_record_ops(true);
+        main.disk_mut(i).take_ops();
+    }
+    let mut points = Vec::new();
+    let mut numbered = 0u64;
+    let mut step = 0u64;
+    while main.running() {
+        let stepped = main.advance();
+        if stepped == Stepped::Idle {
+            break;
+        }
+        let now = main.now_ns();
+        for &i in &options.nodes {
+            let ops = main.disk_mut(i).take_ops();
+            if now >= safety_end_ns || now < window_ns.0 || now >= window_ns.1 {
+                continue;
+            }
+            for op in ops {
+                if op.result.is_err() || !op.kind.is_mutating() || op.kind == OpKind::Open {
+                    continue;
+                }
+                let Some(call) = crate::trace::describe_fs_op(&op) else { continue };
+                numbered += 1;
+                if (numbered - 1) % options.shard.1 == options.shard.0 {
+                    points.push(Point { step, node: i, seq: op.seq, call });
+                }
+            }
+        }
+        main.settle(stepped);
+        main.trim_trace(64);
+        step += 1;
+    }
+    (points, main.finish().outcome)
 }
 
 /// Cuts node `i` of a copy of `before` right after call `seq` of its next step, and runs every distinct

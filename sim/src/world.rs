@@ -529,9 +529,9 @@ impl World {
             w.schedule(w.cfg.spec.fault_every_ms * 1_000_000, Event::Fault);
         }
         w.schedule(w.cfg.spec.safety_ms * 1_000_000, Event::Heal);
-        for index in 0..w.cfg.spec.fault_plan.len() {
+        for (index, armed) in armed_at_start.into_iter().enumerate() {
             let PlannedFault { at_ms, plus_ns, .. } = w.cfg.spec.fault_plan[index];
-            if at_ms < w.cfg.spec.safety_ms && !armed_at_start[index] {
+            if at_ms < w.cfg.spec.safety_ms && !armed {
                 w.schedule(at_ms * 1_000_000 + plus_ns, Event::Planned { index });
             }
         }
@@ -1232,6 +1232,14 @@ impl World {
         }
         self.cfg.spec.safety_ms = at_ms;
         self.schedule(at_ms * 1_000_000 - self.now_ns, Event::Heal);
+    }
+
+    /// Drops all but the last `keep` trace lines once there are twice as many (the trace hash is kept
+    /// apart, so only the rendered trace shortens): a sweep clones its world often.
+    pub(crate) fn trim_trace(&mut self, keep: usize) {
+        if self.trace.len() > 2 * keep {
+            self.trace.drain(..self.trace.len() - keep);
+        }
     }
 
     /// Simulated time now.
