@@ -62,6 +62,10 @@ pub(crate) struct ArmedCut {
 pub struct PowerCut {
     /// Sequence number of the call at which it fired.
     pub seq: u64,
+    /// That call's kind.
+    pub kind: OpKind,
+    /// That call's (normalised) path.
+    pub path: String,
     /// Human description of the trigger.
     pub trigger: String,
     /// The (normalised) decisions applied; replaying them gives the same image.
@@ -232,7 +236,7 @@ impl SimFs {
         }
     }
 
-    pub(super) fn fire_power_cut(&mut self, seq: u64, trigger: String) {
+    pub(super) fn fire_power_cut(&mut self, seq: u64, kind: OpKind, path: &str, trigger: String) {
         let armed = self.armed_cut.take().expect("an armed cut fired");
         let (decisions, replay_mismatch) = match armed.replay {
             Some(replay) => match self.crash_with(&replay) {
@@ -242,7 +246,8 @@ impl SimFs {
             None => (self.crash(armed.model), None),
         };
         self.powered_off = true;
-        self.power_cuts.push(PowerCut { seq, trigger, decisions, replay_mismatch });
+        let path = path::normalize(path);
+        self.power_cuts.push(PowerCut { seq, kind, path, trigger, decisions, replay_mismatch });
     }
 
     // ----- injected errors and fsyncgate -----
