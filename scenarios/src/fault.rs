@@ -94,7 +94,9 @@ pub enum CutAt {
     Now,
     /// Just before the node's filesystem call with this sequence number (the call fails).
     BeforeCall(u64),
-    /// Right after the node's filesystem call with this sequence number completes.
+    /// Right after the node's filesystem call with this sequence number completes. Call numbers go on
+    /// across reboots, so on a node that is down when the entry is due the cut is armed at its next boot
+    /// (a power cut during a reboot after a VM crash, or during a second reboot).
     AfterCall(u64),
 }
 

@@ -11,11 +11,12 @@ pub mod checkers;
 pub mod image;
 pub mod linearizability;
 pub mod seedfile;
+pub mod shrink;
 pub mod sweep;
 pub mod trace;
 pub mod world;
 
 pub use world::{
-    COVERAGE_MARKS, Divergence, Outcome, RunResult, World, WorldConfig, check_determinism, crash_model, missed_marks,
-    run,
+    COVERAGE_MARKS, Divergence, FiredCut, Outcome, RunResult, World, WorldConfig, check_determinism, crash_model,
+    missed_marks, run,
 };

@@ -33,7 +33,7 @@ use rand_chacha::ChaCha8Rng;
 use scenarios::rng::{below, stream};
 use vfs::{CrashPoint, OpKind, SimFs, SimFsConfig};
 
-use scenarios::{CrashImage, CutAt, Fault, PlannedFault, WorldSpec};
+use scenarios::{CrashImage, CutAt, Fault, PlannedFault, RebootCut, WorldSpec};
 
 use crate::checkers::{self, Checkers, Violation};
 use crate::image;
@@ -152,6 +152,34 @@ pub struct RunResult {
     /// The rolling hash after every step and event, for locating a divergence (empty unless the world
     /// records it: `WorldConfig::record_trail`).
     pub trail: Vec<u64>,
+    /// Every fault that took effect, random or planned, as an explicit plan in time order: a power loss
+    /// as an `ExactPowerCut` now with the image it left, a crash point that fired as an `ExactPowerCut`
+    /// armed when it was, before or after the very call it cut, with its image (armed cuts that never
+    /// fired are left out), a power cut during a reboot as the `reboot_cut` of the crash that caused
+    /// the reboot (or, after a VM crash or another reboot cut, as an `ExactPowerCut` after its call
+    /// that the down node arms at its boot), and VM crashes, WAL and segment writer restarts and
+    /// isolations as themselves. The same world with this plan and no random faults
+    /// (`fault_every_ms` and `recovery_crash_percent` 0) replays the same run: what `sim shrink`
+    /// starts from. Its trace hash differs (fewer queue events, other CRASH lines).
+    pub materialized: Vec<PlannedFault>,
+    /// Where each power cut of `materialized` fell (the call, and when), in plan order.
+    pub fired_cuts: Vec<FiredCut>,
+}
+
+/// Where a power cut of a materialised plan fell: what a reader wants to know of an `ExactPowerCut`
+/// besides its call number, and what shrinking re-anchors it by once earlier calls change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FiredCut {
+    /// Its entry in `RunResult::materialized`.
+    pub entry: usize,
+    /// It is the entry's reboot cut (else the entry's own cut).
+    pub reboot: bool,
+    /// The call it fell before or after: its kind (the `vfs` name, as plans name calls)…
+    pub call: String,
+    /// …and its normalised path.
+    pub path: String,
+    /// When it fired.
+    pub time_ns: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -360,6 +388,89 @@ impl Cut {
     }
 }
 
+/// The faults that took effect so far (`RunResult::materialized`), and per node what a power cut that
+/// fires later was armed as.
+#[derive(Debug, Clone, Default)]
+struct Recorder {
+    /// Entries in the order they were recorded, each with the order it was armed or took effect in
+    /// (entries due at the same time replay in that order).
+    plan: Vec<(u64, PlannedFault)>,
+    /// The power cuts that fired: entry (index into `plan`), reboot cut or not, (call, path, time).
+    fired: Vec<(usize, bool, (String, String, u64))>,
+    /// The next arming order.
+    order: u64,
+    /// By node (grown on demand).
+    nodes: Vec<NodeRecord>,
+    /// While a fault event is handled: the time it was scheduled for.
+    due_ns: Option<u64>,
+    /// When the next random fault event is due (`None`: the first, at `fault_every_ms`).
+    next_fault_due_ns: Option<u64>,
+}
+
+/// What the recorder knows of one node.
+#[derive(Debug, Clone, Default)]
+struct NodeRecord {
+    /// The power cut armed on its disk, if any.
+    armed: Option<ArmedRecord>,
+    /// The entry of the crash that took it down, while its reboot may still attach a reboot cut to it.
+    crash_entry: Option<usize>,
+    /// When its last crash's `Restart` event is due.
+    restart_due_ns: u64,
+}
+
+/// How an armed power cut was armed.
+#[derive(Debug, Clone)]
+enum ArmedRecord {
+    /// At a crash point (random or planned): it becomes an exact cut before or after the call it fires
+    /// at, armed at the same time.
+    Point { at_ns: u64, order: u64, before: bool, label: Option<String> },
+    /// By a reboot, `after_calls` calls into it: the reboot cut of the crash entry `attach`, or else an
+    /// exact cut after its call that the down node arms at its boot.
+    Boot { after_calls: u64, at_ns: u64, order: u64, attach: Option<usize>, label: Option<String> },
+}
+
+impl Recorder {
+    fn next_order(&mut self) -> u64 {
+        self.order += 1;
+        self.order
+    }
+
+    fn node(&mut self, i: usize) -> &mut NodeRecord {
+        if self.nodes.len() <= i {
+            self.nodes.resize_with(i + 1, NodeRecord::default);
+        }
+        &mut self.nodes[i]
+    }
+
+    /// Adds an entry at `at_ns`; its index.
+    fn push(&mut self, at_ns: u64, order: u64, node: usize, fault: Fault) -> usize {
+        let entry = PlannedFault { at_ms: at_ns / 1_000_000, plus_ns: at_ns % 1_000_000, node, fault };
+        self.plan.push((order, entry));
+        self.plan.len() - 1
+    }
+
+    /// The plan in time order (ties in the order they were armed), and where its cuts fell.
+    fn into_plan(self) -> (Vec<PlannedFault>, Vec<FiredCut>) {
+        let mut by_time: Vec<usize> = (0..self.plan.len()).collect();
+        by_time.sort_by_key(|&k| {
+            let (order, p) = &self.plan[k];
+            (p.at_ms, p.plus_ns, *order)
+        });
+        let mut position = vec![0; self.plan.len()];
+        for (at, &k) in by_time.iter().enumerate() {
+            position[k] = at;
+        }
+        let mut fired: Vec<FiredCut> = self
+            .fired
+            .into_iter()
+            .map(|(k, reboot, (call, path, time_ns))| FiredCut { entry: position[k], reboot, call, path, time_ns })
+            .collect();
+        fired.sort_by_key(|f| (f.entry, f.reboot));
+        let plan = by_time.into_iter().map(|k| self.plan[k].1.clone()).collect();
+        (plan, fired)
+    }
+}
+
 /// A client operation not yet answered.
 #[derive(Clone)]
 struct InFlight {
@@ -425,6 +536,8 @@ pub struct World {
     trace: Vec<String>,
     trail: Vec<u64>,
     coverage: BTreeMap<&'static str, u64>,
+    /// The faults that took effect, for `RunResult::materialized`.
+    recorder: Recorder,
 }
 
 impl World {
@@ -504,6 +617,7 @@ impl World {
             trace: Vec::new(),
             trail: Vec::new(),
             coverage: BTreeMap::new(),
+            recorder: Recorder::default(),
             cfg,
         };
         // An exact cut at a call, planned for time 0, is armed before the first boot: its call may be
@@ -531,7 +645,8 @@ impl World {
         w.schedule(w.cfg.spec.safety_ms * 1_000_000, Event::Heal);
         for (index, armed) in armed_at_start.into_iter().enumerate() {
             let PlannedFault { at_ms, plus_ns, .. } = w.cfg.spec.fault_plan[index];
-            if at_ms < w.cfg.spec.safety_ms && !armed {
+            // An entry due at the heal's very instant still happens, just before it (`Event::Heal`).
+            if at_ms * 1_000_000 + plus_ns <= w.cfg.spec.safety_ms * 1_000_000 && !armed {
                 w.schedule(at_ms * 1_000_000 + plus_ns, Event::Planned { index });
             }
         }
@@ -947,6 +1062,16 @@ impl World {
         if mismatch {
             self.count("crash images that no longer fit");
         }
+        let label = match image {
+            Some(image) if !mismatch => image.label.clone(),
+            _ => model.name().to_owned(),
+        };
+        let image = Some(image::from_decisions(&decisions, &label));
+        let entry = self.record_now(i, Fault::ExactPowerCut { at: CutAt::Now, image, reboot_cut: None });
+        let r = self.recorder.node(i);
+        r.armed = None;
+        r.crash_entry = Some(entry);
+        self.record_down(i);
         let n = &mut self.nodes[i];
         n.fs.power_on();
         n.up = false;
@@ -971,6 +1096,12 @@ impl World {
         n.up = false;
         n.incarnation += 1;
         self.count("vm crashes");
+        self.record_now(i, Fault::VmCrash { reboot_cut_after_calls: None });
+        // Its reboot's power cut, if any, is recorded as a cut its boot arms (a VM crash has no image).
+        let r = self.recorder.node(i);
+        r.armed = None;
+        r.crash_entry = None;
+        self.record_down(i);
         self.note(Some(i), Kind::Crash, "VM CRASH (processes gone, page cache kept)".into());
         let after = self.cfg.spec.restart_after_ms * 1_000_000;
         self.schedule(after, Event::Restart { node: i });
@@ -979,9 +1110,17 @@ impl World {
     /// The WAL process alone restarts (Ra's supervisor): mem tables survive, so it recovers in
     /// post-boot mode; appends that arrive meanwhile wait in its mailbox.
     fn wal_restart(&mut self, i: usize) {
+        if self.restart_wal(i) {
+            self.record_now(i, Fault::WalRestart);
+        }
+    }
+
+    /// The WAL restart itself (also a segment writer crash's); whether it happened (a WAL still
+    /// recovering is not restarted).
+    fn restart_wal(&mut self, i: usize) -> bool {
         let n = &mut self.nodes[i];
         if !matches!(n.wal.phase(), raft_core::storage::wal::WalPhase::Running) {
-            return;
+            return false;
         }
         let incarnation = n.incarnation * 1_000 + n.next_process;
         n.next_process += 1;
@@ -994,6 +1133,7 @@ impl World {
         n.wal_box.extend(queued.into_iter().filter(|m| matches!(m, WalMsg::Append(_))));
         self.count("wal restarts");
         self.note(Some(i), Kind::Crash, "WAL process restart (mem tables kept)".into());
+        true
     }
 
     /// The segment writer crashes mid-work: a fresh one starts (open segments, queued flushes and
@@ -1009,8 +1149,9 @@ impl World {
         n.sw_box.clear();
         n.sw_next = None;
         self.count("segment writer crashes");
+        self.record_now(i, Fault::SegmentWriterCrash);
         self.note(Some(i), Kind::Crash, "segment writer crash (the log supervisor restarts the WAL too)".into());
-        self.wal_restart(i);
+        self.restart_wal(i);
     }
 
     /// Arms a power cut just before the node's next call at a durability point.
@@ -1031,6 +1172,7 @@ impl World {
         let n = &mut self.nodes[i];
         let after_seq = n.fs.op_seq();
         n.fs.arm_power_cut(CrashPoint::BeforeOp { kind: Some(kind), path_glob: glob.to_owned(), after_seq }, model);
+        self.record_armed(i, true, None);
         self.count("crash points armed");
         self.note(Some(i), Kind::Crash, format!("power cut armed before the next {} of {glob}", kind.name()));
     }
@@ -1051,7 +1193,9 @@ impl World {
             if recovering {
                 self.count("crashes during recovery");
             }
+            self.record_down(i);
             for cut in cuts {
+                self.record_fired(i, &cut);
                 if cut.replay_mismatch.is_some() {
                     self.count("crash images that no longer fit");
                 }
@@ -1067,10 +1211,30 @@ impl World {
 
     /// Applies entry `index` of the fault plan.
     fn planned_fault(&mut self, index: usize) {
+        let p = &self.cfg.spec.fault_plan[index];
+        self.recorder.due_ns = Some(p.at_ms * 1_000_000 + p.plus_ns);
+        self.apply_planned(index);
+        self.recorder.due_ns = None;
+    }
+
+    fn apply_planned(&mut self, index: usize) {
         let PlannedFault { node: i, fault, .. } = self.cfg.spec.fault_plan[index].clone();
         self.count("planned faults");
         let crashes = !matches!(fault, Fault::WalRestart | Fault::SegmentWriterCrash | Fault::Isolate { .. });
         let first_boot = self.nodes[i].incarnation == 0;
+        // A cut after a numbered call names the call across reboots: a node that is down arms it at its
+        // next boot (how a materialised plan replays a power cut during a reboot after a VM crash or after
+        // another such cut). At the first boot it is armed now, before the boot's own calls.
+        if let Fault::ExactPowerCut { at: CutAt::AfterCall(seq), image, .. } = &fault
+            && !self.nodes[i].up
+            && !first_boot
+            && let Some(k) = seq.checked_sub(self.nodes[i].fs.op_seq()).filter(|k| *k > 0)
+        {
+            self.nodes[i].next_boot_cut = Some((k, image.clone()));
+            self.count("planned cuts armed at the next boot");
+            self.note(Some(i), Kind::Crash, format!("power cut after call {seq} armed at the next boot"));
+            return;
+        }
         if crashes && !self.nodes[i].up && !first_boot {
             self.count("planned faults skipped (node down)");
             self.note(Some(i), Kind::Crash, format!("planned {} skipped: the node is down", fault.name()));
@@ -1102,6 +1266,7 @@ impl World {
                     }
                 };
                 arm(&mut n.fs, point, model, image.as_ref());
+                self.record_armed(i, matches!(at, CutAt::BeforeCall(_)), image.as_ref().map(|im| im.label.clone()));
                 self.count("crash points armed");
                 let keeps = image.as_ref().map_or(String::new(), |im| format!(", keeping image {}", im.label));
                 self.note(Some(i), Kind::Crash, format!("power cut armed {what}{keeps}"));
@@ -1115,6 +1280,7 @@ impl World {
                     CrashPoint::BeforeOp { kind: Some(kind), path_glob: path_glob.clone(), after_seq },
                     model,
                 );
+                self.record_armed(i, true, None);
                 self.count("crash points armed");
                 self.note(Some(i), Kind::Crash, format!("power cut armed before the next {call} of {path_glob}"));
             }
@@ -1124,6 +1290,7 @@ impl World {
                 let after_seq = n.fs.op_seq();
                 let point = CrashPoint::AfterMatchingOp { kind: Some(kind), path_glob: path_glob.clone(), after_seq };
                 n.fs.arm_power_cut(point, model);
+                self.record_armed(i, false, None);
                 self.count("crash points armed");
                 self.note(Some(i), Kind::Crash, format!("power cut armed after the next {call} of {path_glob}"));
             }
@@ -1131,6 +1298,7 @@ impl World {
                 let n = &mut self.nodes[i];
                 let seq = n.fs.op_seq() + calls;
                 n.fs.arm_power_cut(CrashPoint::AfterOp { seq }, model);
+                self.record_armed(i, false, None);
                 self.count("crash points armed");
                 self.note(Some(i), Kind::Crash, format!("power cut armed after call {seq} ({calls} calls from now)"));
             }
@@ -1142,6 +1310,7 @@ impl World {
 
     /// Cuts one node off from the network for `partition_ms`: both ways, or one way.
     fn isolate(&mut self, i: usize, inbound: bool, outbound: bool, duration_ms: u64) {
+        self.record_now(i, Fault::Isolate { inbound, outbound, duration_ms });
         self.cut = Some(Cut { node: i, inbound, outbound });
         for g in 0..self.cfg.spec.groups {
             let key = self.member_key(i, g);
@@ -1163,6 +1332,89 @@ impl World {
         };
         self.note(Some(i), Kind::Net, what.into());
         self.schedule(duration_ms * 1_000_000, Event::Reconnect { node: i });
+    }
+
+    // ---- materialisation: the faults that took effect, as a plan ------------------------------------
+
+    /// Records a fault that takes effect now; its index in the recorder.
+    fn record_now(&mut self, i: usize, fault: Fault) -> usize {
+        let order = self.recorder.next_order();
+        self.recorder.push(self.due_ns(), order, i, fault)
+    }
+
+    /// When the fault being applied was due: the time its event was scheduled for (a plan entry
+    /// replaying it must be queued there, so that it comes before the same events), else now.
+    fn due_ns(&self) -> u64 {
+        self.recorder.due_ns.unwrap_or(self.now_ns)
+    }
+
+    /// Notes when node `i`, down from now on, restarts (its `Restart` event's time).
+    fn record_down(&mut self, i: usize) {
+        let due = self.now_ns + self.cfg.spec.restart_after_ms * 1_000_000;
+        self.recorder.node(i).restart_due_ns = due;
+    }
+
+    /// Records that a power cut was just armed on node `i` (replacing any armed one): before or after
+    /// the call it will fire at, keeping an image labelled `label` (`None`: the crash model chooses).
+    fn record_armed(&mut self, i: usize, before: bool, label: Option<String>) {
+        let order = self.recorder.next_order();
+        let at_ns = self.due_ns();
+        self.recorder.node(i).armed = Some(ArmedRecord::Point { at_ns, order, before, label });
+    }
+
+    /// Records the power cut a reboot of node `i` arms (`None`: none; its boot disarms any other).
+    fn record_boot_cut(&mut self, i: usize, cut: Option<&(u64, Option<CrashImage>)>) {
+        let order = self.recorder.next_order();
+        let r = self.recorder.node(i);
+        let attach = r.crash_entry.take();
+        let at_ns = r.restart_due_ns;
+        r.armed = cut.map(|(after_calls, image)| ArmedRecord::Boot {
+            after_calls: *after_calls,
+            at_ns,
+            order,
+            attach,
+            label: image.as_ref().map(|im| im.label.clone()),
+        });
+    }
+
+    /// Records a power cut that fired on node `i`, as the exact cut it was.
+    fn record_fired(&mut self, i: usize, cut: &vfs::PowerCut) {
+        let call = (cut.kind.name().to_owned(), cut.path.clone(), self.now_ns);
+        let model = crash_model(self.cfg.spec.crash_model);
+        let image = |label: Option<String>| {
+            let label = label.filter(|_| cut.replay_mismatch.is_none()).unwrap_or_else(|| model.name().to_owned());
+            Some(image::from_decisions(&cut.decisions, &label))
+        };
+        match self.recorder.node(i).armed.take() {
+            Some(ArmedRecord::Point { at_ns, order, before, label }) => {
+                let at = if before { CutAt::BeforeCall(cut.seq) } else { CutAt::AfterCall(cut.seq) };
+                let fault = Fault::ExactPowerCut { at, image: image(label), reboot_cut: None };
+                let entry = self.recorder.push(at_ns, order, i, fault);
+                self.recorder.fired.push((entry, false, call));
+                self.recorder.node(i).crash_entry = Some(entry);
+            }
+            Some(ArmedRecord::Boot { after_calls, at_ns, order, attach, label }) => {
+                let image = image(label);
+                let slot = attach.and_then(|e| match &mut self.recorder.plan[e].1.fault {
+                    Fault::ExactPowerCut { reboot_cut: slot @ None, .. } => Some(slot),
+                    _ => None,
+                });
+                match slot {
+                    Some(slot) => {
+                        *slot = Some(RebootCut { after_calls, image });
+                        let entry = attach.expect("a slot is an entry's");
+                        self.recorder.fired.push((entry, true, call));
+                    }
+                    None => {
+                        let fault = Fault::ExactPowerCut { at: CutAt::AfterCall(cut.seq), image, reboot_cut: None };
+                        let entry = self.recorder.push(at_ns, order, i, fault);
+                        self.recorder.fired.push((entry, false, call));
+                    }
+                }
+                self.recorder.node(i).crash_entry = None;
+            }
+            None => self.count("power cuts fired without a record"),
+        }
     }
 }
 
@@ -1312,6 +1564,7 @@ impl World {
             None => Outcome::Pass,
             Some(v) => Outcome::Violation(v.clone()),
         };
+        let (materialized, fired_cuts) = self.recorder.into_plan();
         RunResult {
             outcome,
             sim_time_ns: self.now_ns,
@@ -1320,6 +1573,8 @@ impl World {
             coverage: self.coverage,
             trace: self.trace,
             trail: self.trail,
+            materialized,
+            fired_cuts,
         }
     }
 
@@ -1990,6 +2245,8 @@ impl World {
                         pick -= u64::from(*w);
                     }
                     if total > 0 {
+                        let first = self.cfg.spec.fault_every_ms * 1_000_000;
+                        self.recorder.due_ns = Some(self.recorder.next_fault_due_ns.unwrap_or(first));
                         match kind {
                             0 => self.power_loss(victim, None),
                             1 => self.vm_crash(victim),
@@ -2002,10 +2259,12 @@ impl World {
                             }
                             _ => self.segment_writer_crash(victim),
                         }
+                        self.recorder.due_ns = None;
                     }
                 }
                 let every = self.cfg.spec.fault_every_ms * 1_000_000;
                 let jitter = below(&mut self.fault_rng, every.max(1));
+                self.recorder.next_fault_due_ns = Some(self.now_ns + every / 2 + jitter);
                 self.schedule(every / 2 + jitter, Event::Fault);
             }
             Event::Reconnect { node } => {
@@ -2029,6 +2288,7 @@ impl World {
                     if cut.is_some() {
                         self.count("recovery crashes armed");
                     }
+                    self.record_boot_cut(node, cut.as_ref());
                     self.boot(node, cut);
                     self.count("restarts");
                 }
@@ -2053,6 +2313,21 @@ impl World {
             Event::Heal => {
                 if !self.faults_on {
                     return; // healed early already (`World::heal_at`)
+                }
+                // Entries planned for the heal's very instant come first, as a random fault drawn for it
+                // does (its event is older): how a materialised plan replays one.
+                let heal_ns = self.cfg.spec.safety_ms * 1_000_000;
+                let due: Vec<(u64, u64)> = self
+                    .queue
+                    .iter()
+                    .filter(|(k, e)| k.0 == heal_ns && matches!(e, Event::Planned { .. }))
+                    .map(|(k, _)| *k)
+                    .collect();
+                for key in due {
+                    if let Some(Event::Planned { index }) = self.queue.remove(&key) {
+                        self.planned_fault(index);
+                        self.check_fired_cuts();
+                    }
                 }
                 self.faults_on = false;
                 self.cut = None;

@@ -58,6 +58,7 @@ fn a_power_cut_before_the_first_matching_op_prevents_it() {
     assert_eq!(err.kind, ErrorKind::PoweredOff);
     let cut = &fs.take_power_cuts()[0];
     assert!(cut.trigger.contains("unlink") && cut.trigger.contains("wal/0000000000000001.wal"), "{}", cut.trigger);
+    assert_eq!((cut.kind, cut.path.as_str(), cut.seq), (OpKind::Unlink, "wal/0000000000000001.wal", fs.op_seq()));
     fs.power_on();
     assert_eq!(file(&fs, "wal/0000000000000001.wal"), Some(b"entries".to_vec()), "the unlink never happened");
     assert_eq!(file(&fs, "uid/0000000000000001.segment"), Some(b"entries".to_vec()));

@@ -50,6 +50,15 @@ pub enum CrashPoint {
     },
 }
 
+/// A held power cut that fired: where, the crash not applied yet.
+#[derive(Debug, Clone)]
+pub(crate) struct HeldCut {
+    seq: u64,
+    kind: OpKind,
+    path: String,
+    trigger: String,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct ArmedCut {
     point: CrashPoint,
@@ -64,6 +73,10 @@ pub(crate) struct ArmedCut {
 pub struct PowerCut {
     /// Sequence number of the call at which it fired.
     pub seq: u64,
+    /// That call's kind.
+    pub kind: OpKind,
+    /// That call's (normalised) path.
+    pub path: String,
     /// Human description of the trigger.
     pub trigger: String,
     /// The (normalised) decisions applied; replaying them gives the same image.
@@ -200,7 +213,7 @@ impl SimFs {
 
     /// The call at which a held power cut fired and has not been released, if any.
     pub fn held_cut(&self) -> Option<u64> {
-        self.held_cut.as_ref().map(|(seq, _)| *seq)
+        self.held_cut.as_ref().map(|h| h.seq)
     }
 
     /// Applies `decisions` as the crash image of the held cut that fired, and reports it like any other
@@ -211,8 +224,8 @@ impl SimFs {
     pub fn release_held_cut(&mut self, decisions: &CrashDecisions) -> Result<CrashDecisions, DecisionError> {
         assert!(self.held_cut.is_some(), "release_held_cut: no held power cut fired");
         let applied = self.crash_with(decisions)?;
-        let (seq, trigger) = self.held_cut.take().expect("checked");
-        self.power_cuts.push(PowerCut { seq, trigger, decisions: applied.clone(), replay_mismatch: None });
+        let HeldCut { seq, kind, path, trigger } = self.held_cut.take().expect("checked");
+        self.power_cuts.push(PowerCut { seq, kind, path, trigger, decisions: applied.clone(), replay_mismatch: None });
         Ok(applied)
     }
 
@@ -264,11 +277,11 @@ impl SimFs {
         }
     }
 
-    pub(super) fn fire_power_cut(&mut self, seq: u64, trigger: String) {
+    pub(super) fn fire_power_cut(&mut self, seq: u64, kind: OpKind, path: &str, trigger: String) {
         let armed = self.armed_cut.take().expect("an armed cut fired");
         if armed.hold {
             self.powered_off = true;
-            self.held_cut = Some((seq, trigger));
+            self.held_cut = Some(HeldCut { seq, kind, path: path::normalize(path), trigger });
             return;
         }
         let (decisions, replay_mismatch) = match armed.replay {
@@ -279,7 +292,8 @@ impl SimFs {
             None => (self.crash(armed.model), None),
         };
         self.powered_off = true;
-        self.power_cuts.push(PowerCut { seq, trigger, decisions, replay_mismatch });
+        let path = path::normalize(path);
+        self.power_cuts.push(PowerCut { seq, kind, path, trigger, decisions, replay_mismatch });
     }
 
     // ----- injected errors and fsyncgate -----

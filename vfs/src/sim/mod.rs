@@ -449,7 +449,7 @@ pub struct SimFs {
     pub(crate) armed_cut: Option<ArmedCut>,
     pub(crate) powered_off: bool,
     /// A held power cut that fired: its call and trigger, the crash not applied yet.
-    pub(crate) held_cut: Option<(u64, String)>,
+    pub(crate) held_cut: Option<faults::HeldCut>,
     pub(crate) power_cuts: Vec<PowerCut>,
     pub(crate) fault_events: Vec<FaultEvent>,
     pub(crate) armed_media: Vec<ArmedMediaFault>,
@@ -731,7 +731,7 @@ impl SimFs {
         let seq = self.seq;
         if self.before_cut_matches(seq, kind, path, to) {
             self.record(seq, kind, path, to, extent, Err(ErrorKind::PoweredOff));
-            self.fire_power_cut(seq, format!("before {} {}", kind, path::normalize(path)));
+            self.fire_power_cut(seq, kind, path, format!("before {} {}", kind, path::normalize(path)));
             return Err(FsError::new(ErrorKind::PoweredOff, kind, path));
         }
         let injected = if injectable { self.take_injected_error(seq, kind, path, to) } else { None };
@@ -742,7 +742,7 @@ impl SimFs {
         };
         self.record(seq, kind, path, to, extent, result.as_ref().map(|_| ()).map_err(|e| *e));
         if self.after_cut_matches(seq, kind, path, to) {
-            self.fire_power_cut(seq, format!("after op {seq} ({} {})", kind, path::normalize(path)));
+            self.fire_power_cut(seq, kind, path, format!("after op {seq} ({} {})", kind, path::normalize(path)));
         }
         if self.garbage_hint >= self.gc_threshold {
             self.collect_garbage();
