@@ -32,9 +32,12 @@ Exit codes:
   12  a node failed to boot or recover (node-boots, registered-implies-config)
   13  the system under test panicked
   14  `explore --determinism`: a seed ran twice gave two different runs
-  2   a usage error (unknown scenario or bug, bad --seeds, unreadable seed file, …)
+  2   a usage error (unknown scenario or bug, bad --seeds or --shard, unreadable seed file, `merge` of files
+      that are not the shards of one exploration, …)
   130 interrupted (Ctrl-C) before any failure
-  1   `replay --check`: a file's outcome or checker differs from what it expects";
+  1   `replay --check`: a file's outcome or checker differs from what it expects
+`merge` exits with the code of the first failing seed of its files (0 if none failed), as `explore` over the
+whole range would have.";
 
 /// Deterministic simulation of Ra-style Raft clusters on a filesystem that loses what a power cut loses.
 #[derive(Parser)]
@@ -58,6 +61,9 @@ enum Command {
     /// Cuts power after every call of one run that changes or syncs a node's disk, in every crash image
     /// the disk admits there, and runs each to the end under every checker.
     Sweep(SweepArgs),
+    /// Combines the `--out` files of an exploration's shards: its failures and summary, and the exit code
+    /// `explore` over the whole range would have given.
+    Merge(MergeArgs),
     /// Replays seed files and says whether each still finds what it expects.
     Replay(ReplayArgs),
     /// Shrinks a failing seed file: fewer faults, smaller crash images, a shorter and smaller world that
@@ -120,12 +126,17 @@ struct ExploreArgs {
     /// The seeds, `A..B` (B excluded).
     #[arg(long)]
     seeds: String,
+    /// Runs only shard I of N (0 <= I < N) of the seeds: seed s is in shard (s - A) mod N, so the N shards
+    /// are disjoint and together exactly A..B. `sim merge` combines the shards' --out files.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
     #[command(flatten)]
     world: WorldArgs,
     /// Runs at once (each run is single-threaded); default: the machine's cores.
     #[arg(long)]
     jobs: Option<usize>,
-    /// Writes one JSON object per seed to this file (in seed order).
+    /// Writes one JSON object per seed to this file (in seed order); each names its exploration (scenario,
+    /// bugs, overrides, seeds, shard), which `sim merge` checks.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     /// Prints one JSON object per seed to stdout (in seed order).
@@ -183,6 +194,17 @@ struct SweepArgs {
 }
 
 #[derive(Args)]
+struct MergeArgs {
+    /// `explore --out` files (or `merge --json` output), one or more per shard of one exploration, in any order.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Prints the merged JSON lines on stdout (in seed order, as the files have them: mergeable again)
+    /// and the report on stderr.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
 struct ReplayArgs {
     /// Seed files.
     #[arg(required = true)]
@@ -222,6 +244,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(&args),
         Command::Explore(args) => explore(&args),
         Command::Sweep(args) => sweep(&args),
+        Command::Merge(args) => merge(&args),
         Command::Replay(args) => replay(&args),
         Command::Shrink(args) => shrink(&args),
     };
@@ -378,6 +401,7 @@ impl Finished {
             "seed": self.seed,
             "scenario": plan.scenario.name,
             "bugs": plan.bugs,
+            "overrides": plan.overrides,
             "outcome": outcome,
             "checker": checker,
             "node": node,
@@ -386,6 +410,7 @@ impl Finished {
             "events": run.map(|r| r.events),
             "trace_hash": run.map(|r| format!("{:016x}", r.trace_hash)),
             "wall_ms": self.wall_ms,
+            "exit_code": self.exit_code(),
             "reproduce": plan.reproduce(self.seed),
         })
     }
@@ -509,10 +534,30 @@ fn parse_seeds(text: &str) -> Result<(u64, u64), Usage> {
     Ok((a, b))
 }
 
+/// `--shard I/N`: shard I of N, 0 <= I < N.
+fn parse_shard(text: &str) -> Result<(u64, u64), Usage> {
+    let bad = || Usage(format!("--shard {text:?}: expected I/N with 0 <= I < N, e.g. 0/4"));
+    let (i, n) = text.split_once('/').ok_or_else(bad)?;
+    let (i, n): (u64, u64) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    if i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+/// How many seeds of `first..end` shard `shard` of `shards` has: those `s` with `(s - first) % shards == shard`.
+fn shard_len(first: u64, end: u64, shard: u64, shards: u64) -> u64 {
+    (end - first).saturating_sub(shard).div_ceil(shards)
+}
+
 fn explore(args: &ExploreArgs) -> Result<u8, Usage> {
     let name = if args.swarm { "swarm" } else { args.scenario.as_deref().expect("clap requires one") };
     let plan = Plan::new(scenario_named(name)?, &args.world)?;
     let (first, end) = parse_seeds(&args.seeds)?;
+    let (shard, shards) = match &args.shard {
+        Some(text) => parse_shard(text)?,
+        None => (0, 1),
+    };
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     if jobs == 0 {
         return Err(Usage("--jobs 0: at least one job".into()));
@@ -523,10 +568,18 @@ fn explore(args: &ExploreArgs) -> Result<u8, Usage> {
         ),
         None => None,
     };
+    let shard_arg = if shards > 1 { format!(" --shard {shard}/{shards}") } else { String::new() };
     let found_by = format!(
-        "sim explore --scenario {name} --seeds {first}..{end}{}",
+        "sim explore --scenario {name} --seeds {first}..{end}{shard_arg}{}",
         plan.bugs.iter().map(|b| format!(" --bug {b}")).collect::<String>()
     );
+    // A JSON line names its exploration and shard, so that `sim merge` can check files belong together.
+    let line_of = |f: &Finished| {
+        let mut v = f.json(&plan);
+        v["seeds"] = json!(format!("{first}..{end}"));
+        v["shard"] = json!(format!("{shard}/{shards}"));
+        v.to_string()
+    };
 
     let interrupted = Arc::new(AtomicBool::new(false));
     {
@@ -536,10 +589,11 @@ fn explore(args: &ExploreArgs) -> Result<u8, Usage> {
         let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     }
     let stop = Arc::new(AtomicBool::new(false));
-    let next = Arc::new(AtomicU64::new(first));
+    // The next seed to start, as its index within the shard: seed = first + shard + index × shards.
+    let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let budget = args.time_budget.map(Duration::from_secs);
-    let total = end - first;
+    let total = shard_len(first, end, shard, shards);
     let terminal = std::io::stderr().is_terminal();
     let bar = if terminal {
         let bar = ProgressBar::new(total);
@@ -558,7 +612,7 @@ fn explore(args: &ExploreArgs) -> Result<u8, Usage> {
     let mut finished: BTreeMap<u64, Finished> = BTreeMap::new();
     let mut failures: Vec<(u64, u8)> = Vec::new();
     let mut done = 0u64;
-    let mut emitted = first;
+    let mut emitted = first.saturating_add(shard);
     let mut coverage: BTreeMap<&'static str, (u64, u64)> = BTreeMap::new();
     std::thread::scope(|scope| {
         for _ in 0..jobs.min(total as usize) {
@@ -572,10 +626,11 @@ fn explore(args: &ExploreArgs) -> Result<u8, Usage> {
                     {
                         return;
                     }
-                    let seed = next.fetch_add(1, Ordering::SeqCst);
-                    if seed >= end {
+                    let index = next.fetch_add(1, Ordering::SeqCst);
+                    if index >= total {
                         return;
                     }
+                    let seed = first + shard + index * shards;
                     let f = if determinism { run_seed_twice(&plan, seed) } else { run_seed(&plan, seed, false, false) };
                     if tx.send(f).is_err() {
                         return;
@@ -612,7 +667,7 @@ fn explore(args: &ExploreArgs) -> Result<u8, Usage> {
             finished.insert(f.seed, f);
             // JSON lines in seed order: emit the contiguous prefix.
             while let Some(f) = finished.remove(&emitted) {
-                let line = f.json(&plan).to_string();
+                let line = line_of(&f);
                 if args.json {
                     println!("{line}");
                 }
@@ -621,14 +676,14 @@ fn explore(args: &ExploreArgs) -> Result<u8, Usage> {
                 {
                     eprintln!("sim: warning: --out: {e}");
                 }
-                emitted += 1;
+                emitted += shards;
             }
         }
     });
     bar.finish_and_clear();
     // Seeds after a gap (stop-on-failure with several jobs) are still written, in order.
     for f in std::mem::take(&mut finished).into_values() {
-        let line = f.json(&plan).to_string();
+        let line = line_of(&f);
         if args.json {
             println!("{line}");
         }
@@ -656,8 +711,9 @@ fn explore(args: &ExploreArgs) -> Result<u8, Usage> {
         ""
     };
     let peak = peak_memory_mib().map(|m| format!(", peak memory {m} MiB")).unwrap_or_default();
+    let of_shard = if shards > 1 { format!(" shard {shard}/{shards}") } else { String::new() };
     println!(
-        "{name}: {done} of {total} seeds run{why_stopped}, {} failed, in {wall:.1} s ({:.1} seeds/s, {jobs} jobs{peak})",
+        "{name}{of_shard}: {done} of {total} seeds run{why_stopped}, {} failed, in {wall:.1} s ({:.1} seeds/s, {jobs} jobs{peak})",
         failures.len(),
         done as f64 / wall.max(1e-9)
     );
@@ -857,6 +913,192 @@ fn write_sweep_seed_file(
     std::fs::write(&tmp, file.render()).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, &path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok((path, format!("{what}: {detail}")))
+}
+
+/// What every line of one exploration's `--out` files shares; `merge` refuses lines that differ.
+#[derive(PartialEq)]
+struct Exploration {
+    scenario: String,
+    /// Sorted: `--bug a --bug b` and `--bug b --bug a` are one exploration.
+    bugs: Vec<String>,
+    overrides: Value,
+    first: u64,
+    end: u64,
+    shards: u64,
+}
+
+impl Exploration {
+    /// The first way `self` differs from `other`, for the error message.
+    fn difference(&self, other: &Exploration) -> String {
+        if self.scenario != other.scenario {
+            format!("scenario {} (not {})", self.scenario, other.scenario)
+        } else if self.bugs != other.bugs {
+            format!("bugs {:?} (not {:?})", self.bugs, other.bugs)
+        } else if self.overrides != other.overrides {
+            format!("overrides {} (not {})", self.overrides, other.overrides)
+        } else {
+            format!(
+                "seeds {}..{} in {} shards (not {}..{} in {})",
+                self.first, self.end, self.shards, other.first, other.end, other.shards
+            )
+        }
+    }
+}
+
+/// One seed's line of an `explore --out` file.
+struct SeedLine {
+    seed: u64,
+    shard: u64,
+    outcome: String,
+    checker: String,
+    node: String,
+    detail: String,
+    exit_code: u8,
+    wall_ms: u64,
+    reproduce: String,
+    /// The line as the file has it (what `merge --json` prints).
+    text: String,
+    /// `FILE:LINE`, for messages.
+    at: String,
+}
+
+impl SeedLine {
+    /// One line, as `explore` reports a failure (without the violation's time, which the JSON lacks).
+    fn summary(&self) -> String {
+        match self.outcome.as_str() {
+            "violation" => format!("VIOLATION {} on {}: {}", self.checker, self.node, first_line(&self.detail)),
+            "panic" => format!("PANIC in the system under test: {}", first_line(&self.detail)),
+            "nondeterministic" => format!("NOT DETERMINISTIC: {}", self.detail),
+            other => other.to_uppercase(),
+        }
+    }
+}
+
+/// Parses one line of an `explore --out` file; a one-line error.
+fn parse_seed_line(text: &str, at: String) -> Result<(Exploration, SeedLine), String> {
+    let v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let field = |name: &str| {
+        v.get(name).ok_or_else(|| format!("no {name:?} field: not a line of `sim explore --out` (or of an older sim)"))
+    };
+    let string =
+        |name: &str| field(name)?.as_str().map(str::to_owned).ok_or_else(|| format!("{name:?} is not a string"));
+    let number = |name: &str| field(name)?.as_u64().ok_or_else(|| format!("{name:?} is not a whole number"));
+    let optional = |name: &str| v.get(name).and_then(Value::as_str).unwrap_or("").to_owned();
+    let seeds = string("seeds")?;
+    let (first, end) = parse_seeds(&seeds).map_err(|Usage(m)| format!("\"seeds\": {m}"))?;
+    let (shard, shards) = parse_shard(&string("shard")?).map_err(|Usage(m)| format!("\"shard\": {m}"))?;
+    let mut bugs: Vec<String> = field("bugs")?
+        .as_array()
+        .and_then(|a| a.iter().map(|b| b.as_str().map(str::to_owned)).collect())
+        .ok_or("\"bugs\" is not a list of names")?;
+    bugs.sort();
+    let overrides = field("overrides")?.clone();
+    if !overrides.is_object() {
+        return Err("\"overrides\" is not an object".into());
+    }
+    let seed = number("seed")?;
+    if seed < first || seed >= end || (seed - first) % shards != shard {
+        return Err(format!("seed {seed} is not in shard {shard}/{shards} of {seeds}"));
+    }
+    let exit_code = u8::try_from(number("exit_code")?).map_err(|_| "\"exit_code\" is above 255".to_string())?;
+    let exploration = Exploration { scenario: string("scenario")?, bugs, overrides, first, end, shards };
+    let line = SeedLine {
+        seed,
+        shard,
+        outcome: string("outcome")?,
+        checker: optional("checker"),
+        node: optional("node"),
+        detail: optional("detail"),
+        exit_code,
+        wall_ms: v.get("wall_ms").and_then(Value::as_u64).unwrap_or(0),
+        reproduce: string("reproduce")?,
+        text: text.trim().to_owned(),
+        at,
+    };
+    Ok((exploration, line))
+}
+
+fn merge(args: &MergeArgs) -> Result<u8, Usage> {
+    let mut exploration: Option<(Exploration, String)> = None;
+    let mut lines: BTreeMap<u64, SeedLine> = BTreeMap::new();
+    for path in &args.files {
+        let text = std::fs::read_to_string(path).map_err(|e| Usage(format!("{}: {e}", path.display())))?;
+        for (index, raw) in text.lines().enumerate() {
+            if raw.trim().is_empty() {
+                continue;
+            }
+            let at = format!("{}:{}", path.display(), index + 1);
+            let (e, line) = parse_seed_line(raw, at.clone()).map_err(|m| Usage(format!("{at}: {m}")))?;
+            match &exploration {
+                None => exploration = Some((e, at.clone())),
+                Some((known, first_at)) if *known != e => {
+                    return Err(Usage(format!("{at}: another exploration than {first_at}'s: {}", e.difference(known))));
+                }
+                Some(_) => {}
+            }
+            if let Some(other) = lines.get(&line.seed) {
+                return Err(Usage(format!("{at}: seed {} again (already in {})", line.seed, other.at)));
+            }
+            lines.insert(line.seed, line);
+        }
+    }
+    // With --json, stdout carries only the merged lines (mergeable again, readable by jq).
+    let report = |text: String| if args.json { eprintln!("{text}") } else { println!("{text}") };
+    let Some((e, _)) = exploration else {
+        report(format!("no seeds in the {} file(s)", args.files.len()));
+        return Ok(0);
+    };
+    if args.json {
+        for line in lines.values() {
+            println!("{}", line.text);
+        }
+    }
+    let failures: Vec<&SeedLine> = lines.values().filter(|l| l.exit_code != 0).collect();
+    for f in &failures {
+        report(format!("seed {}: {}\n  reproduce: {}", f.seed, f.summary(), f.reproduce));
+    }
+    // Seeds of the range not in the files: a shard stopped early (time budget, Ctrl-C, a failure with
+    // --stop-on-failure, killed) or not given. Reported, as `explore` reports a budget it reached.
+    let mut per_shard: BTreeMap<u64, u64> = BTreeMap::new();
+    for l in lines.values() {
+        *per_shard.entry(l.shard).or_default() += 1;
+    }
+    let mut missing: Vec<String> = per_shard
+        .iter()
+        .filter_map(|(&i, &got)| {
+            let want = shard_len(e.first, e.end, i, e.shards);
+            (got < want).then(|| format!("{got} of the {want} seeds of shard {i}/{}", e.shards))
+        })
+        .collect();
+    let non_empty = e.shards.min(e.end - e.first);
+    let absent = non_empty - per_shard.len() as u64;
+    if absent > 0 {
+        let named: Vec<String> = (0..non_empty)
+            .filter(|i| !per_shard.contains_key(i))
+            .take(8)
+            .map(|i| format!("{i}/{}", e.shards))
+            .collect();
+        let more = if absent > 8 { ", …" } else { "" };
+        let shards = if absent == 1 { "shard" } else { "shards" };
+        missing.push(format!("no seed of {shards} {}{more}", named.join(", ")));
+    }
+    let why = if missing.is_empty() { String::new() } else { format!(" ({})", missing.join("; ")) };
+    let run_s = lines.values().map(|l| l.wall_ms).sum::<u64>() as f64 / 1000.0;
+    report(format!(
+        "{}: {} of {} seeds run{why}, {} failed, merged from {} file(s) ({} of {} shards, {run_s:.1} s of runs)",
+        e.scenario,
+        lines.len(),
+        e.end - e.first,
+        failures.len(),
+        args.files.len(),
+        per_shard.len(),
+        e.shards,
+    ));
+    if let Some(first) = failures.first() {
+        report(format!("failing seeds: {}", failures.iter().map(|f| f.seed.to_string()).collect::<Vec<_>>().join(" ")));
+        report(format!("first failure: seed {}", first.seed));
+    }
+    Ok(failures.first().map_or(0, |f| f.exit_code))
 }
 
 fn replay(args: &ReplayArgs) -> Result<u8, Usage> {
