@@ -18,13 +18,13 @@ wal-recovery-rescan|recovery/segment-writer-deletes-mid-recovery|0|--set safety_
 segref-tuple-delete|recovery/crash-between-segment-flush-and-wal-delete|0|--set safety_ms=1500
 config-orphan-registration|recovery/crash-between-registration-and-config|0|--set safety_ms=1500
 registration-not-synced|recovery/crash-between-registration-and-config|0|--set safety_ms=1500
-register-after-init|membership/new-server-during-wal-rollover|0|--set safety_ms=800
+register-after-init|membership/new-server-during-wal-rollover|0|--set safety_ms=800 --node 0 --from-ms 100 --to-ms 500
 config-no-dir-sync|recovery/config-dir-entry-lost|0|--set safety_ms=1500
 accept-no-parent-sync|recovery/power-loss-during-snapshot-install|0|--set safety_ms=3000
-wal-unlink-no-dir-sync|recovery/crash-between-segment-flush-and-wal-delete|0|--set safety_ms=1500
-segment-index-unchecked|recovery/torn-wal-tail|0|--set safety_ms=1500 --set snapshot_interval=0 --set segment_max_count=8
-segment-zero-header-fatal|recovery/torn-wal-tail|0|--set safety_ms=1500 --set snapshot_interval=0 --set segment_max_count=8
-snapshot-before-written|recovery/corrupt-snapshot-indexes|0|--set safety_ms=1500 --set snapshot_interval=10
+wal-unlink-no-dir-sync|swarm|2836|
+segment-index-unchecked|recovery/torn-wal-tail|0|--set safety_ms=1500 --set snapshot_interval=0 --set segment_max_count=8 --set wal_max_size_bytes=4096
+segment-zero-header-fatal|recovery/torn-wal-tail|0|--set safety_ms=1500 --set snapshot_interval=0 --set segment_max_count=8 --set wal_max_size_bytes=4096
+snapshot-before-written|swarm|6837|
 snapshot-over-written-log|network/partition-leader|0|--set safety_ms=1500 --set snapshot_interval=10
 stale-tail-resurrected|network/partition-leader|0|--set safety_ms=1500 --set snapshot_interval=10
 wal-zero-checksum-unchecked|recovery/config-dir-entry-lost|0|--set safety_ms=1500

@@ -46,11 +46,13 @@ fn nothing_pending_has_exactly_one_image() {
 }
 
 #[test]
-fn one_single_sector_append_has_two_images() {
+fn one_single_sector_append_has_three_images() {
+    // None, all, and the size without the data (delayed allocation: 100 zero bytes), which ext4's
+    // data=ordered never shows.
     let (mut fs, fd) = empty_file();
     fs.append(fd, &[1; 100]).unwrap();
-    assert_eq!(labels(&fs, CrashModel::Pessimistic), vec!["none", "all"]);
-    assert_eq!(count(&fs, CrashModel::Corrupting), 2, "one sector: nothing to tear");
+    assert_eq!(labels(&fs, CrashModel::Pessimistic), vec!["none", "all", "metadata, no data"]);
+    assert_eq!(count(&fs, CrashModel::Corrupting), 3, "one sector: nothing to tear");
     assert_eq!(count(&fs, CrashModel::Ext4Ordered), 2);
     assert_eq!(labels(&fs, CrashModel::LoseUnsynced), vec!["none"]);
     assert_eq!(labels(&fs, CrashModel::NoLoss), vec!["all"]);
@@ -58,8 +60,9 @@ fn one_single_sector_append_has_two_images() {
 
 #[test]
 fn two_appends_to_different_sectors() {
-    // Pessimistic: {}, {w1, w2}, {w1} (prefix), {w2} (omit w1; "omit w2" repeats the prefix) = 4.
-    // Ext4Ordered: {w2} alone would expose the zeros of w1 inside the surviving size: 3.
+    // Pessimistic: {}, {w1, w2}, the size of both with no data, {w1} (prefix), {w2} (omit w1; "omit w2"
+    // repeats the prefix) = 5. Ext4Ordered: {w2} alone or the size alone would expose zeros inside the
+    // surviving size: 3.
     let build = || {
         let (mut fs, fd) = empty_file();
         fs.append(fd, &[1; 512]).unwrap();
@@ -70,7 +73,13 @@ fn two_appends_to_different_sectors() {
     let seq = fs.op_seq();
     assert_eq!(
         labels(&fs, CrashModel::Pessimistic),
-        vec!["none".to_string(), "all".into(), format!("prefix<={}", seq - 1), format!("omit {}", seq - 1)]
+        vec![
+            "none".to_string(),
+            "all".into(),
+            "metadata, no data".into(),
+            format!("prefix<={}", seq - 1),
+            format!("omit {}", seq - 1)
+        ]
     );
     assert_eq!(count(&fs, CrashModel::Ext4Ordered), 3);
     let contents: BTreeSet<Vec<u8>> = images(build, CrashModel::Pessimistic)
@@ -83,7 +92,8 @@ fn two_appends_to_different_sectors() {
     let w1 = vec![1; 512];
     let w2_only: Vec<u8> = [vec![0; 512], vec![2; 512]].concat();
     let both: Vec<u8> = [vec![1; 512], vec![2; 512]].concat();
-    assert_eq!(contents, BTreeSet::from([Vec::new(), w1, w2_only, both]));
+    let zeros = vec![0; 1024];
+    assert_eq!(contents, BTreeSet::from([Vec::new(), w1, w2_only, both, zeros]));
 }
 
 #[test]

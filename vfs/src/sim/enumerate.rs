@@ -2,8 +2,10 @@
 //! exploration inside a simulation).
 //!
 //! Candidates, over all pending operations (data and entry) in program order: nothing kept, everything
-//! kept, each prefix, each "all but one", and each torn last write of every file (the write's first `j`
-//! sectors reached the disk, the rest did not; under `Corrupting` also with sector `j` garbage). Each
+//! kept, each prefix, each "all but one", each torn last write of every file (the write's first `j`
+//! sectors reached the disk, the rest did not; under `Corrupting` also with sector `j` garbage), and
+//! "metadata, no data": every entry operation and size change kept, no pending data — what delayed
+//! allocation leaves (XFS, ext4 `data=writeback`): files of the right size reading as zeros. Each
 //! candidate becomes a decision vector, is normalised (per-inode order), filtered by what the model
 //! admits, and deduplicated; the result is in a fixed order, so a sweep is reproducible.
 
@@ -16,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// One crash image of the enumerator: a label a human can read and the decisions that produce it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CrashImage {
-    /// `none`, `all`, `prefix<=N`, `omit N`, `torn N j/m`, `torn N j/m garbage`.
+    /// `none`, `all`, `metadata, no data`, `prefix<=N`, `omit N`, `torn N j/m`, `torn N j/m garbage`.
     pub label: String,
     /// Apply with [`SimFs::crash_with`].
     pub decisions: CrashDecisions,
@@ -44,6 +46,7 @@ impl SimFs {
 
         let mut candidates: Vec<(String, BTreeSet<u64>, Option<Tear>)> =
             vec![("none".to_string(), BTreeSet::new(), None), ("all".to_string(), all.clone(), None)];
+        let metadata_only = self.metadata_only(model, &histories);
         for i in 1..units.len() {
             candidates.push((format!("prefix<={}", units[i - 1]), units[..i].iter().copied().collect(), None));
         }
@@ -79,12 +82,17 @@ impl SimFs {
         }
 
         let normal = |raw| self.normalize_with(raw, &histories).expect("enumerated decisions fit the pending state");
+        let metadata_only = ("metadata, no data".to_string(), normal(metadata_only));
         let reference_none = normal(self.decisions_for(model, &histories, &BTreeSet::new(), None));
         let reference_all = normal(self.decisions_for(model, &histories, &all, None));
         let mut seen = BTreeSet::new();
         let mut out = Vec::new();
-        for (label, kept, tear) in candidates {
-            let decisions = normal(self.decisions_for(model, &histories, &kept, tear));
+        let mut decided: Vec<(String, CrashDecisions)> = candidates
+            .into_iter()
+            .map(|(label, kept, tear)| (label, normal(self.decisions_for(model, &histories, &kept, tear))))
+            .collect();
+        decided.insert(2.min(decided.len()), metadata_only);
+        for (label, decisions) in decided {
             let admitted = match model {
                 CrashModel::NoLoss => decisions == reference_all,
                 CrashModel::LoseUnsynced => decisions == reference_none,
@@ -97,6 +105,22 @@ impl SimFs {
             }
         }
         out
+    }
+
+    /// Decisions for "every entry operation and size change reached the disk, no pending data did".
+    fn metadata_only(&self, model: CrashModel, histories: &BTreeMap<Ino, History>) -> CrashDecisions {
+        let files = histories
+            .iter()
+            .map(|(ino, h)| FileDecision {
+                ino: *ino,
+                path: String::new(),
+                size_after: h.sizes.last().map(|(seq, _)| *seq),
+                sectors: Vec::new(),
+            })
+            .collect();
+        let entries =
+            self.entry_ops.iter().map(|op| EntryDecision { seq: op.seq, op: String::new(), kept: true }).collect();
+        CrashDecisions { model, files, entries }
     }
 
     /// Decisions for "exactly the operations in `kept` reached the disk", optionally with one torn write.
