@@ -481,11 +481,14 @@ fn write_seed_file(plan: &Plan, f: &Finished, dir: &Path, found_by: &str) -> Res
         trace_hash: f.result.as_ref().map(|r| format!("{:016x}", r.trace_hash)).unwrap_or_default(),
         world: plan.spec(f.seed)?,
     };
+    let name = format!("{}-{}", plan.scenario.name.replace('/', "_"), f.seed);
+    store_seed_file(&file, dir, &name, &plan.bugs)
+}
+
+/// Writes `file` as `DIR/NAME-BUG….json`, atomically (a temporary file renamed into place); its path.
+fn store_seed_file(file: &SeedFile, dir: &Path, name: &str, bugs: &[String]) -> Result<PathBuf, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let mut name = format!("{}-{}", plan.scenario.name.replace('/', "_"), f.seed);
-    for b in &plan.bugs {
-        name.push_str(&format!("-{b}"));
-    }
+    let name: String = std::iter::once(name.to_owned()).chain(bugs.iter().map(|b| format!("-{b}"))).collect();
     let path = dir.join(format!("{name}.json"));
     let tmp = dir.join(format!(".{name}.json.tmp"));
     std::fs::write(&tmp, file.render()).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
@@ -901,17 +904,8 @@ fn write_sweep_seed_file(
         trace_hash: result.as_ref().map(|r| format!("{:016x}", r.trace_hash)).unwrap_or_default(),
         world: f.spec.clone(),
     };
-    let dir = &args.world.seed_dir;
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let mut name =
-        format!("sweep_{}-{}-n{}-c{}", plan.scenario.name.replace('/', "_"), args.seed, f.node, f.after_call);
-    for b in &plan.bugs {
-        name.push_str(&format!("-{b}"));
-    }
-    let path = dir.join(format!("{name}.json"));
-    let tmp = dir.join(format!(".{name}.json.tmp"));
-    std::fs::write(&tmp, file.render()).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let name = format!("sweep_{}-{}-n{}-c{}", plan.scenario.name.replace('/', "_"), args.seed, f.node, f.after_call);
+    let path = store_seed_file(&file, &args.world.seed_dir, &name, &plan.bugs)?;
     Ok((path, format!("{what}: {detail}")))
 }
 
@@ -1262,7 +1256,7 @@ fn shrink(args: &ShrinkArgs) -> Result<u8, Usage> {
         Outcome::Pass => unreachable!("a shrunk world fails"),
     };
     // Every knob that differs from the scenario's world, so that replay finds the world it derives.
-    let overrides = knob_overrides(&scenario.world(file.seed), &shrunk.config.spec);
+    let overrides = seedfile::overrides_between(&scenario.world(file.seed), &shrunk.config.spec);
     let out = SeedFile {
         format_version: seedfile::FORMAT_VERSION,
         scenario: file.scenario.clone(),
@@ -1296,24 +1290,13 @@ fn shrink(args: &ShrinkArgs) -> Result<u8, Usage> {
     Ok(0)
 }
 
-/// The knobs of `to` that differ from `from`, as seed-file overrides (field name → value).
-fn knob_overrides(from: &WorldSpec, to: &WorldSpec) -> Map<String, Value> {
-    let (Value::Object(a), Value::Object(b)) = (
-        serde_json::to_value(from).expect("a world serialises"),
-        serde_json::to_value(to).expect("a world serialises"),
-    ) else {
-        unreachable!("a world is an object")
-    };
-    b.into_iter().filter(|(k, v)| a.get(k) != Some(v)).collect()
-}
-
 /// `knob a → b` for every knob but the plan that shrinking changed.
 fn changed_knobs(from: &WorldSpec, to: &WorldSpec) -> Vec<String> {
     let before = match serde_json::to_value(from).expect("a world serialises") {
         Value::Object(m) => m,
         _ => unreachable!("a world is an object"),
     };
-    knob_overrides(from, to)
+    seedfile::overrides_between(from, to)
         .into_iter()
         .filter(|(k, _)| k != "fault_plan")
         .map(|(k, v)| format!("{k} {} → {v}", before.get(&k).map_or(String::new(), Value::to_string)))

@@ -284,6 +284,18 @@ pub fn reanchor(plan: &mut [PlannedFault], fired: &[FiredCut], from: usize) -> b
 }
 
 /// `len` items in `n` contiguous chunks (as even as can be), as index ranges.
+/// Delta debugging's next granularity: coarser after a success, finer after a failure, `None` once
+/// single pieces have all been tried.
+fn ddmin_next(accepted: bool, n: usize, len: usize) -> Option<usize> {
+    if accepted {
+        Some((n - 1).max(2))
+    } else if n >= len {
+        None
+    } else {
+        Some((2 * n).min(len))
+    }
+}
+
 fn chunks(len: usize, n: usize) -> Vec<std::ops::Range<usize>> {
     let n = n.clamp(1, len.max(1));
     (0..n).map(|k| (k * len / n)..((k + 1) * len / n)).filter(|r| !r.is_empty()).collect()
@@ -428,12 +440,9 @@ impl Shrinker {
                     break;
                 }
             }
-            if accepted {
-                n = (n - 1).max(2);
-            } else if n >= len {
-                return;
-            } else {
-                n = (2 * n).min(len);
+            match ddmin_next(accepted, n, len) {
+                Some(next) => n = next,
+                None => return,
             }
         }
     }
@@ -557,12 +566,9 @@ impl Shrinker {
                     break;
                 }
             }
-            if accepted {
-                n = (n - 1).max(2);
-            } else if n >= len {
-                return;
-            } else {
-                n = (2 * n).min(len);
+            match ddmin_next(accepted, n, len) {
+                Some(next) => n = next,
+                None => return,
             }
         }
     }
