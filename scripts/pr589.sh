@@ -4,7 +4,7 @@
 # off), with the checkers that fired. Swarm seeds-to-first-find: scripts/pr589.sh swarm.
 # Usage: scripts/pr589.sh [targeted|swarm] [SWITCH...]   (from the repository root, after cargo build --release -p sim)
 set -euo pipefail
-sim=./target/release/sim
+sim=${SIM:-./target/release/sim}
 out=${OUT:-/tmp/pr589}
 mkdir -p "$out"
 mode=${1:-targeted}; shift || true

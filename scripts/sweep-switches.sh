@@ -22,12 +22,12 @@ registration-not-synced|recovery/crash-between-registration-and-config|0|--set s
 register-after-init|membership/new-server-during-wal-rollover|0|--set safety_ms=800
 config-no-dir-sync|recovery/config-dir-entry-lost|0|--set safety_ms=1500
 accept-no-parent-sync|recovery/power-loss-during-snapshot-install|0|--set safety_ms=3000
-wal-unlink-no-dir-sync|swarm|2836|
-segment-index-unchecked|recovery/torn-wal-tail|0|--set safety_ms=1500 --set snapshot_interval=0 --set segment_max_count=8 --set wal_max_size_bytes=4096
+wal-unlink-no-dir-sync|recovery/segment-writer-deletes-mid-recovery|0|--set safety_ms=1500 --keep-planned-crashes
+segment-index-unchecked|recovery/torn-wal-tail|0|--set safety_ms=1500 --set snapshot_interval=0 --set wal_max_size_bytes=1024
 segment-zero-header-fatal|recovery/torn-wal-tail|0|--set safety_ms=1500 --set snapshot_interval=0 --set segment_max_count=8 --set wal_max_size_bytes=4096
 snapshot-before-written|swarm|6837|
-snapshot-over-written-log|network/partition-leader|0|--set safety_ms=1500 --set snapshot_interval=10
-stale-tail-resurrected|network/partition-leader|0|--set safety_ms=1500 --set snapshot_interval=10
+snapshot-over-written-log|recovery/follower-crash-under-overtaking|0|--set safety_ms=1500 --to-ms 400 --horizon-ms 1000 --node 1
+stale-tail-resurrected|recovery/stale-leader-installs-snapshot|0|--keep-planned-crashes
 wal-zero-checksum-unchecked|recovery/config-dir-entry-lost|0|--set safety_ms=1500
 '
 want=("$@")

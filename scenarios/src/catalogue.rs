@@ -48,8 +48,8 @@ pub fn catalogue() -> Vec<Scenario> {
             name: "recovery/segment-writer-deletes-mid-recovery",
             why: "A cut before a WAL unlink leaves several WAL files of one server for the next boot; the \
                   segment writer\ndeletes the first file's mem-table entries while the WAL recovers the next \
-                  (PR 589 fix 2: `gap_detected`).",
-            targets: &["wal-recovery-rescan"],
+                  (PR 589 fix 2: `gap_detected`), and unlinks them one by one.",
+            targets: &["wal-recovery-rescan", "wal-unlink-no-dir-sync"],
             build: segment_writer_deletes_mid_recovery,
         },
         Scenario {
@@ -96,11 +96,35 @@ pub fn catalogue() -> Vec<Scenario> {
             build: torn_wal_tail,
         },
         Scenario {
+            name: "recovery/torn-segment-index",
+            why: "Power is cut just before segment fsyncs, with 1 KiB WAL files (small flushes, so an index \
+                  write can start\nwith a record straddling a sector boundary) and no snapshots: a torn \
+                  index record must not read as a valid one.",
+            targets: &["segment-index-unchecked"],
+            build: torn_segment_index,
+        },
+        Scenario {
             name: "recovery/power-loss-during-snapshot-install",
             why: "A lagging follower installs a snapshot and power is cut a seeded number of calls into the \
                   install:\nthe accept path's renames, deletes and directory fsyncs must leave a bootable log.",
             targets: &["accept-no-parent-sync"],
             build: power_loss_during_snapshot_install,
+        },
+        Scenario {
+            name: "recovery/stale-leader-installs-snapshot",
+            why: "Each node in turn is cut off while clients keep writing to it (a leader appends them \
+                  alone), then loses power\nsoon after it returns and takes the new leader's snapshot: \
+                  recovery must not bring the stale suffix back.",
+            targets: &["stale-tail-resurrected"],
+            build: stale_leader_installs_snapshot,
+        },
+        Scenario {
+            name: "recovery/follower-crash-under-overtaking",
+            why: "Writes every millisecond, a snapshot every 10 entries, 1-10 ms links that overtake 2% of \
+                  messages, and a node\ncrashed every ~700 ms: catch-up mixes resent entries with a \
+                  stale snapshot, which must not truncate written entries.",
+            targets: &["snapshot-over-written-log"],
+            build: follower_crash_under_overtaking,
         },
         Scenario {
             name: "network/partition-leader",
@@ -367,6 +391,19 @@ fn torn_wal_tail(seed: u64) -> WorldSpec {
     }
 }
 
+fn torn_segment_index(seed: u64) -> WorldSpec {
+    let mut r = choices(seed);
+    let node = below(&mut r, 3) as usize;
+    WorldSpec {
+        wal_max_size_bytes: 1 << 10,
+        snapshot_interval: 0,
+        // Per-sector choices: a write can keep its later sectors and lose its first.
+        crash_model: CrashModel::Pessimistic,
+        fault_plan: repeated(&mut r, node, 300, 500, 10, &cut_before("fsync", "*.segment")),
+        ..base(seed)
+    }
+}
+
 fn power_loss_during_snapshot_install(seed: u64) -> WorldSpec {
     let mut r = choices(seed);
     let node = below(&mut r, 3) as usize;
@@ -376,6 +413,65 @@ fn power_loss_during_snapshot_install(seed: u64) -> WorldSpec {
         safety_ms: 8_000,
         crash_model: losing_model(&mut r),
         fault_plan: plan,
+        ..base(seed)
+    }
+}
+
+/// The plan of `recovery/stale-leader-installs-snapshot`: no plan can name the leader, so every node
+/// takes its turn; a turn that isolates the leader leaves it a suffix of client writes in its old term.
+fn stale_leader_installs_snapshot(seed: u64) -> WorldSpec {
+    let mut r = choices(seed);
+    let nodes = 3;
+    let mut plan = Vec::new();
+    for k in 0..6u64 {
+        let node = ((seed + k) % nodes) as usize;
+        let start_ms = 500 + k * 1_200 + below(&mut r, 200);
+        let duration_ms = 300 + below(&mut r, 300);
+        plan.push(PlannedFault {
+            at_ms: start_ms,
+            plus_ns: 0,
+            node,
+            fault: Fault::Isolate { inbound: true, outbound: true, duration_ms },
+        });
+        // After the snapshot install that follows the reconnection, before the new leader's log grows
+        // past the stale suffix.
+        plan.push(PlannedFault {
+            at_ms: start_ms + duration_ms + 100 + below(&mut r, 500),
+            plus_ns: 0,
+            node,
+            fault: Fault::PowerLoss { reboot_cut_after_calls: None },
+        });
+    }
+    WorldSpec {
+        nodes: nodes as usize,
+        snapshot_interval: 10,
+        clients: 8,
+        keys: 1,
+        client_interval_ms: 20,
+        safety_ms: 8_000,
+        crash_model: losing_model(&mut r),
+        fault_plan: plan,
+        ..base(seed)
+    }
+}
+
+fn follower_crash_under_overtaking(seed: u64) -> WorldSpec {
+    let mut r = choices(seed);
+    let node = below(&mut r, 3) as usize;
+    let crash = if below(&mut r, 2) == 0 {
+        Fault::VmCrash { reboot_cut_after_calls: None }
+    } else {
+        Fault::PowerLoss { reboot_cut_after_calls: None }
+    };
+    WorldSpec {
+        snapshot_interval: 10,
+        client_interval_ms: 1,
+        keys: 1,
+        latency_min_us: 1_000,
+        latency_max_us: 10_000,
+        message_reorder_percent: 2,
+        crash_model: losing_model(&mut r),
+        fault_plan: repeated(&mut r, node, 300, 700, 8, &crash),
         ..base(seed)
     }
 }

@@ -187,6 +187,14 @@ struct SweepArgs {
     /// Cuts only calls made before this simulated ms (default: the end of the safety phase).
     #[arg(long)]
     to_ms: Option<u64>,
+    /// Adds this many crash images per crash point, drawn at random from the crash model (per-sector
+    /// choices the enumeration never makes), seeded by the world's seed, the node and the call.
+    #[arg(long, default_value_t = 0)]
+    random_images: u64,
+    /// Keeps the world's planned crashes in the base run and cuts on top of them: a second cut in the
+    /// recovery a planned cut leads to (by default the sweep's cut is the run's only crash).
+    #[arg(long)]
+    keep_planned_crashes: bool,
     /// Threads, each sweeping every `jobs`-th crash point (each runs the base world itself); default:
     /// the machine's cores.
     #[arg(long)]
@@ -742,7 +750,7 @@ fn peak_memory_mib() -> Option<u64> {
 fn sweep(args: &SweepArgs) -> Result<u8, Usage> {
     let plan = Plan::new(scenario_named(&args.scenario)?, &args.world)?;
     let mut config = plan.config(args.seed).map_err(Usage)?;
-    config.spec = sim::sweep::base_spec(&config.spec);
+    config.spec = sim::sweep::base_spec(&config.spec, args.keep_planned_crashes);
     let model = scenarios::CrashModel::from_name(&args.crash_model).map(sim::crash_model).ok_or_else(|| {
         let names: Vec<&str> = scenarios::CrashModel::ALL.iter().map(|m| m.name()).collect();
         Usage(format!("--crash-model {:?}: one of {}", args.crash_model, names.join(", ")))
@@ -791,8 +799,14 @@ fn sweep(args: &SweepArgs) -> Result<u8, Usage> {
                 scope.spawn(move || {
                     let shard = (j as u64, jobs as u64);
                     let window_ms = (args.from_ms, args.to_ms.unwrap_or(u64::MAX));
-                    let options =
-                        sim::sweep::SweepOptions { nodes: nodes.clone(), model, horizon_ms, shard, window_ms };
+                    let options = sim::sweep::SweepOptions {
+                        nodes: nodes.clone(),
+                        model,
+                        horizon_ms,
+                        shard,
+                        window_ms,
+                        random_images: args.random_images,
+                    };
                     sim::sweep::sweep(config, &options, |p| {
                         *progress[j].lock().expect("not poisoned") = *p;
                         let all: Vec<sim::sweep::SweepProgress> =
@@ -814,14 +828,20 @@ fn sweep(args: &SweepArgs) -> Result<u8, Usage> {
     bar.finish_and_clear();
     let report = sim::sweep::merge(reports);
     let nodes_text: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
-    let found_by = format!(
+    let mut found_by = format!(
         "sim sweep --scenario {} --seed {}{}{} --crash-model {}",
         args.scenario,
         args.seed,
         plan.bugs.iter().map(|b| format!(" --bug {b}")).collect::<String>(),
         plan.overrides.iter().map(|(k, v)| format!(" --set {k}={v}")).collect::<String>(),
-        args.crash_model
+        args.crash_model,
     );
+    if args.keep_planned_crashes {
+        found_by.push_str(" --keep-planned-crashes");
+    }
+    if args.random_images > 0 {
+        found_by.push_str(&format!(" --random-images {}", args.random_images));
+    }
     println!(
         "swept {} (seed {}, nodes {}): {} crash points, {} crash images, {} distinct images run, {} failures, {:.1} s",
         args.scenario,
@@ -877,11 +897,8 @@ fn write_sweep_seed_file(
 ) -> Result<(PathBuf, String), String> {
     let bugs = seedfile::bugs_named(&plan.bugs)?;
     let result = run_world(WorldConfig::new(f.spec.clone(), bugs));
-    let label = match &f.spec.fault_plan[0].fault {
-        scenarios::Fault::ExactPowerCut { image: Some(image), .. } => image.label.clone(),
-        _ => String::new(),
-    };
-    let what = format!("power cut on node {} after call {} ({}), image {label}", f.node, f.after_call, f.call);
+    let what =
+        format!("power cut on node {} after call {} ({}), image {}", f.node, f.after_call, f.call, f.image_label);
     let (outcome, checker, detail) = match &result {
         Ok(r) => match &r.outcome {
             Outcome::Pass => return Err(format!("{what}: the replayed seed file passes (a sweep/replay mismatch)")),

@@ -23,7 +23,7 @@ use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use scenarios::{CutAt, Fault, PlannedFault, WorldSpec};
-use vfs::{CrashModel, CrashPoint, OpKind, TreeEntry};
+use vfs::{CrashModel, OpKind, TreeEntry};
 
 use crate::checkers::Violation;
 use crate::image::from_decisions;
@@ -44,6 +44,9 @@ pub struct SweepOptions {
     pub horizon_ms: Option<u64>,
     /// This process sweeps crash point `p` (numbered in base-run order) when `p % shard.1 == shard.0`.
     pub shard: (u64, u64),
+    /// Crash images drawn at random from `model` at each crash point, besides the enumerated ones
+    /// (seeded by the world's seed, the node and the call, so a sweep stays reproducible).
+    pub random_images: u64,
     /// Only calls the base run makes in this window of simulated time are cut (`[from, to)`, in ms; the
     /// safety phase's end bounds it too).
     pub window_ms: (u64, u64),
@@ -75,6 +78,8 @@ pub struct SweepFailure {
     pub cut_ns: u64,
     /// That call, as the FS trace line shows it.
     pub call: String,
+    /// The crash image's label (`none`, `all`, `prefix 3/5`, `torn 77 1/2`, …).
+    pub image_label: String,
     /// What failed.
     pub failure: ImageFailure,
     /// The world that replays it: the base world with the cut and its image as its fault plan.
@@ -115,15 +120,20 @@ pub struct SweepReport {
     pub failures: Vec<SweepFailure>,
 }
 
-/// The base world of a sweep: `spec` without its random faults, without crashes during recovery, and
-/// with only the planned faults that crash nothing (WAL restarts, segment writer crashes, isolations:
+/// The base world of a sweep: `spec` without its random faults and without crashes during recovery.
+/// Of its plan, the faults that crash nothing stay (WAL restarts, segment writer crashes, isolations:
 /// what a scenario does to reach its recovery path, such as a follower cut off until it needs a
-/// snapshot). Its network stays as it is.
-pub fn base_spec(spec: &WorldSpec) -> WorldSpec {
+/// snapshot); its planned crashes stay only with `keep_planned_crashes`, and then the sweep cuts on top
+/// of them — a second cut in the recovery a planned cut leads to, say with several WAL files left for
+/// it to flush. Its network stays as it is.
+pub fn base_spec(spec: &WorldSpec, keep_planned_crashes: bool) -> WorldSpec {
     let fault_plan = spec
         .fault_plan
         .iter()
-        .filter(|p| matches!(p.fault, Fault::WalRestart | Fault::SegmentWriterCrash | Fault::Isolate { .. }))
+        .filter(|p| {
+            keep_planned_crashes
+                || matches!(p.fault, Fault::WalRestart | Fault::SegmentWriterCrash | Fault::Isolate { .. })
+        })
         .cloned()
         .collect();
     WorldSpec { fault_every_ms: 0, recovery_crash_percent: 0, fault_plan, ..spec.clone() }
@@ -222,14 +232,18 @@ fn crash_points(cfg: &WorldConfig, options: &SweepOptions) -> (Vec<Point>, Outco
 /// crash image of that moment to the end.
 fn cut_at(before: &World, i: usize, seq: u64, call: &str, options: &SweepOptions, report: &mut SweepReport) {
     let mut cut = before.clone();
-    cut.disk_mut(i).arm_power_cut_held(CrashPoint::AfterOp { seq });
+    cut.arm_held_cut(i, seq);
     let stepped = cut.advance();
     let fs = cut.disk_mut(i);
     assert_eq!(fs.held_cut(), Some(seq), "the replayed step makes the same calls as the base run's");
     fs.set_record_ops(false);
     fs.take_ops();
     report.crash_points += 1;
-    let images = fs.enumerate_crash_images(options.model);
+    let mut images = fs.enumerate_crash_images(options.model);
+    if options.random_images > 0 {
+        let seed = before.config().spec.seed ^ (i as u64) << 56 ^ seq.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        images.extend(fs.sample_crash_images(options.model, options.random_images, seed));
+    }
     report.images_enumerated += images.len() as u64;
     if let Some(horizon_ms) = options.horizon_ms {
         let restart_ms = cut.config().spec.restart_after_ms;
@@ -254,28 +268,39 @@ fn cut_at(before: &World, i: usize, seq: u64, call: &str, options: &SweepOptions
             Err(payload) => Some(ImageFailure::Panic(panic_message(payload.as_ref()))),
         };
         if let Some(failure) = failure {
-            let plan = PlannedFault {
-                at_ms: 0,
-                plus_ns: 0,
-                node: i,
-                fault: Fault::ExactPowerCut {
-                    at: CutAt::AfterCall(seq),
-                    image: Some(from_decisions(&applied, &image.label)),
-                    reboot_cut: None,
-                },
-            };
-            let mut spec = cut.config().spec.clone();
-            spec.fault_plan.insert(0, plan);
+            let image_label = image.label.clone();
+            let spec = with_cut(&cut.config().spec, i, seq, before.now_ns(), from_decisions(&applied, &image.label));
             report.failures.push(SweepFailure {
                 node: i,
                 after_call: seq,
                 cut_ns: cut.now_ns(),
                 call: call.to_owned(),
+                image_label,
                 failure,
                 spec,
             });
         }
     }
+}
+
+/// `spec` with a plan entry that cuts node `i` right after call `seq`, keeping `image`; `step_ns` is the
+/// time of the base run when the step that makes the call began. The entry is due then, after every
+/// entry due by then: an event due at the current time is handled before any actor steps (an actor
+/// step runs only while no event is due, and its calls fall `step_cost_us` later), so the cut is armed
+/// before the step's calls and after anything the plan arms or crashes first — as the sweep's held cut
+/// was. On a node that is down then (the call is its reboot's) it is armed at that boot; at time 0,
+/// before the first boot.
+fn with_cut(spec: &WorldSpec, i: usize, seq: u64, step_ns: u64, image: scenarios::CrashImage) -> WorldSpec {
+    let entry = PlannedFault {
+        at_ms: step_ns / 1_000_000,
+        plus_ns: step_ns % 1_000_000,
+        node: i,
+        fault: Fault::ExactPowerCut { at: CutAt::AfterCall(seq), image: Some(image), reboot_cut: None },
+    };
+    let mut spec = spec.clone();
+    let at = spec.fault_plan.iter().position(|p| p.at_ms * 1_000_000 + p.plus_ns > step_ns);
+    spec.fault_plan.insert(at.unwrap_or(spec.fault_plan.len()), entry);
+    spec
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> String {

@@ -339,6 +339,8 @@ struct Node {
     /// A planned power cut this many calls into the next boot, and the image it keeps (`None`: the crash
     /// model chooses).
     next_boot_cut: Option<(u64, Option<CrashImage>)>,
+    /// A sweep's held power cut after this call, armed when the node next boots (last, over any other).
+    held_boot_cut: Option<u64>,
     /// The plan entry (an exact cut at a call, at time 0) armed before the first boot.
     start_cut: Option<usize>,
 }
@@ -590,6 +592,7 @@ impl World {
                 next_process: 1,
                 booting: false,
                 next_boot_cut: None,
+                held_boot_cut: None,
                 start_cut: None,
             })
             .collect();
@@ -760,6 +763,9 @@ impl World {
         }
         if let Some(index) = n.start_cut.take() {
             self.planned_fault(index);
+        }
+        if let Some(seq) = self.nodes[i].held_boot_cut.take() {
+            self.nodes[i].fs.arm_power_cut_held(CrashPoint::AfterOp { seq });
         }
         let n = &mut self.nodes[i];
         n.up = true;
@@ -1468,6 +1474,18 @@ impl World {
         self.check_fired_cuts();
         if stepped == Stepped::Event {
             self.check_obligations();
+        }
+    }
+
+    /// Arms a held power cut ([`SimFs::arm_power_cut_held`]) right after node `i`'s call `seq`: now, or
+    /// if the node is down, when it boots (after the boot's own arming, which it replaces — as a planned
+    /// cut after a call of a down node's reboot does).
+    pub(crate) fn arm_held_cut(&mut self, i: usize, seq: u64) {
+        let n = &mut self.nodes[i];
+        if n.up {
+            n.fs.arm_power_cut_held(CrashPoint::AfterOp { seq });
+        } else {
+            n.held_boot_cut = Some(seq);
         }
     }
 

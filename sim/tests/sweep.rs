@@ -10,19 +10,37 @@ use sim::sweep::{SweepOptions, SweepReport, base_spec, sweep};
 use sim::{Outcome, WorldConfig, run};
 use vfs::CrashModel;
 
-/// Sweeps node `node` of `scenario` (seed 0, `safety_ms` 1,500) between `from_ms` and `to_ms` with
-/// `bug` on or off; checks and snapshots the report.
-fn check(scenario: &str, node: usize, window_ms: (u64, u64), bug: Option<&str>) -> SweepReport {
-    let mut spec = base_spec(&scenarios::find(scenario).expect("in the catalogue").world(0));
+/// One swept window: a scenario's seed-0 world with a few knobs changed, one node, a window of its base run.
+struct Case {
+    scenario: &'static str,
+    /// Knobs set on the scenario's world (`safety_ms` among them when the default 1,500 does not fit).
+    sets: &'static [(&'static str, u64)],
+    /// `base_spec`'s `keep_planned_crashes`: the sweep cuts on top of the scenario's own cuts.
+    keep_planned_crashes: bool,
+    node: usize,
+    window_ms: (u64, u64),
+    horizon_ms: u64,
+}
+
+/// Sweeps `case` with `bug` on or off; checks and snapshots the report.
+fn check(case: &Case, bug: Option<&str>) -> SweepReport {
+    let world = scenarios::find(case.scenario).expect("in the catalogue").world(0);
+    let mut spec = base_spec(&world, case.keep_planned_crashes);
     spec.safety_ms = 1_500;
+    for &(knob, value) in case.sets {
+        let mut overrides = serde_json::Map::new();
+        overrides.insert(knob.into(), value.into());
+        spec = sim::seedfile::apply_overrides(&spec, &overrides).expect("a known knob");
+    }
     let names: Vec<String> = bug.iter().map(|b| (*b).to_owned()).collect();
     let bugs: Bugs = bugs_named(&names).expect("known switches");
     let options = SweepOptions {
-        nodes: vec![node],
+        nodes: vec![case.node],
         model: CrashModel::Pessimistic,
-        horizon_ms: Some(3_000),
+        horizon_ms: Some(case.horizon_ms),
         shard: (0, 1),
-        window_ms,
+        window_ms: case.window_ms,
+        random_images: 0,
     };
     let report = sweep(&WorldConfig::new(spec, bugs.clone()), &options, |_| {});
     assert_eq!(report.base, Outcome::Pass, "the base run (no cut) passes");
@@ -36,10 +54,20 @@ fn check(scenario: &str, node: usize, window_ms: (u64, u64), bug: Option<&str>) 
         report.failures.len()
     );
     if let Some(f) = report.failures.first() {
-        let Fault::ExactPowerCut { at, image: Some(image), .. } = &f.spec.fault_plan[0].fault else {
-            panic!("a sweep failure's plan starts with its exact cut: {:?}", f.spec.fault_plan)
-        };
-        assert_eq!(*at, CutAt::AfterCall(f.after_call));
+        let image = f
+            .spec
+            .fault_plan
+            .iter()
+            .find_map(|p| match &p.fault {
+                Fault::ExactPowerCut { at: CutAt::AfterCall(seq), image: Some(image), .. }
+                    if *seq == f.after_call && p.node == f.node =>
+                {
+                    Some(image)
+                }
+                _ => None,
+            })
+            .expect("a sweep failure's plan holds its exact cut");
+        assert_eq!(image.label, f.image_label);
         text.push_str(&format!(
             "first: node {} after call {} ({}), image {} keeping {} pieces: {}\n",
             f.node,
@@ -55,29 +83,101 @@ fn check(scenario: &str, node: usize, window_ms: (u64, u64), bug: Option<&str>) 
         assert_eq!(replayed.outcome.checker(), Some(f.failure.checker()), "the failure replays");
         assert_eq!(run(WorldConfig::new(f.spec.clone(), Bugs::none())).outcome, Outcome::Pass);
     }
-    let name = format!("{}-n{node}-{}", scenario.replace('/', "__"), bug.unwrap_or("no-switch"));
+    let name = format!("{}-n{}-{}", case.scenario.replace('/', "__"), case.node, bug.unwrap_or("no-switch"));
     insta::assert_snapshot!(name, text);
     report
+}
+
+/// Sweeps `case` with no switch (nothing may fail) and with `bug` (the first failure must be `checker`'s).
+fn finds(case: &Case, bug: &str, checker: &str) {
+    assert!(check(case, None).failures.is_empty(), "with no switch no crash image fails");
+    let found = check(case, Some(bug));
+    assert_eq!(found.failures.first().map(|f| f.failure.checker()), Some(checker), "{bug} is found");
 }
 
 /// The window around node 0's fourth WAL append after the first election: the WAL's fdatasyncs, a torn
 /// append whose first sector holds only the first byte of a record header, and the first group's
 /// config, which under `config-no-dir-sync` was renamed into place with no directory fsync.
-const WINDOW_MS: (u64, u64) = (195, 210);
-
-#[test]
-fn with_no_switch_no_crash_image_fails() {
-    assert!(check("recovery/config-dir-entry-lost", 0, WINDOW_MS, None).failures.is_empty());
-}
+const CONFIG_DIR_ENTRY_LOST: Case = Case {
+    scenario: "recovery/config-dir-entry-lost",
+    sets: &[],
+    keep_planned_crashes: false,
+    node: 0,
+    window_ms: (195, 210),
+    horizon_ms: 3_000,
+};
 
 #[test]
 fn a_torn_wal_header_bricks_the_node_under_wal_zero_checksum_unchecked() {
-    let found = check("recovery/config-dir-entry-lost", 0, WINDOW_MS, Some("wal-zero-checksum-unchecked"));
-    assert_eq!(found.failures.first().map(|f| f.failure.checker()), Some("node-boots"));
+    finds(&CONFIG_DIR_ENTRY_LOST, "wal-zero-checksum-unchecked", "node-boots");
 }
 
 #[test]
 fn a_lost_config_rename_loses_written_entries_under_config_no_dir_sync() {
-    let found = check("recovery/config-dir-entry-lost", 0, WINDOW_MS, Some("config-no-dir-sync"));
+    // The no-switch sweep of this window is `a_torn_wal_header…`'s.
+    let found = check(&CONFIG_DIR_ENTRY_LOST, Some("config-no-dir-sync"));
     assert_eq!(found.failures.first().map(|f| f.failure.checker()), Some("written-survives"));
+}
+
+/// A second cut, on top of the scenario's own cut before a WAL unlink: the reboot it causes finds
+/// several WAL files, flushes them and unlinks them one after another — under `wal-unlink-no-dir-sync`
+/// with no directory fsync, so the second cut can keep a later unlink and lose an earlier one.
+#[test]
+fn a_second_cut_keeps_a_later_wal_unlink_under_wal_unlink_no_dir_sync() {
+    let case = Case {
+        scenario: "recovery/segment-writer-deletes-mid-recovery",
+        sets: &[],
+        keep_planned_crashes: true,
+        node: 0,
+        window_ms: (815, 830),
+        horizon_ms: 3_000,
+    };
+    finds(&case, "wal-unlink-no-dir-sync", "written-survives");
+}
+
+/// A segment's index write that starts with the record straddling the first sector boundary (record
+/// 15, bytes 488..520), torn so that only its later sectors reached the disk: the record reads as
+/// index 0 with a nonzero length, which Ra's parse (`segment-index-unchecked`) accepts.
+#[test]
+fn an_index_write_torn_at_its_start_reads_as_index_0_under_segment_index_unchecked() {
+    let case = Case {
+        scenario: "recovery/torn-segment-index",
+        sets: &[],
+        keep_planned_crashes: false,
+        node: 2,
+        window_ms: (950, 960),
+        horizon_ms: 3_000,
+    };
+    finds(&case, "segment-index-unchecked", "node-boots");
+}
+
+/// A follower cut while the leader pipelines at 1 ms with overtaking links: on its return it takes a
+/// snapshot the leader sent while it was already accepting the resent entries past it.
+#[test]
+fn a_follower_cut_under_overtaking_takes_a_stale_snapshot_under_snapshot_over_written_log() {
+    let case = Case {
+        scenario: "recovery/follower-crash-under-overtaking",
+        sets: &[],
+        keep_planned_crashes: false,
+        node: 1,
+        window_ms: (230, 235),
+        horizon_ms: 1_000,
+    };
+    finds(&case, "snapshot-over-written-log", "commit-durability");
+}
+
+/// A cut of the first leader early on, on top of the scenario's isolations and cuts: a later turn
+/// leaves a node with a stale suffix under a snapshot it installs, and its next planned cut brings the
+/// suffix back under `stale-tail-resurrected`.
+#[test]
+fn a_stale_suffix_comes_back_after_a_snapshot_install_under_stale_tail_resurrected() {
+    let case = Case {
+        scenario: "recovery/stale-leader-installs-snapshot",
+        sets: &[("safety_ms", 8_000)],
+        keep_planned_crashes: true,
+        node: 2,
+        window_ms: (155, 165),
+        horizon_ms: 3_000,
+    };
+    finds(&case, "stale-tail-resurrected", "written-survives");
 }

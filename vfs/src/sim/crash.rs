@@ -377,6 +377,24 @@ impl SimFs {
         self.apply_crash(decisions, &histories).expect("freshly chosen decisions fit the pending state")
     }
 
+    /// `count` crash images `model` chooses at random for the current pending state, drawn from a rng
+    /// seeded with `seed` (the filesystem's own rng is left as it was), labelled `random K/count` and
+    /// normalised. What a sweep adds to the enumerated images: per-sector choices the enumerator never
+    /// makes (a torn write keeping a middle sector but not its neighbours, say).
+    pub fn sample_crash_images(&mut self, model: CrashModel, count: u64, seed: u64) -> Vec<super::CrashImage> {
+        let histories = self.histories();
+        let own = std::mem::replace(&mut self.rng, ChaCha8Rng::seed_from_u64(seed));
+        let images = (1..=count)
+            .map(|k| {
+                let chosen = self.choose(model, &histories);
+                let decisions = self.normalize_decisions(&chosen).expect("freshly chosen decisions fit");
+                super::CrashImage { label: format!("random {k}/{count}"), decisions }
+            })
+            .collect();
+        self.rng = own;
+        images
+    }
+
     fn choose(&mut self, model: CrashModel, histories: &BTreeMap<Ino, History>) -> CrashDecisions {
         let ss = self.config.sector_size;
         let (meta_order, forced) = self.metadata_order(histories);

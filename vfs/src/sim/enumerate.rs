@@ -3,7 +3,8 @@
 //!
 //! Candidates, over all pending operations (data and entry) in program order: nothing kept, everything
 //! kept, each prefix, each "all but one", each torn last write of every file (the write's first `j`
-//! sectors reached the disk, the rest did not; under `Corrupting` also with sector `j` garbage), and
+//! sectors reached the disk, the rest did not; under `Corrupting` also with sector `j` garbage; or its
+//! last `j` sectors did and the first did not, as a disk may write a request's sectors in any order), and
 //! "metadata, no data": every entry operation and size change kept, no pending data — what delayed
 //! allocation leaves (XFS, ext4 `data=writeback`): files of the right size reading as zeros. Each
 //! candidate becomes a decision vector, is normalised (per-inode order), filtered by what the model
@@ -18,19 +19,21 @@ use std::collections::{BTreeMap, BTreeSet};
 /// One crash image of the enumerator: a label a human can read and the decisions that produce it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CrashImage {
-    /// `none`, `all`, `metadata, no data`, `prefix<=N`, `omit N`, `torn N j/m`, `torn N j/m garbage`.
+    /// `none`, `all`, `metadata, no data`, `prefix<=N`, `omit N`, `torn N j/m`, `torn N j/m garbage`,
+    /// `torn N last j/m`; `random K/M` from [`SimFs::sample_crash_images`].
     pub label: String,
     /// Apply with [`SimFs::crash_with`].
     pub decisions: CrashDecisions,
 }
 
-/// A write torn at a sector boundary: of `sectors`, only those before `keep` reached the disk.
+/// A write torn at a sector boundary: its sectors in `lost_from..lost_to` did not reach the disk (the
+/// first of them holds garbage with `garbage`), the rest did.
 #[derive(Clone, Copy)]
 struct Tear {
     seq: u64,
-    first_sector: u64,
-    keep: u64,
-    garbage_at_boundary: bool,
+    lost_from: u64,
+    lost_to: u64,
+    garbage: bool,
 }
 
 impl SimFs {
@@ -66,18 +69,27 @@ impl SimFs {
             let Some((seq, offset, len)) = last_write else { continue };
             let first_sector = offset / ss;
             let count = (offset + len - 1) / ss - first_sector + 1;
+            let end = first_sector + count;
             for keep in 1..count {
-                for garbage_at_boundary in [false, true] {
-                    if garbage_at_boundary && model != CrashModel::Corrupting {
+                for garbage in [false, true] {
+                    if garbage && model != CrashModel::Corrupting {
                         continue;
                     }
-                    let suffix = if garbage_at_boundary { " garbage" } else { "" };
+                    let suffix = if garbage { " garbage" } else { "" };
                     candidates.push((
                         format!("torn {seq} {keep}/{count}{suffix}"),
                         all.clone(),
-                        Some(Tear { seq, first_sector, keep, garbage_at_boundary }),
+                        Some(Tear { seq, lost_from: first_sector + keep, lost_to: end, garbage }),
                     ));
                 }
+            }
+            // Sectors of one write reach the disk in no set order: the last ones, not the first.
+            for keep in 1..count {
+                candidates.push((
+                    format!("torn {seq} last {keep}/{count}"),
+                    all.clone(),
+                    Some(Tear { seq, lost_from: first_sector, lost_to: end - keep, garbage: false }),
+                ));
             }
         }
 
@@ -143,9 +155,9 @@ impl SimFs {
                     }
                     if let Some(t) = tear
                         && t.seq == *seq
-                        && sector >= t.first_sector + t.keep
+                        && (t.lost_from..t.lost_to).contains(&sector)
                     {
-                        if t.garbage_at_boundary && sector == t.first_sector + t.keep {
+                        if t.garbage && sector == t.lost_from {
                             version = Some(SectorVersion::Garbage(t.seq ^ (sector << 32)));
                             break;
                         }
