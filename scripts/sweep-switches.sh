@@ -23,7 +23,7 @@ register-after-init|membership/new-server-during-wal-rollover|0|--set safety_ms=
 config-no-dir-sync|recovery/config-dir-entry-lost|0|--set safety_ms=1500
 accept-no-parent-sync|recovery/power-loss-during-snapshot-install|0|--set safety_ms=3000
 wal-unlink-no-dir-sync|recovery/segment-writer-deletes-mid-recovery|0|--set safety_ms=1500 --keep-planned-crashes
-segment-index-unchecked|recovery/torn-wal-tail|0|--set safety_ms=1500 --set snapshot_interval=0 --set wal_max_size_bytes=1024
+segment-index-unchecked|recovery/torn-segment-index|0|--set safety_ms=1500
 segment-zero-header-fatal|recovery/torn-wal-tail|0|--set safety_ms=1500 --set snapshot_interval=0 --set segment_max_count=8 --set wal_max_size_bytes=4096
 snapshot-before-written|swarm|6837|
 snapshot-over-written-log|recovery/follower-crash-under-overtaking|0|--set safety_ms=1500 --to-ms 400 --horizon-ms 1000 --node 1
