@@ -4,17 +4,17 @@
 //! first failure are kept as insta snapshots, so a change in what the sweep explores shows up as a diff.
 
 use raft_core::Bugs;
-use scenarios::{CutAt, Fault};
+use scenarios::{CutAt, Fault, WorldSpec};
 use sim::seedfile::bugs_named;
 use sim::sweep::{SweepOptions, SweepReport, base_spec, sweep};
 use sim::{Outcome, WorldConfig, run};
 use vfs::CrashModel;
 
-/// One swept window: a scenario's seed-0 world with a few knobs changed, one node, a window of its base run.
+/// One swept window: a scenario's seed-0 world, one node, a window of its base run.
 struct Case {
     scenario: &'static str,
-    /// Knobs set on the scenario's world (`safety_ms` among them when the default 1,500 does not fit).
-    sets: &'static [(&'static str, u64)],
+    /// The safety phase: short, so that a window's suffix runs stay cheap.
+    safety_ms: u64,
     /// `base_spec`'s `keep_planned_crashes`: the sweep cuts on top of the scenario's own cuts.
     keep_planned_crashes: bool,
     node: usize,
@@ -25,13 +25,7 @@ struct Case {
 /// Sweeps `case` with `bug` on or off; checks and snapshots the report.
 fn check(case: &Case, bug: Option<&str>) -> SweepReport {
     let world = scenarios::find(case.scenario).expect("in the catalogue").world(0);
-    let mut spec = base_spec(&world, case.keep_planned_crashes);
-    spec.safety_ms = 1_500;
-    for &(knob, value) in case.sets {
-        let mut overrides = serde_json::Map::new();
-        overrides.insert(knob.into(), value.into());
-        spec = sim::seedfile::apply_overrides(&spec, &overrides).expect("a known knob");
-    }
+    let spec = WorldSpec { safety_ms: case.safety_ms, ..base_spec(&world, case.keep_planned_crashes) };
     let names: Vec<String> = bug.iter().map(|b| (*b).to_owned()).collect();
     let bugs: Bugs = bugs_named(&names).expect("known switches");
     let options = SweepOptions {
@@ -100,7 +94,7 @@ fn finds(case: &Case, bug: &str, checker: &str) {
 /// config, which under `config-no-dir-sync` was renamed into place with no directory fsync.
 const CONFIG_DIR_ENTRY_LOST: Case = Case {
     scenario: "recovery/config-dir-entry-lost",
-    sets: &[],
+    safety_ms: 1_500,
     keep_planned_crashes: false,
     node: 0,
     window_ms: (195, 210),
@@ -126,7 +120,7 @@ fn a_lost_config_rename_loses_written_entries_under_config_no_dir_sync() {
 fn a_second_cut_keeps_a_later_wal_unlink_under_wal_unlink_no_dir_sync() {
     let case = Case {
         scenario: "recovery/segment-writer-deletes-mid-recovery",
-        sets: &[],
+        safety_ms: 1_500,
         keep_planned_crashes: true,
         node: 0,
         window_ms: (815, 830),
@@ -142,7 +136,7 @@ fn a_second_cut_keeps_a_later_wal_unlink_under_wal_unlink_no_dir_sync() {
 fn an_index_write_torn_at_its_start_reads_as_index_0_under_segment_index_unchecked() {
     let case = Case {
         scenario: "recovery/torn-segment-index",
-        sets: &[],
+        safety_ms: 1_500,
         keep_planned_crashes: false,
         node: 2,
         window_ms: (950, 960),
@@ -157,7 +151,7 @@ fn an_index_write_torn_at_its_start_reads_as_index_0_under_segment_index_uncheck
 fn a_follower_cut_under_overtaking_takes_a_stale_snapshot_under_snapshot_over_written_log() {
     let case = Case {
         scenario: "recovery/follower-crash-under-overtaking",
-        sets: &[],
+        safety_ms: 1_500,
         keep_planned_crashes: false,
         node: 1,
         window_ms: (230, 235),
@@ -173,7 +167,7 @@ fn a_follower_cut_under_overtaking_takes_a_stale_snapshot_under_snapshot_over_wr
 fn a_stale_suffix_comes_back_after_a_snapshot_install_under_stale_tail_resurrected() {
     let case = Case {
         scenario: "recovery/stale-leader-installs-snapshot",
-        sets: &[("safety_ms", 8_000)],
+        safety_ms: 8_000,
         keep_planned_crashes: true,
         node: 2,
         window_ms: (155, 165),
