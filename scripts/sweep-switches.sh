@@ -25,7 +25,7 @@ accept-no-parent-sync|recovery/power-loss-during-snapshot-install|0|--set safety
 wal-unlink-no-dir-sync|recovery/segment-writer-deletes-mid-recovery|0|--set safety_ms=1500 --keep-planned-crashes
 segment-index-unchecked|recovery/torn-segment-index|0|--set safety_ms=1500
 segment-zero-header-fatal|recovery/torn-wal-tail|0|--set safety_ms=1500 --set snapshot_interval=0 --set segment_max_count=8 --set wal_max_size_bytes=4096
-snapshot-before-written|swarm|6837|
+snapshot-before-written|recovery/snapshot-ahead-of-slow-wal|0|--to-ms 1500
 snapshot-over-written-log|recovery/follower-crash-under-overtaking|0|--set safety_ms=1500 --to-ms 400 --horizon-ms 1000 --node 1
 stale-tail-resurrected|recovery/stale-leader-installs-snapshot|0|--keep-planned-crashes
 wal-zero-checksum-unchecked|recovery/config-dir-entry-lost|0|--set safety_ms=1500

@@ -127,6 +127,14 @@ pub fn catalogue() -> Vec<Scenario> {
             build: follower_crash_under_overtaking,
         },
         Scenario {
+            name: "recovery/snapshot-ahead-of-slow-wal",
+            why: "Each node's disk in turn turns slow (WAL syncs take 5-12 ms) and power is cut right after \
+                  its next snapshot:\na server applies what the others committed before its own WAL wrote \
+                  it, and must not snapshot it yet.",
+            targets: &["snapshot-before-written"],
+            build: snapshot_ahead_of_slow_wal,
+        },
+        Scenario {
             name: "network/partition-leader",
             why: "Nodes are isolated, made deaf or mute, and messages lost, duplicated and reordered, with no \
                   crash:\nelections, pre-votes and redirects must keep the history linearizable and converge.",
@@ -472,6 +480,47 @@ fn follower_crash_under_overtaking(seed: u64) -> WorldSpec {
         message_reorder_percent: 2,
         crash_model: losing_model(&mut r),
         fault_plan: repeated(&mut r, node, 300, 700, 8, &crash),
+        ..base(seed)
+    }
+}
+
+/// The plan of `recovery/snapshot-ahead-of-slow-wal`. While a node's WAL syncs slowly, the other two
+/// acknowledge an entry before it has written it: as leader it commits the entry, as follower it hears
+/// the commit index in the next append, and it applies the entry either way. When that crosses a
+/// snapshot point the snapshot names the entry live (one key: the last put is live) and the snapshot
+/// worker, at full speed, syncs it while the entry still waits for the WAL. A cut right after the
+/// snapshot is synced loses the entry. The node is back 10 ms later, before the leader's next snapshot
+/// truncates what it needs resent, so the machine reads the lost entry at its next get or compare.
+fn snapshot_ahead_of_slow_wal(seed: u64) -> WorldSpec {
+    let mut r = choices(seed);
+    let nodes = 3;
+    let slow_ms = 300;
+    let mut plan = Vec::new();
+    for k in 0..25u64 {
+        let node = ((seed + k) % nodes) as usize;
+        let at_ms = 400 + k * slow_ms;
+        let sync_latency_us = pick(&mut r, &[5_000, 8_000, 12_000]);
+        plan.push(PlannedFault {
+            at_ms,
+            plus_ns: 0,
+            node,
+            fault: Fault::SlowWal { sync_latency_us, duration_ms: slow_ms },
+        });
+        plan.push(PlannedFault {
+            at_ms: at_ms + 50 + below(&mut r, 100),
+            plus_ns: 0,
+            node,
+            fault: cut_after("fsync_dir", "snapshots"),
+        });
+    }
+    WorldSpec {
+        nodes: nodes as usize,
+        snapshot_interval: 8,
+        keys: 1,
+        safety_ms: 8_000,
+        restart_after_ms: 10,
+        crash_model: losing_model(&mut r),
+        fault_plan: plan,
         ..base(seed)
     }
 }

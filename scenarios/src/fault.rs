@@ -84,6 +84,16 @@ pub enum Fault {
         /// How long.
         duration_ms: u64,
     },
+    /// The node's disk turns slow for `duration_ms`: each WAL sync takes `sync_latency_us` (a degraded
+    /// or overloaded disk). The WAL process waits that long before it writes and syncs a batch, so its
+    /// writers hear `Written` that much later and new appends queue behind it, as behind Ra's WAL
+    /// blocked in fdatasync; the rest of the node (servers, snapshot worker) runs at full speed.
+    SlowWal {
+        /// How long each WAL sync takes.
+        sync_latency_us: u64,
+        /// How long the disk stays slow.
+        duration_ms: u64,
+    },
 }
 
 /// Where an exact power cut falls.
@@ -182,6 +192,7 @@ impl Fault {
             Fault::WalRestart => "wal-restart",
             Fault::SegmentWriterCrash => "segment-writer-crash",
             Fault::Isolate { .. } => "isolate",
+            Fault::SlowWal { .. } => "slow-wal",
         }
     }
 
@@ -194,7 +205,7 @@ impl Fault {
             | Fault::PowerCutAfter { reboot_cut_after_calls, .. }
             | Fault::PowerCutAfterCalls { reboot_cut_after_calls, .. } => *reboot_cut_after_calls,
             Fault::ExactPowerCut { reboot_cut, .. } => reboot_cut.as_ref().map(|r| r.after_calls),
-            Fault::WalRestart | Fault::SegmentWriterCrash | Fault::Isolate { .. } => None,
+            Fault::WalRestart | Fault::SegmentWriterCrash | Fault::Isolate { .. } | Fault::SlowWal { .. } => None,
         }
     }
 }

@@ -748,6 +748,9 @@ pub fn describe_plan(plan: &[PlannedFault], fired: &[FiredCut]) -> Vec<String> {
                 };
                 lines.push(format!("{head} {how} for {duration_ms} ms"));
             }
+            Fault::SlowWal { sync_latency_us, duration_ms } => {
+                lines.push(format!("{head} slow disk for {duration_ms} ms: each WAL sync takes {sync_latency_us} us"));
+            }
             other => lines.push(format!("{head} {}", other.name())),
         }
     }

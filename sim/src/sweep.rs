@@ -121,7 +121,7 @@ pub struct SweepReport {
 }
 
 /// The base world of a sweep: `spec` without its random faults and without crashes during recovery.
-/// Of its plan, the faults that crash nothing stay (WAL restarts, segment writer crashes, isolations:
+/// Of its plan, the faults that crash nothing stay (WAL restarts, segment writer crashes, isolations, slow disks:
 /// what a scenario does to reach its recovery path, such as a follower cut off until it needs a
 /// snapshot); its planned crashes stay only with `keep_planned_crashes`, and then the sweep cuts on top
 /// of them — a second cut in the recovery a planned cut leads to, say with several WAL files left for
@@ -132,7 +132,10 @@ pub fn base_spec(spec: &WorldSpec, keep_planned_crashes: bool) -> WorldSpec {
         .iter()
         .filter(|p| {
             keep_planned_crashes
-                || matches!(p.fault, Fault::WalRestart | Fault::SegmentWriterCrash | Fault::Isolate { .. })
+                || matches!(
+                    p.fault,
+                    Fault::WalRestart | Fault::SegmentWriterCrash | Fault::Isolate { .. } | Fault::SlowWal { .. }
+                )
         })
         .cloned()
         .collect();

@@ -15,7 +15,7 @@ pub enum Kind {
     Fail,
     /// A power loss, VM crash, WAL restart, or an armed or fired power cut.
     Crash,
-    /// What the disk kept of the unsynced state at a power cut.
+    /// What the disk kept of the unsynced state at a power cut; a disk turning slow.
     Disk,
     /// A network fault starts or ends.
     Net,
@@ -63,7 +63,7 @@ columns: simulated time (ms.µs) | node | kind | detail
   FAIL      an actor stopped with an error (a power cut's EIO, or a real failure)
   CRASH     power loss, VM crash, WAL restart, power cut armed at / fired by a durability point
   DISK      what a power cut kept of the unsynced state: per file the unsynced sectors kept, per
-            directory operation kept or dropped
+            directory operation kept or dropped; a disk turning slow (each WAL sync's latency)
   NET       isolation, one-way partition, reconnection
   LEADER    a node leads a term (with its commit index)
   SNAPSHOT  snapshot written (with its live indexes) or installed; segments unlinked

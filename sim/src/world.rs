@@ -237,6 +237,8 @@ enum Event {
     },
     /// Liveness phase: has the cluster converged yet?
     ConvergeCheck,
+    /// A slow WAL sync's time has passed: its WAL process may step again (nothing else to do).
+    WalReady,
 }
 
 #[derive(Clone)]
@@ -343,6 +345,19 @@ struct Node {
     held_boot_cut: Option<u64>,
     /// The plan entry (an exact cut at a call, at time 0) armed before the first boot.
     start_cut: Option<usize>,
+    /// A slow disk (`Fault::SlowWal`), until its end.
+    slow_wal: Option<SlowWal>,
+    /// The WAL process is waiting for a slow sync until this time (0: not waiting).
+    wal_ready_ns: u64,
+    /// The batch at the head of the WAL's queue has waited out its slow sync.
+    wal_sync_waited: bool,
+}
+
+/// A slow disk: each WAL sync takes `sync_latency_ns` until `until_ns`.
+#[derive(Debug, Clone, Copy)]
+struct SlowWal {
+    sync_latency_ns: u64,
+    until_ns: u64,
 }
 
 impl Node {
@@ -594,6 +609,9 @@ impl World {
                 next_boot_cut: None,
                 held_boot_cut: None,
                 start_cut: None,
+                slow_wal: None,
+                wal_ready_ns: 0,
+                wal_sync_waited: false,
             })
             .collect();
         let mut w = World {
@@ -776,6 +794,8 @@ impl World {
         n.segment_writer = SegmentWriter::new(segment_writer_config(&self.cfg));
         n.wal_box.clear();
         n.wal_next = None;
+        n.wal_ready_ns = 0;
+        n.wal_sync_waited = false;
         n.sw_box.clear();
         n.sw_next = None;
         n.worker_box.clear();
@@ -1132,6 +1152,8 @@ impl World {
         n.next_process += 1;
         n.wal = Wal::new(wal_config(&self.cfg), incarnation);
         n.wal_next = None;
+        n.wal_ready_ns = 0;
+        n.wal_sync_waited = false;
         let queued: Vec<WalMsg> = n.wal_box.drain(..).collect();
         n.wal_box.push_back(WalMsg::Recover);
         // What was queued for the old process is lost with it, except appends: Ra's writers re-send
@@ -1226,7 +1248,10 @@ impl World {
     fn apply_planned(&mut self, index: usize) {
         let PlannedFault { node: i, fault, .. } = self.cfg.spec.fault_plan[index].clone();
         self.count("planned faults");
-        let crashes = !matches!(fault, Fault::WalRestart | Fault::SegmentWriterCrash | Fault::Isolate { .. });
+        let crashes = !matches!(
+            fault,
+            Fault::WalRestart | Fault::SegmentWriterCrash | Fault::Isolate { .. } | Fault::SlowWal { .. }
+        );
         let first_boot = self.nodes[i].incarnation == 0;
         // A cut after a numbered call names the call across reboots: a node that is down arms it at its
         // next boot (how a materialised plan replays a power cut during a reboot after a VM crash or after
@@ -1311,6 +1336,19 @@ impl World {
             Fault::WalRestart => self.wal_restart(i),
             Fault::SegmentWriterCrash => self.segment_writer_crash(i),
             Fault::Isolate { inbound, outbound, duration_ms } => self.isolate(i, inbound, outbound, duration_ms),
+            Fault::SlowWal { sync_latency_us, duration_ms } => {
+                self.record_now(i, Fault::SlowWal { sync_latency_us, duration_ms });
+                self.count("slow disks");
+                self.nodes[i].slow_wal = Some(SlowWal {
+                    sync_latency_ns: sync_latency_us * 1_000,
+                    until_ns: self.now_ns + duration_ms * 1_000_000,
+                });
+                self.note(
+                    Some(i),
+                    Kind::Disk,
+                    format!("SLOW DISK: each WAL sync takes {sync_latency_us} us for {duration_ms} ms"),
+                );
+            }
         }
     }
 
@@ -1688,7 +1726,7 @@ impl World {
             return Vec::new();
         }
         let mut v = Vec::new();
-        if n.wal_next.is_some() || !n.wal_box.is_empty() {
+        if (n.wal_next.is_some() || !n.wal_box.is_empty()) && self.now_ns >= n.wal_ready_ns {
             v.push(Actor::Wal);
         }
         if n.sw_next.is_some() || !n.sw_box.is_empty() {
@@ -1730,6 +1768,21 @@ impl World {
         let result = match actor {
             Actor::Wal => {
                 let msg = n.wal_next.take().or_else(|| n.wal_box.pop_front()).expect("runnable");
+                if matches!(msg, WalMsg::CompleteBatch) {
+                    // A slow disk: the batch's write and sync start only once its sync time has passed
+                    // (the process blocked in fdatasync; what it has not written yet is lost to a crash).
+                    let slow = n.slow_wal.filter(|s| self.now_ns < s.until_ns);
+                    if let Some(s) = slow
+                        && !n.wal_sync_waited
+                    {
+                        n.wal_sync_waited = true;
+                        n.wal_ready_ns = self.now_ns + s.sync_latency_ns;
+                        n.wal_next = Some(msg);
+                        self.schedule(s.sync_latency_ns, Event::WalReady);
+                        return;
+                    }
+                    n.wal_sync_waited = false;
+                }
                 n.wal.handle(msg, &mut n.shared, &mut n.fs, &mut out)
             }
             Actor::SegmentWriter => {
@@ -2328,6 +2381,7 @@ impl World {
                     self.planned_fault(index);
                 }
             }
+            Event::WalReady => {}
             Event::Heal => {
                 if !self.faults_on {
                     return; // healed early already (`World::heal_at`)
@@ -2351,6 +2405,7 @@ impl World {
                 self.cut = None;
                 for n in self.nodes.iter_mut() {
                     n.fs.disarm_power_cut();
+                    n.slow_wal = None;
                 }
                 self.note(None, Kind::Phase, "HEAL: faults off, liveness phase".into());
                 for i in 0..self.nodes.len() {

@@ -81,3 +81,9 @@ fn power_loss_during_snapshot_install() {
     passes("recovery/power-loss-during-snapshot-install", &[3, 5]);
     finds("recovery/power-loss-during-snapshot-install", 1, "accept-no-parent-sync", "node-boots");
 }
+
+#[test]
+fn snapshot_ahead_of_slow_wal() {
+    passes("recovery/snapshot-ahead-of-slow-wal", &[1]);
+    finds("recovery/snapshot-ahead-of-slow-wal", 0, "snapshot-before-written", "storage-error");
+}

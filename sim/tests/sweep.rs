@@ -175,3 +175,19 @@ fn a_stale_suffix_comes_back_after_a_snapshot_install_under_stale_tail_resurrect
     };
     finds(&case, "stale-tail-resurrected", "written-survives");
 }
+
+/// Node 0's disk is slow from 400 ms (each WAL sync 5 ms): it applies an entry the others committed
+/// before its WAL wrote it, and the snapshot worker syncs a snapshot naming it live while the WAL still
+/// waits. A cut there loses the entry the snapshot needs under `snapshot-before-written`.
+#[test]
+fn a_snapshot_synced_ahead_of_a_slow_wal_names_a_lost_entry_under_snapshot_before_written() {
+    let case = Case {
+        scenario: "recovery/snapshot-ahead-of-slow-wal",
+        safety_ms: 1_500,
+        keep_planned_crashes: false,
+        node: 0,
+        window_ms: (550, 560),
+        horizon_ms: 3_000,
+    };
+    finds(&case, "snapshot-before-written", "storage-error");
+}
