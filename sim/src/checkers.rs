@@ -242,7 +242,9 @@ pub fn converged(view: &[MemberView]) -> Result<(), String> {
 }
 
 /// `lagging-follower-caught-up`: a follower that asks for leadership (its pre-vote reached the leader of
-/// its term) while both are up and connected must hear from that leader within `bound_ns`. Ra's leader
+/// its term) while both are up and connected must be sent something by that leader within `bound_ns`
+/// (sent: a message the network then loses counts, as one to a cut-off node does — the obligation is the
+/// leader's, and three lost contacts in a row at 20% loss are not a leader that skips its peer). Ra's leader
 /// answers a pre-vote by contacting every peer (PR 589 fix 4 included peers in snapshot backoff), except
 /// one it is sending a snapshot to, which it contacts when the transfer fails (2 s chunk timeout) and the
 /// follower pre-votes again. The bound (4.9 s in the worlds here) sits above that, with room for lost

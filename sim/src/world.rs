@@ -2015,16 +2015,18 @@ impl World {
     /// Group `g`'s member on node `from` sends `msg` to member `to` (of the same group).
     fn send(&mut self, from: usize, g: usize, to: &ServerId, msg: Message) {
         let Some((j, group)) = self.member_of(to) else { return };
-        if self.net_fault(self.cfg.spec.message_loss_percent) {
-            self.count("messages lost");
-            return;
-        }
+        // The leader contacted the follower when it sent, whether or not the network then loses the
+        // message (as a message to a cut-off node counts): the obligation is on the leader.
         if matches!(
             msg,
             Message::AppendEntries { .. } | Message::InstallSnapshot { .. } | Message::InstallSnapshotLive { .. }
         ) {
             let (l, f) = (self.member_key(from, g), self.member_key(j, group));
             self.checkers.obligations.contacted(l, f);
+        }
+        if self.net_fault(self.cfg.spec.message_loss_percent) {
+            self.count("messages lost");
+            return;
         }
         let (lo, hi) = (self.cfg.spec.latency_min_us, self.cfg.spec.latency_max_us.max(self.cfg.spec.latency_min_us));
         let latency = (lo + below(&mut self.net_rng, hi - lo + 1)) * 1_000;
