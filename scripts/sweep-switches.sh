@@ -2,7 +2,7 @@
 # Issue 10's sweep measurements (README, "Sweep: every crash point"): for every storage switch, one sweep
 # of one world with the switch on (it must fail) and the same sweep with no switch (it must not).
 # A host script around the release `sim` binary. Usage: scripts/sweep-switches.sh [SWITCH…]
-# Output: one line per switch; the full sweep output under $OUT (default /tmp/sweep-switches). About 45 min
+# Output: one line per switch; the full sweep output under $OUT (default /tmp/sweep-switches). About 80 min
 # on two cores (the twelve-group world of register-after-init alone takes 30).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +19,7 @@ wal-recovery-rescan|recovery/segment-writer-deletes-mid-recovery|0|--set safety_
 segref-tuple-delete|recovery/crash-between-segment-flush-and-wal-delete|0|--set safety_ms=1500
 config-orphan-registration|recovery/crash-between-registration-and-config|0|--set safety_ms=1500
 registration-not-synced|recovery/crash-between-registration-and-config|0|--set safety_ms=1500
-register-after-init|membership/new-server-during-wal-rollover|0|--set safety_ms=800
+register-after-init|membership/new-server-during-wal-rollover|0|--set safety_ms=800 --set groups=12 --set group_stagger_ms=100 --set wal_max_size_bytes=2048
 config-no-dir-sync|recovery/config-dir-entry-lost|0|--set safety_ms=1500
 accept-no-parent-sync|recovery/power-loss-during-snapshot-install|0|--set safety_ms=3000
 wal-unlink-no-dir-sync|recovery/segment-writer-deletes-mid-recovery|0|--set safety_ms=1500 --keep-planned-crashes
