@@ -196,6 +196,12 @@ impl Fault {
         }
     }
 
+    /// Whether it takes the node down (a power loss, a VM crash or a power cut); the others — WAL restart,
+    /// segment writer crash, isolation, slow disk — leave it running.
+    pub fn crashes(&self) -> bool {
+        !matches!(self, Fault::WalRestart | Fault::SegmentWriterCrash | Fault::Isolate { .. } | Fault::SlowWal { .. })
+    }
+
     /// The power cut the reboot after this fault arms, if any.
     pub fn reboot_cut_after_calls(&self) -> Option<u64> {
         match self {

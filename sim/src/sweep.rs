@@ -127,18 +127,7 @@ pub struct SweepReport {
 /// of them — a second cut in the recovery a planned cut leads to, say with several WAL files left for
 /// it to flush. Its network stays as it is.
 pub fn base_spec(spec: &WorldSpec, keep_planned_crashes: bool) -> WorldSpec {
-    let fault_plan = spec
-        .fault_plan
-        .iter()
-        .filter(|p| {
-            keep_planned_crashes
-                || matches!(
-                    p.fault,
-                    Fault::WalRestart | Fault::SegmentWriterCrash | Fault::Isolate { .. } | Fault::SlowWal { .. }
-                )
-        })
-        .cloned()
-        .collect();
+    let fault_plan = spec.fault_plan.iter().filter(|p| keep_planned_crashes || !p.fault.crashes()).cloned().collect();
     WorldSpec { fault_every_ms: 0, recovery_crash_percent: 0, fault_plan, ..spec.clone() }
 }
 

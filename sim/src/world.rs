@@ -347,10 +347,9 @@ struct Node {
     start_cut: Option<usize>,
     /// A slow disk (`Fault::SlowWal`), until its end.
     slow_wal: Option<SlowWal>,
-    /// The WAL process is waiting for a slow sync until this time (0: not waiting).
-    wal_ready_ns: u64,
-    /// The batch at the head of the WAL's queue has waited out its slow sync.
-    wal_sync_waited: bool,
+    /// The batch at the head of the WAL's queue waits for a slow sync until this time (and may go once
+    /// it has passed).
+    wal_ready_ns: Option<u64>,
 }
 
 /// A slow disk: each WAL sync takes `sync_latency_ns` until `until_ns`.
@@ -610,8 +609,7 @@ impl World {
                 held_boot_cut: None,
                 start_cut: None,
                 slow_wal: None,
-                wal_ready_ns: 0,
-                wal_sync_waited: false,
+                wal_ready_ns: None,
             })
             .collect();
         let mut w = World {
@@ -794,8 +792,7 @@ impl World {
         n.segment_writer = SegmentWriter::new(segment_writer_config(&self.cfg));
         n.wal_box.clear();
         n.wal_next = None;
-        n.wal_ready_ns = 0;
-        n.wal_sync_waited = false;
+        n.wal_ready_ns = None;
         n.sw_box.clear();
         n.sw_next = None;
         n.worker_box.clear();
@@ -1152,8 +1149,7 @@ impl World {
         n.next_process += 1;
         n.wal = Wal::new(wal_config(&self.cfg), incarnation);
         n.wal_next = None;
-        n.wal_ready_ns = 0;
-        n.wal_sync_waited = false;
+        n.wal_ready_ns = None;
         let queued: Vec<WalMsg> = n.wal_box.drain(..).collect();
         n.wal_box.push_back(WalMsg::Recover);
         // What was queued for the old process is lost with it, except appends: Ra's writers re-send
@@ -1248,10 +1244,7 @@ impl World {
     fn apply_planned(&mut self, index: usize) {
         let PlannedFault { node: i, fault, .. } = self.cfg.spec.fault_plan[index].clone();
         self.count("planned faults");
-        let crashes = !matches!(
-            fault,
-            Fault::WalRestart | Fault::SegmentWriterCrash | Fault::Isolate { .. } | Fault::SlowWal { .. }
-        );
+        let crashes = fault.crashes();
         let first_boot = self.nodes[i].incarnation == 0;
         // A cut after a numbered call names the call across reboots: a node that is down arms it at its
         // next boot (how a materialised plan replays a power cut during a reboot after a VM crash or after
@@ -1726,7 +1719,7 @@ impl World {
             return Vec::new();
         }
         let mut v = Vec::new();
-        if (n.wal_next.is_some() || !n.wal_box.is_empty()) && self.now_ns >= n.wal_ready_ns {
+        if (n.wal_next.is_some() || !n.wal_box.is_empty()) && n.wal_ready_ns.is_none_or(|t| self.now_ns >= t) {
             v.push(Actor::Wal);
         }
         if n.sw_next.is_some() || !n.sw_box.is_empty() {
@@ -1773,15 +1766,14 @@ impl World {
                     // (the process blocked in fdatasync; what it has not written yet is lost to a crash).
                     let slow = n.slow_wal.filter(|s| self.now_ns < s.until_ns);
                     if let Some(s) = slow
-                        && !n.wal_sync_waited
+                        && n.wal_ready_ns.is_none()
                     {
-                        n.wal_sync_waited = true;
-                        n.wal_ready_ns = self.now_ns + s.sync_latency_ns;
+                        n.wal_ready_ns = Some(self.now_ns + s.sync_latency_ns);
                         n.wal_next = Some(msg);
                         self.schedule(s.sync_latency_ns, Event::WalReady);
                         return;
                     }
-                    n.wal_sync_waited = false;
+                    n.wal_ready_ns = None;
                 }
                 n.wal.handle(msg, &mut n.shared, &mut n.fs, &mut out)
             }
