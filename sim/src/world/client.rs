@@ -1,0 +1,236 @@
+//! The client workload and its history: the open-loop generator or closed-loop clients (one operation
+//! outstanding each, following redirects, giving up at a timeout), which member each operation goes to,
+//! and the history the linearizability checker judges.
+//!
+//! Owns: `InFlight`, `Client`, the client random stream, `history`. Must not judge the history (that is
+//! `obligations::finish`).
+
+use raft_core::consensus::kv::{KvCommand, KvResult};
+use raft_core::consensus::server::{ClientId, Input, Role};
+use scenarios::rng::below;
+
+use crate::linearizability;
+
+use super::node::ServerWork;
+use super::{Event, World};
+
+/// A client operation not yet answered.
+#[derive(Clone)]
+pub(super) struct InFlight {
+    /// The group whose machine it goes to.
+    pub(super) group: usize,
+    pub(super) key: String,
+    pub(super) op: linearizability::KvOp,
+    pub(super) invoke_ns: u64,
+    pub(super) command: KvCommand,
+}
+
+/// A closed-loop client.
+#[derive(Clone)]
+pub(super) struct Client {
+    /// Where it sends: the leader it last heard of.
+    pub(super) target: Option<usize>,
+    /// Its outstanding request.
+    pub(super) request: Option<u64>,
+}
+
+impl World {
+    /// The workload's clock ticks: a new operation, until a while after the heal.
+    pub(super) fn client_tick(&mut self) {
+        // The workload stops a while after the heal (once something has completed after it), so
+        // that members can converge.
+        let stop = (self.cfg.spec.safety_ms + self.cfg.spec.liveness_workload_ms) * 1_000_000;
+        if self.now_ns < stop || self.checkers.committed_in_liveness() == 0 {
+            self.client_op();
+            let interval = self.cfg.spec.client_interval_ms * 1_000_000;
+            self.schedule(interval, Event::ClientOp);
+        }
+    }
+
+    /// A closed-loop client's operation is still unanswered: give up (outcome unknown).
+    pub(super) fn client_timeout(&mut self, client: usize, request: u64) {
+        if self.clients[client].request == Some(request)
+            && let Some(f) = self.in_flight.remove(&request)
+        {
+            self.count("client timeouts");
+            self.record_unknown(f);
+            self.clients[client] = Client { target: None, request: None };
+        }
+    }
+
+    /// A closed-loop client sends its redirected operation again.
+    pub(super) fn client_retry(&mut self, client: usize, request: u64) {
+        if self.clients[client].request == Some(request) && self.in_flight.contains_key(&request) {
+            self.client_send(client, request);
+        }
+    }
+
+    /// Whether group `g`'s member on node `i` serves (its node up, its server running).
+    pub(super) fn serving(&self, i: usize, g: usize) -> bool {
+        self.nodes[i].up && self.nodes[i].members[g].host.is_some()
+    }
+
+    /// Where an operation for group `g` goes without a better hint: the member that believes it leads,
+    /// else any serving member (which redirects); `None` when none serves.
+    pub(super) fn pick_target(&mut self, g: usize) -> Option<usize> {
+        let up: Vec<usize> = (0..self.nodes.len()).filter(|&i| self.serving(i, g)).collect();
+        if up.is_empty() {
+            return None;
+        }
+        let leader = up
+            .iter()
+            .copied()
+            .find(|&i| self.nodes[i].members[g].host.as_ref().is_some_and(|h| *h.server.role() == Role::Leader));
+        // The draw happens even when a leader is known: the worlds swarm found bugs in were drawn so.
+        let any = up[below(&mut self.client_rng, up.len() as u64) as usize];
+        Some(leader.unwrap_or(any))
+    }
+
+    /// A new operation: from the open-loop generator, or from an idle closed-loop client.
+    pub(super) fn client_op(&mut self) {
+        let closed_loop = !self.clients.is_empty();
+        let client = if closed_loop {
+            let idle: Vec<usize> = (0..self.clients.len()).filter(|&c| self.clients[c].request.is_none()).collect();
+            if idle.is_empty() {
+                self.count("client operations skipped (every client busy)");
+                return;
+            }
+            Some(idle)
+        } else {
+            None
+        };
+        // A closed-loop client keeps to its group; the open-loop generator picks one (no draw with one
+        // group, so that single-group worlds keep their random streams).
+        let groups: Vec<usize> = (0..self.cfg.spec.groups).filter(|&g| self.created[g]).collect();
+        let open_loop_group =
+            if groups.len() > 1 { groups[below(&mut self.client_rng, groups.len() as u64) as usize] } else { 0 };
+        let serving_somewhere = |w: &World, g: usize| (0..w.nodes.len()).any(|i| w.serving(i, g));
+        let (client, group) = match client {
+            Some(idle) => {
+                let idle: Vec<usize> = idle
+                    .into_iter()
+                    .filter(|&c| {
+                        self.created[c % self.cfg.spec.groups] && serving_somewhere(self, c % self.cfg.spec.groups)
+                    })
+                    .collect();
+                if idle.is_empty() {
+                    return;
+                }
+                let c = idle[below(&mut self.client_rng, idle.len() as u64) as usize];
+                (Some(c), c % self.cfg.spec.groups)
+            }
+            None => (None, open_loop_group),
+        };
+        // The open-loop generator asks the node that believes it leads, else anyone (who redirects).
+        let target = if closed_loop {
+            0
+        } else {
+            match self.pick_target(group) {
+                Some(t) => t,
+                None => return,
+            }
+        };
+        let k = below(&mut self.client_rng, u64::from(self.cfg.spec.keys.max(1)));
+        let key = if group == 0 { format!("k{k}") } else { format!("g{}/k{k}", group + 1) };
+        self.client_seq += 1;
+        let value = self.client_seq.to_be_bytes().to_vec();
+        let (command, op) = match below(&mut self.client_rng, 3) {
+            0 => (KvCommand::Get { key: key.clone() }, linearizability::KvOp::Get),
+            1 => (KvCommand::Put { key: key.clone(), value: value.clone() }, linearizability::KvOp::Put(value)),
+            _ => (
+                KvCommand::Cas { key: key.clone(), expected: None, new: value.clone() },
+                linearizability::KvOp::Cas { expected: None, new: value },
+            ),
+        };
+        let request = self.client_seq;
+        let f = InFlight { group, key, op, invoke_ns: self.now_ns, command: command.clone() };
+        self.in_flight.insert(request, f);
+        self.checkers.invoke(request, self.now_ns);
+        self.count("client operations");
+        match client {
+            Some(c) => {
+                self.clients[c].request = Some(request);
+                self.client_send(c, request);
+                let timeout = self.cfg.spec.client_timeout_ms * 1_000_000;
+                self.schedule(timeout, Event::ClientTimeout { client: c, request });
+            }
+            None => self.nodes[target].members[group].server_box.push_back(ServerWork::Input(Input::Command {
+                client: ClientId(1),
+                request,
+                command,
+            })),
+        }
+    }
+
+    /// A closed-loop client sends its outstanding operation: to the leader it last heard of if that member
+    /// is serving, else to a member that believes it leads, else to any serving member.
+    pub(super) fn client_send(&mut self, c: usize, request: u64) {
+        let g = self.in_flight[&request].group;
+        let target = match self.clients[c].target.filter(|&t| self.serving(t, g)) {
+            Some(t) => t,
+            None => match self.pick_target(g) {
+                Some(t) => t,
+                None => return, // the timeout will give up on it
+            },
+        };
+        self.clients[c].target = Some(target);
+        let command = self.in_flight[&request].command.clone();
+        let client = ClientId(c as u64 + 2);
+        let input = Input::Command { client, request, command };
+        self.nodes[target].members[g].server_box.push_back(ServerWork::Input(input));
+    }
+
+    /// A server answered `request`: with a result, or with a redirect (the command was not appended;
+    /// `hint` is the leader it knows). The first answer counts (a new leader may answer again for an
+    /// inherited entry).
+    pub(super) fn client_done(
+        &mut self,
+        client: ClientId,
+        request: u64,
+        result: Option<KvResult>,
+        hint: Option<usize>,
+    ) {
+        let closed = (client.0 >= 2).then(|| (client.0 - 2) as usize);
+        if !self.in_flight.contains_key(&request) {
+            return;
+        }
+        let Some(result) = result else {
+            match closed {
+                // A closed-loop client follows the redirect a moment later.
+                Some(c) if self.clients[c].request == Some(request) => {
+                    self.count("client redirects");
+                    self.clients[c].target = hint;
+                    self.schedule(10_000_000, Event::ClientRetry { client: c, request });
+                }
+                // The open-loop generator drops it.
+                _ => {
+                    self.in_flight.remove(&request);
+                }
+            }
+            return;
+        };
+        let f = self.in_flight.remove(&request).expect("checked");
+        if let Some(c) = closed
+            && self.clients[c].request == Some(request)
+        {
+            self.clients[c].request = None;
+        }
+        self.count("client operations ok");
+        self.checkers.committed(request, self.now_ns);
+        let outcome = match result {
+            KvResult::Ok => linearizability::KvOutcome::Ok,
+            KvResult::Value(v) => linearizability::KvOutcome::Value(v),
+            KvResult::Cas { applied, previous } => linearizability::KvOutcome::Cas { applied, previous },
+        };
+        let (key, op, invoke_ns) = (f.key, f.op, f.invoke_ns);
+        self.history.push(linearizability::Operation { key, op, outcome, invoke_ns, return_ns: self.now_ns });
+    }
+
+    /// An operation whose outcome nobody will learn: it may take effect at any time after its invocation.
+    pub(super) fn record_unknown(&mut self, f: InFlight) {
+        let outcome = linearizability::KvOutcome::Unknown;
+        let op =
+            linearizability::Operation { key: f.key, op: f.op, outcome, invoke_ns: f.invoke_ns, return_ns: u64::MAX };
+        self.history.push(op);
+    }
+}

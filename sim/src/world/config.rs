@@ -1,0 +1,117 @@
+//! What a run is built from: [`WorldConfig`] (the `scenarios` world plus what only the engine knows) and
+//! its validation, and the storage settings every node derives from it.
+//!
+//! Owns: the config's shape and `validate`; the mapping of a scenario's crash model to `vfs`'s; the WAL
+//! and segment writer settings. Must not touch a running world: nothing here sees `World`.
+
+use raft_core::Bugs;
+use raft_core::storage::segment::SegmentConfig;
+use raft_core::storage::segment_writer::SegmentWriterConfig;
+use raft_core::storage::wal::{SyncMethod, WalConfig};
+use vfs::OpKind;
+
+use scenarios::{Fault, WorldSpec};
+
+/// Everything a run depends on: the world (`scenarios` data) and what only the engine knows — the bug
+/// switches and how much the trace shows. Every knob is written out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorldConfig {
+    /// The world: cluster, workload, network, faults, phases, crash model (its `seed` decides everything
+    /// else that is random).
+    pub spec: WorldSpec,
+    /// Switched-on pre-fix behaviours.
+    pub bugs: Bugs,
+    /// Render every message delivery and drop in the trace (MSG lines); off, only notable events are.
+    pub trace_messages: bool,
+    /// Render every filesystem call that changes or syncs a disk in the trace (FS lines, numbered as the
+    /// CRASH lines number a power cut's call).
+    pub trace_fs: bool,
+    /// Run the checkers (always, except to measure what they cost: `cargo xtask bench`'s harness
+    /// overhead). Off, only `converges` runs, since it ends the run.
+    pub checkers: bool,
+    /// Keep the rolling hash after every step and event (`RunResult::trail`), to locate where two runs
+    /// diverge: `check_determinism` turns it on. Off, a long run does not hold a word per decision (a
+    /// 15-million-event swarm seed held over 200 MB).
+    pub record_trail: bool,
+}
+
+impl WorldConfig {
+    /// A world as `spec` says, with `bugs` switched on and the trace showing notable events only.
+    pub fn new(spec: WorldSpec, bugs: Bugs) -> WorldConfig {
+        WorldConfig { spec, bugs, trace_messages: false, trace_fs: false, checkers: true, record_trail: false }
+    }
+
+    /// Whether the world can be built: at least one node and one group, and a plan that names existing
+    /// nodes and filesystem calls. `Err` says which knob is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        let s = &self.spec;
+        if s.nodes == 0 {
+            return Err("nodes: at least 1".into());
+        }
+        if s.groups == 0 {
+            return Err("groups: at least 1".into());
+        }
+        for (k, p) in s.fault_plan.iter().enumerate() {
+            if p.node >= s.nodes {
+                return Err(format!("fault_plan[{k}].node: {} but the cluster has {} nodes", p.node, s.nodes));
+            }
+            match &p.fault {
+                Fault::PowerCutBefore { call, .. } | Fault::PowerCutAfter { call, .. }
+                    if OpKind::from_name(call).is_none() =>
+                {
+                    let names: Vec<&str> = OpKind::ALL.iter().map(|k| k.name()).collect();
+                    return Err(format!("fault_plan[{k}].call: unknown call {call:?} (one of {})", names.join(", ")));
+                }
+                Fault::PowerCutAfterCalls { calls: 0, .. } => {
+                    return Err(format!("fault_plan[{k}].calls: at least 1"));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `vfs` crash model a scenario's model names.
+pub fn crash_model(model: scenarios::CrashModel) -> vfs::CrashModel {
+    match model {
+        scenarios::CrashModel::NoLoss => vfs::CrashModel::NoLoss,
+        scenarios::CrashModel::LoseUnsynced => vfs::CrashModel::LoseUnsynced,
+        scenarios::CrashModel::Pessimistic => vfs::CrashModel::Pessimistic,
+        scenarios::CrashModel::Ext4Ordered => vfs::CrashModel::Ext4Ordered,
+        scenarios::CrashModel::Corrupting => vfs::CrashModel::Corrupting,
+    }
+}
+
+/// The WAL settings of every node.
+pub(super) fn wal_config(cfg: &WorldConfig) -> WalConfig {
+    WalConfig {
+        dir: "wal".into(),
+        max_size_bytes: cfg.spec.wal_max_size_bytes,
+        first_file_max_size_bytes: cfg.spec.wal_max_size_bytes,
+        max_entries: None,
+        sync_method: SyncMethod::Datasync,
+        compute_checksums: true,
+        bugs: cfg.bugs.clone(),
+    }
+}
+
+/// The segment writer settings of every node.
+pub(super) fn segment_writer_config(cfg: &WorldConfig) -> SegmentWriterConfig {
+    SegmentWriterConfig {
+        data_dir: String::new(),
+        segment: SegmentConfig {
+            max_count: cfg.spec.segment_max_count,
+            max_size_bytes: 64 << 20,
+            max_pending: 1024,
+            compute_checksums: true,
+            index_parse: if cfg.bugs.has(raft_core::Bug::SegmentIndexUnchecked) {
+                raft_core::storage::segment::IndexParse::Ra
+            } else {
+                raft_core::storage::segment::IndexParse::Contiguous
+            },
+        },
+        delete_keys_per_step: 8,
+        bugs: cfg.bugs.clone(),
+    }
+}

@@ -1,0 +1,460 @@
+//! Faults that take a node or one of its processes down, and when they happen: power loss (the crash
+//! model or an explicit image), VM crash, WAL-only restart, segment writer crash, power cuts armed at crash
+//! points, the random fault draw, planned faults, slow disks, restarts (with a cut into recovery), the
+//! heal.
+//!
+//! Owns: what a crash does to a node and how an actor's error is classified (`actor_failed`). Every
+//! fault that takes effect is reported to the recorder (`record`); network faults live in `network`.
+//! Must not judge recovered state (`obligations`).
+
+use raft_core::storage::StorageError;
+use raft_core::storage::segment_writer::SegmentWriter;
+use raft_core::storage::wal::{Wal, WalMsg};
+use scenarios::rng::below;
+use vfs::{CrashPoint, OpKind, SimFs};
+
+use scenarios::{CrashImage, CutAt, Fault, PlannedFault};
+
+use crate::image;
+use crate::trace::{self, Kind};
+
+use super::config::{crash_model, segment_writer_config, wal_config};
+use super::{Event, World};
+
+/// A slow disk: each WAL sync takes `sync_latency_ns` until `until_ns`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SlowWal {
+    pub(super) sync_latency_ns: u64,
+    pub(super) until_ns: u64,
+}
+
+/// Arms a power cut at `point` that keeps `image`, or lets `model` choose.
+pub(super) fn arm(fs: &mut SimFs, point: CrashPoint, model: vfs::CrashModel, image: Option<&CrashImage>) {
+    match image {
+        Some(image) => fs.arm_power_cut_replay(point, image::to_decisions(image, model)),
+        None => fs.arm_power_cut(point, model),
+    }
+}
+
+impl World {
+    /// An actor stopped with `e`. A power cut is expected; anything else is a crash Ra would also have:
+    /// during boot it is a `node-boots` violation, afterwards a `storage-error` one.
+    pub(super) fn actor_failed(&mut self, i: usize, what: &str, e: StorageError, booting: bool) {
+        let name = self.nodes[i].name.clone();
+        self.note(Some(i), Kind::Fail, format!("{what}: {e}"));
+        if e.is_power_cut() {
+            return;
+        }
+        let checker = if booting { "node-boots" } else { "storage-error" };
+        self.checkers.violation(checker, &name, self.now_ns, format!("{what}: {e}"));
+        self.nodes[i].up = false;
+    }
+
+    /// Bookkeeping of every crash of node `i`: what it had written, and obligations that lapse.
+    pub(super) fn crashed(&mut self, i: usize) {
+        for m in self.nodes[i].members.iter_mut() {
+            if let Some(h) = m.host.as_ref() {
+                m.written_at_crash = Some(m.written_before_receive.unwrap_or_else(|| h.log.last_written()));
+            }
+        }
+        for g in 0..self.cfg.spec.groups {
+            let key = self.member_key(i, g);
+            self.checkers.obligations.forget(key);
+        }
+    }
+
+    /// Power loss now: `image` says what the disk keeps (`None`: the crash model chooses).
+    pub(super) fn power_loss(&mut self, i: usize, image: Option<&CrashImage>) {
+        self.crashed(i);
+        let model = crash_model(self.cfg.spec.crash_model);
+        let n = &mut self.nodes[i];
+        n.fs.disarm_power_cut();
+        let pending = n.fs.pending_count();
+        let (decisions, mismatch) = match image {
+            Some(image) => match n.fs.crash_with(&image::to_decisions(image, model)) {
+                Ok(d) => (d, false),
+                Err(_) => (n.fs.crash(model), true),
+            },
+            None => (n.fs.crash(model), false),
+        };
+        if mismatch {
+            self.count("crash images that no longer fit");
+        }
+        let label = match image {
+            Some(image) if !mismatch => image.label.clone(),
+            _ => model.name().to_owned(),
+        };
+        let image = Some(image::from_decisions(&decisions, &label));
+        let entry = self.record_now(i, Fault::ExactPowerCut { at: CutAt::Now, image, reboot_cut: None });
+        let r = self.recorder.node(i);
+        r.armed = None;
+        r.crash_entry = Some(entry);
+        self.record_down(i);
+        let n = &mut self.nodes[i];
+        n.fs.power_on();
+        n.up = false;
+        n.incarnation += 1;
+        self.count("power losses");
+        if pending > 0 {
+            self.count("power losses with unsynced state");
+        }
+        self.note(Some(i), Kind::Crash, format!("POWER LOSS ({} model, {pending} pending operations)", model.name()));
+        for line in trace::describe_crash(&decisions) {
+            self.note(Some(i), Kind::Disk, line);
+        }
+        let after = self.cfg.spec.restart_after_ms * 1_000_000;
+        self.schedule(after, Event::Restart { node: i });
+    }
+
+    /// VM crash: every process and its volatile state gone; the page cache (unsynced data) survives.
+    pub(super) fn vm_crash(&mut self, i: usize) {
+        self.crashed(i);
+        let n = &mut self.nodes[i];
+        n.fs.process_crash();
+        n.up = false;
+        n.incarnation += 1;
+        self.count("vm crashes");
+        self.record_now(i, Fault::VmCrash { reboot_cut_after_calls: None });
+        // Its reboot's power cut, if any, is recorded as a cut its boot arms (a VM crash has no image).
+        let r = self.recorder.node(i);
+        r.armed = None;
+        r.crash_entry = None;
+        self.record_down(i);
+        self.note(Some(i), Kind::Crash, "VM CRASH (processes gone, page cache kept)".into());
+        let after = self.cfg.spec.restart_after_ms * 1_000_000;
+        self.schedule(after, Event::Restart { node: i });
+    }
+
+    /// The WAL process alone restarts (Ra's supervisor): mem tables survive, so it recovers in
+    /// post-boot mode; appends that arrive meanwhile wait in its mailbox.
+    pub(super) fn wal_restart(&mut self, i: usize) {
+        if self.restart_wal(i) {
+            self.record_now(i, Fault::WalRestart);
+        }
+    }
+
+    /// The WAL restart itself (also a segment writer crash's); whether it happened (a WAL still
+    /// recovering is not restarted).
+    pub(super) fn restart_wal(&mut self, i: usize) -> bool {
+        let n = &mut self.nodes[i];
+        if !matches!(n.wal.phase(), raft_core::storage::wal::WalPhase::Running) {
+            return false;
+        }
+        let incarnation = n.incarnation * 1_000 + n.next_process;
+        n.next_process += 1;
+        n.wal = Wal::new(wal_config(&self.cfg), incarnation);
+        n.wal_next = None;
+        n.wal_ready_ns = None;
+        let queued: Vec<WalMsg> = n.wal_box.drain(..).collect();
+        n.wal_box.push_back(WalMsg::Recover);
+        // What was queued for the old process is lost with it, except appends: Ra's writers re-send
+        // after a gap, here they simply wait behind recovery.
+        n.wal_box.extend(queued.into_iter().filter(|m| matches!(m, WalMsg::Append(_))));
+        self.count("wal restarts");
+        self.note(Some(i), Kind::Crash, "WAL process restart (mem tables kept)".into());
+        true
+    }
+
+    /// The segment writer crashes mid-work: a fresh one starts (open segments, queued flushes and
+    /// step-wise mem-table deletes of the old one are gone), and Ra's `one_for_all` log supervisor
+    /// restarts the WAL with it, whose post-boot recovery hands the WAL files still on disk to the new
+    /// segment writer again.
+    pub(super) fn segment_writer_crash(&mut self, i: usize) {
+        if !matches!(self.nodes[i].wal.phase(), raft_core::storage::wal::WalPhase::Running) {
+            return;
+        }
+        let n = &mut self.nodes[i];
+        n.segment_writer = SegmentWriter::new(segment_writer_config(&self.cfg));
+        n.sw_box.clear();
+        n.sw_next = None;
+        self.count("segment writer crashes");
+        self.record_now(i, Fault::SegmentWriterCrash);
+        self.note(Some(i), Kind::Crash, "segment writer crash (the log supervisor restarts the WAL too)".into());
+        self.restart_wal(i);
+    }
+
+    /// Arms a power cut just before the node's next call at a durability point.
+    pub(super) fn arm_crash_point(&mut self, i: usize) {
+        const POINTS: [(OpKind, &str); 9] = [
+            (OpKind::Unlink, "*.wal"),
+            (OpKind::Fdatasync, "*.wal"),
+            (OpKind::Rename, "*.wal"),
+            (OpKind::Fsync, "*.segment"),
+            (OpKind::Unlink, "*.segment"),
+            (OpKind::FsyncDir, "*"),
+            (OpKind::Rename, "config"),
+            (OpKind::Write, "indexes"),
+            (OpKind::Rename, "names"),
+        ];
+        let (kind, glob) = POINTS[below(&mut self.fault_rng, POINTS.len() as u64) as usize];
+        let model = crash_model(self.cfg.spec.crash_model);
+        let n = &mut self.nodes[i];
+        let after_seq = n.fs.op_seq();
+        n.fs.arm_power_cut(CrashPoint::BeforeOp { kind: Some(kind), path_glob: glob.to_owned(), after_seq }, model);
+        self.record_armed(i, true, None);
+        self.count("crash points armed");
+        self.note(Some(i), Kind::Crash, format!("power cut armed before the next {} of {glob}", kind.name()));
+    }
+
+    /// A power cut armed at a crash point fired during a step: the node is down.
+    pub(super) fn check_fired_cuts(&mut self) {
+        for i in 0..self.nodes.len() {
+            if !self.nodes[i].up || !self.nodes[i].fs.is_powered_off() {
+                continue;
+            }
+            self.crashed(i);
+            let n = &mut self.nodes[i];
+            let cuts = n.fs.take_power_cuts();
+            let recovering = n.booting || n.members.iter().all(|m| m.host.is_none() && m.starting.is_none());
+            n.up = false;
+            n.incarnation += 1;
+            self.count("crash points fired");
+            if recovering {
+                self.count("crashes during recovery");
+            }
+            self.record_down(i);
+            for cut in cuts {
+                self.record_fired(i, &cut);
+                if cut.replay_mismatch.is_some() {
+                    self.count("crash images that no longer fit");
+                }
+                self.note(Some(i), Kind::Crash, format!("POWER CUT at op {} ({})", cut.seq, cut.trigger));
+                for line in trace::describe_crash(&cut.decisions) {
+                    self.note(Some(i), Kind::Disk, line);
+                }
+            }
+            let after = self.cfg.spec.restart_after_ms * 1_000_000;
+            self.schedule(after, Event::Restart { node: i });
+        }
+    }
+
+    /// Applies entry `index` of the fault plan.
+    pub(super) fn planned_fault(&mut self, index: usize) {
+        let p = &self.cfg.spec.fault_plan[index];
+        self.recorder.due_ns = Some(p.at_ms * 1_000_000 + p.plus_ns);
+        self.apply_planned(index);
+        self.recorder.due_ns = None;
+    }
+
+    pub(super) fn apply_planned(&mut self, index: usize) {
+        let PlannedFault { node: i, fault, .. } = self.cfg.spec.fault_plan[index].clone();
+        self.count("planned faults");
+        let crashes = fault.crashes();
+        let first_boot = self.nodes[i].incarnation == 0;
+        // A cut after a numbered call names the call across reboots: a node that is down arms it at its
+        // next boot (how a materialised plan replays a power cut during a reboot after a VM crash or after
+        // another such cut). At the first boot it is armed now, before the boot's own calls.
+        if let Fault::ExactPowerCut { at: CutAt::AfterCall(seq), image, .. } = &fault
+            && !self.nodes[i].up
+            && !first_boot
+            && let Some(k) = seq.checked_sub(self.nodes[i].fs.op_seq()).filter(|k| *k > 0)
+        {
+            self.nodes[i].next_boot_cut = Some((k, image.clone()));
+            self.count("planned cuts armed at the next boot");
+            self.note(Some(i), Kind::Crash, format!("power cut after call {seq} armed at the next boot"));
+            return;
+        }
+        if crashes && !self.nodes[i].up && !first_boot {
+            self.count("planned faults skipped (node down)");
+            self.note(Some(i), Kind::Crash, format!("planned {} skipped: the node is down", fault.name()));
+            return;
+        }
+        if crashes {
+            self.nodes[i].next_boot_cut = match &fault {
+                Fault::ExactPowerCut { reboot_cut, .. } => reboot_cut.clone().map(|r| (r.after_calls, r.image)),
+                _ => fault.reboot_cut_after_calls().map(|k| (k, None)),
+            };
+        }
+        let model = crash_model(self.cfg.spec.crash_model);
+        match fault {
+            Fault::PowerLoss { .. } => self.power_loss(i, None),
+            Fault::ExactPowerCut { at: CutAt::Now, image, .. } => self.power_loss(i, image.as_ref()),
+            Fault::ExactPowerCut { at, image, .. } => {
+                let n = &mut self.nodes[i];
+                let (point, what) = match at {
+                    CutAt::BeforeCall(seq) => (
+                        CrashPoint::BeforeOp { kind: None, path_glob: "**".into(), after_seq: seq.saturating_sub(1) },
+                        format!("before call {seq}"),
+                    ),
+                    _ => {
+                        let seq = match at {
+                            CutAt::AfterCall(seq) => seq,
+                            CutAt::Now | CutAt::BeforeCall(_) => unreachable!("matched above"),
+                        };
+                        (CrashPoint::AfterOp { seq }, format!("after call {seq}"))
+                    }
+                };
+                arm(&mut n.fs, point, model, image.as_ref());
+                self.record_armed(i, matches!(at, CutAt::BeforeCall(_)), image.as_ref().map(|im| im.label.clone()));
+                self.count("crash points armed");
+                let keeps = image.as_ref().map_or(String::new(), |im| format!(", keeping image {}", im.label));
+                self.note(Some(i), Kind::Crash, format!("power cut armed {what}{keeps}"));
+            }
+            Fault::VmCrash { .. } => self.vm_crash(i),
+            Fault::PowerCutBefore { call, path_glob, .. } => {
+                let kind = OpKind::from_name(&call).expect("validated");
+                let n = &mut self.nodes[i];
+                let after_seq = n.fs.op_seq();
+                n.fs.arm_power_cut(
+                    CrashPoint::BeforeOp { kind: Some(kind), path_glob: path_glob.clone(), after_seq },
+                    model,
+                );
+                self.record_armed(i, true, None);
+                self.count("crash points armed");
+                self.note(Some(i), Kind::Crash, format!("power cut armed before the next {call} of {path_glob}"));
+            }
+            Fault::PowerCutAfter { call, path_glob, .. } => {
+                let kind = OpKind::from_name(&call).expect("validated");
+                let n = &mut self.nodes[i];
+                let after_seq = n.fs.op_seq();
+                let point = CrashPoint::AfterMatchingOp { kind: Some(kind), path_glob: path_glob.clone(), after_seq };
+                n.fs.arm_power_cut(point, model);
+                self.record_armed(i, false, None);
+                self.count("crash points armed");
+                self.note(Some(i), Kind::Crash, format!("power cut armed after the next {call} of {path_glob}"));
+            }
+            Fault::PowerCutAfterCalls { calls, .. } => {
+                let n = &mut self.nodes[i];
+                let seq = n.fs.op_seq() + calls;
+                n.fs.arm_power_cut(CrashPoint::AfterOp { seq }, model);
+                self.record_armed(i, false, None);
+                self.count("crash points armed");
+                self.note(Some(i), Kind::Crash, format!("power cut armed after call {seq} ({calls} calls from now)"));
+            }
+            Fault::WalRestart => self.wal_restart(i),
+            Fault::SegmentWriterCrash => self.segment_writer_crash(i),
+            Fault::Isolate { inbound, outbound, duration_ms } => self.isolate(i, inbound, outbound, duration_ms),
+            Fault::SlowWal { sync_latency_us, duration_ms } => {
+                self.record_now(i, Fault::SlowWal { sync_latency_us, duration_ms });
+                self.count("slow disks");
+                self.nodes[i].slow_wal = Some(SlowWal {
+                    sync_latency_ns: sync_latency_us * 1_000,
+                    until_ns: self.now_ns + duration_ms * 1_000_000,
+                });
+                self.note(
+                    Some(i),
+                    Kind::Disk,
+                    format!("SLOW DISK: each WAL sync takes {sync_latency_us} us for {duration_ms} ms"),
+                );
+            }
+        }
+    }
+
+    /// A random fault is due: draw one (while every node is in) and schedule the next.
+    pub(super) fn random_fault(&mut self) {
+        if !self.faults_on {
+            return;
+        }
+        // Faults stay within what Raft claims to survive: never a second node out at a time.
+        let all_in = self.nodes.iter().all(|n| n.up) && self.cut.is_none();
+        if all_in {
+            let victim = below(&mut self.fault_rng, self.nodes.len() as u64) as usize;
+            let c = &self.cfg.spec;
+            let weights = [
+                c.power_loss_weight,
+                c.vm_crash_weight,
+                c.wal_restart_weight,
+                c.partition_weight,
+                c.crash_point_weight,
+                c.one_way_partition_weight,
+                c.segment_writer_crash_weight,
+            ];
+            let total: u64 = weights.iter().map(|w| u64::from(*w)).sum();
+            let mut pick = below(&mut self.fault_rng, total.max(1));
+            let mut kind = 0;
+            for (k, w) in weights.iter().enumerate() {
+                if pick < u64::from(*w) {
+                    kind = k;
+                    break;
+                }
+                pick -= u64::from(*w);
+            }
+            if total > 0 {
+                let first = self.cfg.spec.fault_every_ms * 1_000_000;
+                self.recorder.due_ns = Some(self.recorder.next_fault_due_ns.unwrap_or(first));
+                match kind {
+                    0 => self.power_loss(victim, None),
+                    1 => self.vm_crash(victim),
+                    2 => self.wal_restart(victim),
+                    3 => self.isolate(victim, true, true, self.cfg.spec.partition_ms),
+                    4 => self.arm_crash_point(victim),
+                    5 => {
+                        let inbound = below(&mut self.fault_rng, 2) == 0;
+                        self.isolate(victim, inbound, !inbound, self.cfg.spec.partition_ms)
+                    }
+                    _ => self.segment_writer_crash(victim),
+                }
+                self.recorder.due_ns = None;
+            }
+        }
+        let every = self.cfg.spec.fault_every_ms * 1_000_000;
+        let jitter = below(&mut self.fault_rng, every.max(1));
+        self.recorder.next_fault_due_ns = Some(self.now_ns + every / 2 + jitter);
+        self.schedule(every / 2 + jitter, Event::Fault);
+    }
+
+    /// A crashed node's restart is due: boot it, maybe with a power cut into its recovery.
+    pub(super) fn restart(&mut self, node: usize) {
+        // The heal may have booted it already.
+        if !self.nodes[node].up && self.checkers.first().is_none() {
+            let pct = u64::from(self.cfg.spec.recovery_crash_percent);
+            let planned = self.nodes[node].next_boot_cut.take().filter(|_| self.faults_on);
+            let cut = if planned.is_some() {
+                planned
+            } else if self.faults_on && pct > 0 && below(&mut self.fault_rng, 100) < pct {
+                Some((1 + below(&mut self.fault_rng, 60), None))
+            } else {
+                None
+            };
+            if cut.is_some() {
+                self.count("recovery crashes armed");
+            }
+            self.record_boot_cut(node, cut.as_ref());
+            self.boot(node, cut);
+            self.count("restarts");
+        }
+    }
+
+    /// Entry `index` of the fault plan is due.
+    pub(super) fn planned_due(&mut self, index: usize) {
+        if self.faults_on {
+            self.planned_fault(index);
+        }
+    }
+
+    /// The safety phase ends: faults off, every node back, the liveness phase begins.
+    pub(super) fn heal(&mut self) {
+        if !self.faults_on {
+            return; // healed early already (`World::heal_at`)
+        }
+        // Entries planned for the heal's very instant come first, as a random fault drawn for it
+        // does (its event is older): how a materialised plan replays one.
+        let heal_ns = self.cfg.spec.safety_ms * 1_000_000;
+        let due: Vec<(u64, u64)> = self
+            .queue
+            .iter()
+            .filter(|(k, e)| k.0 == heal_ns && matches!(e, Event::Planned { .. }))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in due {
+            if let Some(Event::Planned { index }) = self.queue.remove(&key) {
+                self.planned_fault(index);
+                self.check_fired_cuts();
+            }
+        }
+        self.faults_on = false;
+        self.cut = None;
+        for n in self.nodes.iter_mut() {
+            n.fs.disarm_power_cut();
+            n.slow_wal = None;
+        }
+        self.note(None, Kind::Phase, "HEAL: faults off, liveness phase".into());
+        for i in 0..self.nodes.len() {
+            if !self.nodes[i].up && self.checkers.first().is_none() {
+                self.boot(i, None);
+            }
+        }
+        self.checkers.liveness_started(self.now_ns);
+        self.schedule(self.cfg.spec.liveness_workload_ms * 1_000_000, Event::ConvergeCheck);
+    }
+}

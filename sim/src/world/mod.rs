@@ -1,0 +1,513 @@
+//! The world: nodes, network, clock and event queue, and the loop that steps them.
+//!
+//! Key invariant: the run is a pure function of [`WorldConfig`] (seed included). Nothing reads the wall
+//! clock; every choice — which runnable actor steps next, each message's latency, each crash image —
+//! comes from a `ChaCha8Rng` stream derived from the seed, one stream per concern, so that adding a
+//! knob in one concern does not reorder another.
+//!
+//! Scheduling: whenever some actor of some node has work (a continuation or a mailbox message), the
+//! scheduler picks one at random and runs one step, which costs `step_cost_us` of simulated time;
+//! otherwise the clock jumps to the next event (message delivery, timer, client operation, fault).
+//!
+//! The world's concerns live in one module each; this module keeps `World` itself, the event queue and
+//! the step loop (one step: an actor step, or else the next event, then what follows it):
+//! - `config` — [`WorldConfig`] and its validation; `outcome` — [`RunResult`], [`Outcome`], coverage marks;
+//! - `node` — nodes and members, the boot path, stepping the storage actors and routing their output;
+//! - `server` — a member's consensus server, its effects, timers, snapshot sender and accept;
+//! - `network` — send, deliver, isolations; `client` — the workload and its history;
+//! - `faults` — crashes, restarts, crash points, planned faults, slow disks, the heal;
+//! - `record` — the faults that took effect, as an explicit plan;
+//! - `obligations` — when each checker runs and what it is shown.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use raft_core::consensus::server::{Message, ServerId, Timer};
+use raft_core::storage::durable_files::{MetaStore, NamesStore};
+use raft_core::storage::segment_writer::SegmentWriter;
+use raft_core::storage::shared::NodeShared;
+use raft_core::storage::wal::Wal;
+use rand_chacha::ChaCha8Rng;
+use scenarios::rng::stream;
+use vfs::{CrashPoint, SimFs, SimFsConfig};
+
+use scenarios::{CutAt, Fault, PlannedFault};
+
+use crate::checkers::Checkers;
+use crate::linearizability;
+use crate::trace::{self, Kind};
+
+mod client;
+mod config;
+mod faults;
+mod network;
+mod node;
+mod obligations;
+mod outcome;
+mod record;
+mod server;
+
+pub use config::{WorldConfig, crash_model};
+pub use outcome::{COVERAGE_MARKS, FiredCut, Outcome, RunResult, missed_marks};
+
+use client::{Client, InFlight};
+use config::{segment_writer_config, wal_config};
+use network::Cut;
+use node::{Member, Node, member_name};
+use record::Recorder;
+
+#[derive(Debug, Clone)]
+enum Event {
+    Deliver {
+        to: usize,
+        group: usize,
+        from: ServerId,
+        msg: Message,
+    },
+    Timer {
+        node: usize,
+        group: usize,
+        incarnation: u64,
+        timer: Timer,
+        generation: u64,
+    },
+    SenderTimer {
+        node: usize,
+        group: usize,
+        incarnation: u64,
+        peer: ServerId,
+        generation: u64,
+    },
+    ClientOp,
+    /// A closed-loop client's operation is still unanswered: give up (outcome unknown).
+    ClientTimeout {
+        client: usize,
+        request: u64,
+    },
+    /// A closed-loop client sends its redirected operation again.
+    ClientRetry {
+        client: usize,
+        request: u64,
+    },
+    Fault,
+    Restart {
+        node: usize,
+    },
+    Reconnect {
+        node: usize,
+    },
+    AutoSave {
+        node: usize,
+        incarnation: u64,
+    },
+    Heal,
+    /// Entry `index` of the fault plan is due.
+    Planned {
+        index: usize,
+    },
+    /// Group `g` comes into being: every node that is up creates its member.
+    CreateGroup {
+        group: usize,
+    },
+    /// Liveness phase: has the cluster converged yet?
+    ConvergeCheck,
+    /// A slow WAL sync's time has passed: its WAL process may step again (nothing else to do).
+    WalReady,
+}
+
+/// What [`World::advance`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stepped {
+    /// An actor stepped.
+    Actor,
+    /// An event was handled.
+    Event,
+    /// Nothing was left to do.
+    Idle,
+}
+
+/// A world being run. Cloning it forks the run: both copies go on identically until one is changed
+/// (how a sweep explores every crash image of one crash point without replaying the run up to it).
+#[derive(Clone)]
+pub struct World {
+    cfg: WorldConfig,
+    now_ns: u64,
+    seq: u64,
+    queue: BTreeMap<(u64, u64), Event>,
+    nodes: Vec<Node>,
+    sched_rng: ChaCha8Rng,
+    net_rng: ChaCha8Rng,
+    fault_rng: ChaCha8Rng,
+    client_rng: ChaCha8Rng,
+    link_clock: BTreeMap<(usize, usize), u64>,
+    client_seq: u64,
+    /// The node currently cut off from the network (both ways or one way), if any.
+    cut: Option<Cut>,
+    /// Client operations in flight: request → (key, operation, invoke time).
+    in_flight: BTreeMap<u64, InFlight>,
+    /// The closed-loop clients (none for the open-loop generator); client `c` uses group `c % groups`.
+    clients: Vec<Client>,
+    /// Which groups exist yet.
+    created: Vec<bool>,
+    /// The completed history (outcomes known or, at the end, unknown).
+    history: Vec<linearizability::Operation>,
+    faults_on: bool,
+    checkers: Checkers,
+    /// The liveness phase saw the cluster converge: the run is over.
+    converged: bool,
+    events: u64,
+    hash: u64,
+    trace: Vec<String>,
+    trail: Vec<u64>,
+    coverage: BTreeMap<&'static str, u64>,
+    /// The faults that took effect, for `RunResult::materialized`.
+    recorder: Recorder,
+}
+
+impl World {
+    /// A world whose nodes are about to boot for the first time.
+    pub fn new(cfg: WorldConfig) -> World {
+        let disks = (0..cfg.spec.nodes)
+            .map(|i| {
+                SimFs::new(SimFsConfig {
+                    seed: cfg.spec.seed ^ (0xF5 + i as u64),
+                    sector_size: 512,
+                    capacity_bytes: 1 << 32,
+                    max_file_size: 1 << 40,
+                    record_ops: false,
+                })
+            })
+            .collect();
+        World::with_disks(cfg, disks)
+    }
+
+    /// A world whose nodes boot from the given disks (node `i` from `disks[i]`): how a test hands the
+    /// boot path a constructed disk image.
+    pub fn with_disks(cfg: WorldConfig, disks: Vec<SimFs>) -> World {
+        if let Err(e) = cfg.validate() {
+            panic!("an invalid world config (check `WorldConfig::validate` first): {e}");
+        }
+        assert_eq!(disks.len(), cfg.spec.nodes, "one disk per node");
+        let nodes = disks
+            .into_iter()
+            .map(|mut fs| {
+                fs.set_record_ops(cfg.trace_fs);
+                fs
+            })
+            .enumerate()
+            .map(|(i, fs)| Node {
+                name: format!("n{}", i + 1),
+                fs,
+                shared: NodeShared::new(),
+                names: NamesStore::new(),
+                meta: MetaStore::new(),
+                up: false,
+                incarnation: 0,
+                wal: Wal::new(wal_config(&cfg), 0),
+                segment_writer: SegmentWriter::new(segment_writer_config(&cfg)),
+                wal_box: VecDeque::new(),
+                wal_next: None,
+                sw_box: VecDeque::new(),
+                sw_next: None,
+                worker_box: VecDeque::new(),
+                members: (0..cfg.spec.groups).map(|g| Member::new(member_name(i, g))).collect(),
+                next_process: 1,
+                booting: false,
+                next_boot_cut: None,
+                held_boot_cut: None,
+                start_cut: None,
+                slow_wal: None,
+                wal_ready_ns: None,
+            })
+            .collect();
+        let mut w = World {
+            now_ns: 0,
+            seq: 0,
+            queue: BTreeMap::new(),
+            nodes,
+            sched_rng: stream(cfg.spec.seed, 1),
+            net_rng: stream(cfg.spec.seed, 2),
+            fault_rng: stream(cfg.spec.seed, 3),
+            client_rng: stream(cfg.spec.seed, 4),
+            link_clock: BTreeMap::new(),
+            client_seq: 0,
+            cut: None,
+            in_flight: BTreeMap::new(),
+            clients: (0..cfg.spec.clients).map(|_| Client { target: None, request: None }).collect(),
+            created: (0..cfg.spec.groups).map(|g| g == 0 || cfg.spec.group_stagger_ms == 0).collect(),
+            history: Vec::new(),
+            faults_on: true,
+            checkers: Checkers::new(cfg.spec.contact_bound_ms),
+            converged: false,
+            events: 0,
+            hash: 0xcbf2_9ce4_8422_2325,
+            trace: Vec::new(),
+            trail: Vec::new(),
+            coverage: BTreeMap::new(),
+            recorder: Recorder::default(),
+            cfg,
+        };
+        // An exact cut at a call, planned for time 0, is armed before the first boot: its call may be
+        // one of the boot's own (the plan's events come after it).
+        let mut armed_at_start = vec![false; w.cfg.spec.fault_plan.len()];
+        for (index, p) in w.cfg.spec.fault_plan.iter().enumerate() {
+            if let (0, 0, Fault::ExactPowerCut { at: CutAt::AfterCall(_) | CutAt::BeforeCall(_), .. }) =
+                (p.at_ms, p.plus_ns, &p.fault)
+            {
+                armed_at_start[index] = true;
+            }
+        }
+        for i in 0..w.nodes.len() {
+            w.nodes[i].start_cut = armed_at_start
+                .iter()
+                .enumerate()
+                .rfind(|(index, a)| **a && w.cfg.spec.fault_plan[*index].node == i)
+                .map(|(index, _)| index);
+            w.boot(i, None);
+        }
+        w.schedule(w.cfg.spec.client_interval_ms * 1_000_000, Event::ClientOp);
+        if w.cfg.spec.fault_every_ms > 0 {
+            w.schedule(w.cfg.spec.fault_every_ms * 1_000_000, Event::Fault);
+        }
+        w.schedule(w.cfg.spec.safety_ms * 1_000_000, Event::Heal);
+        for (index, armed) in armed_at_start.into_iter().enumerate() {
+            let PlannedFault { at_ms, plus_ns, .. } = w.cfg.spec.fault_plan[index];
+            // An entry due at the heal's very instant still happens, just before it (`Event::Heal`).
+            if at_ms * 1_000_000 + plus_ns <= w.cfg.spec.safety_ms * 1_000_000 && !armed {
+                w.schedule(at_ms * 1_000_000 + plus_ns, Event::Planned { index });
+            }
+        }
+        if w.cfg.spec.group_stagger_ms > 0 {
+            for group in 1..w.cfg.spec.groups {
+                w.schedule(group as u64 * w.cfg.spec.group_stagger_ms * 1_000_000, Event::CreateGroup { group });
+            }
+        }
+        w
+    }
+
+    /// A trace line about group `g`'s member on node `i` (prefixed with the member for groups after the
+    /// first).
+    fn note_member(&mut self, i: usize, g: usize, kind: Kind, detail: String) {
+        let detail = if g == 0 { detail } else { format!("{}: {detail}", self.nodes[i].members[g].name) };
+        self.note(Some(i), kind, detail);
+    }
+
+    fn schedule(&mut self, after_ns: u64, event: Event) {
+        self.seq += 1;
+        self.queue.insert((self.now_ns + after_ns, self.seq), event);
+    }
+
+    /// Adds a trace line (and folds it into the trace hash), after the FS lines of the filesystem calls
+    /// made before it.
+    fn note(&mut self, node: Option<usize>, kind: Kind, detail: String) {
+        self.trace_fs_calls();
+        self.push_line(node, kind, &detail);
+    }
+
+    /// Renders a line. The optional detail lines (MSG, FS) do not feed the trace hash, so that tracing
+    /// more of a run does not change its hash (the run itself is the same).
+    fn push_line(&mut self, node: Option<usize>, kind: Kind, detail: &str) {
+        let name = node.map_or("-", |i| self.nodes[i].name.as_str());
+        let line = trace::render(self.now_ns, name, kind, detail);
+        if matches!(kind, Kind::Msg | Kind::Fs) {
+            self.trace.push(line);
+            return;
+        }
+        for b in line.as_bytes() {
+            self.hash ^= u64::from(*b);
+            self.hash = self.hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.trace.push(line);
+    }
+
+    /// With `trace_fs`: an FS line per recorded filesystem call that changed or synced a disk.
+    fn trace_fs_calls(&mut self) {
+        if !self.cfg.trace_fs {
+            return;
+        }
+        for i in 0..self.nodes.len() {
+            for op in self.nodes[i].fs.take_ops() {
+                if let Some(line) = trace::describe_fs_op(&op) {
+                    self.push_line(Some(i), Kind::Fs, &line);
+                }
+            }
+        }
+    }
+
+    /// Folds a compact event description into the trace hash (every step and event, not only rendered
+    /// lines, so that the determinism check sees every decision).
+    fn mix(&mut self, words: &[u64]) {
+        for w in words {
+            for b in w.to_le_bytes() {
+                self.hash ^= u64::from(b);
+                self.hash = self.hash.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        if self.cfg.record_trail {
+            self.trail.push(self.hash);
+        }
+    }
+
+    fn count_n(&mut self, what: &'static str, n: u64) {
+        *self.coverage.entry(what).or_default() += n;
+    }
+
+    fn count(&mut self, what: &'static str) {
+        *self.coverage.entry(what).or_default() += 1;
+    }
+}
+
+impl World {
+    /// Runs the safety phase, heals, runs the liveness phase, checks convergence.
+    pub fn run(mut self) -> RunResult {
+        while self.step() {}
+        self.finish()
+    }
+
+    /// Whether the run goes on: within its time bound, no violation yet, not converged.
+    pub fn running(&self) -> bool {
+        let end_ns = (self.cfg.spec.safety_ms + self.cfg.spec.liveness_ms) * 1_000_000;
+        self.now_ns < end_ns && self.checkers.first().is_none() && !self.converged
+    }
+
+    /// One step of the run — an actor step, or else the next event — and what follows it (fired power
+    /// cuts, overdue obligations). `false` when the run is over; then [`World::finish`] judges it.
+    pub fn step(&mut self) -> bool {
+        if !self.running() {
+            return false;
+        }
+        match self.advance() {
+            Stepped::Idle => false,
+            stepped => {
+                self.settle(stepped);
+                true
+            }
+        }
+    }
+
+    /// Steps an actor if one has work, or else handles the next event; nothing after it. A sweep calls
+    /// this, chooses the image of the held power cut that fired, then [`World::settle`].
+    pub(crate) fn advance(&mut self) -> Stepped {
+        if self.step_some_actor() {
+            return Stepped::Actor;
+        }
+        let Some((&(at, seq), _)) = self.queue.iter().next() else { return Stepped::Idle };
+        let event = self.queue.remove(&(at, seq)).expect("present");
+        self.now_ns = self.now_ns.max(at);
+        self.mix(&[at, seq]);
+        self.events += 1;
+        self.handle_event(event);
+        Stepped::Event
+    }
+
+    /// What follows a step: its FS lines, the power cuts that fired in it, and (after an event) the
+    /// contact obligations that fell due.
+    pub(crate) fn settle(&mut self, stepped: Stepped) {
+        self.trace_fs_calls();
+        self.check_fired_cuts();
+        if stepped == Stepped::Event {
+            self.check_obligations();
+        }
+    }
+
+    /// Arms a held power cut ([`SimFs::arm_power_cut_held`]) right after node `i`'s call `seq`: now, or
+    /// if the node is down, when it boots (after the boot's own arming, which it replaces — as a planned
+    /// cut after a call of a down node's reboot does).
+    pub(crate) fn arm_held_cut(&mut self, i: usize, seq: u64) {
+        let n = &mut self.nodes[i];
+        if n.up {
+            n.fs.arm_power_cut_held(CrashPoint::AfterOp { seq });
+        } else {
+            n.held_boot_cut = Some(seq);
+        }
+    }
+
+    /// Node `i`'s disk.
+    pub(crate) fn disk_mut(&mut self, i: usize) -> &mut SimFs {
+        &mut self.nodes[i].fs
+    }
+
+    /// Brings the heal forward to `at_ms` (if that is earlier than the world's and later than now): the
+    /// safety phase ends then, as if the world's `safety_ms` had been `at_ms`.
+    pub(crate) fn heal_at(&mut self, at_ms: u64) {
+        if at_ms >= self.cfg.spec.safety_ms || at_ms * 1_000_000 <= self.now_ns {
+            return;
+        }
+        self.cfg.spec.safety_ms = at_ms;
+        self.schedule(at_ms * 1_000_000 - self.now_ns, Event::Heal);
+    }
+
+    /// Drops all but the last `keep` trace lines once there are twice as many (the trace hash is kept
+    /// apart, so only the rendered trace shortens): a sweep clones its world often.
+    pub(crate) fn trim_trace(&mut self, keep: usize) {
+        if self.trace.len() > 2 * keep {
+            self.trace.drain(..self.trace.len() - keep);
+        }
+    }
+
+    /// Simulated time now.
+    pub fn now_ns(&self) -> u64 {
+        self.now_ns
+    }
+
+    /// The world's configuration.
+    pub fn config(&self) -> &WorldConfig {
+        &self.cfg
+    }
+}
+
+/// Runs one world and returns its result.
+pub fn run(cfg: WorldConfig) -> RunResult {
+    World::new(cfg).run()
+}
+
+/// Where two runs of the same configuration first differ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Divergence {
+    /// Index of the first step or event whose hash differs.
+    pub event: usize,
+    /// The last trace line of each run up to that point.
+    pub last_lines: (Option<String>, Option<String>),
+}
+
+/// Runs `cfg` twice; `Ok(trace hash)` when both runs are identical, else where they first diverge.
+pub fn check_determinism(cfg: &WorldConfig) -> Result<u64, Divergence> {
+    let cfg = WorldConfig { record_trail: true, ..cfg.clone() };
+    let a = run(cfg.clone());
+    let b = run(cfg);
+    if a.trail == b.trail && a.trace == b.trace {
+        return Ok(a.trace_hash);
+    }
+    let event = a.trail.iter().zip(&b.trail).position(|(x, y)| x != y).unwrap_or(a.trail.len().min(b.trail.len()));
+    let first_diff_line = a.trace.iter().zip(&b.trace).position(|(x, y)| x != y).unwrap_or(0);
+    Err(Divergence {
+        event,
+        last_lines: (a.trace.get(first_diff_line).cloned(), b.trace.get(first_diff_line).cloned()),
+    })
+}
+
+impl World {
+    /// Handles one event: each kind is its concern's.
+    fn handle_event(&mut self, event: Event) {
+        match event {
+            Event::Deliver { to, group, from, msg } => self.deliver(to, group, from, msg),
+            Event::Timer { node, group, incarnation, timer, generation } => {
+                self.timer_fired(node, group, incarnation, timer, generation)
+            }
+            Event::SenderTimer { node, group, incarnation, peer, generation } => {
+                self.sender_timer_fired(node, group, incarnation, peer, generation)
+            }
+            Event::CreateGroup { group } => self.create_group(group),
+            Event::ClientOp => self.client_tick(),
+            Event::Fault => self.random_fault(),
+            Event::Reconnect { node } => self.reconnect(node),
+            Event::Restart { node } => self.restart(node),
+            Event::AutoSave { node, incarnation } => self.autosave(node, incarnation),
+            Event::Planned { index } => self.planned_due(index),
+            Event::WalReady => {}
+            Event::Heal => self.heal(),
+            Event::ClientTimeout { client, request } => self.client_timeout(client, request),
+            Event::ClientRetry { client, request } => self.client_retry(client, request),
+            Event::ConvergeCheck => self.converge_check(),
+        }
+    }
+}

@@ -1,0 +1,566 @@
+//! A node and its members: the volatile state of one machine (its `SimFs`, shared storage state, the
+//! WAL, segment writer and worker with their mailboxes, one member per Raft group), Ra's boot path, member
+//! start, and the scheduler's view of which actors can step.
+//!
+//! Owns: `Node`, `Member`, `Actor`; booting a node (names store, pre-init, WAL recovery, every member
+//! restarted or started as new); creating a group at run time; stepping the storage actors and routing
+//! what they send. Must not decide faults (`faults`), judge anything itself beyond the boot-time checks
+//! it hands to `checkers`, or send on the network (`network`).
+
+use std::collections::{BTreeMap, VecDeque};
+
+use raft_core::consensus::StorageLog;
+use raft_core::consensus::kv::KvMachine;
+use raft_core::consensus::sender::SnapshotSender;
+use raft_core::consensus::server::{ConsensusConfig, Input, Server, ServerId, Timer};
+use raft_core::storage::boot::{load_directory, pre_init};
+use raft_core::storage::durable_files::{MetaStore, NamesStore, ServerConfig};
+use raft_core::storage::log::ServerLog;
+use raft_core::storage::new_server::NewServerStart;
+use raft_core::storage::segment_writer::{SegmentWriter, SegmentWriterMsg};
+use raft_core::storage::shared::NodeShared;
+use raft_core::storage::snapshot::{self, SnapshotAccept};
+use raft_core::storage::wal::{Wal, WalMsg};
+use raft_core::storage::worker::{Worker, WorkerMsg};
+use raft_core::storage::{Envelope, LogEvent, NodeNotice, StorageError};
+use raft_core::{LogIndex, ProcessId, Term, Uid};
+use scenarios::rng::below;
+use vfs::{CrashPoint, SimFs};
+
+use scenarios::CrashImage;
+
+use crate::checkers;
+use crate::trace::Kind;
+
+use super::config::{crash_model, segment_writer_config, wal_config};
+use super::faults::{SlowWal, arm};
+use super::{Event, World};
+
+#[derive(Clone)]
+pub(super) struct Node {
+    pub(super) name: String,
+    pub(super) fs: SimFs,
+    pub(super) shared: NodeShared,
+    pub(super) names: NamesStore,
+    pub(super) meta: MetaStore,
+    pub(super) up: bool,
+    pub(super) incarnation: u64,
+    pub(super) wal: Wal,
+    pub(super) segment_writer: SegmentWriter,
+    pub(super) wal_box: VecDeque<WalMsg>,
+    pub(super) wal_next: Option<WalMsg>,
+    pub(super) sw_box: VecDeque<SegmentWriterMsg>,
+    pub(super) sw_next: Option<SegmentWriterMsg>,
+    pub(super) worker_box: VecDeque<WorkerMsg>,
+    /// One per group, by group index.
+    pub(super) members: Vec<Member>,
+    pub(super) next_process: u64,
+    /// Between boot and the end of WAL recovery (a WAL-only restart does not restart the servers).
+    pub(super) booting: bool,
+    /// A planned power cut this many calls into the next boot, and the image it keeps (`None`: the crash
+    /// model chooses).
+    pub(super) next_boot_cut: Option<(u64, Option<CrashImage>)>,
+    /// A sweep's held power cut after this call, armed when the node next boots (last, over any other).
+    pub(super) held_boot_cut: Option<u64>,
+    /// The plan entry (an exact cut at a call, at time 0) armed before the first boot.
+    pub(super) start_cut: Option<usize>,
+    /// A slow disk (`Fault::SlowWal`), until its end.
+    pub(super) slow_wal: Option<SlowWal>,
+    /// The batch at the head of the WAL's queue waits for a slow sync until this time (and may go once
+    /// it has passed).
+    pub(super) wal_ready_ns: Option<u64>,
+}
+
+impl Node {
+    /// Group `g`'s server log as a [`RaftLog`] for the checkers' reads (nothing they call appends to `out`).
+    pub(super) fn read_log<'a>(&'a mut self, g: usize, out: &'a mut Vec<Envelope>) -> Option<StorageLog<'a>> {
+        let h = self.members[g].host.as_mut()?;
+        Some(StorageLog { log: &mut h.log, shared: &mut self.shared, fs: &mut self.fs, out })
+    }
+}
+
+/// One Raft group's member on a node: its server (or the new server being started) and what the world
+/// keeps for it.
+#[derive(Clone)]
+pub(super) struct Member {
+    pub(super) name: ServerId,
+    pub(super) uid: Uid,
+    pub(super) server_box: VecDeque<ServerWork>,
+    pub(super) host: Option<Host>,
+    /// A new server waiting for its first entry, and the process it runs as.
+    pub(super) starting: Option<(NewServerStart, ProcessId)>,
+    /// Its config, when pre-init found it registered and readable.
+    pub(super) ready_config: Option<ServerConfig>,
+    pub(super) senders: BTreeMap<ServerId, (SnapshotSender, u64)>,
+    pub(super) accept: Option<SnapshotAccept>,
+    pub(super) timer_generation: BTreeMap<Timer, u64>,
+    /// The server's last written entry when the node last crashed (`written-survives`).
+    pub(super) written_at_crash: Option<(LogIndex, Term)>,
+    /// The server's last written entry when its current snapshot receive began: the live entries the
+    /// receive writes sparsely above the log are no promise (a crash mid-receive discards them).
+    pub(super) written_before_receive: Option<(LogIndex, Term)>,
+}
+
+impl Member {
+    pub(super) fn new(name: String) -> Member {
+        Member {
+            uid: Uid(name.clone()),
+            name: ServerId(name),
+            server_box: VecDeque::new(),
+            host: None,
+            starting: None,
+            ready_config: None,
+            senders: BTreeMap::new(),
+            accept: None,
+            timer_generation: BTreeMap::new(),
+            written_at_crash: None,
+            written_before_receive: None,
+        }
+    }
+
+    /// Everything volatile goes with its process (a boot starts from the disk).
+    pub(super) fn reset(&mut self) {
+        self.server_box.clear();
+        self.host = None;
+        self.starting = None;
+        self.ready_config = None;
+        self.senders.clear();
+        self.accept = None;
+        self.timer_generation.clear();
+        self.written_before_receive = None;
+    }
+
+    /// The process of its server, running or starting.
+    pub(super) fn process(&self) -> Option<ProcessId> {
+        self.host.as_ref().map(|h| h.process).or(self.starting.as_ref().map(|(_, p)| *p))
+    }
+}
+
+#[derive(Clone)]
+pub(super) struct Host {
+    pub(super) server: Server,
+    pub(super) log: ServerLog,
+    pub(super) process: ProcessId,
+}
+
+#[derive(Clone)]
+pub(super) enum ServerWork {
+    Log(LogEvent),
+    Input(Input),
+}
+
+/// The name (and uid) of group `g`'s member on node `i`: `n1`, `n2`, … for the first group, `n1g2`, … for
+/// the others.
+pub(super) fn member_name(i: usize, g: usize) -> String {
+    if g == 0 { format!("n{}", i + 1) } else { format!("n{}g{}", i + 1, g + 1) }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Actor {
+    Wal,
+    SegmentWriter,
+    Worker,
+    /// Group `g`'s server.
+    Server(usize),
+}
+
+impl Actor {
+    /// A number for the trace hash.
+    pub(super) fn code(self) -> u64 {
+        match self {
+            Actor::Wal => 0,
+            Actor::SegmentWriter => 1,
+            Actor::Worker => 2,
+            Actor::Server(g) => 3 + g as u64,
+        }
+    }
+}
+
+impl World {
+    /// Group `g`'s members.
+    pub(super) fn members(&self, g: usize) -> Vec<ServerId> {
+        self.nodes.iter().map(|n| n.members[g].name.clone()).collect()
+    }
+
+    /// The node and group of a member.
+    pub(super) fn member_of(&self, id: &ServerId) -> Option<(usize, usize)> {
+        self.nodes.iter().enumerate().find_map(|(i, n)| n.members.iter().position(|m| m.name == *id).map(|g| (i, g)))
+    }
+
+    /// A member's key in the contact obligations.
+    pub(super) fn member_key(&self, i: usize, g: usize) -> usize {
+        g * self.nodes.len() + i
+    }
+
+    /// Boots node `i`; `cut`: a power cut armed that many filesystem calls into the boot, keeping the
+    /// given image (`None`: the crash model chooses).
+    pub(super) fn boot(&mut self, i: usize, cut: Option<(u64, Option<CrashImage>)>) {
+        let bugs = self.cfg.bugs.clone();
+        let model = crash_model(self.cfg.spec.crash_model);
+        let n = &mut self.nodes[i];
+        n.fs.disarm_power_cut();
+        n.fs.power_on();
+        if let Some((k, image)) = cut {
+            let seq = n.fs.op_seq() + k;
+            arm(&mut n.fs, CrashPoint::AfterOp { seq }, model, image.as_ref());
+        }
+        if let Some(index) = n.start_cut.take() {
+            self.planned_fault(index);
+        }
+        if let Some(seq) = self.nodes[i].held_boot_cut.take() {
+            self.nodes[i].fs.arm_power_cut_held(CrashPoint::AfterOp { seq });
+        }
+        let n = &mut self.nodes[i];
+        n.up = true;
+        n.booting = true;
+        n.incarnation += 1;
+        n.shared = NodeShared::new();
+        n.wal = Wal::new(wal_config(&self.cfg), n.incarnation);
+        n.segment_writer = SegmentWriter::new(segment_writer_config(&self.cfg));
+        n.wal_box.clear();
+        n.wal_next = None;
+        n.wal_ready_ns = None;
+        n.sw_box.clear();
+        n.sw_next = None;
+        n.worker_box.clear();
+        for m in n.members.iter_mut() {
+            m.reset();
+        }
+        let pre = load_directory(&mut n.fs, "", &mut n.shared).and_then(|mut names| {
+            let report = pre_init(&mut n.fs, "", &mut names, &KvMachine, &bugs, &mut n.shared)?;
+            Ok((names, report))
+        });
+        match pre {
+            Ok((names, report)) => {
+                n.names = names;
+                // Ra's pre-init catches a server's init error; its restart then fails the same way.
+                if let Some((uid, e)) = report.failed.into_iter().find(|(u, _)| n.members.iter().any(|m| m.uid == *u)) {
+                    self.actor_failed(i, &format!("server init of {uid}"), e, true);
+                    return;
+                }
+                // `registered-implies-config`: after pre-init every registered server has a readable
+                // config (else it can neither restart nor be created anew).
+                let n = &mut self.nodes[i];
+                if n.fs.is_powered_off() {
+                    return; // a second crash during recovery; the node is down again
+                }
+                let result = if self.cfg.checkers {
+                    checkers::registered_implies_config(&n.shared.directory, &mut n.fs)
+                } else {
+                    Ok(())
+                };
+                if n.fs.is_powered_off() {
+                    return; // the cut fired during the check's own reads
+                }
+                let name = n.name.clone();
+                if self.checkers.judge("registered-implies-config", &name, self.now_ns, result) {
+                    return;
+                }
+                let n = &mut self.nodes[i];
+                for config in report.ready {
+                    if let Some(m) = n.members.iter_mut().find(|m| m.uid == config.uid) {
+                        m.ready_config = Some(config);
+                    }
+                }
+                n.meta = MetaStore::load(&mut n.fs, "").unwrap_or_default();
+                n.wal_box.push_back(WalMsg::Recover);
+                self.note(Some(i), Kind::Boot, "pre-init done, WAL recovery begins".into());
+            }
+            Err(e) => self.actor_failed(i, "pre-init", e, true),
+        }
+    }
+
+    /// WAL recovery finished: every group that exists restarts its member from its config, or creates it.
+    pub(super) fn wal_recovered(&mut self, i: usize) {
+        for g in 0..self.cfg.spec.groups {
+            if !self.created[g] {
+                continue;
+            }
+            if !self.nodes[i].up || self.nodes[i].fs.is_powered_off() {
+                return;
+            }
+            self.start_member(i, g);
+        }
+    }
+
+    /// Starts group `g`'s member on node `i` (its WAL running): from its config when pre-init found one,
+    /// else as a new server (register, init the log, write its first entry, then the config).
+    pub(super) fn start_member(&mut self, i: usize, g: usize) {
+        let cfg = self.consensus_config(i, g);
+        let bugs = self.cfg.bugs.clone();
+        let members = self.members(g);
+        let n = &mut self.nodes[i];
+        let process = ProcessId(n.next_process);
+        n.next_process += 1;
+        let m = &mut n.members[g];
+        let mut out = Vec::new();
+        let mut fx = Vec::new();
+        let mut notes: Vec<String> = Vec::new();
+        let result: Result<&'static str, StorageError> = (|| {
+            if let Some(config) = m.ready_config.clone() {
+                n.shared.directory.set_process(&config.uid, Some(process));
+                let last_wal = n.wal.last_writer_seq(&m.uid).map(|w| w.last());
+                let (mut log, report) = ServerLog::init(
+                    &m.uid,
+                    process,
+                    "",
+                    last_wal,
+                    &KvMachine,
+                    &bugs,
+                    &mut n.shared,
+                    &mut n.fs,
+                    &mut out,
+                )?;
+                notes.push(format!(
+                    "log: snapshot {:?}, segments {}, deleted {:?}, indexes rebuilt {}",
+                    log.snapshot().map(|m| m.index.0),
+                    report.compacted.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(" "),
+                    report.deleted_segments,
+                    report.indexes_rebuilt
+                ));
+                let meta = n.meta.get(&m.uid);
+                let state = match log.snapshot() {
+                    Some(s) => Some(snapshot::read_snapshot_state(&mut n.fs, m.uid.as_str(), s)?),
+                    None => None,
+                };
+                let voted = meta.voted_for.map(ServerId);
+                let mut slog = StorageLog { log: &mut log, shared: &mut n.shared, fs: &mut n.fs, out: &mut out };
+                let (server, effects) =
+                    Server::recover(cfg, meta.current_term, voted, meta.last_applied, state.as_deref(), &mut slog)?;
+                fx = effects;
+                m.host = Some(Host { server, log, process });
+                Ok("restarted")
+            } else {
+                let config = ServerConfig {
+                    uid: m.uid.clone(),
+                    name: m.name.0.clone(),
+                    cluster_name: format!("c{}", g + 1),
+                    initial_members: members.iter().map(|m| m.0.clone()).collect(),
+                    machine_version: 1,
+                };
+                let start = NewServerStart::begin(
+                    &config,
+                    process,
+                    "",
+                    &KvMachine,
+                    &bugs,
+                    &mut n.shared,
+                    &mut n.names,
+                    &mut n.fs,
+                    &mut out,
+                )?;
+                if start.is_started() {
+                    // Unregistered at pre-init (config lost) but its log survived: it starts at once.
+                    let mut log = start.into_log();
+                    let meta = n.meta.get(&m.uid);
+                    let voted = meta.voted_for.map(ServerId);
+                    let state = match log.snapshot() {
+                        Some(s) => Some(snapshot::read_snapshot_state(&mut n.fs, m.uid.as_str(), s)?),
+                        None => None,
+                    };
+                    let mut slog = StorageLog { log: &mut log, shared: &mut n.shared, fs: &mut n.fs, out: &mut out };
+                    let (server, effects) =
+                        Server::recover(cfg, meta.current_term, voted, LogIndex(0), state.as_deref(), &mut slog)?;
+                    fx = effects;
+                    m.host = Some(Host { server, log, process });
+                    return Ok("started as new over its old log");
+                }
+                m.starting = Some((start, process));
+                Ok("started as new")
+            }
+        })();
+        for line in notes {
+            self.note_member(i, g, Kind::Recover, line);
+        }
+        self.route(i, out);
+        match result {
+            Ok(how) => {
+                self.note_member(i, g, Kind::Server, how.into());
+                if g == 0 {
+                    self.arm_autosave(i);
+                }
+                if self.nodes[i].members[g].host.is_some() {
+                    self.after_recovery(i, g);
+                }
+                self.run_effects(i, g, fx);
+            }
+            Err(e) => self.actor_failed(i, "server init", e, true),
+        }
+    }
+
+    pub(super) fn consensus_config(&self, i: usize, g: usize) -> ConsensusConfig {
+        ConsensusConfig {
+            id: self.nodes[i].members[g].name.clone(),
+            members: self.members(g),
+            election_timeout_min_ms: self.cfg.spec.election_timeout_min_ms,
+            election_timeout_max_ms: self.cfg.spec.election_timeout_max_ms,
+            heartbeat_ms: self.cfg.spec.heartbeat_ms,
+            snapshot_interval: self.cfg.spec.snapshot_interval,
+            max_append_entries: 64,
+            machine_version: 1,
+            rng_seed: self.cfg.spec.seed ^ (0x51 + i as u64) ^ (self.nodes[i].incarnation << 32) ^ ((g as u64) << 56),
+            bugs: self.cfg.bugs.clone(),
+        }
+    }
+
+    pub(super) fn arm_autosave(&mut self, i: usize) {
+        let incarnation = self.nodes[i].incarnation;
+        // Ra's names store auto-saves 500 ms after a change; the meta store every 5 s. One timer here.
+        self.schedule(500_000_000, Event::AutoSave { node: i, incarnation });
+    }
+
+    /// The names and meta stores' auto-save timer fired.
+    pub(super) fn autosave(&mut self, node: usize, incarnation: u64) {
+        let n = &mut self.nodes[node];
+        if !n.up || n.incarnation != incarnation {
+            return;
+        }
+        let r = n.names.flush(&mut n.fs, "").and_then(|()| n.meta.flush(&mut n.fs, ""));
+        if let Err(e) = r {
+            self.actor_failed(node, "auto-save", e, false);
+            return;
+        }
+        self.schedule(500_000_000, Event::AutoSave { node, incarnation });
+    }
+
+    /// Group `group` comes into being: every node that is up creates its member.
+    pub(super) fn create_group(&mut self, group: usize) {
+        self.created[group] = true;
+        self.count("groups created at run time");
+        self.note(None, Kind::Phase, format!("group g{} created", group + 1));
+        // Nodes still booting create it when their WAL recovery ends; down nodes when they boot.
+        for i in 0..self.nodes.len() {
+            let n = &self.nodes[i];
+            if n.up && !n.booting && !n.fs.is_powered_off() && self.checkers.first().is_none() {
+                self.start_member(i, group);
+            }
+        }
+    }
+
+    pub(super) fn runnable(&self, i: usize) -> Vec<Actor> {
+        let n = &self.nodes[i];
+        if !n.up {
+            return Vec::new();
+        }
+        let mut v = Vec::new();
+        if (n.wal_next.is_some() || !n.wal_box.is_empty()) && n.wal_ready_ns.is_none_or(|t| self.now_ns >= t) {
+            v.push(Actor::Wal);
+        }
+        if n.sw_next.is_some() || !n.sw_box.is_empty() {
+            v.push(Actor::SegmentWriter);
+        }
+        if !n.worker_box.is_empty() {
+            v.push(Actor::Worker);
+        }
+        for (g, m) in n.members.iter().enumerate() {
+            if !m.server_box.is_empty() {
+                v.push(Actor::Server(g));
+            }
+        }
+        v
+    }
+
+    pub(super) fn step_some_actor(&mut self) -> bool {
+        // Actors only run while no event is due before the end of the step.
+        let cost = self.cfg.spec.step_cost_us * 1_000;
+        if self.queue.keys().next().is_some_and(|&(at, _)| at <= self.now_ns) {
+            return false;
+        }
+        let candidates: Vec<(usize, Actor)> =
+            (0..self.nodes.len()).flat_map(|i| self.runnable(i).into_iter().map(move |a| (i, a))).collect();
+        if candidates.is_empty() {
+            return false;
+        }
+        let (i, actor) = candidates[below(&mut self.sched_rng, candidates.len() as u64) as usize];
+        self.now_ns += cost;
+        self.mix(&[self.now_ns, i as u64, actor.code()]);
+        self.events += 1;
+        self.step_actor(i, actor);
+        true
+    }
+
+    pub(super) fn step_actor(&mut self, i: usize, actor: Actor) {
+        let mut out = Vec::new();
+        let n = &mut self.nodes[i];
+        let result = match actor {
+            Actor::Wal => {
+                let msg = n.wal_next.take().or_else(|| n.wal_box.pop_front()).expect("runnable");
+                if matches!(msg, WalMsg::CompleteBatch) {
+                    // A slow disk: the batch's write and sync start only once its sync time has passed
+                    // (the process blocked in fdatasync; what it has not written yet is lost to a crash).
+                    let slow = n.slow_wal.filter(|s| self.now_ns < s.until_ns);
+                    if let Some(s) = slow
+                        && n.wal_ready_ns.is_none()
+                    {
+                        n.wal_ready_ns = Some(self.now_ns + s.sync_latency_ns);
+                        n.wal_next = Some(msg);
+                        self.schedule(s.sync_latency_ns, Event::WalReady);
+                        return;
+                    }
+                    n.wal_ready_ns = None;
+                }
+                n.wal.handle(msg, &mut n.shared, &mut n.fs, &mut out)
+            }
+            Actor::SegmentWriter => {
+                let msg = n.sw_next.take().or_else(|| n.sw_box.pop_front()).expect("runnable");
+                n.segment_writer.handle(msg, &mut n.shared, &mut n.fs, &mut out)
+            }
+            Actor::Worker => {
+                let msg = n.worker_box.pop_front().expect("runnable");
+                Worker.handle(msg, &mut n.fs, &mut out)
+            }
+            Actor::Server(g) => {
+                let work = n.members[g].server_box.pop_front().expect("runnable");
+                return self.step_server(i, g, work);
+            }
+        };
+        let booting = !matches!(self.nodes[i].wal.phase(), raft_core::storage::wal::WalPhase::Running);
+        self.route(i, out);
+        if let Err(e) = result {
+            let what = match actor {
+                Actor::Wal => "wal",
+                Actor::SegmentWriter => "segment writer",
+                Actor::Worker => "worker",
+                Actor::Server(_) => "server",
+            };
+            self.actor_failed(i, what, e, booting);
+        }
+    }
+
+    pub(super) fn route(&mut self, i: usize, out: Vec<Envelope>) {
+        for env in out {
+            let n = &mut self.nodes[i];
+            match env {
+                Envelope::Wal(m) => n.wal_box.push_back(m),
+                Envelope::WalContinue(m) => {
+                    if n.booting && matches!(m, WalMsg::RecoverNextFile) {
+                        *self.coverage.entry("wal files replayed at boot").or_default() += 1;
+                    }
+                    n.wal_next = Some(m)
+                }
+                Envelope::SegmentWriter(m) => {
+                    if matches!(m, SegmentWriterMsg::MemTables { .. }) {
+                        *self.coverage.entry("segment flushes").or_default() += 1;
+                        if n.booting {
+                            *self.coverage.entry("segment flushes during recovery").or_default() += 1;
+                        }
+                    }
+                    n.sw_box.push_back(m)
+                }
+                Envelope::SegmentWriterContinue(m) => n.sw_next = Some(m),
+                Envelope::Worker(m) => n.worker_box.push_back(m),
+                Envelope::Server { process, event } => {
+                    // To the member whose process it is; a dead process's mail is lost with it.
+                    if let Some(m) = n.members.iter_mut().find(|m| m.process() == Some(process)) {
+                        m.server_box.push_back(ServerWork::Log(event));
+                    }
+                }
+                Envelope::Notice(NodeNotice::WalRecovered) => {
+                    if std::mem::take(&mut self.nodes[i].booting) {
+                        self.wal_recovered(i);
+                    }
+                }
+            }
+        }
+    }
+}

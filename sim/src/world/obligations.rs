@@ -1,0 +1,317 @@
+//! What the world promises to check, and when: after every recovery (`written-survives`, `no-log-gap`,
+//! `commit-durability`), after every server step (election safety, leader completeness, the highest
+//! committed entry), after every event (overdue contact obligations), during the liveness phase
+//! (`converges`), and at the end (linearizability, replica agreement, the storage promises).
+//!
+//! Owns: the world's side of the checkers — what it reads of each member and hands to the pure functions
+//! of `crate::checkers`. Must not change the run's state beyond recording verdicts.
+
+use raft_core::LogIndex;
+use raft_core::consensus::server::Role;
+use raft_core::consensus::{RaftLog, StorageLog};
+use raft_core::storage::Envelope;
+
+use crate::checkers;
+use crate::linearizability;
+use crate::trace::Kind;
+
+use super::outcome::{Outcome, RunResult};
+use super::{Event, World};
+
+/// What a cluster-wide finding of group `g` names: `cluster` for the first group, `cluster g2`, … else.
+pub(super) fn group_label(g: usize) -> String {
+    if g == 0 { "cluster".into() } else { format!("cluster g{}", g + 1) }
+}
+
+impl World {
+    /// A server came up from its disk: `written-survives` (against what it had written before its
+    /// crash), `no-log-gap` (its recovered log) and `commit-durability` (a majority still holds the
+    /// highest committed entry).
+    pub(super) fn after_recovery(&mut self, i: usize, g: usize) {
+        if !self.cfg.checkers {
+            return;
+        }
+        let mut scratch = Vec::new();
+        let n = &mut self.nodes[i];
+        let name = n.members[g].name.0.clone();
+        let m = &mut n.members[g];
+        let Some(h) = m.host.as_ref() else { return };
+        if let Some(before) = m.written_at_crash.take() {
+            let result = checkers::written_survives(before, h.log.last_written());
+            if self.checkers.judge("written-survives", &name, self.now_ns, result) {
+                return;
+            }
+        }
+        let n = &mut self.nodes[i];
+        let Some(mut log) = n.read_log(g, &mut scratch) else { return };
+        let result = checkers::no_log_gap(&mut log);
+        if n.fs.is_powered_off() {
+            return; // a power cut armed during recovery fired: the node is down, its disk judged at the next boot
+        }
+        if self.checkers.judge("no-log-gap", &name, self.now_ns, result) {
+            return;
+        }
+        self.check_commit_durability(g);
+    }
+
+    /// `commit-durability` of group `g` over the members now up (down members are not judged until they
+    /// boot).
+    pub(super) fn check_commit_durability(&mut self, g: usize) {
+        let Some(committed) = self.checkers.highest_committed(g) else { return };
+        let (mut holding, mut unknown) = (0, 0);
+        let mut scratch = Vec::new();
+        for n in self.nodes.iter_mut() {
+            let up = n.up;
+            let Some(mut log) = n.read_log(g, &mut scratch).filter(|_| up) else {
+                unknown += 1;
+                continue;
+            };
+            match checkers::holds(&mut log, committed.0, committed.1) {
+                Ok(true) => holding += 1,
+                Ok(false) => {}
+                Err(_) if n.fs.is_powered_off() => unknown += 1,
+                Err(detail) => {
+                    let name = n.members[g].name.0.clone();
+                    self.checkers.violation("storage-error", &name, self.now_ns, detail);
+                    return;
+                }
+            }
+        }
+        let result = checkers::commit_durability(holding, unknown, self.nodes.len(), committed);
+        let cluster = group_label(g);
+        self.checkers.judge("commit-durability", &cluster, self.now_ns, result);
+    }
+
+    pub(super) fn observe(&mut self, i: usize, g: usize) {
+        let Some(host) = self.nodes[i].members[g].host.as_ref() else { return };
+        let (role, term, commit) = (host.server.role().clone(), host.server.current_term(), host.server.commit_index());
+        let receiving = host.server.receiving_snapshot().is_some();
+        let written = host.log.last_written();
+        let m = &mut self.nodes[i].members[g];
+        match (receiving, m.written_before_receive) {
+            (true, None) => m.written_before_receive = Some(written),
+            (false, Some(_)) => m.written_before_receive = None,
+            _ => {}
+        }
+        let key = self.member_key(i, g);
+        self.mix(&[key as u64, term.0, commit.0]);
+        if role != Role::Leader || !self.cfg.checkers {
+            self.checkers.obligations.forget_leader(key);
+            return;
+        }
+        let name = self.nodes[i].members[g].name.0.clone();
+        let new_leader = self.checkers.is_new_leader(g, term.0, &name);
+        if new_leader {
+            self.count("elections won");
+            self.note_member(i, g, Kind::Leader, format!("term {term} (commit {commit})"));
+        }
+        if let Some(v) = self.checkers.leader(g, term.0, &name, self.now_ns) {
+            self.note(Some(i), Kind::Violation, format!("{}: {}", v.checker, v.detail));
+            return;
+        }
+        let mut scratch = Vec::new();
+        let n = &mut self.nodes[i];
+        // A power cut fired during this step: the node is down; its disk is read again after boot.
+        if n.fs.is_powered_off() {
+            return;
+        }
+        let Some(mut log) = n.read_log(g, &mut scratch) else { return };
+        let completeness = match self.checkers.highest_committed(g) {
+            Some(committed) if new_leader => Some(checkers::leader_completeness(&mut log, committed)),
+            _ => None,
+        };
+        let advanced = if self.checkers.highest_committed(g).is_none_or(|(c, _)| commit > c) {
+            Some(log.term_at(commit))
+        } else {
+            None
+        };
+        // The checks' own reads may have fired a power cut armed during recovery: the node is down.
+        if n.fs.is_powered_off() {
+            return;
+        }
+        if let Some(result) = completeness
+            && self.checkers.judge("leader-completeness", &name, self.now_ns, result)
+        {
+            return;
+        }
+        match advanced {
+            Some(Ok(Some(t))) => self.checkers.commit_advanced(g, commit, t),
+            Some(Err(e)) => {
+                let detail = format!("term at commit {commit}: {e}");
+                self.checkers.violation("storage-error", &name, self.now_ns, detail);
+            }
+            Some(Ok(None)) | None => {}
+        }
+    }
+
+    /// `lagging-follower-caught-up`: a contact obligation that fell due unmet.
+    pub(super) fn check_obligations(&mut self) {
+        if let Some((leader, follower, due_ns)) =
+            self.checkers.obligations.overdue(self.now_ns).filter(|_| self.cfg.checkers)
+        {
+            let k = self.nodes.len();
+            let l = self.nodes[leader % k].members[leader / k].name.clone();
+            let f = self.nodes[follower % k].members[follower / k].name.clone();
+            let waited_ms = (self.now_ns - due_ns + self.checkers.obligations.bound_ns()) / 1_000_000;
+            let detail = format!("{f} pre-voted to leader {l}, which has not contacted it for {waited_ms} ms");
+            self.checkers.violation("lagging-follower-caught-up", &f.0, self.now_ns, detail);
+        }
+    }
+
+    /// Liveness phase: has the cluster converged yet (then the run is over)?
+    pub(super) fn converge_check(&mut self) {
+        let workload_done = self.in_flight.is_empty() && self.checkers.committed_in_liveness() > 0;
+        if workload_done && self.all_converged().is_ok() {
+            self.converged = true;
+            self.note(None, Kind::Phase, "CONVERGED".into());
+        } else {
+            self.schedule(100_000_000, Event::ConvergeCheck);
+        }
+    }
+
+    /// Ends the run: unanswered operations become unknown, then linearizability, convergence, replica
+    /// agreement and commit durability are judged.
+    pub fn finish(mut self) -> RunResult {
+        if self.checkers.first().is_none() && self.cfg.checkers {
+            // Whatever never got an answer may or may not have happened.
+            let unanswered = std::mem::take(&mut self.in_flight);
+            for (_, f) in unanswered {
+                self.record_unknown(f);
+            }
+            self.count_n("history operations", self.history.len() as u64);
+            match linearizability::check(&self.history, 2_000_000) {
+                linearizability::Verdict::Linearizable => {}
+                linearizability::Verdict::NotLinearizable { key } => self.checkers.violation(
+                    "linearizability",
+                    "cluster",
+                    self.now_ns,
+                    format!(
+                        "no linearization of the {} operations on key {key}",
+                        self.history.iter().filter(|o| o.key == key).count()
+                    ),
+                ),
+                linearizability::Verdict::Unknown { .. } => self.count("linearizability unknown"),
+            }
+        }
+        if self.checkers.first().is_none() && !self.converged {
+            let result = self.all_converged();
+            self.checkers.check_converged(result, self.now_ns);
+        }
+        let judged_groups = if self.cfg.checkers { self.cfg.spec.groups } else { 0 };
+        for g in 0..judged_groups {
+            if self.checkers.first().is_none() {
+                self.check_replicas_agree(g);
+            }
+            if self.checkers.first().is_none() {
+                self.check_commit_durability(g);
+            }
+        }
+        // Each violation carries the trace that led to it.
+        let context: Vec<String> = self.trace.iter().rev().take(24).rev().cloned().collect();
+        for v in self.checkers.violations_mut() {
+            v.context = context.clone();
+        }
+        let outcome = match self.checkers.first() {
+            None => Outcome::Pass,
+            Some(v) => Outcome::Violation(v.clone()),
+        };
+        let (materialized, fired_cuts) = self.recorder.into_plan();
+        RunResult {
+            outcome,
+            sim_time_ns: self.now_ns,
+            events: self.events,
+            trace_hash: self.hash,
+            coverage: self.coverage,
+            trace: self.trace,
+            trail: self.trail,
+            materialized,
+            fired_cuts,
+        }
+    }
+
+    /// What `converges` sees of each member of group `g`.
+    pub(super) fn member_view(&self, g: usize) -> Vec<checkers::MemberView> {
+        self.nodes
+            .iter()
+            .map(|n| {
+                n.members[g]
+                    .host
+                    .as_ref()
+                    .filter(|_| n.up)
+                    .map(|h| (h.server.last_applied(), h.server.role().clone(), h.server.current_term()))
+            })
+            .collect()
+    }
+
+    /// `converges` over every group (a group not created yet has nothing to converge).
+    pub(super) fn all_converged(&self) -> Result<(), String> {
+        (0..self.cfg.spec.groups).filter(|&g| self.created[g]).try_for_each(|g| {
+            checkers::converged(&self.member_view(g))
+                .map_err(|why| if g == 0 { why } else { format!("group g{}: {why}", g + 1) })
+        })
+    }
+
+    /// `state-machine-safety` and `log-matching` of group `g` once converged: members that applied the
+    /// same index hold the same machine, and every index all members hold above the highest snapshot has
+    /// the same term and payload everywhere; then the storage promises of every member.
+    pub(super) fn check_replicas_agree(&mut self, g: usize) {
+        let machines: Vec<(String, LogIndex, &raft_core::consensus::kv::KvState)> = self
+            .nodes
+            .iter()
+            .map(|n| &n.members[g])
+            .filter_map(|m| m.host.as_ref().map(|h| (m.name.0.clone(), h.server.last_applied(), h.server.machine())))
+            .collect();
+        let result = checkers::state_machine_safety(&machines);
+        let cluster = group_label(g);
+        if self.checkers.judge("state-machine-safety", &cluster, self.now_ns, result) {
+            return;
+        }
+        let hosts = || self.nodes.iter().filter_map(|n| n.members[g].host.as_ref());
+        let from = hosts().map(|h| h.log.first_index()).max().unwrap_or(LogIndex(0));
+        let to = hosts().map(|h| h.server.commit_index()).min().unwrap_or(LogIndex(0));
+        let mut scratch: Vec<Vec<Envelope>> = self.nodes.iter().map(|_| Vec::new()).collect();
+        let mut logs: Vec<(String, StorageLog<'_>)> = self
+            .nodes
+            .iter_mut()
+            .zip(scratch.iter_mut())
+            .filter_map(|(n, out)| {
+                let name = n.members[g].name.0.clone();
+                n.read_log(g, out).map(|l| (name, l))
+            })
+            .collect();
+        let result = checkers::log_matching(&mut logs, from, to);
+        drop(logs);
+        if let Err((node, detail)) = result {
+            self.checkers.violation("log-matching", &node, self.now_ns, detail);
+            return;
+        }
+        self.count_n("indexes compared across members", to.0.saturating_sub(from.0.saturating_sub(1)));
+        self.check_storage_promises(g);
+    }
+
+    /// `segref-files-exist`, `live-indexes-readable` and `no-log-gap` on every member at the end: each
+    /// segment ref names an existing file, every index the machine still reads is readable from the log,
+    /// and the log has no hole up to its last written entry.
+    pub(super) fn check_storage_promises(&mut self, g: usize) {
+        let mut scratch = Vec::new();
+        for n in self.nodes.iter_mut() {
+            let m = &mut n.members[g];
+            let Some(h) = m.host.as_mut() else { continue };
+            let name = m.name.0.clone();
+            let result = checkers::segref_files_exist(h.log.segrefs(), m.uid.as_str(), &mut n.fs);
+            if self.checkers.judge("segref-files-exist", &name, self.now_ns, result) {
+                return;
+            }
+            let live = h.server.machine().live_indexes();
+            let Some(mut log) = n.read_log(g, &mut scratch) else { continue };
+            let result = checkers::live_indexes_readable(&live, &mut log);
+            if self.checkers.judge("live-indexes-readable", &name, self.now_ns, result) {
+                return;
+            }
+            let result = checkers::no_log_gap(&mut log);
+            if self.checkers.judge("no-log-gap", &name, self.now_ns, result) {
+                return;
+            }
+        }
+    }
+}
