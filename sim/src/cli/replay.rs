@@ -1,0 +1,113 @@
+//! `sim replay`: seed files run again from their stored worlds; `--check` (what CI runs) also runs a
+//! switch's file with the switches off, which must pass.
+#![allow(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods, clippy::disallowed_types)]
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+use serde_json::json;
+use sim::seedfile::{ExpectedOutcome, SeedFile};
+use sim::{Outcome, WorldConfig};
+
+use super::{Finished, Plan, Usage, run_world, scenario_named};
+
+#[derive(Args)]
+pub(crate) struct ReplayArgs {
+    /// Seed files.
+    #[arg(required = true)]
+    pub(crate) files: Vec<PathBuf>,
+    /// Prints each run's rendered trace.
+    #[arg(long)]
+    pub(crate) trace: bool,
+    /// Prints each result as one JSON object.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Exit 0 exactly when every file's outcome and checker are what it expects and, for a file that
+    /// expects a bug switch to be found, the same world passes with the switches off (drift is reported
+    /// only).
+    #[arg(long)]
+    pub(crate) check: bool,
+}
+
+pub(crate) fn replay(args: &ReplayArgs) -> Result<u8, Usage> {
+    let mut files = Vec::new();
+    for path in &args.files {
+        let text = std::fs::read_to_string(path).map_err(|e| Usage(format!("{}: {e}", path.display())))?;
+        let file = SeedFile::parse(&text).map_err(|e| Usage(format!("{}: {e}", path.display())))?;
+        files.push((path, file));
+    }
+    let mut code = 0;
+    let mut mismatches = 0;
+    for (path, file) in files {
+        let scenario = scenario_named(&file.scenario)?;
+        let plan = Plan { scenario, overrides: file.overrides.clone(), bugs: file.bugs.clone() };
+        let config = file.config().map_err(|e| Usage(format!("{}: {e}", path.display())))?;
+        if plan.spec(file.seed).as_ref() != Ok(&file.world) {
+            println!(
+                "{}: note: the scenario's world for seed {} has changed since the file was written; replaying the stored world",
+                path.display(),
+                file.seed
+            );
+        }
+        let started = Instant::now();
+        let f = Finished {
+            seed: file.seed,
+            result: run_world(config),
+            diverged: None,
+            wall_ms: started.elapsed().as_millis(),
+        };
+        if args.trace
+            && let Ok(r) = &f.result
+        {
+            println!("{}\n", sim::trace::LEGEND);
+            for line in &r.trace {
+                println!("{line}");
+            }
+        }
+        let got = match &f.result {
+            Ok(r) => match &r.outcome {
+                Outcome::Pass => (ExpectedOutcome::Pass, None),
+                Outcome::Violation(v) => (ExpectedOutcome::Violation, Some(v.checker.clone())),
+            },
+            Err(_) => (ExpectedOutcome::Panic, None),
+        };
+        let mut matches =
+            got.0 == file.expect.outcome && (file.expect.checker.is_none() || got.1 == file.expect.checker);
+        // `--check` of a file that expects a switch to be found: the same world with every switch off must
+        // pass, or the finding is not the switch's.
+        let mut without = String::new();
+        if args.check && !file.bugs.is_empty() && file.expect.outcome != ExpectedOutcome::Pass {
+            let fixed = WorldConfig::new(file.world.clone(), raft_core::Bugs::none());
+            let passes = matches!(run_world(fixed), Ok(r) if r.outcome == Outcome::Pass);
+            without =
+                if passes { ", passes with the switches off".into() } else { ", FAILS WITH THE SWITCHES OFF".into() };
+            matches &= passes;
+        }
+        let drift = match &f.result {
+            Ok(r) if format!("{:016x}", r.trace_hash) != file.trace_hash => {
+                format!(", trace hash drifted ({} → {:016x})", file.trace_hash, r.trace_hash)
+            }
+            _ => String::new(),
+        };
+        if args.json {
+            let mut v = f.json(&plan);
+            v["file"] = json!(path.display().to_string());
+            v["as_expected"] = json!(matches);
+            println!("{v}");
+        } else {
+            let verdict = if matches { "as expected" } else { "NOT AS EXPECTED" };
+            println!("{}: seed {}: {} — {verdict}{without}{drift}", path.display(), f.seed, f.summary());
+        }
+        if !matches {
+            mismatches += 1;
+        }
+        if code == 0 {
+            code = f.exit_code();
+        }
+    }
+    if args.check {
+        return Ok(u8::from(mismatches > 0));
+    }
+    Ok(code)
+}

@@ -1,0 +1,52 @@
+//! `sim run`: one scenario, one seed; the trace on request; a seed file for a failure.
+#![allow(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods, clippy::disallowed_types)]
+
+use clap::Args;
+
+use super::{Plan, Usage, WorldArgs, report_failure, run_seed, scenario_named};
+
+#[derive(Args)]
+pub(crate) struct RunArgs {
+    /// The scenario (`sim list scenarios`).
+    #[arg(long)]
+    pub(crate) scenario: String,
+    /// The seed.
+    #[arg(long)]
+    pub(crate) seed: u64,
+    #[command(flatten)]
+    pub(crate) world: WorldArgs,
+    /// Prints the rendered trace (with its legend) before the result.
+    #[arg(long)]
+    pub(crate) trace: bool,
+    /// With --trace: a MSG line per message delivered or dropped.
+    #[arg(long)]
+    pub(crate) messages: bool,
+    /// With --trace: an FS line per filesystem call that changes or syncs a disk.
+    #[arg(long)]
+    pub(crate) fs: bool,
+    /// Prints the result as one JSON object.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+pub(crate) fn run(args: &RunArgs) -> Result<u8, Usage> {
+    let plan = Plan::new(scenario_named(&args.scenario)?, &args.world)?;
+    let f = run_seed(&plan, args.seed, args.messages, args.fs);
+    if args.trace
+        && let Ok(r) = &f.result
+    {
+        println!("{}\n", sim::trace::LEGEND);
+        for line in &r.trace {
+            println!("{line}");
+        }
+        println!();
+    }
+    if args.json {
+        println!("{}", f.json(&plan));
+    } else if f.failed() {
+        report_failure(&plan, &f, &args.world.seed_dir, &plan.reproduce(args.seed));
+    } else {
+        println!("seed {}: {}", f.seed, f.summary());
+    }
+    Ok(f.exit_code())
+}
