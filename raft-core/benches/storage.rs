@@ -13,10 +13,12 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use raft_core::storage::mem_table::{DeleteJob, MemTable};
+use raft_core::storage::messages::SegmentWriterMsg;
+use raft_core::storage::messages::{WalAppend, WalMsg};
 use raft_core::storage::segment::{IndexParse, SegmentConfig};
-use raft_core::storage::segment_writer::{SegmentWriter, SegmentWriterConfig, SegmentWriterMsg};
+use raft_core::storage::segment_writer::{SegmentWriter, SegmentWriterConfig};
 use raft_core::storage::shared::NodeShared;
-use raft_core::storage::wal::{SyncMethod, Wal, WalAppend, WalConfig, WalMsg};
+use raft_core::storage::wal::{SyncMethod, Wal, WalConfig};
 use raft_core::storage::{Envelope, LogEvent};
 use raft_core::{Bugs, LogIndex, Payload, ProcessId, Term, Uid};
 use vfs::{FileSystem, SimFs, SimFsConfig};

@@ -18,8 +18,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use common::*;
 use raft_core::storage::StorageError;
+use raft_core::storage::messages::WalMsg;
 use raft_core::storage::segment::{HEADER_SIZE, INDEX_RECORD_SIZE, SegmentError, SegmentReader, parse_index};
-use raft_core::storage::wal::{WalMsg, WriterSeq};
+use raft_core::storage::wal::WriterSeq;
 use raft_core::storage::wal_format::{self, Parsed};
 use raft_core::{Bugs, LogIndex, Uid};
 use rand_chacha::ChaCha8Rng;

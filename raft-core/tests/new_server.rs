@@ -6,8 +6,8 @@ mod common;
 use common::*;
 use raft_core::storage::durable_files::NamesStore;
 use raft_core::storage::log::ServerLog;
+use raft_core::storage::messages::WalMsg;
 use raft_core::storage::new_server::NewServerStart;
-use raft_core::storage::wal::WalMsg;
 use raft_core::storage::{LogEvent, StorageError};
 use raft_core::{Bug, Bugs, LogIndex, ProcessId};
 

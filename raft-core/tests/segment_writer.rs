@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 
 use common::*;
 use raft_core::storage::mem_table::{DeleteJob, DeleteSpec};
+use raft_core::storage::messages::WalMsg;
 use raft_core::storage::segment::SegmentReader;
 use raft_core::storage::segref::{SegRef, SegRefs};
-use raft_core::storage::wal::WalMsg;
 use raft_core::storage::{LogEvent, StorageError};
 use raft_core::{Bugs, LogIndex, ProcessId, Seq, TableId, Term, Uid};
 use vfs::{CrashModel, FileSystem};

@@ -988,7 +988,7 @@ fn minor_compaction_keeps_live_indexes() {
     let mut log = start_server(&mut n, SERVER, p, &mut names);
     append_range(&mut n, &mut log, 1, 20, 1);
     deliver(&mut n, &mut log, p);
-    n.send_wal(raft_core::storage::wal::WalMsg::ForceRollOver);
+    n.send_wal(raft_core::storage::messages::WalMsg::ForceRollOver);
     assert_eq!(deliver(&mut n, &mut log, p), Vec::<String>::new());
     let refs: Vec<(u64, u64)> = log.segrefs().iter().rev().map(|r| (r.first.0, r.last.0)).collect();
     assert_eq!(refs, vec![(0, 3), (4, 7), (8, 11), (12, 15), (16, 19), (20, 20)]);

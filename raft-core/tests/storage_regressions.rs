@@ -7,12 +7,12 @@ use common::*;
 use raft_core::storage::boot::{load_directory, pre_init};
 use raft_core::storage::durable_files::{ConfigError, NamesStore, read_config};
 use raft_core::storage::log::{LogInitReport, ServerLog};
+use raft_core::storage::messages::WalMsg;
 use raft_core::storage::new_server::NewServerStart;
 use raft_core::storage::segment::SegmentError;
 use raft_core::storage::snapshot::{
     INDEXES_FILE, SNAPSHOTS_DIR, SnapshotMeta, snapshot_dir_name, write_local_snapshot,
 };
-use raft_core::storage::wal::WalMsg;
 use raft_core::storage::{LogEvent, StorageError};
 use raft_core::{Bug, Bugs, LogIndex, Payload, ProcessId, Seq, Term, Uid};
 use vfs::{CrashModel, FileSystem, OpenOptions};

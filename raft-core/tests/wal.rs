@@ -6,7 +6,8 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use raft_core::storage::wal::{self, WalMsg, WriterSeq};
+use raft_core::storage::messages::WalMsg;
+use raft_core::storage::wal::{self, WriterSeq};
 use raft_core::storage::wal_format::{self, Parsed};
 use raft_core::storage::{LogEvent, NodeNotice, Ranges, StorageError};
 use raft_core::{Bug, Bugs, LogIndex, ProcessId, Seq, Uid};

@@ -27,6 +27,13 @@ const HOST_FACING: [&str; 8] = [
     "sim/tests/shard.rs",
 ];
 
+/// Source folders where a file past this many lines is a sign it holds two things (ARCHITECTURE.md,
+/// "Architecture invariants"): split it along its seams, or list it in `LONG_FILES` with the reason.
+const LONG_FILE_LINES: usize = 900;
+const LONG_FILE_FOLDERS: [&str; 2] = ["sim/src/", "raft-core/src/"];
+/// Files allowed past `LONG_FILE_LINES`, each with why it is one thing (none today).
+const LONG_FILES: [(&str, &str); 0] = [];
+
 /// Never allowed in a simulated crate, host-facing or not: iteration order would vary per process.
 const ALWAYS_BANNED: [&str; 2] = ["HashMap", "HashSet"];
 
@@ -127,6 +134,18 @@ pub(crate) fn check_file(relative: &str, source: &str) -> Vec<Problem> {
     if in_src && !source.trim_start().starts_with("//!") {
         add(1, "module must start with a `//!` doc saying why it exists".into());
     }
+    let length = source.lines().count();
+    if length > LONG_FILE_LINES
+        && LONG_FILE_FOLDERS.iter().any(|f| relative.starts_with(f))
+        && !LONG_FILES.iter().any(|(f, _)| *f == relative)
+    {
+        add(
+            1,
+            format!(
+                "{length} lines (over {LONG_FILE_LINES}): split it along its seams, or list it in LONG_FILES with why it is one thing"
+            ),
+        );
+    }
 
     // Built from pieces so this file does not flag itself.
     let ignore_attr = format!("#[{}", "ignore");
@@ -226,6 +245,18 @@ mod tests {
         // A folder entry covers the files under it, and only those.
         assert!(messages("sim/src/cli/explore.rs", src).is_empty());
         assert_eq!(messages("sim/src/client.rs", src).len(), 2);
+    }
+
+    #[test]
+    fn long_files_only_outside_the_engine_and_the_core() {
+        let long = format!("//! doc\n{}", "fn f() {}\n".repeat(LONG_FILE_LINES));
+        assert_eq!(messages("sim/src/world/x.rs", &long).len(), 1);
+        assert_eq!(messages("raft-core/src/x.rs", &long).len(), 1);
+        assert!(messages("raft-core/tests/x.rs", &long).is_empty());
+        assert!(
+            messages("sim/src/x.rs", &"fn f() {}\n".repeat(LONG_FILE_LINES - 1).replacen("fn", "//! doc\nfn", 1))
+                .is_empty()
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod durable_files;
 mod error;
 pub mod log;
 pub mod mem_table;
+pub mod messages;
 pub mod new_server;
 pub mod segment;
 pub mod segment_writer;
@@ -49,13 +50,13 @@ pub type Ranges = BTreeMap<Uid, Vec<(TableId, Seq)>>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Envelope {
     /// To the back of the WAL's mailbox.
-    Wal(wal::WalMsg),
+    Wal(messages::WalMsg),
     /// The WAL's continuation: runs before the WAL's next mailbox message.
-    WalContinue(wal::WalMsg),
+    WalContinue(messages::WalMsg),
     /// To the back of the segment writer's mailbox.
-    SegmentWriter(segment_writer::SegmentWriterMsg),
+    SegmentWriter(messages::SegmentWriterMsg),
     /// The segment writer's continuation.
-    SegmentWriterContinue(segment_writer::SegmentWriterMsg),
+    SegmentWriterContinue(messages::SegmentWriterMsg),
     /// A log event for one server process (dropped if that process is gone).
     Server {
         /// The receiving process.

@@ -18,13 +18,11 @@ use std::collections::VecDeque;
 use crate::bugs::{Bug, Bugs};
 use crate::seq::Seq;
 use crate::storage::mem_table::{DeleteJob, DeleteSpec, Lookup};
+use crate::storage::messages::{SegmentWriterMsg, WalMsg};
 use crate::storage::segment::{STALE_SEGMENT_BYTES, Segment, SegmentConfig, SegmentError};
 use crate::storage::segref::SegRef;
 use crate::storage::shared::NodeShared;
-use crate::storage::wal::WalMsg;
-use crate::storage::{
-    Envelope, LogEvent, Ranges, StorageError, is_power_cut, join, sync_dir_best_effort, zpad_name, zpad_num,
-};
+use crate::storage::{Envelope, LogEvent, StorageError, is_power_cut, join, sync_dir_best_effort, zpad_name, zpad_num};
 use crate::types::{LogIndex, TableId, Uid};
 use vfs::{ErrorKind, FileSystem};
 
@@ -39,25 +37,6 @@ pub struct SegmentWriterConfig {
     pub delete_keys_per_step: usize,
     /// Switched-on pre-fix behaviours (only `wal-unlink-no-dir-sync` is read here).
     pub bugs: Bugs,
-}
-
-/// Messages the segment writer handles.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SegmentWriterMsg {
-    /// Flush these ranges of a finished WAL file, then delete the file.
-    MemTables {
-        /// Per server, (table, indexes), newest table first.
-        ranges: Ranges,
-        /// The WAL file to delete afterwards.
-        wal_file: String,
-    },
-    /// Continuation: the next server's flush, or the next slice of a delete.
-    Continue,
-    /// Reply `SegmentWriterDrained { token }` to the WAL once everything queued before this is done.
-    Await {
-        /// Echoed in the reply.
-        token: u64,
-    },
 }
 
 #[derive(Debug, Clone)]

@@ -20,7 +20,7 @@ use crate::bugs::{Bug, Bugs};
 use crate::checksum::crc32;
 use crate::seq::Seq;
 use crate::storage::mem_table::{DeleteJob, MemTable, SparseInsertError};
-use crate::storage::segment_writer::SegmentWriterMsg;
+use crate::storage::messages::{SegmentWriterMsg, WalAppend, WalMsg};
 use crate::storage::shared::NodeShared;
 use crate::storage::wal_format::{self, Parsed};
 use crate::storage::{
@@ -58,52 +58,6 @@ pub struct WalConfig {
     pub compute_checksums: bool,
     /// Switched-on pre-fix behaviours (only `wal-recovery-rescan` is read here).
     pub bugs: Bugs,
-}
-
-/// An append request from a server (Ra's `{append, {UId, Pid}, MtTid, PrevIdx, Idx, Term, Cmd}`).
-/// The server has already inserted the entry into its mem table `tid`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WalAppend {
-    /// The writer.
-    pub uid: Uid,
-    /// The writer's current process, which receives `Written`.
-    pub process: ProcessId,
-    /// The mem table holding the entry.
-    pub tid: TableId,
-    /// The index the writer's previous entry had (`None` for none: the first entry of a log).
-    pub prev_index: Option<LogIndex>,
-    /// The entry's index.
-    pub index: LogIndex,
-    /// The entry's term.
-    pub term: Term,
-    /// The entry's payload.
-    pub payload: Payload,
-}
-
-/// Messages the WAL handles.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WalMsg {
-    /// Start: recover every WAL file, then open a fresh one. Sent once per WAL process start.
-    Recover,
-    /// Continuation: recover the next file (one file per step).
-    RecoverNextFile,
-    /// Reply from the segment writer: everything queued before our `Await { token }` is done.
-    SegmentWriterDrained {
-        /// The token of the `Await` this answers.
-        token: u64,
-    },
-    /// An append.
-    Append(WalAppend),
-    /// Queued behind the appends of a batch: write and sync the batch, then notify the writers.
-    CompleteBatch,
-    /// Continuation of a roll-over: fsync the WAL directory, then resume an interrupted append.
-    FinishRollOver,
-    /// Roll over now (Ra's `force_roll_over`).
-    ForceRollOver,
-    /// Forget a writer's sequence tracking (Ra's `forget_writer`).
-    ForgetWriter(Uid),
-    /// Continuation: handle the next message that arrived during recovery.
-    ResumeDeferred,
 }
 
 /// A writer's sequence state (Ra's `{in_seq | out_of_seq, LastIdx}`).

@@ -7,10 +7,12 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use raft_core::storage::mem_table::{InsertError, MemTable};
+use raft_core::storage::messages::SegmentWriterMsg;
+use raft_core::storage::messages::{WalAppend, WalMsg};
 use raft_core::storage::segment::SegmentConfig;
-use raft_core::storage::segment_writer::{SegmentWriter, SegmentWriterConfig, SegmentWriterMsg};
+use raft_core::storage::segment_writer::{SegmentWriter, SegmentWriterConfig};
 use raft_core::storage::shared::NodeShared;
-use raft_core::storage::wal::{SyncMethod, Wal, WalAppend, WalConfig, WalMsg, WalPhase};
+use raft_core::storage::wal::{SyncMethod, Wal, WalConfig, WalPhase};
 use raft_core::storage::{Envelope, LogEvent, NodeNotice, Ranges, StorageError};
 use raft_core::{Bugs, LogIndex, Payload, ProcessId, Seq, TableId, Term, Uid};
 use rand_chacha::ChaCha8Rng;

@@ -8,8 +8,9 @@
 //! Must not judge recovered state (`obligations`).
 
 use raft_core::storage::StorageError;
+use raft_core::storage::messages::WalMsg;
 use raft_core::storage::segment_writer::SegmentWriter;
-use raft_core::storage::wal::{Wal, WalMsg};
+use raft_core::storage::wal::Wal;
 use scenarios::rng::below;
 use vfs::{CrashPoint, OpKind, SimFs};
 

@@ -27,7 +27,7 @@ use raft_core::storage::segment_writer::SegmentWriter;
 use raft_core::storage::shared::NodeShared;
 use raft_core::storage::wal::Wal;
 use rand_chacha::ChaCha8Rng;
-use scenarios::rng::stream;
+use scenarios::rng::{below, stream};
 use vfs::{CrashPoint, SimFs, SimFsConfig};
 
 use scenarios::{CutAt, Fault, PlannedFault};
@@ -52,7 +52,7 @@ pub use outcome::{COVERAGE_MARKS, FiredCut, Outcome, RunResult, missed_marks};
 use client::{Client, InFlight};
 use config::{segment_writer_config, wal_config};
 use network::Cut;
-use node::{Member, Node, member_name};
+use node::{Actor, Member, Node, member_name};
 use record::Recorder;
 
 #[derive(Debug, Clone)]
@@ -382,6 +382,50 @@ impl World {
                 true
             }
         }
+    }
+
+    /// The actors of node `i` that have work (a continuation or mail) and may step now.
+    fn runnable(&self, i: usize) -> Vec<Actor> {
+        let n = &self.nodes[i];
+        if !n.up {
+            return Vec::new();
+        }
+        let mut v = Vec::new();
+        if (n.wal_next.is_some() || !n.wal_box.is_empty()) && n.wal_ready_ns.is_none_or(|t| self.now_ns >= t) {
+            v.push(Actor::Wal);
+        }
+        if n.sw_next.is_some() || !n.sw_box.is_empty() {
+            v.push(Actor::SegmentWriter);
+        }
+        if !n.worker_box.is_empty() {
+            v.push(Actor::Worker);
+        }
+        for (g, m) in n.members.iter().enumerate() {
+            if !m.server_box.is_empty() {
+                v.push(Actor::Server(g));
+            }
+        }
+        v
+    }
+
+    /// Picks one runnable actor of any node at random and steps it (unless an event is due first).
+    fn step_some_actor(&mut self) -> bool {
+        // Actors only run while no event is due before the end of the step.
+        let cost = self.cfg.spec.step_cost_us * 1_000;
+        if self.queue.keys().next().is_some_and(|&(at, _)| at <= self.now_ns) {
+            return false;
+        }
+        let candidates: Vec<(usize, Actor)> =
+            (0..self.nodes.len()).flat_map(|i| self.runnable(i).into_iter().map(move |a| (i, a))).collect();
+        if candidates.is_empty() {
+            return false;
+        }
+        let (i, actor) = candidates[below(&mut self.sched_rng, candidates.len() as u64) as usize];
+        self.now_ns += cost;
+        self.mix(&[self.now_ns, i as u64, actor.code()]);
+        self.events += 1;
+        self.step_actor(i, actor);
+        true
     }
 
     /// Steps an actor if one has work, or else handles the next event; nothing after it. A sweep calls

@@ -1,6 +1,6 @@
 //! A node and its members: the volatile state of one machine (its `SimFs`, shared storage state, the
 //! WAL, segment writer and worker with their mailboxes, one member per Raft group), Ra's boot path, member
-//! start, and the scheduler's view of which actors can step.
+//! start, and stepping its storage actors.
 //!
 //! Owns: `Node`, `Member`, `Actor`; booting a node (names store, pre-init, WAL recovery, every member
 //! restarted or started as new); creating a group at run time; stepping the storage actors and routing
@@ -16,15 +16,16 @@ use raft_core::consensus::server::{ConsensusConfig, Input, Server, ServerId, Tim
 use raft_core::storage::boot::{load_directory, pre_init};
 use raft_core::storage::durable_files::{MetaStore, NamesStore, ServerConfig};
 use raft_core::storage::log::ServerLog;
+use raft_core::storage::messages::SegmentWriterMsg;
+use raft_core::storage::messages::WalMsg;
 use raft_core::storage::new_server::NewServerStart;
-use raft_core::storage::segment_writer::{SegmentWriter, SegmentWriterMsg};
+use raft_core::storage::segment_writer::SegmentWriter;
 use raft_core::storage::shared::NodeShared;
 use raft_core::storage::snapshot::{self, SnapshotAccept};
-use raft_core::storage::wal::{Wal, WalMsg};
+use raft_core::storage::wal::Wal;
 use raft_core::storage::worker::{Worker, WorkerMsg};
 use raft_core::storage::{Envelope, LogEvent, NodeNotice, StorageError};
 use raft_core::{LogIndex, ProcessId, Term, Uid};
-use scenarios::rng::below;
 use vfs::{CrashPoint, SimFs};
 
 use scenarios::CrashImage;
@@ -435,48 +436,6 @@ impl World {
                 self.start_member(i, group);
             }
         }
-    }
-
-    pub(super) fn runnable(&self, i: usize) -> Vec<Actor> {
-        let n = &self.nodes[i];
-        if !n.up {
-            return Vec::new();
-        }
-        let mut v = Vec::new();
-        if (n.wal_next.is_some() || !n.wal_box.is_empty()) && n.wal_ready_ns.is_none_or(|t| self.now_ns >= t) {
-            v.push(Actor::Wal);
-        }
-        if n.sw_next.is_some() || !n.sw_box.is_empty() {
-            v.push(Actor::SegmentWriter);
-        }
-        if !n.worker_box.is_empty() {
-            v.push(Actor::Worker);
-        }
-        for (g, m) in n.members.iter().enumerate() {
-            if !m.server_box.is_empty() {
-                v.push(Actor::Server(g));
-            }
-        }
-        v
-    }
-
-    pub(super) fn step_some_actor(&mut self) -> bool {
-        // Actors only run while no event is due before the end of the step.
-        let cost = self.cfg.spec.step_cost_us * 1_000;
-        if self.queue.keys().next().is_some_and(|&(at, _)| at <= self.now_ns) {
-            return false;
-        }
-        let candidates: Vec<(usize, Actor)> =
-            (0..self.nodes.len()).flat_map(|i| self.runnable(i).into_iter().map(move |a| (i, a))).collect();
-        if candidates.is_empty() {
-            return false;
-        }
-        let (i, actor) = candidates[below(&mut self.sched_rng, candidates.len() as u64) as usize];
-        self.now_ns += cost;
-        self.mix(&[self.now_ns, i as u64, actor.code()]);
-        self.events += 1;
-        self.step_actor(i, actor);
-        true
     }
 
     pub(super) fn step_actor(&mut self, i: usize, actor: Actor) {

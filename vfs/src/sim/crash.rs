@@ -638,7 +638,7 @@ impl SimFs {
                     d.stale_entries = false;
                 }
                 Node::File(f) => {
-                    super::faults::reveal_overlays(f);
+                    f.reveal_overlays();
                     f.cached = f.durable.clone();
                     f.pending.clear();
                     f.clear_arena();

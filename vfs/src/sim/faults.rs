@@ -609,13 +609,6 @@ impl SimFs {
     }
 }
 
-/// The page cache is gone (power cut, `drop_caches`): every media fault shows from now on.
-pub(crate) fn reveal_overlays(file: &mut FileNode) {
-    for overlay in &mut file.overlays {
-        overlay.visible = true;
-    }
-}
-
 fn paths_match(glob: &str, path: &str, to: Option<&str>) -> bool {
     glob_match(glob, &path::normalize(path)) || to.is_some_and(|t| glob_match(glob, &path::normalize(t)))
 }

@@ -187,6 +187,13 @@ impl FileNode {
         }
     }
 
+    /// The page cache is gone (power cut, `drop_caches`): every media fault shows from now on.
+    pub(crate) fn reveal_overlays(&mut self) {
+        for overlay in &mut self.overlays {
+            overlay.visible = true;
+        }
+    }
+
     /// Pages this file takes on the disk: its data pages plus reserved pages without data.
     fn usage_pages(&self) -> u64 {
         self.cached.page_count() + self.reserved_unbacked
@@ -1033,7 +1040,7 @@ impl SimFs {
     pub fn drop_caches(&mut self) {
         for inode in self.inodes.iter_mut().flatten() {
             if let Node::File(f) = &mut inode.node {
-                faults::reveal_overlays(f);
+                f.reveal_overlays();
             }
         }
         let stale: Vec<Ino> = self

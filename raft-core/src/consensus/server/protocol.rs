@@ -1,0 +1,405 @@
+//! What a server exchanges with the world: its config, the messages between members, the inputs it is
+//! fed and the effects it returns, roles and the leader's view of a peer. Data only; the server's rules
+//! are in the sibling modules.
+
+use crate::bugs::Bugs;
+use crate::consensus::kv::{KvCommand, KvResult};
+use crate::seq::Seq;
+use crate::storage::snapshot::SnapshotMeta;
+use crate::types::{LogIndex, Payload, Term};
+
+/// A member's name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServerId(pub String);
+
+/// A client, for replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClientId(pub u64);
+
+impl std::fmt::Display for ServerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Consensus settings. Every knob is written out by the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsensusConfig {
+    /// This server.
+    pub id: ServerId,
+    /// Every member, this server included.
+    pub members: Vec<ServerId>,
+    /// Lower bound of the randomised election timeout.
+    pub election_timeout_min_ms: u64,
+    /// Upper bound of the randomised election timeout.
+    pub election_timeout_max_ms: u64,
+    /// How often a leader sends append-entries to every peer.
+    pub heartbeat_ms: u64,
+    /// Take a snapshot every this many applied entries.
+    pub snapshot_interval: u64,
+    /// At most this many entries per append-entries.
+    pub max_append_entries: usize,
+    /// The machine version written into snapshots.
+    pub machine_version: u32,
+    /// Seeds the election-timeout generator.
+    pub rng_seed: u64,
+    /// Switched-on pre-fix behaviours (only `backoff-peer-skipped` is read here).
+    pub bugs: Bugs,
+}
+
+/// One log entry on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Its index.
+    pub index: LogIndex,
+    /// Its term.
+    pub term: Term,
+    /// Its payload ([`EntryBody`] bytes).
+    pub payload: Payload,
+}
+
+/// What an entry carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryBody {
+    /// A leader's first entry of its term (and Ra's index-0 entry, whose payload is empty).
+    Noop,
+    /// A client command, with whom to reply to.
+    Command {
+        /// The client.
+        client: ClientId,
+        /// Its request id.
+        request: u64,
+        /// The command.
+        command: KvCommand,
+    },
+}
+
+impl EntryBody {
+    /// The payload bytes.
+    pub fn encode(&self) -> Payload {
+        match self {
+            EntryBody::Noop => Payload::from(&[0u8][..]),
+            EntryBody::Command { client, request, command } => {
+                let mut b = vec![1u8];
+                b.extend_from_slice(&client.0.to_be_bytes());
+                b.extend_from_slice(&request.to_be_bytes());
+                b.extend_from_slice(&command.encode());
+                Payload::from(b)
+            }
+        }
+    }
+
+    /// Decodes a payload; empty (Ra's first entry) is a noop.
+    pub fn decode(b: &[u8]) -> Option<EntryBody> {
+        match b.first() {
+            None | Some(0) => Some(EntryBody::Noop),
+            Some(1) if b.len() >= 17 => Some(EntryBody::Command {
+                client: ClientId(u64::from_be_bytes(b[1..9].try_into().ok()?)),
+                request: u64::from_be_bytes(b[9..17].try_into().ok()?),
+                command: KvCommand::decode(&b[17..])?,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Messages between servers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// Replicate entries (empty: a heartbeat).
+    AppendEntries {
+        /// The leader's term.
+        term: Term,
+        /// The entry before `entries`.
+        prev_index: LogIndex,
+        /// Its term.
+        prev_term: Term,
+        /// Entries to append.
+        entries: Vec<Entry>,
+        /// The leader's commit index.
+        commit: LogIndex,
+    },
+    /// A follower's answer: `last_index` is its **last written** index.
+    AppendEntriesReply {
+        /// The follower's term.
+        term: Term,
+        /// Whether the entries matched and were appended.
+        success: bool,
+        /// Where the leader should continue.
+        next_index: LogIndex,
+        /// The follower's last written index.
+        last_index: LogIndex,
+        /// Its term.
+        last_term: Term,
+    },
+    /// Would you vote for me? (does not bump anyone's term)
+    PreVote {
+        /// The candidate's current term.
+        term: Term,
+        /// Its last index.
+        last_index: LogIndex,
+        /// Its last term.
+        last_term: Term,
+    },
+    /// Pre-vote answer.
+    PreVoteReply {
+        /// The voter's term.
+        term: Term,
+        /// Whether it would vote.
+        granted: bool,
+    },
+    /// A vote request.
+    RequestVote {
+        /// The candidate's (new) term.
+        term: Term,
+        /// Its last index.
+        last_index: LogIndex,
+        /// Its last term.
+        last_term: Term,
+    },
+    /// Vote answer.
+    RequestVoteReply {
+        /// The voter's term.
+        term: Term,
+        /// Whether it voted for the candidate.
+        granted: bool,
+    },
+    /// A chunk of a snapshot, from the leader's snapshot sender.
+    InstallSnapshot {
+        /// The leader's term.
+        term: Term,
+        /// The snapshot.
+        meta: SnapshotMeta,
+        /// Chunk number, from 0.
+        chunk: u32,
+        /// Whether this is the last chunk.
+        last: bool,
+        /// Machine-state bytes.
+        data: Vec<u8>,
+    },
+    /// Ra's pre-phase of a snapshot transfer: the live entries (at or below the snapshot, above the
+    /// follower's last applied) the snapshot's machine state refers to, written sparsely first.
+    InstallSnapshotLive {
+        /// The leader's term.
+        term: Term,
+        /// The snapshot that follows.
+        meta: SnapshotMeta,
+        /// The live entries, ascending.
+        entries: Vec<Entry>,
+    },
+    /// The follower's acknowledgement of the live entries, for the sender.
+    InstallSnapshotLiveAck {
+        /// The follower's term.
+        term: Term,
+    },
+    /// The follower's acknowledgement of a chunk, for the sender.
+    InstallSnapshotAck {
+        /// The follower's term.
+        term: Term,
+        /// The chunk acknowledged.
+        chunk: u32,
+    },
+    /// The follower already holds the snapshot (applied it, or has written its last entry in the same
+    /// term) and declines it, saying where its log is — for the sender, which forwards it to the leader
+    /// as a failed append-entries reply so that the leader skips ahead (Ra 3.1.9, commit 51f9810e).
+    InstallSnapshotDeclined {
+        /// The follower's term.
+        term: Term,
+        /// Where the follower's log continues.
+        next_index: LogIndex,
+        /// The follower's last written index.
+        last_index: LogIndex,
+        /// Its term.
+        last_term: Term,
+    },
+}
+
+/// Named timers.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Timer {
+    /// Follower and candidates: start (another) election.
+    Election,
+    /// Leader: send append-entries to every peer.
+    Heartbeat,
+    /// Leader: a peer's snapshot backoff is over.
+    SnapshotRetry(ServerId),
+    /// Follower: a snapshot receive made no progress for 30 s (Ra's `receive_snapshot_timeout`).
+    ReceiveSnapshot,
+}
+
+/// What a server receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A message from a peer.
+    Message {
+        /// The sender.
+        from: ServerId,
+        /// The message.
+        msg: Message,
+    },
+    /// A timer fired.
+    Timer(Timer),
+    /// The log's last written index moved (the caller gave the log its `Written` first).
+    Written,
+    /// A local snapshot is durable and the log has taken it (`SnapshotWritten` handled).
+    SnapshotWritten {
+        /// Its index.
+        index: LogIndex,
+    },
+    /// A client command.
+    Command {
+        /// The client.
+        client: ClientId,
+        /// Its request id.
+        request: u64,
+        /// The command.
+        command: KvCommand,
+    },
+    /// A snapshot sender delivered every chunk to `peer`.
+    SnapshotSenderFinished {
+        /// The peer.
+        peer: ServerId,
+        /// The snapshot index sent.
+        index: LogIndex,
+    },
+    /// A snapshot sender failed (the receiver restarted, a chunk timed out).
+    SnapshotSenderFailed {
+        /// The peer.
+        peer: ServerId,
+    },
+    /// The follower install path finished (storage: accept completed, log reset above the snapshot).
+    SnapshotInstalled {
+        /// The snapshot.
+        meta: SnapshotMeta,
+        /// Its machine state.
+        state: Vec<u8>,
+        /// The leader to answer.
+        leader: ServerId,
+    },
+}
+
+/// What a server asks its caller to do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Send a message.
+    Send {
+        /// The receiver.
+        to: ServerId,
+        /// The message.
+        msg: Message,
+    },
+    /// Arm a timer `after_ms` from now (replacing its previous deadline).
+    SetTimer {
+        /// Which.
+        timer: Timer,
+        /// Delay.
+        after_ms: u64,
+    },
+    /// Disarm a timer.
+    CancelTimer(Timer),
+    /// Make term and vote durable (meta store `store_sync`) **before** the following effects.
+    PersistTermAndVote {
+        /// The term.
+        term: Term,
+        /// The vote in that term.
+        voted_for: Option<ServerId>,
+    },
+    /// Record the last applied index (lazily durable).
+    PersistLastApplied(LogIndex),
+    /// Answer a client.
+    Reply {
+        /// The client.
+        client: ClientId,
+        /// Its request.
+        request: u64,
+        /// The result.
+        result: KvResult,
+    },
+    /// Tell a client to go elsewhere.
+    Redirect {
+        /// The client.
+        client: ClientId,
+        /// Its request.
+        request: u64,
+        /// The leader, if known.
+        leader: Option<ServerId>,
+    },
+    /// Start a snapshot sender for `peer` with the current snapshot.
+    StartSnapshotSender {
+        /// The peer.
+        peer: ServerId,
+        /// The snapshot index to send.
+        index: LogIndex,
+    },
+    /// Take a local snapshot (the log's background worker writes it).
+    TakeSnapshot {
+        /// What it covers.
+        meta: SnapshotMeta,
+        /// The machine state.
+        state: Vec<u8>,
+        /// The machine's live indexes.
+        live_indexes: Seq,
+    },
+    /// Follower: abandon a snapshot receive (storage: `SnapshotAccept::abort`).
+    AbortSnapshotAccept,
+    /// Follower: a snapshot transfer chunk to store (the first begins, the last completes the accept
+    /// path of storage II; the caller then feeds `Input::SnapshotInstalled`).
+    AcceptSnapshotChunk {
+        /// The snapshot.
+        meta: SnapshotMeta,
+        /// Chunk number.
+        chunk: u32,
+        /// Whether it is the last.
+        last: bool,
+        /// Its bytes.
+        data: Vec<u8>,
+        /// The leader.
+        leader: ServerId,
+    },
+}
+
+/// A server's role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// Following `leader` (if known).
+    Follower,
+    /// Asking for pre-votes (term not bumped).
+    PreVoteCandidate,
+    /// Asking for votes in a new term.
+    Candidate,
+    /// Leading.
+    Leader,
+}
+
+/// A peer's replication status on the leader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerStatus {
+    /// Normal replication.
+    Normal,
+    /// A snapshot sender is running for it.
+    SendingSnapshot,
+    /// The last `n` senders failed; retry when the timer fires.
+    SnapshotBackoff(u32),
+}
+
+/// The leader's view of one peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// The next index to send.
+    pub next_index: LogIndex,
+    /// The highest index known written on the peer.
+    pub match_index: LogIndex,
+    /// Replication status.
+    pub status: PeerStatus,
+    /// Consecutive snapshot-sender failures.
+    pub snapshot_failures: u32,
+}
+
+/// Ra's `receive_snapshot_timeout`: a follower abandons a snapshot receive that made no progress.
+pub const RECEIVE_SNAPSHOT_TIMEOUT_MS: u64 = 30_000;
+
+/// The snapshot retry delay after `n` consecutive failures: `min(5 s · 2^(n−1), 60 s)`.
+pub fn snapshot_backoff_ms(n: u32) -> u64 {
+    let shift = n.saturating_sub(1).min(16);
+    (5_000u64 << shift).min(60_000)
+}

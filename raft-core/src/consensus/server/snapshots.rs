@@ -1,0 +1,249 @@
+//! Snapshot transfer: a follower receiving one (the pre-phase's live entries, the chunks, the receive
+//! timeout, declining a snapshot it already holds), the leader's bookkeeping of its senders (finished,
+//! failed, backoff and retry), and the install's completion.
+
+use crate::bugs::Bug;
+use crate::consensus::RaftLog;
+use crate::consensus::kv::KvState;
+use crate::storage::StorageError;
+use crate::storage::snapshot::SnapshotMeta;
+use crate::types::{LogIndex, Term};
+
+use super::{
+    Effect, Entry, Message, PeerStatus, RECEIVE_SNAPSHOT_TIMEOUT_MS, Role, Server, ServerId, Timer, snapshot_backoff_ms,
+};
+
+impl Server {
+    /// Ra's `mismatch_append_entries_reply(Term, LastApplied)`: tells a (possibly stale) leader where we
+    /// are, so it skips ahead instead of sending a snapshot we do not need.
+    /// Where this server's log is, for a mismatch reply: the next index it wants, its last written index
+    /// and that entry's term.
+    pub(super) fn log_position(&self, log: &dyn RaftLog) -> (LogIndex, LogIndex, Term) {
+        let (li, lt) = log.last_written();
+        (LogIndex(self.last_applied.0.max(li.0).saturating_add(1)), li, lt)
+    }
+
+    pub(super) fn reply_already_have(&self, leader: &ServerId, log: &dyn RaftLog, fx: &mut Vec<Effect>) {
+        let (next_index, last_index, last_term) = self.log_position(log);
+        let msg =
+            Message::AppendEntriesReply { term: self.current_term, success: false, next_index, last_index, last_term };
+        fx.push(Effect::Send { to: leader.clone(), msg });
+    }
+
+    /// Declines a snapshot this server already holds; the reply goes to the sender (Ra: the reply to
+    /// the sender's call).
+    pub(super) fn decline_snapshot(&self, sender: &ServerId, log: &dyn RaftLog, fx: &mut Vec<Effect>) {
+        let (next_index, last_index, last_term) = self.log_position(log);
+        let msg = Message::InstallSnapshotDeclined { term: self.current_term, next_index, last_index, last_term };
+        fx.push(Effect::Send { to: sender.clone(), msg });
+    }
+
+    /// The common start of both snapshot messages: a stale term, a snapshot not above what we applied,
+    /// or one whose last entry our written log already holds gets a mismatch reply (Ra: the leader skips
+    /// ahead); otherwise follow the sender and (re)arm the receive timeout. Returns whether to go on
+    /// receiving.
+    pub(super) fn begin_receive(
+        &mut self,
+        term: Term,
+        from: &ServerId,
+        (index, snapshot_term): (LogIndex, Term),
+        log: &mut dyn RaftLog,
+        fx: &mut Vec<Effect>,
+    ) -> Result<bool, StorageError> {
+        if term < self.current_term {
+            self.reply_already_have(from, log, fx);
+            return Ok(false);
+        }
+        self.follow(term, from, log, fx)?;
+        if self.receiving_snapshot.is_some_and(|r| r != index) {
+            // Ra: another snapshot's start while receiving means the transfer was restarted.
+            self.abort_receive(log, fx)?;
+        }
+        if index <= self.last_applied {
+            self.decline_snapshot(from, log, fx);
+            return Ok(false);
+        }
+        // Raft §7: a log that already holds the snapshot's last entry, written, keeps what follows it
+        // (the leader may have counted those entries towards a commit); `snapshot-over-written-log`
+        // restores Ra's install, which discards them. (Not asked again once a receive has begun: its
+        // pre-phase may itself write that entry.)
+        if self.receiving_snapshot.is_none()
+            && !self.cfg.bugs.has(Bug::SnapshotOverWrittenLog)
+            && index <= log.last_written().0
+            && log.term_at(index)? == Some(snapshot_term)
+        {
+            self.decline_snapshot(from, log, fx);
+            return Ok(false);
+        }
+        self.receiving_snapshot = Some(index);
+        fx.push(Effect::SetTimer { timer: Timer::ReceiveSnapshot, after_ms: RECEIVE_SNAPSHOT_TIMEOUT_MS });
+        Ok(true)
+    }
+
+    /// Ra's `abort_receive`: the partial snapshot goes, and when the pre-phase wrote live entries the
+    /// log is reset to the last applied index (`ra_log:set_last_index`), since the sparse entries above it
+    /// are not a log the leader can append to.
+    pub(super) fn abort_receive(&mut self, log: &mut dyn RaftLog, fx: &mut Vec<Effect>) -> Result<(), StorageError> {
+        self.receiving_snapshot = None;
+        fx.push(Effect::CancelTimer(Timer::ReceiveSnapshot));
+        fx.push(Effect::AbortSnapshotAccept);
+        if std::mem::take(&mut self.receive_wrote_live) {
+            log.set_last_index(self.last_applied)?;
+        }
+        Ok(())
+    }
+
+    /// A chunk of a snapshot from the leader's sender.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn install_snapshot(
+        &mut self,
+        from: ServerId,
+        term: Term,
+        meta: SnapshotMeta,
+        chunk: u32,
+        last: bool,
+        data: Vec<u8>,
+        log: &mut dyn RaftLog,
+        fx: &mut Vec<Effect>,
+    ) -> Result<(), StorageError> {
+        if !self.begin_receive(term, &from, (meta.index, meta.term), log, fx)? {
+            return Ok(());
+        }
+        fx.push(Effect::AcceptSnapshotChunk { meta, chunk, last, data, leader: from.clone() });
+        fx.push(Effect::Send { to: from, msg: Message::InstallSnapshotAck { term: self.current_term, chunk } });
+        Ok(())
+    }
+
+    /// The live entries of a snapshot (its pre-phase), written sparsely above the log.
+    pub(super) fn install_snapshot_live(
+        &mut self,
+        from: ServerId,
+        term: Term,
+        meta: SnapshotMeta,
+        entries: Vec<Entry>,
+        log: &mut dyn RaftLog,
+        fx: &mut Vec<Effect>,
+    ) -> Result<(), StorageError> {
+        if !self.begin_receive(term, &from, (meta.index, meta.term), log, fx)? {
+            return Ok(());
+        }
+        for e in entries {
+            if e.index > self.last_applied && log.fetch(e.index)?.is_none_or(|(t, _)| t != e.term) {
+                log.write_sparse(e.index, e.term, e.payload)?;
+                self.receive_wrote_live = true;
+            }
+        }
+        fx.push(Effect::Send { to: from, msg: Message::InstallSnapshotLiveAck { term: self.current_term } });
+        Ok(())
+    }
+
+    /// A receive made no progress for `RECEIVE_SNAPSHOT_TIMEOUT_MS`: abandon it.
+    pub(super) fn receive_timeout(&mut self, log: &mut dyn RaftLog, fx: &mut Vec<Effect>) -> Result<(), StorageError> {
+        if self.receiving_snapshot.is_some() {
+            self.abort_receive(log, fx)?;
+            let t = self.election_timer();
+            fx.push(t);
+        }
+        Ok(())
+    }
+
+    /// A peer's snapshot backoff is over: try it again.
+    pub(super) fn snapshot_retry(
+        &mut self,
+        peer: ServerId,
+        log: &mut dyn RaftLog,
+        fx: &mut Vec<Effect>,
+    ) -> Result<(), StorageError> {
+        if self.role == Role::Leader
+            && let Some(p) = self.peers.get_mut(&peer)
+            && matches!(p.status, PeerStatus::SnapshotBackoff(_))
+        {
+            p.status = PeerStatus::Normal;
+            self.send_append_entries(&peer, log, fx)?;
+        }
+        Ok(())
+    }
+
+    /// The snapshot sender for `peer` finished: the follower continues from after the snapshot.
+    pub(super) fn snapshot_sender_finished(
+        &mut self,
+        peer: ServerId,
+        index: LogIndex,
+        log: &mut dyn RaftLog,
+        fx: &mut Vec<Effect>,
+    ) -> Result<(), StorageError> {
+        if self.role == Role::Leader
+            && let Some(p) = self.peers.get_mut(&peer)
+            && p.status == PeerStatus::SendingSnapshot
+        {
+            // Only the follower's own reply (after its install) says what it holds: match index
+            // is not raised here (Ra: `install_snapshot_result`).
+            p.status = PeerStatus::Normal;
+            p.snapshot_failures = 0;
+            p.next_index = p.next_index.max(LogIndex(index.0.saturating_add(1)));
+            self.send_append_entries(&peer, log, fx)?;
+        }
+        Ok(())
+    }
+
+    /// The snapshot sender for `peer` failed: back off.
+    pub(super) fn snapshot_sender_failed(&mut self, peer: ServerId, fx: &mut Vec<Effect>) -> Result<(), StorageError> {
+        // Ra acts only on the exit of the sender it monitors for the peer: a stale report must
+        // not put a peer into backoff.
+        if self.role == Role::Leader
+            && let Some(p) = self.peers.get_mut(&peer)
+            && p.status == PeerStatus::SendingSnapshot
+        {
+            p.snapshot_failures += 1;
+            p.status = PeerStatus::SnapshotBackoff(p.snapshot_failures);
+            fx.push(Effect::SetTimer {
+                timer: Timer::SnapshotRetry(peer),
+                after_ms: snapshot_backoff_ms(p.snapshot_failures),
+            });
+        }
+        Ok(())
+    }
+
+    /// The follower's accept path installed the snapshot: adopt its machine and tell the leader.
+    pub(super) fn snapshot_installed(
+        &mut self,
+        meta: SnapshotMeta,
+        state: Vec<u8>,
+        leader: ServerId,
+        log: &mut dyn RaftLog,
+        fx: &mut Vec<Effect>,
+    ) -> Result<(), StorageError> {
+        if self.receiving_snapshot != Some(meta.index) || meta.index <= self.last_applied {
+            return Ok(()); // an abandoned or outdated install
+        }
+        self.receiving_snapshot = None;
+        self.receive_wrote_live = false;
+        fx.push(Effect::CancelTimer(Timer::ReceiveSnapshot));
+        let Some(machine) = KvState::decode(&state) else {
+            return Err(StorageError::MissingEntry {
+                uid: crate::types::Uid(self.cfg.id.0.clone()),
+                index: meta.index,
+            });
+        };
+        self.machine = machine;
+        if self.deferred_snapshot.take().is_some() {
+            // The installed snapshot supersedes the state it would have saved.
+            self.snapshot_pending = false;
+        }
+        self.commit_index = self.commit_index.max(meta.index);
+        self.last_applied = meta.index;
+        fx.push(Effect::PersistLastApplied(meta.index));
+        let (li, lt) = log.last_written();
+        fx.push(Effect::Send {
+            to: leader,
+            msg: Message::AppendEntriesReply {
+                term: self.current_term,
+                success: true,
+                next_index: LogIndex(li.0 + 1),
+                last_index: li,
+                last_term: lt,
+            },
+        });
+        Ok(())
+    }
+}
