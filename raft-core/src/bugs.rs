@@ -92,11 +92,19 @@ pub enum Bug {
     /// zero checksum like any other when the WAL computes checksums (it always does here), so the torn
     /// record fails its check and, followed by zeros, is dropped as the torn tail.
     WalZeroChecksumUnchecked,
+    /// Found by this harness (a clean run of `recovery/snapshot-ahead-of-slow-wal` with more isolations),
+    /// Ra before 3.0.0 (fixed by commit fd892306, "delay install snapshot completion"): a follower
+    /// completes a snapshot's install on its last chunk while the live entries its pre-phase wrote
+    /// sparsely are still on their way through the WAL. The install syncs the snapshot; a power cut then
+    /// keeps the snapshot and loses a live entry the machine still reads (`storage-error`,
+    /// `missing_key`). The fix, Ra's `{awaiting_pending, …}` phase, holds the last chunk (no answer) until
+    /// the log has nothing pending, then completes it.
+    InstallBeforeLiveWritten,
 }
 
 impl Bug {
     /// Every switch: `ra-model.md` §10 order, then the ones this harness found.
-    pub const ALL: [Bug; 17] = [
+    pub const ALL: [Bug; 18] = [
         Bug::IndexesBadmatch,
         Bug::WalRecoveryRescan,
         Bug::SegrefTupleDelete,
@@ -114,6 +122,7 @@ impl Bug {
         Bug::SegmentZeroHeaderFatal,
         Bug::SnapshotBeforeWritten,
         Bug::WalZeroChecksumUnchecked,
+        Bug::InstallBeforeLiveWritten,
     ];
 
     /// The switch's CLI name (`--bug NAME`).
@@ -136,6 +145,7 @@ impl Bug {
             Bug::SegmentZeroHeaderFatal => "segment-zero-header-fatal",
             Bug::SnapshotBeforeWritten => "snapshot-before-written",
             Bug::WalZeroChecksumUnchecked => "wal-zero-checksum-unchecked",
+            Bug::InstallBeforeLiveWritten => "install-before-live-written",
         }
     }
 

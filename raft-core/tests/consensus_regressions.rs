@@ -787,6 +787,9 @@ impl RaftLog for FailingLog {
     fn snapshot_live_indexes(&self) -> raft_core::seq::Seq {
         self.inner.snapshot_live_indexes()
     }
+    fn has_pending(&self) -> bool {
+        self.inner.has_pending()
+    }
     fn set_last_index(&mut self, index: LogIndex) -> Result<bool, raft_core::storage::StorageError> {
         self.inner.set_last_index(index)
     }
@@ -846,4 +849,42 @@ fn r12_a_snapshot_waits_until_its_live_entries_are_written_here() {
     // snapshot (synced by its own writer) and loses entry 4, which the machine still reads.
     let old = Bugs::of(&[raft_core::Bug::SnapshotBeforeWritten]);
     assert_eq!(r12_snapshot_of_unwritten_entries(old), (Some(LogIndex(4)), None));
+}
+
+// ---------------------------------------------------------------------------------------------
+// R13: a snapshot's install waits until the live entries its pre-phase wrote are written (Ra 3.0.0's
+// `{awaiting_pending, …}` phase; `install-before-live-written` restores the install at once)
+// ---------------------------------------------------------------------------------------------
+
+fn accepts_last_chunk(fx: &[Effect]) -> bool {
+    fx.iter().any(|e| matches!(e, Effect::AcceptSnapshotChunk { last: true, .. }))
+}
+
+/// Follower c receives snapshot 10 whose live entry 7 its pre-phase writes sparsely, then the last chunk
+/// before its WAL wrote entry 7; returns whether the chunk was completed (and answered) then, and after
+/// the `Written`.
+fn r13_last_chunk_before_the_live_entry_is_written(bugs: Bugs) -> (bool, bool) {
+    let mut log = MemLog::new();
+    let mut s = Server::recover(config("c", &ABC, bugs), Term(1), None, LogIndex(0), None, &mut log).unwrap().0;
+    let live = vec![cmd_entry(7, 1, "k", "v")];
+    msg(&mut s, &mut log, "a", Message::InstallSnapshotLive { term: Term(1), meta: meta(10, 1), entries: live });
+    assert!(log.has_pending(), "the live entry waits for the WAL");
+    let last = Message::InstallSnapshot { term: Term(1), meta: meta(10, 1), chunk: 0, last: true, data: vec![1] };
+    let fx = msg(&mut s, &mut log, "a", last);
+    let at_once = accepts_last_chunk(&fx);
+    let answered = fx.iter().any(|e| matches!(e, Effect::Send { msg: Message::InstallSnapshotAck { .. }, .. }));
+    assert_eq!(at_once, answered, "the chunk is answered exactly when it is completed");
+    log.write_all();
+    let fx = s.handle(0, Input::Written, &mut log).unwrap();
+    (at_once, accepts_last_chunk(&fx))
+}
+
+#[test]
+fn r13_an_install_waits_until_its_live_entries_are_written_here() {
+    // Fixed: the last chunk is held while entry 7 is only in memory, and completed at the Written.
+    assert_eq!(r13_last_chunk_before_the_live_entry_is_written(Bugs::none()), (false, true));
+    // Ra before 3.0.0: completed at once; the install syncs the snapshot, and a power cut before the WAL's
+    // fsync keeps it and loses entry 7, which the machine still reads.
+    let old = Bugs::of(&[raft_core::Bug::InstallBeforeLiveWritten]);
+    assert_eq!(r13_last_chunk_before_the_live_entry_is_written(old), (true, false));
 }

@@ -63,6 +63,9 @@ impl RaftLog for HandLog {
     fn snapshot_live_indexes(&self) -> Seq {
         Seq::new()
     }
+    fn has_pending(&self) -> bool {
+        false
+    }
     fn set_last_index(&mut self, index: LogIndex) -> Result<bool, StorageError> {
         self.entries.retain(|i, _| *i <= index.0);
         Ok(true)

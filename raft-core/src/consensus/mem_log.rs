@@ -107,6 +107,10 @@ impl RaftLog for MemLog {
         self.live.clone()
     }
 
+    fn has_pending(&self) -> bool {
+        self.entries.keys().next_back().is_some_and(|&i| i > self.written.0.0)
+    }
+
     fn append(&mut self, index: LogIndex, term: Term, payload: Payload) -> Result<(), StorageError> {
         let last = self.last_index_term().0;
         assert!(index.0 <= last.0 + 1 || self.entries.is_empty(), "append at {index} after {last}");

@@ -34,6 +34,8 @@ pub trait RaftLog {
     fn write_sparse(&mut self, index: LogIndex, term: Term, payload: Payload) -> Result<(), StorageError>;
     /// The live indexes of the current snapshot (what a snapshot transfer must send first).
     fn snapshot_live_indexes(&self) -> crate::seq::Seq;
+    /// Whether appended entries still wait for the WAL's `Written` (Ra's `ra_log:has_pending`).
+    fn has_pending(&self) -> bool;
 
     /// Ra's `ra_log:set_last_index`: the log ends at `index` (which it holds, or which is the snapshot's
     /// index); entries above it are no longer part of the log and the next append follows `index`.
@@ -95,6 +97,10 @@ impl RaftLog for StorageLog<'_> {
 
     fn snapshot_live_indexes(&self) -> crate::seq::Seq {
         self.log.live_indexes().clone()
+    }
+
+    fn has_pending(&self) -> bool {
+        !self.log.pending().is_empty()
     }
 
     fn set_last_index(&mut self, index: LogIndex) -> Result<bool, StorageError> {

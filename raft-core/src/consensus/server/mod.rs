@@ -57,6 +57,12 @@ pub struct Server {
     receiving_snapshot: Option<LogIndex>,
     /// The receive's pre-phase wrote live entries sparsely above the last applied index.
     receive_wrote_live: bool,
+    /// The snapshot being received has live entries (Ra's `snapshot_has_live_indexes`).
+    receive_has_live: bool,
+    /// Its last chunk, held until nothing the log appended waits for the WAL any more (Ra's
+    /// `{awaiting_pending, …}` snapshot phase): completing the install syncs the snapshot, which must not
+    /// become durable before the live entries it names.
+    awaiting_pending: Option<(ServerId, Message)>,
     rng: u64,
 }
 
@@ -92,6 +98,8 @@ impl Server {
             deferred_snapshot: None,
             receiving_snapshot: None,
             receive_wrote_live: false,
+            receive_has_live: false,
+            awaiting_pending: None,
             rng,
         };
         s.end_log_at_first_hole(last_applied.max(start), log)?;
@@ -217,6 +225,7 @@ impl Server {
             Input::Written => {
                 self.handle_written(log, &mut fx)?;
                 self.release_deferred_snapshot(log, &mut fx);
+                self.release_awaiting_chunk(log, &mut fx)?;
             }
             Input::SnapshotWritten { .. } => self.snapshot_pending = false,
             Input::Command { client, request, command } => {
@@ -235,7 +244,7 @@ impl Server {
     }
 
     /// A message from a member: each kind is handled by its concern's module.
-    fn handle_message(
+    pub(super) fn handle_message(
         &mut self,
         from: ServerId,
         msg: Message,

@@ -75,6 +75,9 @@ impl Server {
             self.decline_snapshot(from, log, fx);
             return Ok(false);
         }
+        if self.receiving_snapshot.is_none() {
+            self.receive_has_live = false;
+        }
         self.receiving_snapshot = Some(index);
         fx.push(Effect::SetTimer { timer: Timer::ReceiveSnapshot, after_ms: RECEIVE_SNAPSHOT_TIMEOUT_MS });
         Ok(true)
@@ -85,6 +88,8 @@ impl Server {
     /// are not a log the leader can append to.
     pub(super) fn abort_receive(&mut self, log: &mut dyn RaftLog, fx: &mut Vec<Effect>) -> Result<(), StorageError> {
         self.receiving_snapshot = None;
+        self.receive_has_live = false;
+        self.awaiting_pending = None;
         fx.push(Effect::CancelTimer(Timer::ReceiveSnapshot));
         fx.push(Effect::AbortSnapshotAccept);
         if std::mem::take(&mut self.receive_wrote_live) {
@@ -109,6 +114,18 @@ impl Server {
         if !self.begin_receive(term, &from, (meta.index, meta.term), log, fx)? {
             return Ok(());
         }
+        // Ra 3.0.0+: the last chunk of a snapshot with live entries waits (unanswered) until the log has
+        // nothing pending, so the install cannot become durable before the live entries it names;
+        // `install-before-live-written` restores the install at once.
+        if last
+            && self.receive_has_live
+            && log.has_pending()
+            && !self.cfg.bugs.has(Bug::InstallBeforeLiveWritten)
+        {
+            let msg = Message::InstallSnapshot { term, meta, chunk, last, data };
+            self.awaiting_pending = Some((from, msg));
+            return Ok(());
+        }
         fx.push(Effect::AcceptSnapshotChunk { meta, chunk, last, data, leader: from.clone() });
         fx.push(Effect::Send { to: from, msg: Message::InstallSnapshotAck { term: self.current_term, chunk } });
         Ok(())
@@ -127,6 +144,7 @@ impl Server {
         if !self.begin_receive(term, &from, (meta.index, meta.term), log, fx)? {
             return Ok(());
         }
+        self.receive_has_live |= !entries.is_empty();
         for e in entries {
             if e.index > self.last_applied && log.fetch(e.index)?.is_none_or(|(t, _)| t != e.term) {
                 log.write_sparse(e.index, e.term, e.payload)?;
@@ -218,6 +236,8 @@ impl Server {
         }
         self.receiving_snapshot = None;
         self.receive_wrote_live = false;
+        self.receive_has_live = false;
+        self.awaiting_pending = None;
         fx.push(Effect::CancelTimer(Timer::ReceiveSnapshot));
         let Some(machine) = KvState::decode(&state) else {
             return Err(StorageError::MissingEntry {
@@ -245,5 +265,21 @@ impl Server {
             },
         });
         Ok(())
+    }
+
+    /// The log's `Written` may have cleared what the held last chunk waits for: handle it again (Ra
+    /// replays the deferred event once `ra_log:has_pending` is false).
+    pub(super) fn release_awaiting_chunk(
+        &mut self,
+        log: &mut dyn RaftLog,
+        fx: &mut Vec<Effect>,
+    ) -> Result<(), StorageError> {
+        if self.awaiting_pending.is_none() || log.has_pending() {
+            return Ok(());
+        }
+        match self.awaiting_pending.take() {
+            Some((from, msg)) if self.receiving_snapshot.is_some() => self.handle_message(from, msg, log, fx),
+            _ => Ok(()),
+        }
     }
 }
