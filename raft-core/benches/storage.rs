@@ -107,7 +107,7 @@ impl Pipeline {
                             }
                         }
                     }
-                    LogEvent::ResendFrom { .. } | LogEvent::SnapshotWritten { .. } => {
+                    LogEvent::ResendFrom { .. } | LogEvent::SnapshotWritten { .. } | LogEvent::SnapshotError { .. } => {
                         panic!("no gaps or snapshots in this workload")
                     }
                 }

@@ -100,11 +100,77 @@ pub enum Bug {
     /// `missing_key`). The fix, Ra's `{awaiting_pending, …}` phase, holds the last chunk (no answer) until
     /// the log has nothing pending, then completes it.
     InstallBeforeLiveWritten,
+    /// Found by this harness with disk errors, present in Ra 3.1.10 (`ra_log_segment_writer`: a restarted
+    /// segment writer opens the server's newest segment and appends to it): when a segment's fsync fails
+    /// (EIO), Linux marks the pages it could not write clean and forgets them, while the page cache still
+    /// shows them (fsyncgate). The segment writer crashes; its restart re-flushes the same WAL file,
+    /// appending after the index records it reads back from the cache, fsyncs and deletes the WAL file.
+    /// The records of the failed flush never reach the disk, so its index holds a run of zeros before
+    /// the re-flushed records; a power cut later makes the zeros the index's end, and the entries after
+    /// them — acknowledged, their WAL file gone — are lost (`written-survives`). The fix: a segment writer
+    /// never appends to a segment an earlier segment writer process wrote; its first flush of each
+    /// server after a (re)start opens a successor.
+    SegmentReusedAfterFailedSync,
+    /// Found by this harness with disk errors, present in Ra 3.1.10 (`ra_log:init`: the last written index
+    /// is `max(LastWalIdx, …)` and its term `ra_lib:unwrap(fetch_term(…))`): after a failed fdatasync the
+    /// WAL crashes, and its restart reads the file back from the page cache, which still shows the record
+    /// (fsyncgate), takes its index as the writer's and persists it in `writers.snapshot`. A power cut
+    /// then loses the record but keeps `writers.snapshot`: the WAL's last index for the writer names an
+    /// entry no file holds, `fetch_term` answers `undefined` and `unwrap` crashes the server's init at
+    /// every restart — the member never comes back (`node-boots`, `missing_key`). raft-core takes the last
+    /// entry the log does hold as its last written one.
+    WrittenBeyondLog,
+    /// Found by this harness with garbage in the sectors in flight at a power cut (`unsynced_garbage`),
+    /// present in Ra 3.1.10 (`ra_log_wal:is_last_record`): WAL recovery drops a record that fails its
+    /// checksum only if the 13 bytes after it are zeros, and otherwise refuses to boot
+    /// (`wal_checksum_validation_failure`, reported by RabbitMQ users as "BOOT FAILED"). A drive that
+    /// loses power mid-write can leave garbage in the sectors it was writing — sectors that held no
+    /// synced data — so the interrupted batch, never acknowledged, is followed by garbage and the node
+    /// cannot boot though nothing it acknowledged is damaged (`node-boots`). The same when a drive
+    /// persists a later sector of the batch and not an earlier one: records that verify follow the bad
+    /// one. The fix ends recovery at the first record that fails its checksum: only the last, unsynced
+    /// batch can hold it under power loss.
+    WalGarbageTailFatal,
+    /// Found by this harness with disk errors, present in Ra 3.1.10 (`ra_log_wal:recover_wal`, whose
+    /// `recover_wal_chunks` reads each WAL file with `file:read`, through the page cache): an fdatasync
+    /// of the WAL fails and the WAL crashes; the page cache still shows the batch, whose pages Linux has
+    /// marked clean (fsyncgate), so it never reaches the disk. The restarted WAL's recovery reads it,
+    /// hands it to the segment writer, which makes it durable in a segment, and the server takes it as
+    /// written (`ra_log:handle_event({segments, …})` raises the last written index to the segments').
+    /// The WAL file on disk still ends before the batch; if power is cut before the segment writer
+    /// deletes the file, the next boot recovers and flushes the file again, and the shorter flush
+    /// supersedes the segment's tail (a lower index truncates what is above it): an entry the server
+    /// reported written is gone (`written-survives`). The fix: recovery rewrites and syncs each file it
+    /// read before acting on it.
+    WalRecoveryTrustsPageCache,
+    /// Found by this harness with disk errors, present in Ra 3.1.10 (`ra_log_segment_writer:
+    /// append_to_segment/6`, "an expected index was not found in the mem table": `exit({missing_index,
+    /// …})`): the segment writer flushes a WAL file and notifies the server, then fails to unlink the
+    /// file (or crashes) and the log tier restarts. The new WAL's post-boot recovery hands the file to
+    /// the new segment writer with the entries its mem tables still hold — while the server, handling the
+    /// first flush's `segments` event, deletes them (`ra_mt:record_flushed`). The new segment writer finds
+    /// them gone and exits: one more log-tier restart, which counts against `ra_log_sup`'s intensity
+    /// (`node-boots` here, as any crash of Ra's own code during a recovery). The fix skips an index a
+    /// registered server's table no longer holds: a server deletes only what a flush made durable, a
+    /// snapshot covers or an overwrite replaced, and the checkers judge whether anything was lost.
+    MissingIndexExit,
+    /// Found by this harness with disk errors, present in Ra 3.1.10 (`ra_log_wal:recover_wal/2`, which
+    /// hands each recovered file to the segment writer in its fold and persists `writers.snapshot` only
+    /// in the `roll_over` after it — "so that sequence tracking survives crashes even after all WAL files
+    /// have been deleted by the segment writer"): the WAL restarts (a crash drops the append of entry 16
+    /// from its mailbox), its recovery hands WAL 1 to the segment writer, and creating
+    /// `writers.snapshot.tmp` fails; it restarts again, and meanwhile the segment writer flushes WAL 1 and
+    /// deletes it. The next WAL finds no file and no writers snapshot: the server is an unknown writer,
+    /// so its append of 17 (chained to 16) is taken without a gap. 17 is written and flushed, the server
+    /// deletes its mem table up to 17 (`ra_mt:record_flushed`: "indexes are always written in order"),
+    /// and entry 16 — appended, never written — is gone: `missing_key` when the machine reads it. The fix
+    /// persists the writers before each recovered file goes to the segment writer.
+    WritersUnpersistedAtHandover,
 }
 
 impl Bug {
     /// Every switch: `ra-model.md` §10 order, then the ones this harness found.
-    pub const ALL: [Bug; 18] = [
+    pub const ALL: [Bug; 24] = [
         Bug::IndexesBadmatch,
         Bug::WalRecoveryRescan,
         Bug::SegrefTupleDelete,
@@ -123,6 +189,12 @@ impl Bug {
         Bug::SnapshotBeforeWritten,
         Bug::WalZeroChecksumUnchecked,
         Bug::InstallBeforeLiveWritten,
+        Bug::SegmentReusedAfterFailedSync,
+        Bug::WrittenBeyondLog,
+        Bug::WalGarbageTailFatal,
+        Bug::WalRecoveryTrustsPageCache,
+        Bug::MissingIndexExit,
+        Bug::WritersUnpersistedAtHandover,
     ];
 
     /// The switch's CLI name (`--bug NAME`).
@@ -146,6 +218,12 @@ impl Bug {
             Bug::SnapshotBeforeWritten => "snapshot-before-written",
             Bug::WalZeroChecksumUnchecked => "wal-zero-checksum-unchecked",
             Bug::InstallBeforeLiveWritten => "install-before-live-written",
+            Bug::SegmentReusedAfterFailedSync => "segment-reused-after-failed-sync",
+            Bug::WrittenBeyondLog => "written-beyond-log",
+            Bug::WalGarbageTailFatal => "wal-garbage-tail-fatal",
+            Bug::WalRecoveryTrustsPageCache => "wal-recovery-trusts-page-cache",
+            Bug::MissingIndexExit => "missing-index-exit",
+            Bug::WritersUnpersistedAtHandover => "writers-unpersisted-at-handover",
         }
     }
 

@@ -700,17 +700,37 @@ fn corrupt_meta_files_never_panic() {
     tally.finish("meta");
 }
 
-/// An unreadable names or meta file (EIO) is not a panic either: the stores load empty, as DETS
-/// repairs or recreates its file.
+/// A missing names or meta file loads empty (a node that never flushed them); an unreadable one (a
+/// directory in its place, an I/O error) is an error, not a panic and not an empty store: Ra's
+/// `{ok, _} = dets:open_file(…)` crashes the boot rather than forget registrations, terms and votes.
 #[test]
-fn unreadable_names_and_meta_load_empty() {
+fn missing_stores_load_empty_and_unreadable_ones_stop_the_boot() {
     let mut fs = sim_fs(12);
-    fs.mkdir_all("names").unwrap();
-    fs.mkdir_all("meta").unwrap();
     assert_eq!(NamesStore::load(&mut fs, "").unwrap(), NamesStore::new());
     assert_eq!(MetaStore::load(&mut fs, "").unwrap(), MetaStore::new());
+    fs.mkdir_all("names").unwrap();
+    fs.mkdir_all("meta").unwrap();
+    let is_a_directory = |e: StorageError| matches!(e, StorageError::Fs(f) if f.kind == ErrorKind::IsADirectory);
+    assert!(is_a_directory(NamesStore::load(&mut fs, "").unwrap_err()));
+    assert!(is_a_directory(MetaStore::load(&mut fs, "").unwrap_err()));
     fs.mkdir_all("s1/config").unwrap();
     assert_eq!(read_config(&mut fs, "s1").unwrap(), Err(ConfigError::Unparsable));
-    let e = fs.read_file("names").unwrap_err();
-    assert_eq!(e.kind, ErrorKind::IsADirectory);
+    fs.rmdir("names").unwrap();
+    write_names(&mut fs);
+    fs.inject_error(vfs::ErrorRule {
+        kind: Some(vfs::OpKind::Read),
+        path_glob: "names".into(),
+        error: ErrorKind::Io,
+        after_seq: 0,
+        times: 1,
+    });
+    assert!(matches!(NamesStore::load(&mut fs, ""), Err(StorageError::Fs(f)) if f.kind == ErrorKind::Io));
+    assert!(NamesStore::load(&mut fs, "").is_ok(), "a transient error: the next boot reads it");
+}
+
+/// A names store with one registration, flushed.
+fn write_names(fs: &mut SimFs) {
+    let mut names = NamesStore::new();
+    names.insert("s1", &raft_core::Uid("s1".into()));
+    names.flush(fs, "").unwrap();
 }

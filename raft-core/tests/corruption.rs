@@ -80,14 +80,14 @@ fn payload(uid: &str, index: u64, term: u64) -> Vec<u8> {
 
 type Written = BTreeMap<Uid, BTreeMap<u64, (u64, Vec<u8>)>>;
 
-fn new_node(seed: u64) -> Node {
-    Node::new(seed, wal_config(1 << 20, Bugs::none()), segment_writer_config(SEGMENT_MAX_COUNT))
+fn new_node(seed: u64, bugs: Bugs) -> Node {
+    Node::new(seed, wal_config(1 << 20, bugs), segment_writer_config(SEGMENT_MAX_COUNT))
 }
 
 /// A node whose current WAL file holds records of two interleaved writers (a term change included),
 /// after a power cut that kept everything: the WAL file is not yet flushed to segments.
 fn wal_image() -> (Image, String, Written) {
-    let mut n = new_node(1);
+    let mut n = new_node(1, Bugs::none());
     n.boot_and_recover().unwrap();
     let mut a = Writer::start(&mut n, "s1", 1);
     let mut b = Writer::start(&mut n, "s2", 2);
@@ -116,7 +116,7 @@ fn wal_image() -> (Image, String, Written) {
 
 /// `s1`'s first segment (1..20) after a flush, plus 21..25 in the current WAL file.
 fn segment_image() -> (Image, String) {
-    let mut n = new_node(2);
+    let mut n = new_node(2, Bugs::none());
     n.boot_and_recover().unwrap();
     let mut w = Writer::start(&mut n, "s1", 1);
     for i in 1..=20 {
@@ -134,7 +134,7 @@ fn segment_image() -> (Image, String) {
 
 /// A flushed WAL file (so `writers.snapshot` holds `s1 -> InSeq(10)`) and an empty current WAL file.
 fn writers_snapshot_image() -> (Image, String) {
-    let mut n = new_node(3);
+    let mut n = new_node(3, Bugs::none());
     n.boot_and_recover().unwrap();
     let mut w = Writer::start(&mut n, "s1", 1);
     for i in 1..=10 {
@@ -264,8 +264,8 @@ fn no_panic<T>(case: u64, what: &str, f: impl FnOnce() -> T) -> T {
 }
 
 /// Boots a node on `fs` with the given uids registered but not running.
-fn boot(seed: u64, fs: SimFs, uids: &[&str]) -> (Node, Result<(), StorageError>) {
-    let mut n = new_node(seed);
+fn boot(seed: u64, bugs: Bugs, fs: SimFs, uids: &[&str]) -> (Node, Result<(), StorageError>) {
+    let mut n = new_node(seed, bugs);
     n.fs = fs;
     for u in uids {
         n.register(&Uid::new(u), None);
@@ -343,8 +343,8 @@ struct WalOutcomes {
     adler_collision: Vec<(u64, String, u64, String)>,
 }
 
-#[test]
-fn corrupt_wal_files() {
+/// Boots `CASES` corrupted copies of the WAL image under `bugs` and sorts what recovery did.
+fn wal_outcomes(bugs: Bugs) -> WalOutcomes {
     let (image, path, written) = wal_image();
     let original = image.files[&path].clone();
     let mut rng = ChaCha8Rng::seed_from_u64(0x3a1_0001);
@@ -352,7 +352,7 @@ fn corrupt_wal_files() {
     for case in 0..CASES {
         let c = corrupt(&mut rng, &original, wal_format::HEADER_SIZE, None);
         let fs = build(case, &image, &path, &c.bytes);
-        let (mut n, result) = no_panic(case, &c.what, || boot(case, fs, &["s1", "s2"]));
+        let (mut n, result) = no_panic(case, &c.what, || boot(case, bugs.clone(), fs, &["s1", "s2"]));
         match &result {
             Ok(()) => {}
             Err(e) => {
@@ -409,16 +409,32 @@ fn corrupt_wal_files() {
         o.ok_intact + o.ok_partial + o.unknown_format + o.checksum_failure + o.gap_detected + o.missing_index,
         CASES
     );
-    assert!(o.ok_intact > 0 && o.ok_partial > 0, "{o:?}");
-    assert!(o.unknown_format > 0 && o.checksum_failure > 0, "{o:?}");
-    // Adler-32 never let a corrupted record through with a non-zero checksum under these seeds; if this
-    // fails, a collision was found: report it, do not hide it.
-    assert!(o.adler_collision.is_empty(), "Adler-32 collisions: {:?}", o.adler_collision);
-    // Ra does not validate a record whose stored checksum is 0 (`validate_checksum(0, ...) -> true`): a
-    // zeroed range over a record's checksum and length would be accepted as an empty entry (its index
-    // often zeroed too). With the fix (the switch `wal-zero-checksum-unchecked` off) a WAL that computes
-    // checksums verifies a zero like any other, so no zeroed record gets through.
-    assert!(o.unchecked_record.is_empty(), "{o:?}");
+    o
+}
+
+#[test]
+fn corrupt_wal_files() {
+    // Ra refuses to boot on a record that fails its checksum unless zeros follow it
+    // (`wal-garbage-tail-fatal`); raft-core ends recovery there, keeping the records before it (a power
+    // cut damages only the unsynced last batch; damage to synced records loses what follows).
+    let ra = wal_outcomes(Bugs::of(&[raft_core::Bug::WalGarbageTailFatal]));
+    let o = wal_outcomes(Bugs::none());
+    assert!(ra.checksum_failure > 0, "{ra:?}");
+    assert_eq!(o.checksum_failure, 0, "{o:?}");
+    // Every boot Ra refused with a checksum failure, raft-core completed, keeping a prefix.
+    assert_eq!(o.ok_intact + o.ok_partial, ra.ok_intact + ra.ok_partial + ra.checksum_failure, "{o:?} {ra:?}");
+    for o in [&ra, &o] {
+        assert!(o.ok_intact > 0 && o.ok_partial > 0, "{o:?}");
+        assert!(o.unknown_format > 0, "{o:?}");
+        // Adler-32 never let a corrupted record through with a non-zero checksum under these seeds; if this
+        // fails, a collision was found: report it, do not hide it.
+        assert!(o.adler_collision.is_empty(), "Adler-32 collisions: {:?}", o.adler_collision);
+        // Ra does not validate a record whose stored checksum is 0 (`validate_checksum(0, ...) -> true`): a
+        // zeroed range over a record's checksum and length would be accepted as an empty entry (its index
+        // often zeroed too). With the fix (the switch `wal-zero-checksum-unchecked` off) a WAL that computes
+        // checksums verifies a zero like any other, so no zeroed record gets through.
+        assert!(o.unchecked_record.is_empty(), "{o:?}");
+    }
 }
 
 #[derive(Debug, Default)]
@@ -510,7 +526,7 @@ fn corrupt_segment_files() {
 
         // Boot: recovery flushes 21..25 by appending to this segment.
         let fs = build(case, &image, &path, &c.bytes);
-        let (mut n, result) = no_panic(case, &c.what, || boot(case, fs, &["s1"]));
+        let (mut n, result) = no_panic(case, &c.what, || boot(case, Bugs::none(), fs, &["s1"]));
         match result {
             Ok(()) => {
                 o.boot_ok += 1;
@@ -580,7 +596,7 @@ fn corrupt_writers_snapshots() {
     // Pristine: the snapshot is what the WAL starts from (the current WAL file is empty).
     {
         let fs = build(0, &image, &path, &original);
-        let (n, result) = boot(0, fs, &["s1"]);
+        let (n, result) = boot(0, Bugs::none(), fs, &["s1"]);
         result.unwrap();
         assert_eq!(n.wal.last_writer_seq(&s1), Some(WriterSeq::InSeq(LogIndex(10))));
     }
@@ -589,7 +605,7 @@ fn corrupt_writers_snapshots() {
     for case in 0..CASES {
         let c = corrupt(&mut rng, &original, 8, None);
         let fs = build(case, &image, &path, &c.bytes);
-        let (mut n, result) = no_panic(case, &c.what, || boot(case, fs, &["s1"]));
+        let (mut n, result) = no_panic(case, &c.what, || boot(case, Bugs::none(), fs, &["s1"]));
         result.unwrap_or_else(|e| panic!("case {case} ({}): a corrupt writers.snapshot stopped boot: {e}", c.what));
         match n.wal.last_writer_seq(&s1) {
             Some(WriterSeq::InSeq(LogIndex(10))) => {

@@ -720,3 +720,115 @@ fn server_restart_replays_to_its_commit_index() {
         }
     }
 }
+
+// ---- found with disk errors ------------------------------------------------------------------------
+
+/// `wal-recovery-trusts-page-cache` (found by this harness, Ra 3.1.10's `ra_log_wal:recover_wal`): the
+/// fdatasync of a batch fails and the WAL crashes; the page cache still shows the batch, which never
+/// reaches the disk. The restarted WAL's recovery re-reads the file and hands it to the segment writer,
+/// whose flush makes entry 6 durable in a segment, so the server takes it as written; power fails just
+/// before the segment writer unlinks the WAL file. At the reboot the file, which ends at 5 on disk, is
+/// flushed again and supersedes the segment's tail: with Ra's recovery, entry 6 is lost. raft-core's
+/// recovery rewrote and synced what it read, so the file holds 6 too.
+#[test]
+fn a_restarted_wal_makes_what_it_reads_durable() {
+    for trusting in [true, false] {
+        let bugs = if trusting { Bugs::of(&[Bug::WalRecoveryTrustsPageCache]) } else { Bugs::none() };
+        let mut n = node(41, &bugs);
+        let uid = Uid::new("s1");
+        let mut log = start_new(&mut n, "s1", 1, &Bugs::none());
+        append(&mut n, &mut log, 1, 5, 1);
+        deliver(&mut n, &mut log, 1);
+        assert_eq!(log.last_written(), (LogIndex(5), Term(1)));
+
+        n.fs.inject_error(vfs::ErrorRule {
+            kind: Some(OpKind::Fdatasync),
+            path_glob: wal_path(1),
+            error: ErrorKind::Io,
+            after_seq: 0,
+            times: 1,
+        });
+        append(&mut n, &mut log, 6, 6, 1);
+        n.run();
+        assert!(matches!(&n.wal_error, Some(StorageError::Fs(e)) if e.kind == ErrorKind::Io), "{:?}", n.wal_error);
+        assert_eq!(log.last_written(), (LogIndex(5), Term(1)), "6 was never confirmed");
+
+        let after = n.fs.op_seq();
+        n.fs.arm_power_cut(
+            CrashPoint::BeforeOp { kind: Some(OpKind::Unlink), path_glob: wal_path(1), after_seq: after },
+            CrashModel::LoseUnsynced,
+        );
+        n.restart_wal();
+        // The server handles each event as it comes (it runs while the segment writer works).
+        while n.step() {
+            for e in n.events.remove(&ProcessId(1)).unwrap_or_default() {
+                handle(&mut n, &mut log, &e).unwrap();
+            }
+        }
+        assert_eq!(log.last_written(), (LogIndex(6), Term(1)), "flushed to a synced segment: written");
+        assert!(n.segment_writer_error.as_ref().is_some_and(StorageError::is_power_cut));
+        power_on_after_cut(&mut n);
+        drop(log);
+
+        n.register(&uid, None);
+        n.boot_and_recover().unwrap();
+        let (log, _) = init_log(&mut n, "s1", 2, &Bugs::none()).unwrap();
+        let want = if trusting { LogIndex(5) } else { LogIndex(6) };
+        assert_eq!(log.last_index_term().map(|(i, _)| i), Some(want), "trusting the page cache: {trusting}");
+    }
+}
+
+/// `written-beyond-log` (found by this harness with disk errors, with `wal-recovery-trusts-page-cache`;
+/// Ra 3.1.10's `ra_log:init`, which takes `max(LastWalIdx, …)` as last written and crashes on
+/// `ra_lib:unwrap(fetch_term(…))`): the fdatasync of entry 6, s1's first record in WAL 2, fails and the
+/// WAL crashes; the restarted WAL's recovery reads 6 from the page cache and persists `writers.snapshot`
+/// naming it; power fails before anything else syncs 6. At the reboot WAL 2 holds nothing of s1, so the
+/// WAL's last index for s1 stays 6, which no file holds: Ra's init crashes at every restart. raft-core
+/// takes the last entry the log holds.
+#[test]
+fn a_writer_index_no_file_holds_is_not_taken_as_written() {
+    for crash_on_it in [true, false] {
+        let wal_bugs = Bugs::of(&[Bug::WalRecoveryTrustsPageCache]);
+        let mut n = node(42, &wal_bugs);
+        let uid = Uid::new("s1");
+        let mut log = start_new(&mut n, "s1", 1, &Bugs::none());
+        append(&mut n, &mut log, 1, 5, 1);
+        deliver(&mut n, &mut log, 1);
+        roll_over(&mut n);
+        deliver(&mut n, &mut log, 1);
+        // Entry 6 is the first record of s1 in WAL 2.
+        n.fs.inject_error(vfs::ErrorRule {
+            kind: Some(OpKind::Fdatasync),
+            path_glob: wal_path(2),
+            error: ErrorKind::Io,
+            after_seq: 0,
+            times: 1,
+        });
+        append(&mut n, &mut log, 6, 6, 1);
+        n.run();
+        assert!(n.wal_error.is_some());
+        // The restarted WAL recovers (persisting `writers.snapshot`, then the directory fsync of its
+        // roll-over) before the segment writer flushes; power fails right after that fsync.
+        let after = n.fs.op_seq();
+        n.fs.arm_power_cut(
+            CrashPoint::AfterMatchingOp { kind: Some(OpKind::FsyncDir), path_glob: "wal".into(), after_seq: after },
+            CrashModel::LoseUnsynced,
+        );
+        n.schedule = Schedule::WalFirst;
+        n.restart_wal();
+        n.run();
+        power_on_after_cut(&mut n);
+        drop(log);
+
+        n.register(&uid, None);
+        n.boot_and_recover().unwrap();
+        assert_eq!(last_wal_index(&n, &uid), Some(LogIndex(6)), "writers.snapshot names 6");
+        let bugs = if crash_on_it { Bugs::of(&[Bug::WrittenBeyondLog]) } else { Bugs::none() };
+        let got = init_log(&mut n, "s1", 2, &bugs).map(|(log, _)| log.last_written());
+        if crash_on_it {
+            assert_eq!(got.err(), Some(StorageError::MissingEntry { uid: uid.clone(), index: LogIndex(6) }));
+        } else {
+            assert_eq!(got.ok(), Some((LogIndex(5), Term(1))));
+        }
+    }
+}

@@ -284,9 +284,12 @@ fn m1_install_snapshot_keeps_live_mem_table_entries() {
 }
 
 /// M2: log init fails with a typed error on a segment it cannot open (Ra's `my_segrefs` crashes on a
-/// missing or invalid header), on every attempt, and leaves the file alone.
+/// missing or invalid header), on every attempt, and leaves the file alone. raft-core takes a segment
+/// whose header never reached the disk for one whose first fsync never completed (its entries are still
+/// in the WAL) and deletes it; Ra's crash on it is kept as `segment-reused-after-failed-sync`.
 #[test]
 fn m2_unopenable_segment_fails_log_init() {
+    let ra = Bugs::of(&[Bug::SegmentReusedAfterFailedSync]);
     for (case, truncate) in [("missing header", true), ("invalid header", false)] {
         let mut n = Node::new(20, wal_config(1 << 20, Bugs::none()), segment_writer_config(64));
         n.boot_and_recover().unwrap();
@@ -311,7 +314,7 @@ fn m2_unopenable_segment_fails_log_init() {
         n.power_loss(CrashModel::NoLoss);
         n.boot_and_recover().unwrap();
         for attempt in 0..2 {
-            let got = try_init_log(&mut n, "s1", 1, &Bugs::none()).map(|(_, report)| report);
+            let got = try_init_log(&mut n, "s1", 1, &ra).map(|(_, report)| report);
             let expected = if truncate {
                 SegmentError::MissingHeader { path: path.clone() }
             } else {
@@ -319,6 +322,14 @@ fn m2_unopenable_segment_fails_log_init() {
             };
             assert_eq!(got, Err(StorageError::Segment(expected)), "{case}, attempt {attempt}");
             assert_eq!(n.fs.read_file(&path).unwrap(), bytes, "{case}: the segment is left as it was");
+        }
+        let got = try_init_log(&mut n, "s1", 1, &Bugs::none()).map(|(_, report)| report);
+        if truncate {
+            assert!(got.is_ok(), "{case}: {got:?}");
+            assert!(!n.fs.exists(&path).unwrap(), "{case}: the headerless segment is deleted");
+        } else {
+            let expected = SegmentError::InvalidFormat { path: path.clone() };
+            assert_eq!(got, Err(StorageError::Segment(expected)), "{case}: a header that is not zeros");
         }
     }
 }
@@ -580,4 +591,119 @@ fn a_resend_from_a_flushed_index_sends_the_pending_entries_chained_to_the_reques
         })
         .collect();
     assert_eq!(sent, vec![(Some(LogIndex(2)), LogIndex(6))], "only the pending entry, chained to from - 1");
+}
+
+/// `segment-reused-after-failed-sync` (found by this harness with disk errors; Ra 3.1.10's
+/// `ra_log_segment_writer` opens the newest segment for appends whoever wrote it): the fsync that
+/// creates s1's first segment fails, so the header it wrote never reaches the disk though the page
+/// cache still shows it (fsyncgate), and the segment writer crashes; its supervisor restarts the log tier
+/// (a fresh segment writer and WAL, the mem tables kept), and the WAL's recovery hands the file to the new
+/// segment writer again. Ra's appends to that segment and syncs it: its header is still not on disk, so
+/// after a power cut the server cannot init, at any restart. raft-core's segment writer starts a
+/// successor instead (created and synced anew), and init deletes the headerless segment (its entries are
+/// in the successor).
+#[test]
+fn a_segment_whose_first_sync_failed_is_never_appended_to() {
+    for reuse in [true, false] {
+        let bugs = if reuse { Bugs::of(&[Bug::SegmentReusedAfterFailedSync]) } else { Bugs::none() };
+        let mut sw = segment_writer_config(64);
+        sw.bugs = bugs.clone();
+        let mut n = Node::new(22, wal_config(1 << 20, Bugs::none()), sw);
+        n.boot_and_recover().unwrap();
+        let mut log = start_new(&mut n, "s1", 1);
+        let root = n.fs.open_dir(".").unwrap();
+        n.fs.fsync(root).unwrap();
+        n.fs.close(root).unwrap();
+        append(&mut n, &mut log, 1, 5, 1);
+        deliver(&mut n, &mut log, 1);
+        assert_eq!(log.last_written(), (LogIndex(5), Term(1)));
+
+        n.fs.inject_error(vfs::ErrorRule {
+            kind: Some(vfs::OpKind::Fsync),
+            path_glob: "s1/*.segment".into(),
+            error: vfs::ErrorKind::Io,
+            after_seq: 0,
+            times: 1,
+        });
+        n.send_wal(WalMsg::ForceRollOver);
+        n.run();
+        let failed = n.segment_writer_error.take();
+        assert!(
+            matches!(&failed, Some(StorageError::Segment(SegmentError::Fs(e))) | Some(StorageError::Fs(e)) if e.kind == vfs::ErrorKind::Io),
+            "{failed:?}"
+        );
+        // The log tier restarts: a fresh segment writer and WAL, whose recovery flushes the file again.
+        n.boot();
+        deliver(&mut n, &mut log, 1);
+        assert_actors_healthy(&n);
+        let segments = n.segment_files(&Uid::new("s1"));
+        assert_eq!(segments.len(), if reuse { 1 } else { 2 }, "{segments:?}");
+        drop(log);
+
+        n.power_loss(CrashModel::LoseUnsynced);
+        n.boot_and_recover().unwrap();
+        let got = try_init_log(&mut n, "s1", 2, &bugs).map(|(log, _)| log.last_index_term());
+        if reuse {
+            // The segment's header is not on disk: the server cannot init, at any restart.
+            assert!(matches!(got, Err(StorageError::Segment(_))), "{got:?}");
+        } else {
+            assert_eq!(got, Ok(Some((LogIndex(5), Term(1)))));
+        }
+    }
+}
+
+/// `missing-index-exit` (found by this harness with disk errors; Ra 3.1.10's
+/// `ra_log_segment_writer:append_to_segment/6`): the segment writer flushes WAL 1 and notifies s1, then
+/// its unlink of the file fails and the log tier restarts (a fresh segment writer and WAL, the mem tables
+/// kept). The WAL's post-boot recovery hands WAL 1 to the new segment writer with the entries still in
+/// the mem table — and s1, handling the first flush's `segments` event meanwhile, deletes them. Ra's
+/// segment writer exits on the first one missing; raft-core's skips them (they are in the segment).
+#[test]
+fn entries_deleted_after_their_flush_do_not_stop_a_second_flush() {
+    for exit in [true, false] {
+        let bugs = if exit { Bugs::of(&[Bug::MissingIndexExit]) } else { Bugs::none() };
+        let mut sw = segment_writer_config(64);
+        sw.bugs = bugs;
+        let mut n = Node::new(23, wal_config(1 << 20, Bugs::none()), sw);
+        n.boot_and_recover().unwrap();
+        let mut log = start_new(&mut n, "s1", 1);
+        append(&mut n, &mut log, 1, 5, 1);
+        deliver(&mut n, &mut log, 1);
+
+        n.fs.inject_error(vfs::ErrorRule {
+            kind: Some(vfs::OpKind::Unlink),
+            path_glob: "wal/*.wal".into(),
+            error: vfs::ErrorKind::Io,
+            after_seq: 0,
+            times: 1,
+        });
+        n.send_wal(WalMsg::ForceRollOver);
+        n.run();
+        assert!(n.segment_writer_error.take().is_some(), "the unlink failed");
+        let first_flush = n.events.remove(&ProcessId(1)).unwrap_or_default();
+        assert!(first_flush.iter().any(|e| matches!(e, LogEvent::Segments { .. })));
+
+        // The log tier restarts; its WAL hands WAL 1 to the segment writer again, and then s1 handles
+        // the first flush's event, deleting the flushed entries.
+        n.boot();
+        n.take_casts();
+        while n.take_casts().is_empty() {
+            assert!(n.step(), "the WAL's recovery handed WAL 1 over");
+        }
+        for e in &first_flush {
+            let mut out = Vec::new();
+            log.handle_event(e, &mut n.shared, &mut n.fs, &mut out).unwrap();
+            n.route(out);
+        }
+        n.run();
+        if exit {
+            let expected = StorageError::MissingIndex { uid: Uid::new("s1"), index: LogIndex(0) };
+            assert_eq!(n.segment_writer_error, Some(expected));
+        } else {
+            assert_actors_healthy(&n);
+            assert!(n.notices.contains(&raft_core::storage::NodeNotice::WalRecovered));
+            assert!(!n.wal_files().contains(&"0000000000000001.wal".to_owned()), "WAL 1 done with");
+            assert_eq!(fetch(&mut n, &mut log, 5), entry(5, 1));
+        }
+    }
 }

@@ -830,16 +830,97 @@ fn recover_with_last_entry_corruption() {
     assert_recovers_first_99(&mut n, &uid);
 }
 
+/// A power cut left garbage in the unsynced sectors of the last batch: the last record fails its
+/// checksum and non-zero bytes that verify as nothing follow it. Ra refuses to boot at every restart
+/// (`wal-garbage-tail-fatal`); raft-core ends recovery at the bad record.
+#[test]
+fn recover_with_garbage_after_a_torn_last_record() {
+    for fatal in [true, false] {
+        let (mut n, uid) = hundred_big_entries(28);
+        if fatal {
+            n.wal_config.bugs = Bugs::of(&[Bug::WalGarbageTailFatal]);
+        }
+        let len = file_len(&mut n, &wal_path(1));
+        let garbage: Vec<u8> = (0..600u32).map(|i| (i.wrapping_mul(151) % 251) as u8 | 1).collect();
+        overwrite_at(&mut n, &wal_path(1), len - 300, &garbage);
+        if fatal {
+            let err = n.boot_and_recover().unwrap_err();
+            assert!(matches!(err, StorageError::WalChecksumValidationFailure { .. }), "{err:?}");
+            assert_eq!(wal_dir(&mut n), wal_dir_of(&[1]), "the WAL file is kept");
+        } else {
+            assert_recovers_first_99(&mut n, &uid);
+        }
+    }
+}
+
+/// Ra's test, under Ra's rule (`wal-garbage-tail-fatal`). raft-core cannot tell damage to synced records
+/// from the unsynced tail of a power cut (whose sectors a drive may persist out of order) and ends
+/// recovery at the bad record: here, before the first record, so nothing is recovered.
 #[test]
 fn checksum_failure_in_middle_of_file_should_fail() {
-    let (mut n, uid) = hundred_big_entries(26);
-    // Offset 1000 lies in the payload of the first record (which starts right after the 5-byte header).
-    overwrite_at(&mut n, &wal_path(1), 1000, &[0; 10]);
-    let err = n.boot_and_recover().unwrap_err();
-    assert_eq!(err, StorageError::WalChecksumValidationFailure { file: wal_path(1), offset: 5 });
-    assert!(!n.notices.contains(&NodeNotice::WalRecovered));
-    assert!(n.segment_files(&uid).is_empty());
-    assert_eq!(wal_dir(&mut n), wal_dir_of(&[1]), "the WAL file is kept");
+    for ra in [true, false] {
+        let (mut n, uid) = hundred_big_entries(26);
+        if ra {
+            n.wal_config.bugs = Bugs::of(&[Bug::WalGarbageTailFatal]);
+        }
+        // Offset 1000 lies in the payload of the first record (which starts right after the 5-byte header).
+        overwrite_at(&mut n, &wal_path(1), 1000, &[0; 10]);
+        if ra {
+            let err = n.boot_and_recover().unwrap_err();
+            assert_eq!(err, StorageError::WalChecksumValidationFailure { file: wal_path(1), offset: 5 });
+            assert!(!n.notices.contains(&NodeNotice::WalRecovered));
+            assert!(n.segment_files(&uid).is_empty());
+            assert_eq!(wal_dir(&mut n), wal_dir_of(&[1]), "the WAL file is kept");
+        } else {
+            n.boot_and_recover().unwrap();
+            assert_eq!(segment_contents(&mut n, &uid), BTreeMap::new(), "recovery ended at the first record");
+        }
+    }
+}
+
+/// `writers-unpersisted-at-handover` (found by this harness with disk errors; Ra 3.1.10's
+/// `ra_log_wal:recover_wal/2`): the WAL crashes with entry 6 in its mailbox; its restarted recovery hands
+/// WAL 1 to the segment writer, then fails to create `writers.snapshot.tmp` and crashes again; the segment
+/// writer flushes and deletes WAL 1. The next WAL knows nothing of s1, so its append of 7 (chained to 6)
+/// goes through without a gap: Ra's 6 is never asked for again. raft-core's recovery persists the
+/// writers before it hands a file over, so the next WAL knows s1 ended at 5 and asks for 6.
+#[test]
+fn writers_survive_the_segment_writer_deleting_every_wal_file() {
+    for unpersisted in [true, false] {
+        let mut n = node(30, 1 << 20);
+        if unpersisted {
+            n.wal_config.bugs = Bugs::of(&[Bug::WritersUnpersistedAtHandover]);
+        }
+        let mut w = Writer::start(&mut n, "s1", 1);
+        w.write_range(&mut n, 1, 5, 1);
+        n.run();
+        assert_eq!(n.written(P1), seq(1, 5));
+        // The append of 6 is in the WAL's mailbox when it crashes.
+        w.write(&mut n, 6, 1, &payload_for(6, 1));
+        n.fs.inject_error(vfs::ErrorRule {
+            kind: Some(vfs::OpKind::Create),
+            path_glob: "wal/writers.snapshot.tmp".into(),
+            error: vfs::ErrorKind::Io,
+            after_seq: 0,
+            times: 1,
+        });
+        n.restart_wal();
+        n.run();
+        assert!(n.wal_error.is_some(), "the writers snapshot could not be created");
+        n.restart_wal();
+        n.run();
+        assert_eq!(n.wal_error, None);
+        assert_eq!(n.segment_writer.stats().wal_files_done, 1, "WAL 1 flushed and deleted");
+        w.write(&mut n, 7, 1, &payload_for(7, 1));
+        n.run();
+        if unpersisted {
+            assert!(n.resends(P1).is_empty(), "7 taken without a gap");
+            assert!(n.written(P1).contains(LogIndex(7)) && !n.written(P1).contains(LogIndex(6)));
+        } else {
+            assert_eq!(n.resends(P1), vec![LogIndex(6)], "the gap before 7 is seen");
+            assert!(!n.written(P1).contains(LogIndex(7)));
+        }
+    }
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use rand_chacha::ChaCha8Rng;
 
 use crate::rng::{below, stream};
-use crate::{CrashModel, Fault, PlannedFault, WorldSpec, swarm};
+use crate::{CrashModel, DiskErrorKind, Fault, PlannedFault, WorldSpec, swarm};
 
 /// A named scenario.
 #[derive(Debug, Clone, Copy)]
@@ -94,6 +94,38 @@ pub fn catalogue() -> Vec<Scenario> {
                   torn\nrecords: recovery must keep every acknowledged entry and nothing torn.",
             targets: &[],
             build: torn_wal_tail,
+        },
+        Scenario {
+            name: "recovery/garbage-wal-tail",
+            why: "Power is cut just before WAL fdatasyncs and the drive leaves garbage in sectors it was \
+                  writing that held\nno synced data (values up to 8 KiB, so a batch spans many sectors): \
+                  the unacknowledged tail is garbage, and the node must still boot.",
+            targets: &["wal-garbage-tail-fatal"],
+            build: garbage_wal_tail,
+        },
+        Scenario {
+            name: "recovery/segment-sync-error",
+            why: "A segment fsync fails once on one node (the segment writer crashes, the log tier restarts), \
+                  then power is lost:\na segment whose first sync never completed must not stop the node \
+                  from booting or lose what it held.",
+            targets: &["segment-reused-after-failed-sync"],
+            build: segment_sync_error,
+        },
+        Scenario {
+            name: "recovery/wal-sync-errors",
+            why: "A WAL fdatasync fails on one node; the restarted WAL re-reads the file from the page \
+                  cache, which shows a batch\nthat never reached the disk; power is cut before the file \
+                  is deleted or early in a reboot: written entries must survive.",
+            targets: &["wal-recovery-trusts-page-cache"],
+            build: wal_sync_errors,
+        },
+        Scenario {
+            name: "recovery/wal-unlink-errors",
+            why: "With 2 KiB WAL files, the segment writer's unlink of a flushed WAL file fails now and \
+                  then on one node:\nthe log tier restarts and flushes the file again while its servers \
+                  delete what the first flush made durable.",
+            targets: &["missing-index-exit"],
+            build: wal_unlink_errors,
         },
         Scenario {
             name: "recovery/torn-segment-index",
@@ -197,6 +229,10 @@ pub fn base(seed: u64) -> WorldSpec {
         restart_after_ms: 300,
         crash_model: CrashModel::Pessimistic,
         fault_plan: Vec::new(),
+        value_size_max_bytes: 8,
+        disk_error_weight: 0,
+        slow_disk_weight: 0,
+        wal_recovery_cut_percent: 0,
     }
 }
 
@@ -400,6 +436,101 @@ fn torn_wal_tail(seed: u64) -> WorldSpec {
         fault_plan: repeated(&mut r, node, 300, 500, 10, &cut_before("fdatasync", "*.wal")),
         ..base(seed)
     }
+}
+
+fn garbage_wal_tail(seed: u64) -> WorldSpec {
+    let mut r = choices(seed);
+    let node = below(&mut r, 3) as usize;
+    // A slow disk (5 ms syncs) batches several records per write, so that a damaged record has others
+    // after it.
+    let mut plan = vec![PlannedFault {
+        at_ms: 200,
+        plus_ns: 0,
+        node,
+        fault: Fault::SlowWal { sync_latency_us: 5_000, duration_ms: 6_000 },
+    }];
+    plan.extend(repeated(&mut r, node, 300, 500, 10, &cut_before("fdatasync", "*.wal")));
+    WorldSpec {
+        value_size_max_bytes: 8 << 10,
+        // An open-loop write every millisecond: with 5 ms syncs each batch holds several records.
+        clients: 0,
+        client_interval_ms: 1,
+        crash_model: CrashModel::UnsyncedGarbage,
+        fault_plan: plan,
+        ..base(seed)
+    }
+}
+
+fn segment_sync_error(seed: u64) -> WorldSpec {
+    let mut r = choices(seed);
+    let node = below(&mut r, 3) as usize;
+    let mut plan = Vec::new();
+    for k in 0..3u64 {
+        let at_ms = 300 + k * 1_800 + below(&mut r, 600);
+        let fault = Fault::DiskError {
+            call: "fsync".into(),
+            path_glob: "*/*.segment".into(),
+            error: DiskErrorKind::Eio,
+            times: 1,
+            duration_ms: 0,
+        };
+        plan.push(PlannedFault { at_ms, plus_ns: 0, node, fault });
+        let loss_ms = at_ms + 400 + below(&mut r, 1_000);
+        plan.push(PlannedFault {
+            at_ms: loss_ms,
+            plus_ns: 0,
+            node,
+            fault: Fault::PowerLoss { reboot_cut_after_calls: None },
+        });
+    }
+    WorldSpec {
+        // Small WAL files: segment flushes (and their fsyncs) every few writes.
+        wal_max_size_bytes: 2 << 10,
+        snapshot_interval: 0,
+        crash_model: losing_model(&mut r),
+        fault_plan: plan,
+        ..base(seed)
+    }
+}
+
+fn wal_sync_errors(seed: u64) -> WorldSpec {
+    let mut r = choices(seed);
+    let node = below(&mut r, 3) as usize;
+    let mut plan = Vec::new();
+    for k in 0..6u64 {
+        let at_ms = 300 + k * 900 + below(&mut r, 400);
+        let fault = Fault::DiskError {
+            call: "fdatasync".into(),
+            path_glob: "wal/*.wal".into(),
+            error: DiskErrorKind::Eio,
+            times: 1,
+            duration_ms: 0,
+        };
+        plan.push(PlannedFault { at_ms, plus_ns: 0, node, fault });
+        // The restarted WAL's recovery hands the file it re-read to the segment writer, which flushes
+        // and syncs it and then deletes the file: power is cut just before that delete, or (the VM
+        // died first, its page cache kept) a few calls into the reboot.
+        let fault = if below(&mut r, 2) == 0 {
+            cut_before("unlink", "wal/*.wal")
+        } else {
+            Fault::VmCrash { reboot_cut_after_calls: Some(1 + below(&mut r, 60)) }
+        };
+        plan.push(PlannedFault { at_ms: at_ms + 1 + below(&mut r, 30), plus_ns: 0, node, fault });
+    }
+    WorldSpec { crash_model: losing_model(&mut r), fault_plan: plan, ..base(seed) }
+}
+
+fn wal_unlink_errors(seed: u64) -> WorldSpec {
+    let mut r = choices(seed);
+    let node = below(&mut r, 3) as usize;
+    let fault = Fault::DiskError {
+        call: "unlink".into(),
+        path_glob: "wal/*.wal".into(),
+        error: DiskErrorKind::Eio,
+        times: 1,
+        duration_ms: 0,
+    };
+    WorldSpec { wal_max_size_bytes: 2 << 10, fault_plan: repeated(&mut r, node, 300, 400, 12, &fault), ..base(seed) }
 }
 
 fn torn_segment_index(seed: u64) -> WorldSpec {

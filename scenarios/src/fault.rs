@@ -94,6 +94,39 @@ pub enum Fault {
         /// How long the disk stays slow.
         duration_ms: u64,
     },
+    /// The node's disk fails calls: the next `times` calls of kind `call` (a `vfs` call name) on a path
+    /// matching `path_glob` fail with `error` — a transient error — or, with `duration_ms` above 0, every
+    /// such call for that long — a sticky one. A failed `fsync`, `fdatasync` or `fsync_dir` keeps some of
+    /// what it was to write and forgets the rest, the page cache still showing it (fsyncgate). How the
+    /// node reacts is Ra's: the process that saw the error crashes and its supervisor restarts it.
+    DiskError {
+        /// The call kind's name.
+        call: String,
+        /// Glob over the normalised path (or rename target).
+        path_glob: String,
+        /// What the calls fail with.
+        error: DiskErrorKind,
+        /// How many calls fail (when `duration_ms` is 0).
+        times: u32,
+        /// How long every matching call fails (0: `times` calls, then none).
+        duration_ms: u64,
+    },
+    /// The node's disk fills up with other data for `duration_ms`: every call that needs a new page fails
+    /// with `ENOSPC` (rewrites of allocated pages, syncs and renames still succeed).
+    DiskFull {
+        /// How long the disk stays full.
+        duration_ms: u64,
+    },
+}
+
+/// The error an injected disk failure returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiskErrorKind {
+    /// `EIO`: a failed device or controller.
+    Eio,
+    /// `ENOSPC`: no space left.
+    Enospc,
 }
 
 /// Where an exact power cut falls.
@@ -193,13 +226,24 @@ impl Fault {
             Fault::SegmentWriterCrash => "segment-writer-crash",
             Fault::Isolate { .. } => "isolate",
             Fault::SlowWal { .. } => "slow-wal",
+            Fault::DiskError { .. } => "disk-error",
+            Fault::DiskFull { .. } => "disk-full",
         }
     }
 
     /// Whether it takes the node down (a power loss, a VM crash or a power cut); the others — WAL restart,
-    /// segment writer crash, isolation, slow disk — leave it running.
+    /// segment writer crash, isolation, slow disk, disk errors, a full disk — leave it running (what a
+    /// disk error then brings down is the node's own reaction).
     pub fn crashes(&self) -> bool {
-        !matches!(self, Fault::WalRestart | Fault::SegmentWriterCrash | Fault::Isolate { .. } | Fault::SlowWal { .. })
+        !matches!(
+            self,
+            Fault::WalRestart
+                | Fault::SegmentWriterCrash
+                | Fault::Isolate { .. }
+                | Fault::SlowWal { .. }
+                | Fault::DiskError { .. }
+                | Fault::DiskFull { .. }
+        )
     }
 
     /// The power cut the reboot after this fault arms, if any.
@@ -211,7 +255,12 @@ impl Fault {
             | Fault::PowerCutAfter { reboot_cut_after_calls, .. }
             | Fault::PowerCutAfterCalls { reboot_cut_after_calls, .. } => *reboot_cut_after_calls,
             Fault::ExactPowerCut { reboot_cut, .. } => reboot_cut.as_ref().map(|r| r.after_calls),
-            Fault::WalRestart | Fault::SegmentWriterCrash | Fault::Isolate { .. } | Fault::SlowWal { .. } => None,
+            Fault::WalRestart
+            | Fault::SegmentWriterCrash
+            | Fault::Isolate { .. }
+            | Fault::SlowWal { .. }
+            | Fault::DiskError { .. }
+            | Fault::DiskFull { .. } => None,
         }
     }
 }

@@ -18,18 +18,23 @@ pub enum CrashModel {
     Pessimistic,
     /// ext4 `data=ordered`: metadata survives as a prefix of program order.
     Ext4Ordered,
-    /// `Pessimistic`, and a touched sector may hold garbage.
+    /// `Pessimistic`, and a touched sector may hold garbage, even one that held synced data (hardware that
+    /// damages committed data: no software survives it, so swarm never draws it).
     Corrupting,
+    /// `Pessimistic`, and a sector an unsynced write touched may hold garbage if it held no synced data:
+    /// what a drive does to the sectors in flight when power fails.
+    UnsyncedGarbage,
 }
 
 impl CrashModel {
     /// Every model.
-    pub const ALL: [CrashModel; 5] = [
+    pub const ALL: [CrashModel; 6] = [
         CrashModel::NoLoss,
         CrashModel::LoseUnsynced,
         CrashModel::Pessimistic,
         CrashModel::Ext4Ordered,
         CrashModel::Corrupting,
+        CrashModel::UnsyncedGarbage,
     ];
 
     /// The model's name (as in seed files and on the command line).
@@ -40,6 +45,7 @@ impl CrashModel {
             CrashModel::Pessimistic => "pessimistic",
             CrashModel::Ext4Ordered => "ext4_ordered",
             CrashModel::Corrupting => "corrupting",
+            CrashModel::UnsyncedGarbage => "unsynced_garbage",
         }
     }
 
@@ -143,4 +149,28 @@ pub struct WorldSpec {
     /// `fault_every_ms` draws. A plan is not held to the random faults' budget (one node out at a time):
     /// what it schedules happens, except a crash of a node that is already down.
     pub fault_plan: Vec<PlannedFault>,
+    /// The largest value a client writes, in bytes (at least 8: every value starts with its own 8-byte
+    /// number). A put or compare-and-set writes 8 to 32 bytes, or one time in eight a size drawn
+    /// log-uniformly up to this (RabbitMQ's message bodies, kilobytes to megabytes, through Ra), so that
+    /// records straddle sectors and pages and one entry can fill a WAL file. Absent in older files: 8.
+    #[serde(default = "eight")]
+    pub value_size_max_bytes: u64,
+    /// Relative weight of disk errors among the random faults: `EIO` or `ENOSPC` on a write, sync,
+    /// directory sync, rename or read of one kind of file (WAL, segment, snapshot, config, stores),
+    /// transient or sticky for a while, or the disk full for a while. Absent in older files: 0.
+    #[serde(default)]
+    pub disk_error_weight: u32,
+    /// Relative weight of slow disks among the random faults (each WAL sync takes 1 to 20 ms for 100 ms
+    /// to 1 s). Absent in older files: 0.
+    #[serde(default)]
+    pub slow_disk_weight: u32,
+    /// Percentage of the random WAL restarts (and segment writer crashes, which restart the WAL) that arm
+    /// a power cut a few filesystem calls into the WAL's recovery. Absent in older files: 0.
+    #[serde(default)]
+    pub wal_recovery_cut_percent: u32,
+}
+
+/// The value of `value_size_max_bytes` in worlds written before it existed.
+fn eight() -> u64 {
+    8
 }

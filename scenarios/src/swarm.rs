@@ -9,7 +9,34 @@ use crate::{CrashModel, WorldSpec};
 pub fn swarm(seed: u64) -> WorldSpec {
     let mut world = first_draws(seed);
     crowd(seed, &mut world);
+    widen(seed, &mut world);
     world
+}
+
+/// Everything the named scenarios use that the first draws never reach, from its own stream (so the
+/// earlier draws of every seed stay as they were): values of real sizes, 1–2 KiB WAL files (a restart
+/// then falls between roll-overs, flushes and deletes), garbage in the sectors in flight at a power cut,
+/// WAL restarts and segment writer crashes weighted so that they matter, a cut into the recovery of a
+/// WAL restart, slow disks and disk errors — each alone in some worlds and together in others.
+fn widen(seed: u64, world: &mut WorldSpec) {
+    let mut rng = stream(seed, 0x21_D1_5C);
+    let mut pick = |choices: &[u64]| choices[below(&mut rng, choices.len() as u64) as usize];
+    world.value_size_max_bytes = pick(&[8, 8, 512, 8 << 10, 64 << 10, 256 << 10]);
+    if pick(&[0, 0, 0, 1]) == 1 {
+        world.wal_max_size_bytes = pick(&[1 << 10, 2 << 10]);
+    }
+    if pick(&[0, 0, 0, 1]) == 1 {
+        world.crash_model = CrashModel::UnsyncedGarbage;
+    }
+    if pick(&[0, 0, 1]) == 1 {
+        world.wal_restart_weight = 3;
+    }
+    if pick(&[0, 0, 0, 1]) == 1 {
+        world.segment_writer_crash_weight = 2;
+    }
+    world.wal_recovery_cut_percent = pick(&[0, 0, 20, 50]) as u32;
+    world.slow_disk_weight = pick(&[0, 0, 1, 3]) as u32;
+    world.disk_error_weight = pick(&[0, 0, 1, 3]) as u32;
 }
 
 /// A crowded node, drawn from its own stream so that it changes no earlier draw: one seed in four hosts
@@ -84,6 +111,11 @@ fn first_draws(seed: u64) -> WorldSpec {
         // server while the others write and roll the WAL over.
         groups: pick(&[1, 1, 2, 3]) as usize,
         group_stagger_ms: pick(&[0, 0, 400, 1_500]),
+        // Drawn by `widen`, from its own stream.
+        value_size_max_bytes: 8,
+        disk_error_weight: 0,
+        slow_disk_weight: 0,
+        wal_recovery_cut_percent: 0,
     }
 }
 
@@ -95,7 +127,9 @@ mod tests {
     fn about_one_seed_in_four_is_crowded_and_crowding_changes_only_the_group_knobs() {
         let crowded = (0..400)
             .filter(|&seed| {
-                let (world, first) = (swarm(seed), first_draws(seed));
+                let first = first_draws(seed);
+                let mut world = first.clone();
+                crowd(seed, &mut world);
                 let is_crowded = world != first;
                 if is_crowded {
                     assert!(world.groups >= 6 && world.group_stagger_ms <= 400, "seed {seed}: {world:?}");
@@ -107,5 +141,40 @@ mod tests {
             })
             .count();
         assert!((70..130).contains(&crowded), "{crowded} of 400 crowded");
+    }
+
+    #[test]
+    fn widening_changes_only_its_own_knobs_and_reaches_each_of_them() {
+        let mut reached = [0; 7];
+        for seed in 0..400 {
+            let mut before = first_draws(seed);
+            crowd(seed, &mut before);
+            let world = swarm(seed);
+            let restored = WorldSpec {
+                value_size_max_bytes: before.value_size_max_bytes,
+                wal_max_size_bytes: before.wal_max_size_bytes,
+                crash_model: before.crash_model,
+                wal_restart_weight: before.wal_restart_weight,
+                segment_writer_crash_weight: before.segment_writer_crash_weight,
+                wal_recovery_cut_percent: before.wal_recovery_cut_percent,
+                slow_disk_weight: before.slow_disk_weight,
+                disk_error_weight: before.disk_error_weight,
+                ..world.clone()
+            };
+            assert_eq!(restored, before, "seed {seed}");
+            let hits = [
+                world.value_size_max_bytes >= 64 << 10,
+                world.wal_max_size_bytes <= 2 << 10,
+                world.crash_model == CrashModel::UnsyncedGarbage,
+                world.wal_restart_weight == 3,
+                world.wal_recovery_cut_percent > 0,
+                world.slow_disk_weight > 0,
+                world.disk_error_weight > 0,
+            ];
+            for (k, hit) in hits.iter().enumerate() {
+                reached[k] += usize::from(*hit);
+            }
+        }
+        assert!(reached.iter().all(|&n| n >= 40), "each widened knob in at least one world in ten: {reached:?}");
     }
 }

@@ -18,7 +18,7 @@ use raft_core::{LogIndex, Seq, Term};
 use vfs::FileSystem;
 
 /// Every checker's name, in the order of `harness.md`.
-pub const CHECKERS: [&str; 15] = [
+pub const CHECKERS: [&str; 16] = [
     "election-safety",
     "log-matching",
     "leader-completeness",
@@ -35,6 +35,8 @@ pub const CHECKERS: [&str; 15] = [
     "lagging-follower-caught-up",
     // Not a property of `harness.md` but an observation: a storage call failed on a running node.
     "storage-error",
+    // What a recovered log holds, against what its member wrote.
+    "log-shape",
 ];
 
 /// A checker's finding.
@@ -135,6 +137,139 @@ pub fn no_log_gap(log: &mut dyn RaftLog) -> Result<(), String> {
         i = LogIndex(i.0 + 1);
     }
     Ok(())
+}
+
+/// A 64-bit digest of a value or an entry's bytes, a word at a time (a multiply-rotate mix, then the
+/// length). Not cryptographic: it tells apart bytes a bug mixed up, not bytes an adversary chose.
+pub fn digest(bytes: &[u8]) -> u64 {
+    let mix = |h: u64, w: u64| (h ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        hash = mix(hash, u64::from_le_bytes(w.try_into().expect("8 bytes")));
+    }
+    let mut tail = [0u8; 8];
+    tail[..words.remainder().len()].copy_from_slice(words.remainder());
+    mix(mix(hash, u64::from_le_bytes(tail)), bytes.len() as u64)
+}
+
+/// What one member wrote to its log, as the simulator saw its appends go to the WAL: at each index,
+/// every version (term and digest of the bytes) ever written there. A crash may bring back any of them
+/// (an older one when a newer one was never synced), never anything else.
+#[derive(Debug, Clone, Default)]
+pub struct WrittenEntries {
+    by_index: BTreeMap<u64, Vec<(Term, u64)>>,
+}
+
+impl WrittenEntries {
+    /// The member appended (or re-sent) `bytes` at `index` in `term`.
+    pub fn note(&mut self, index: LogIndex, term: Term, bytes: &[u8]) {
+        let version = (term, digest(bytes));
+        let versions = self.by_index.entry(index.0).or_default();
+        if !versions.contains(&version) {
+            versions.push(version);
+        }
+    }
+
+    /// The highest index ever written.
+    pub fn highest(&self) -> Option<LogIndex> {
+        self.by_index.keys().next_back().map(|&i| LogIndex(i))
+    }
+
+    /// Whether `(term, digest)` was written at `index`.
+    pub fn wrote(&self, index: LogIndex, term: Term, digest: u64) -> bool {
+        self.by_index.get(&index.0).is_some_and(|v| v.contains(&(term, digest)))
+    }
+
+    fn describe(&self, index: LogIndex) -> String {
+        match self.by_index.get(&index.0) {
+            None => "nothing was written there".into(),
+            Some(v) => {
+                let terms: Vec<String> = v.iter().map(|(t, _)| format!("term {t}")).collect();
+                format!("written there: {}", terms.join(", "))
+            }
+        }
+    }
+}
+
+/// One entry a member's storage holds, read from where it lies (a mem table or a segment file) rather
+/// than through the log, which serves only one copy of each index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEntry {
+    /// Where: `mem table t3`, `segment n1/0000000000000002.segment`.
+    pub place: String,
+    /// Its index.
+    pub index: LogIndex,
+    /// Its term.
+    pub term: Term,
+    /// [`digest`] of its bytes.
+    pub digest: u64,
+}
+
+/// `log-shape`: a recovered log holds only what its member wrote, where it wrote it. Its last index is
+/// no higher than the highest index written (or its snapshot's); nothing at or below the snapshot index
+/// is readable except the snapshot's live indexes; every entry it serves, and every entry its mem tables
+/// and segments hold, is a version (term and bytes) the member wrote at that index.
+pub fn log_shape(log: &mut dyn RaftLog, written: &WrittenEntries, stored: &[StoredEntry]) -> Result<(), String> {
+    let snapshot = log.snapshot_index_term().map(|(s, _)| s);
+    let (last, _) = log.last_index_term();
+    let ceiling = written.highest().max(snapshot).unwrap_or(LogIndex(0));
+    if last > ceiling {
+        return Err(format!("the log ends at {last}, above anything written to it (highest {ceiling})"));
+    }
+    let (last_written, _) = log.last_written();
+    if last_written > last {
+        return Err(format!("last written {last_written} is above the log's last index {last}"));
+    }
+    let first = log.first_index();
+    if let Some(s) = snapshot {
+        let live = log.snapshot_live_indexes();
+        let mut i = first;
+        while i <= s.min(last) {
+            if !live.contains(i) && matches!(log.fetch(i), Ok(Some(_))) {
+                return Err(format!(
+                    "index {i} is readable at or below snapshot {s} and is not one of its live indexes"
+                ));
+            }
+            i = LogIndex(i.0 + 1);
+        }
+        for li in live.iter() {
+            if let Ok(Some((t, bytes))) = log.fetch(li) {
+                check_written(written, "the log", li, t, digest(&bytes))?;
+            }
+        }
+    }
+    let mut i = match snapshot {
+        Some(s) => LogIndex(first.0.max(s.0 + 1)),
+        None => first,
+    };
+    while i <= last {
+        // Unreadable or missing entries are `no-log-gap`'s and `storage-error`'s to judge.
+        if let Ok(Some((t, bytes))) = log.fetch(i) {
+            check_written(written, "the log", i, t, digest(&bytes))?;
+        }
+        i = LogIndex(i.0 + 1);
+    }
+    for e in stored {
+        check_written(written, &e.place, e.index, e.term, e.digest)?;
+    }
+    Ok(())
+}
+
+fn check_written(
+    written: &WrittenEntries,
+    place: &str,
+    index: LogIndex,
+    term: Term,
+    digest: u64,
+) -> Result<(), String> {
+    if written.wrote(index, term, digest) {
+        return Ok(());
+    }
+    Err(format!(
+        "{place} holds index {index} in term {term} with bytes the member never wrote there ({})",
+        written.describe(index)
+    ))
 }
 
 /// `log-matching`: every index in `from..=to` has the same term and payload in every log.

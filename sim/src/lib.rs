@@ -8,6 +8,7 @@
 //! the named checkers judge the run.
 
 pub mod checkers;
+pub mod fault_classes;
 pub mod image;
 pub mod linearizability;
 pub mod seedfile;

@@ -34,7 +34,13 @@ const RESEEDS: u64 = 32;
 /// `spec` with its random faults off and `plan` as its whole fault plan: the world that replays a run
 /// whose `RunResult::materialized` is `plan`.
 pub fn materialized_spec(spec: &WorldSpec, plan: Vec<PlannedFault>) -> WorldSpec {
-    WorldSpec { fault_every_ms: 0, recovery_crash_percent: 0, fault_plan: plan, ..spec.clone() }
+    WorldSpec {
+        fault_every_ms: 0,
+        recovery_crash_percent: 0,
+        wal_recovery_cut_percent: 0,
+        fault_plan: plan,
+        ..spec.clone()
+    }
 }
 
 /// Runs `cfg` and returns its result with the world that replays it through an explicit plan.
@@ -751,6 +757,18 @@ pub fn describe_plan(plan: &[PlannedFault], fired: &[FiredCut]) -> Vec<String> {
             Fault::SlowWal { sync_latency_us, duration_ms } => {
                 lines.push(format!("{head} slow disk for {duration_ms} ms: each WAL sync takes {sync_latency_us} us"));
             }
+            Fault::DiskError { call, path_glob, error, times, duration_ms } => {
+                let error = match error {
+                    scenarios::DiskErrorKind::Eio => "EIO",
+                    scenarios::DiskErrorKind::Enospc => "ENOSPC",
+                };
+                lines.push(if *duration_ms > 0 {
+                    format!("{head} every {call} of {path_glob} fails with {error} for {duration_ms} ms")
+                } else {
+                    format!("{head} the next {times} {call} of {path_glob} fail with {error}")
+                });
+            }
+            Fault::DiskFull { duration_ms } => lines.push(format!("{head} disk full for {duration_ms} ms")),
             other => lines.push(format!("{head} {}", other.name())),
         }
     }

@@ -24,6 +24,8 @@ struct HandLog {
     snapshot: Option<(LogIndex, Term)>,
     first: LogIndex,
     written: (LogIndex, Term),
+    /// The snapshot's live indexes.
+    live: Seq,
 }
 
 impl HandLog {
@@ -33,7 +35,7 @@ impl HandLog {
             entries.iter().map(|&(i, t)| (i, (Term(t), vec![i as u8]))).collect();
         let first = LogIndex(entries.keys().next().copied().unwrap_or(0));
         let written = entries.iter().next_back().map_or((LogIndex(0), Term(0)), |(i, (t, _))| (LogIndex(*i), *t));
-        HandLog { entries, snapshot: None, first, written }
+        HandLog { entries, snapshot: None, first, written, live: Seq::new() }
     }
 }
 
@@ -61,7 +63,7 @@ impl RaftLog for HandLog {
         self.append(index, term, payload)
     }
     fn snapshot_live_indexes(&self) -> Seq {
-        Seq::new()
+        self.live.clone()
     }
     fn has_pending(&self) -> bool {
         false
@@ -191,6 +193,56 @@ fn no_log_gap_rejects_a_hole_and_a_snapshot_not_adjacent_to_the_log() {
     let mut adjacent = HandLog::of(&[(6, 2), (7, 2)]);
     adjacent.snapshot = Some((LogIndex(5), Term(1)));
     assert_eq!(checkers::no_log_gap(&mut adjacent), Ok(()));
+}
+
+#[test]
+fn log_shape_rejects_what_was_never_written_where_it_lies() {
+    // The member wrote 1..=5 in term 1 (payload [index]), then overwrote 4 in term 2 with other bytes.
+    let mut written = checkers::WrittenEntries::default();
+    for i in 1..=5 {
+        written.note(LogIndex(i), Term(1), &[i as u8]);
+    }
+    written.note(LogIndex(4), Term(2), &[40]);
+    let shape = |log: &mut HandLog, stored: &[checkers::StoredEntry]| checkers::log_shape(log, &written, stored);
+
+    let mut log = HandLog::of(&[(1, 1), (2, 1), (3, 1), (4, 1), (5, 1)]);
+    assert_eq!(shape(&mut log, &[]), Ok(()), "every entry as written");
+    let mut overwritten = HandLog::of(&[(1, 1), (2, 1), (3, 1)]);
+    overwritten.entries.insert(4, (Term(2), vec![40]));
+    overwritten.written = (LogIndex(4), Term(2));
+    assert_eq!(shape(&mut overwritten, &[]), Ok(()), "the overwrite, and (above) the version it replaced");
+
+    let mut other_bytes = log.clone();
+    other_bytes.entries.insert(3, (Term(1), vec![33]));
+    let detail = shape(&mut other_bytes, &[]).unwrap_err();
+    assert!(detail.contains("index 3 in term 1 with bytes the member never wrote there"), "{detail}");
+    let mut other_term = log.clone();
+    other_term.entries.insert(2, (Term(2), vec![2]));
+    assert!(shape(&mut other_term, &[]).unwrap_err().contains("index 2 in term 2"));
+    let mut too_long = HandLog::of(&[(1, 1), (2, 1), (3, 1), (4, 1), (5, 1), (6, 1)]);
+    assert!(shape(&mut too_long, &[]).unwrap_err().contains("the log ends at 6, above anything written"));
+
+    // A snapshot at 3: below it only its live indexes may be read.
+    let mut compacted = log.clone();
+    compacted.snapshot = Some((LogIndex(3), Term(1)));
+    let detail = shape(&mut compacted, &[]).unwrap_err();
+    assert!(detail.contains("index 1 is readable at or below snapshot 3"), "{detail}");
+    compacted.entries.remove(&1);
+    compacted.entries.remove(&3);
+    compacted.first = LogIndex(2);
+    compacted.live = Seq::from_indexes([LogIndex(2)]);
+    assert_eq!(shape(&mut compacted, &[]), Ok(()), "live index 2 kept");
+
+    // What the mem tables and segments hold is judged too, even where the log serves another copy.
+    let stored = |place: &str, index: u64, term: u64, bytes: &[u8]| checkers::StoredEntry {
+        place: place.into(),
+        index: LogIndex(index),
+        term: Term(term),
+        digest: checkers::digest(bytes),
+    };
+    assert_eq!(shape(&mut log, &[stored("segment u1/1.segment", 4, 2, &[40])]), Ok(()));
+    let detail = shape(&mut log, &[stored("segment u1/1.segment", 4, 2, &[4])]).unwrap_err();
+    assert!(detail.starts_with("segment u1/1.segment holds index 4 in term 2"), "{detail}");
 }
 
 #[test]

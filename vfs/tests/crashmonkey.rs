@@ -359,7 +359,7 @@ fn replace_without_fsync_of_tmp_may_leave_an_empty_file_but_not_on_ext4_ordered(
                 Err(format!("{} bytes: a size the file never had", d.len()))
             } else if sectors_from(d, &[&new, &[]]) {
                 Ok("zero sectors")
-            } else if model == CrashModel::Corrupting {
+            } else if model.garbles() {
                 Ok("garbled")
             } else {
                 Err("sectors that are neither written nor zero".to_string())
@@ -459,6 +459,8 @@ fn unsynced_overwrite_of_synced_data_keeps_each_sector_old_or_new() {
             // ext4 orders appends, not overwrites: they tear per sector there too.
             assert_reaches(&r, CrashModel::Ext4Ordered, &["old", "new", "torn out of order"]);
             assert_reaches(&r, CrashModel::Corrupting, &["garbled"]);
+            // Every sector overwritten here held synced data: no garbage in them.
+            assert!(!r[&CrashModel::UnsyncedGarbage].contains("garbled"), "unsynced garbage over synced data");
         }
     }
 }
@@ -468,7 +470,8 @@ fn unsynced_overwrite_of_synced_data_keeps_each_sector_old_or_new() {
 /// when it changed, so size and data survive every model. A further unsynced append may be lost, or
 /// survive with its size but zero sectors (ALICE: appends are not atomic) under `Pessimistic`; under
 /// `Ext4Ordered` appended data inside the surviving size is never zeros. The fdatasync'd prefix is never
-/// damaged (in `Corrupting`, only its last sector may be, as the in-flight append shares it).
+/// damaged (in `Corrupting`, only its last sector may be, as the in-flight append shares it; in
+/// `UnsyncedGarbage` not even that one, since it holds synced bytes).
 #[test]
 fn append_then_fdatasync_keeps_size_and_data() {
     let mut synced = vec![b'x'; 1000];
@@ -497,7 +500,7 @@ fn append_then_fdatasync_keeps_size_and_data() {
             }
             if log == synced {
                 Ok("synced size")
-            } else if log.len() == synced.len() && model == CrashModel::Corrupting {
+            } else if log.len() == synced.len() && model.garbles() {
                 Ok("garbled")
             } else if log == all {
                 Ok("complete")
@@ -505,7 +508,7 @@ fn append_then_fdatasync_keeps_size_and_data() {
                 Err(format!("size {} was never the file's size", log.len()))
             } else if sectors_from(&log, &[&all, &synced]) {
                 Ok("zero sectors")
-            } else if model == CrashModel::Corrupting {
+            } else if model.garbles() {
                 Ok("garbled")
             } else {
                 Err("appended sectors hold neither the data nor zeros".to_string())
@@ -870,7 +873,7 @@ fn dir_fsync_persists_a_name_but_not_its_data() {
             Err(format!("size {} the file never had", f.len()))
         } else if sectors_from(&f, &[&data, &[]]) {
             Ok("zero sectors")
-        } else if model == CrashModel::Corrupting {
+        } else if model.garbles() {
             Ok("garbled")
         } else {
             Err("sectors that are neither written nor zero".to_string())
@@ -914,7 +917,7 @@ fn ext4_ordered_fsync_of_an_unrelated_file_persists_an_earlier_create() {
             Some(d) if d.is_empty() || (d.len() == a_data.len() && sectors_from(&d, &[&a_data, &[]])) => {
                 Ok("a partial")
             }
-            Some(_) if model == CrashModel::Corrupting => Ok("a garbled"),
+            Some(_) if model.garbles() => Ok("a garbled"),
             Some(d) => Err(format!("a has {} bytes it never had", d.len())),
         }
     };

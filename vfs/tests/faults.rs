@@ -264,6 +264,75 @@ fn capacity_exhaustion_is_enospc_and_freeing_space_helps() {
     fs.check_invariants().unwrap();
 }
 
+#[test]
+fn a_disk_filled_by_others_refuses_new_pages_until_space_returns() {
+    let mut fs = sim(11);
+    let fd = fs.open("wal", &OpenOptions::create()).unwrap();
+    fs.pwrite(fd, 0, &[1; 4096]).unwrap();
+    fs.set_capacity_bytes(fs.used_bytes());
+    assert_eq!(fs.pwrite(fd, 4096, &[1; 10]).unwrap_err().kind, ErrorKind::NoSpace);
+    fs.pwrite(fd, 100, &[2; 10]).unwrap(); // an allocated page takes no more space
+    fs.fsync(fd).unwrap();
+    fs.set_capacity_bytes(1 << 30);
+    fs.pwrite(fd, 4096, &[1; 10]).unwrap();
+    fs.check_invariants().unwrap();
+}
+
+#[test]
+fn paused_error_rules_spend_nothing_and_removed_ones_are_gone() {
+    let mut fs = sim(12);
+    write_file(&mut fs, "a", b"x", true);
+    let rule = |path: &str| vfs::ErrorRule {
+        kind: Some(OpKind::Read),
+        path_glob: path.into(),
+        error: ErrorKind::Io,
+        after_seq: 0,
+        times: 1,
+    };
+    fs.inject_error(rule("a"));
+    fs.inject_error(rule("b"));
+    fs.pause_error_rules(true);
+    assert_eq!(fs.read_file("a").unwrap(), b"x");
+    fs.pause_error_rules(false);
+    assert_eq!(fs.read_file("a").unwrap_err().kind, ErrorKind::Io, "the paused read spent nothing");
+    fs.remove_error_rules(|r| r.path_glob == "b");
+    write_file(&mut fs, "b", b"y", true);
+    assert_eq!(fs.read_file("b").unwrap(), b"y");
+}
+
+#[test]
+fn a_failed_directory_fsync_can_shut_the_filesystem_down_until_power_is_cut() {
+    for shutdown in [false, true] {
+        let mut fs = sim(13);
+        fs.shut_down_on_dir_sync_failure(shutdown);
+        write_file(&mut fs, "a", b"x", true);
+        fs.inject_error(vfs::ErrorRule {
+            kind: Some(OpKind::FsyncDir),
+            path_glob: "**".into(),
+            error: ErrorKind::Io,
+            after_seq: 0,
+            times: 1,
+        });
+        let dir = fs.open_dir(".").unwrap();
+        assert_eq!(fs.fsync(dir).unwrap_err().kind, ErrorKind::Io);
+        fs.close(dir).unwrap();
+        assert_eq!(fs.is_shut_down(), shutdown);
+        let write = fs.open("b", &OpenOptions::create()).map(|_| ());
+        if shutdown {
+            assert_eq!(write.unwrap_err().kind, ErrorKind::Io, "read-only after the journal aborted");
+            assert_eq!(fs.read_file("a").unwrap(), b"x", "reads still work");
+            fs.process_crash();
+            assert!(fs.is_shut_down(), "a process crash does not remount it");
+            fs.crash(CrashModel::NoLoss);
+            assert!(!fs.is_shut_down(), "a power cycle does");
+        } else {
+            write.unwrap();
+        }
+        write_file(&mut fs, "c", b"y", true);
+        fs.check_invariants().unwrap();
+    }
+}
+
 fn synced(fs: &mut SimFs, path: &str, data: &[u8]) {
     write_file(fs, path, data, true);
     fsync_dir(fs, "/");

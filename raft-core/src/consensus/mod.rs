@@ -87,6 +87,11 @@ impl RaftLog for StorageLog<'_> {
         self.log.fetch(index, self.shared, self.fs)
     }
 
+    fn term_at(&mut self, index: LogIndex) -> Result<Option<Term>, StorageError> {
+        // Ra's `fetch_term`: from the mem table or a segment's index, the entry's data not read.
+        self.log.fetch_term(index, self.shared, self.fs)
+    }
+
     fn append(&mut self, index: LogIndex, term: Term, payload: Payload) -> Result<(), StorageError> {
         self.log.append(index, term, payload, self.shared, self.fs, self.out)
     }

@@ -17,7 +17,7 @@ use std::fmt;
 use crate::bugs::{Bug, Bugs};
 use crate::checksum::crc32;
 use crate::storage::snapshot::write_file;
-use crate::storage::{StorageError, join, sync_dir_best_effort};
+use crate::storage::{StorageError, join, sync_dir, sync_dir_best_effort};
 use crate::types::{LogIndex, Term, Uid};
 use vfs::{ErrorKind, FileSystem};
 
@@ -173,13 +173,15 @@ pub fn read_config(
     }
 }
 
-/// Atomically replaces `dir/name` with `bytes`: tmp + fsync + rename + fsync(dir).
+/// Atomically replaces `dir/name` with `bytes`: tmp + fsync + rename + fsync(dir). This stands for
+/// DETS' own sync, whose failure Ra never ignores (`ok = dets:sync(…)`): every step's error stops the
+/// caller, the directory fsync's included.
 fn replace_durably(fs: &mut dyn FileSystem, dir: &str, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
     let path = join(dir, name);
     let tmp = format!("{path}.tmp");
     write_file(fs, &tmp, bytes, true)?;
     fs.rename(&tmp, &path)?;
-    sync_dir_best_effort(fs, dir)?;
+    sync_dir(fs, dir)?;
     Ok(())
 }
 
@@ -234,12 +236,14 @@ impl NamesStore {
         Ok(())
     }
 
-    /// Loads the store at boot; missing or unreadable is empty (DETS repairs or recreates its file).
+    /// Loads the store at boot; a missing one is empty, an unreadable one an error.
     pub fn load(fs: &mut dyn FileSystem, data_dir: &str) -> Result<NamesStore, StorageError> {
+        // A missing store is an empty one; any other failure stops the boot, as Ra's
+        // `{ok, _} = dets:open_file(…)` does (an empty store would forget registrations).
         let bytes = match fs.read_file(&join(data_dir, NAMES_FILE)) {
             Ok(b) => b,
-            Err(e) if e.kind == ErrorKind::PoweredOff => return Err(e.into()),
-            Err(_) => return Ok(NamesStore::new()),
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(NamesStore::new()),
+            Err(e) => return Err(e.into()),
         };
         let parsed = unseal(b"RANM", &bytes).and_then(|body| {
             let mut r = Reader { b: body, at: 0 };
@@ -348,12 +352,15 @@ impl MetaStore {
         Ok(())
     }
 
-    /// Loads the store at boot; missing or unreadable is empty.
+    /// Loads the store at boot; a missing one is empty, an unreadable one an error.
     pub fn load(fs: &mut dyn FileSystem, data_dir: &str) -> Result<MetaStore, StorageError> {
+        // A missing store is an empty one; any other failure stops the boot, as Ra's
+        // `{ok, _} = dets:open_file(…)` does (an empty store would forget terms and votes: a second
+        // vote in a term).
         let bytes = match fs.read_file(&join(data_dir, META_FILE)) {
             Ok(b) => b,
-            Err(e) if e.kind == ErrorKind::PoweredOff => return Err(e.into()),
-            Err(_) => return Ok(MetaStore::new()),
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(MetaStore::new()),
+            Err(e) => return Err(e.into()),
         };
         let parsed = unseal(b"RAMT", &bytes).and_then(|body| {
             let mut r = Reader { b: body, at: 0 };

@@ -15,7 +15,7 @@ use crate::bugs::{Bug, Bugs};
 use crate::seq::Seq;
 use crate::storage::mem_table::{DeleteJob, InsertError, MemTable, SparseInsertError};
 use crate::storage::messages::{WalAppend, WalMsg};
-use crate::storage::segment::{IndexParse, SegmentReader};
+use crate::storage::segment::{IndexParse, SegmentError, SegmentReader};
 use crate::storage::segref::{SegRef, SegRefs};
 use crate::storage::shared::NodeShared;
 use crate::storage::snapshot::{self, LiveIndexes, SnapshotMeta};
@@ -56,7 +56,26 @@ pub struct ServerLog {
     last_written: (LogIndex, Term),
     /// Appended, not yet reported written.
     pending: Seq,
+    /// The WAL process this log last cast to, and when (Ra's `last_wal_write`): `tick` resends what is
+    /// still pending once that WAL has restarted and 5 s have passed.
+    last_wal_write: (u64, u64),
+    /// When (seconds) and to which WAL process the last resend went (Ra's `last_resend_time`): no other
+    /// resend within the resend window unless the WAL restarted since.
+    last_resend: Option<(u64, u64)>,
 }
+
+/// Where a log holds an index.
+enum Located {
+    Nowhere,
+    MemTable(Term, Payload),
+    /// In this segment file, whose reader is open.
+    Segment(String),
+}
+
+/// Ra's `?WAL_RESEND_TIMEOUT`: a tick resends pending entries only this long after the last WAL write.
+pub const WAL_RESEND_TIMEOUT_MS: u64 = 5_000;
+/// Ra's `?DEFAULT_RESEND_WINDOW_SEC`: a resend is not repeated within this window (same WAL process).
+pub const RESEND_WINDOW_SECONDS: u64 = 20;
 
 impl ServerLog {
     /// Ra's `ra_log:init`. `last_wal_index` is the WAL's tracked last index for this uid (Ra's
@@ -94,8 +113,20 @@ impl ServerLog {
                         readers.insert(name, r);
                     }
                 }
-                // Ra's `my_segrefs` → `ra_log_segment:info/1` crashes on a missing or invalid header:
-                // server init fails on every restart.
+                // A segment whose header never reached the disk holds nothing durable: a power cut before
+                // its first fsync, or — since the segment writer never appends to a segment an earlier
+                // process wrote — a first fsync that failed. Skipped and deleted; Ra's `my_segrefs` →
+                // `ra_log_segment:info/1` crashes on it at every restart (`segment-reused-after-failed-sync`,
+                // under which such a segment may hold entries).
+                Err(SegmentError::MissingHeader { .. }) if !bugs.has(Bug::SegmentReusedAfterFailedSync) => {
+                    unlink_best_effort(fs, &join(&dir, &name))?;
+                }
+                Err(SegmentError::InvalidFormat { .. })
+                    if !bugs.has(Bug::SegmentReusedAfterFailedSync)
+                        && crate::storage::segment::header_is_zeroed(fs, &join(&dir, &name))? =>
+                {
+                    unlink_best_effort(fs, &join(&dir, &name))?;
+                }
                 Err(e) => return Err(StorageError::from(e)),
             }
         }
@@ -170,6 +201,8 @@ impl ServerLog {
             last_term: snap_term,
             last_written: (LogIndex(0), Term(0)),
             pending,
+            last_wal_write: (shared.wal_process, shared.clock_ms),
+            last_resend: None,
         };
         if let Some((_, last)) = range {
             log.last_term = log.fetch_term(last, shared, fs)?.unwrap_or(snap_term);
@@ -177,7 +210,24 @@ impl ServerLog {
         let last_written_idx = [last_wal_index, snap_idx, trunc_seg_last].into_iter().flatten().max();
         if let Some(lw) = last_written_idx {
             let term = if Some(lw) == snap_idx { Some(snap_term) } else { log.fetch_term(lw, shared, fs)? };
-            log.last_written = (lw, term.unwrap_or(snap_term));
+            log.last_written = match term {
+                Some(t) => (lw, t),
+                // The WAL's writer index can name an entry no file holds: a restarted WAL read it back from
+                // the page cache after a failed fdatasync and persisted it in `writers.snapshot`, and a
+                // power cut then lost it. Ra's `ra_lib:unwrap(undefined)` crashes the init at every
+                // restart (`written-beyond-log`); raft-core takes the last entry the log does hold.
+                None if bugs.has(Bug::WrittenBeyondLog) => {
+                    return Err(StorageError::MissingEntry { uid: uid.clone(), index: lw });
+                }
+                None => {
+                    let held = [log.range.map(|(_, l)| l), snap_idx].into_iter().flatten().filter(|&i| i <= lw).max();
+                    match held {
+                        Some(i) if Some(i) == snap_idx => (i, snap_term),
+                        Some(i) => (i, log.fetch_term(i, shared, fs)?.unwrap_or(snap_term)),
+                        None => (LogIndex(0), Term(0)),
+                    }
+                }
+            };
         }
         // Ra's `resend_pending(LastWalIdx, State)`: what the WAL never confirmed is cast again. (Ra does
         // it after `maybe_append_first_entry`, which blocks until index 0 is written; here that entry's
@@ -276,7 +326,7 @@ impl ServerLog {
                 let lw = LogIndex(index.0.saturating_sub(1)).min(self.last_written.0);
                 let lw_term = match &self.snapshot {
                     Some(sn) if lw <= sn.index => sn.term,
-                    _ => self.fetch(lw, shared, fs)?.map_or(Term(0), |(t, _)| t),
+                    _ => self.fetch_term(lw, shared, fs)?.unwrap_or(Term(0)),
                 };
                 self.last_written = (lw, lw_term);
             }
@@ -306,19 +356,21 @@ impl ServerLog {
             _ => (index, index),
         });
         self.last_term = term;
-        self.cast(index, term, payload, prev_index, out);
+        self.cast(index, term, payload, prev_index, shared, out);
         Ok(())
     }
 
     /// Casts an append of the current mem table's entry to the WAL.
     fn cast(
-        &self,
+        &mut self,
         index: LogIndex,
         term: Term,
         payload: Payload,
         prev_index: Option<LogIndex>,
+        shared: &NodeShared,
         out: &mut Vec<Envelope>,
     ) {
+        self.last_wal_write = (shared.wal_process, shared.clock_ms);
         out.push(Envelope::Wal(WalMsg::Append(WalAppend {
             uid: self.uid.clone(),
             process: self.process,
@@ -394,7 +446,7 @@ impl ServerLog {
         self.last_term = term;
         self.pending = self.pending.below(index);
         self.pending.append(index);
-        self.cast(index, term, payload, prev_index, out);
+        self.cast(index, term, payload, prev_index, shared, out);
         Ok(())
     }
 
@@ -410,7 +462,13 @@ impl ServerLog {
         {
             return Ok(Some(s.term));
         }
-        Ok(self.fetch(index, shared, fs)?.map(|(t, _)| t))
+        // Ra's `ra_log:fetch_term`: the mem table's term, else the segment index's (`term_query`),
+        // without reading the entry's data.
+        Ok(match self.locate(index, shared, fs)? {
+            Located::Nowhere => None,
+            Located::MemTable(term, _) => Some(term),
+            Located::Segment(file) => self.readers.get(&file).expect("opened").term(index),
+        })
     }
 
     /// The entry at `index`, from the mem table or a segment; `None` if the log does not hold it.
@@ -420,26 +478,42 @@ impl ServerLog {
         shared: &NodeShared,
         fs: &mut dyn FileSystem,
     ) -> Result<Option<(Term, Payload)>, StorageError> {
+        Ok(match self.locate(index, shared, fs)? {
+            Located::Nowhere => None,
+            Located::MemTable(term, payload) => Some((term, payload)),
+            Located::Segment(file) => {
+                let reader = self.readers.get(&file).expect("opened");
+                reader.read(fs, index)?.map(|(t, d)| (t, Payload::from(d)))
+            }
+        })
+    }
+
+    /// Where the log holds `index`: its mem table entry, or the segment (whose reader is then open).
+    fn locate(
+        &mut self,
+        index: LogIndex,
+        shared: &NodeShared,
+        fs: &mut dyn FileSystem,
+    ) -> Result<Located, StorageError> {
         // Ra's `sparse_read`/`fetch_term`: only indexes in the log range, or live below the snapshot.
         // Older mem tables may still hold entries an overwrite truncated.
         let in_range = self.range.is_some_and(|(f, l)| f <= index && index <= l);
         if !in_range && !self.live_indexes.contains(index) {
-            return Ok(None);
+            return Ok(Located::Nowhere);
         }
         match self.mt.lookup(&shared.mem_tables, index) {
-            Ok(Some(x)) => return Ok(Some(x)),
+            Ok(Some((term, payload))) => return Ok(Located::MemTable(term, payload)),
             Ok(None) => {}
             Err(gone) => return Err(StorageError::TableGone { tid: gone.0 }),
         }
-        let Some(sr) = self.segrefs.find(index).cloned() else { return Ok(None) };
-        let path = join(&self.dir, &sr.file);
-        let stale = self.readers.get(&sr.file).is_none_or(|r| r.range().is_none_or(|(_, l)| l < index));
+        let Some(sr) = self.segrefs.find(index) else { return Ok(Located::Nowhere) };
+        let file = sr.file.clone();
+        let stale = self.readers.get(&file).is_none_or(|r| r.range().is_none_or(|(_, l)| l < index));
         if stale {
-            let reader = SegmentReader::open_with(fs, &path, index_parse(&self.bugs))?;
-            self.readers.insert(sr.file.clone(), reader);
+            let reader = SegmentReader::open_with(fs, &join(&self.dir, &file), index_parse(&self.bugs))?;
+            self.readers.insert(file.clone(), reader);
         }
-        let reader = self.readers.get(&sr.file).expect("just opened");
-        Ok(reader.read(fs, index)?.map(|(t, d)| (t, Payload::from(d))))
+        Ok(Located::Segment(file))
     }
 
     /// Folds `from..=to` in order; a missing entry is an error (Ra: `missing_key`).
@@ -473,7 +547,7 @@ impl ServerLog {
     ) -> Result<Vec<String>, StorageError> {
         match event {
             LogEvent::Written { term, seq, .. } => {
-                self.handle_written(*term, seq, shared, fs)?;
+                self.handle_written(*term, seq, shared, fs, out)?;
                 Ok(Vec::new())
             }
             LogEvent::ResendFrom { from, .. } => {
@@ -484,6 +558,16 @@ impl ServerLog {
             LogEvent::SnapshotWritten { meta, live_indexes, .. } => {
                 self.handle_snapshot_written(meta, live_indexes, shared, fs)
             }
+            LogEvent::SnapshotError { meta, .. } => {
+                // Ra's `ra_snapshot:handle_error`: the partial snapshot goes (`recursive_delete`, which
+                // crashes the server if it fails); the snapshot state does not move.
+                if self.snapshot.as_ref().is_none_or(|s| s.index < meta.index) {
+                    let snapshots = join(&self.dir, snapshot::SNAPSHOTS_DIR);
+                    let dir = join(&snapshots, &snapshot::snapshot_dir_name(meta.term, meta.index));
+                    snapshot::recursive_delete(fs, &dir)?;
+                }
+                Ok(Vec::new())
+            }
         }
     }
 
@@ -493,14 +577,22 @@ impl ServerLog {
         seq: &Seq,
         shared: &NodeShared,
         fs: &mut dyn FileSystem,
+        out: &mut Vec<Envelope>,
     ) -> Result<(), StorageError> {
         let mut seq = seq.clone();
         while let Some(last) = seq.last() {
             // Ra's `fetch_term` answers only inside the log range (not for the snapshot or live indexes).
             let in_range = self.range.is_some_and(|(f, l)| f <= last && last <= l);
-            let found = if in_range { self.fetch(last, shared, fs)?.map(|(t, _)| t) } else { None };
+            let found = if in_range { self.fetch_term(last, shared, fs)? } else { None };
             match found {
                 Some(t) if t == term => {
+                    // Ra's `remove_prefix(WrittenSeq, Pending)`: a pending index below the written ones
+                    // that was not written means the WAL lost it (a restart dropped its mailbox):
+                    // resend everything pending, and take nothing as written yet.
+                    if !self.pending.below(last).subtract(&seq).is_empty() {
+                        let prev = Some(self.last_written.0);
+                        return self.resend_pending(prev, shared, out);
+                    }
                     self.last_written = (last, term);
                     self.pending = self.pending.floor(LogIndex(last.0.saturating_add(1)));
                     return Ok(());
@@ -519,43 +611,51 @@ impl ServerLog {
 
     /// Ra's `resend_pending`: re-casts every pending index, chained from `prev` (the WAL's last index).
     fn resend_pending(
-        &self,
-        mut prev: Option<LogIndex>,
+        &mut self,
+        prev: Option<LogIndex>,
         shared: &NodeShared,
         out: &mut Vec<Envelope>,
     ) -> Result<(), StorageError> {
-        for i in self.pending.iter() {
-            let found = self.mt.lookup(&shared.mem_tables, i).map_err(|g| StorageError::TableGone { tid: g.0 })?;
-            let Some((term, payload)) = found else {
-                return Err(StorageError::MissingEntry { uid: self.uid.clone(), index: i });
-            };
-            let tid = self.mt.tid_for(&shared.mem_tables, i, term).unwrap_or(self.mt.tid());
-            out.push(Envelope::Wal(WalMsg::Append(WalAppend {
-                uid: self.uid.clone(),
-                process: self.process,
-                tid,
-                prev_index: prev,
-                index: i,
-                term,
-                payload,
-            })));
-            prev = Some(i);
+        match self.pending.first() {
+            Some(first) => self.resend_from0(first, prev, shared, out),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Ra's `resend_from`: the WAL saw a gap and asks to continue from `from`.
     fn resend_from(
         &mut self,
         from: LogIndex,
-        shared: &mut NodeShared,
+        shared: &NodeShared,
         out: &mut Vec<Envelope>,
     ) -> Result<(), StorageError> {
-        // Ra's `resend_from0`: only the *pending* entries from `from` go again (the rest are durable,
-        // possibly already in segments and gone from the mem tables), the first chained to `from - 1`,
-        // the index the WAL asked to continue from, so that it accepts them.
+        self.resend_from0(from, from.0.checked_sub(1).map(LogIndex), shared, out)
+    }
+
+    /// Ra's `resend_from0`: only the *pending* entries from `from` go again (the rest are durable,
+    /// possibly already in segments and gone from the mem tables), the first chained to `prev`. A resend
+    /// within the resend window of the last one, to the same WAL process, does nothing; after the window
+    /// or a WAL restart it goes ahead (chained to `from - 1`, as Ra's second clause calls `resend_from`).
+    fn resend_from0(
+        &mut self,
+        from: LogIndex,
+        prev: Option<LogIndex>,
+        shared: &NodeShared,
+        out: &mut Vec<Envelope>,
+    ) -> Result<(), StorageError> {
+        if let Some((at_s, wal)) = self.last_resend {
+            if shared.clock_ms / 1000 > at_s + RESEND_WINDOW_SECONDS || wal != shared.wal_process {
+                self.last_resend = None;
+                return self.resend_from(from, shared, out);
+            }
+            return Ok(());
+        }
         self.pending = self.pending.floor(from);
-        let mut prev = from.0.checked_sub(1).map(LogIndex);
+        self.last_resend = Some((shared.clock_ms / 1000, shared.wal_process));
+        if !self.pending.is_empty() {
+            self.last_wal_write = (shared.wal_process, shared.clock_ms);
+        }
+        let mut prev = prev;
         for i in self.pending.clone().iter() {
             let Some((term, payload)) =
                 self.mt.lookup(&shared.mem_tables, i).map_err(|g| StorageError::TableGone { tid: g.0 })?
@@ -578,6 +678,21 @@ impl ServerLog {
         Ok(())
     }
 
+    /// Ra's `ra_log:tick` (every server tick): once the WAL has restarted since this log last wrote to it,
+    /// at least `WAL_RESEND_TIMEOUT_MS` ago, and the entry after the last written one is still in the mem
+    /// table, what is pending goes again — the restarted WAL lost the appends in its mailbox.
+    pub fn tick(&mut self, shared: &NodeShared, out: &mut Vec<Envelope>) -> Result<bool, StorageError> {
+        let (wal, at_ms) = self.last_wal_write;
+        let next = LogIndex(self.last_written.0.0.saturating_add(1));
+        let due = shared.clock_ms > at_ms + WAL_RESEND_TIMEOUT_MS
+            && wal != shared.wal_process
+            && self.mt.range().is_some_and(|(f, l)| f <= next && next <= l);
+        if due {
+            self.resend_from(next, shared, out)?;
+        }
+        Ok(due)
+    }
+
     fn handle_segments(
         &mut self,
         ranges: &[(TableId, Seq)],
@@ -598,6 +713,22 @@ impl ServerLog {
             if let Some(spec) = self.mt.record_flushed(*tid, seq) {
                 DeleteJob::plan(&shared.mem_tables, &spec).run(&mut shared.mem_tables);
             }
+        }
+        // Ra: "the segment writer flush _could_ overtake WAL notifications" (a restarted WAL's recovery
+        // flushes what its predecessor wrote but never confirmed): what the mem tables no longer hold is
+        // no longer pending, and the last written index rises to the segments' last.
+        self.pending = match self.mt.range() {
+            Some((start, _)) if self.pending.first().is_some_and(|f| start > f) => self.pending.floor(start),
+            Some(_) => self.pending.clone(),
+            None => Seq::new(),
+        };
+        // (Ra takes the segments' last index whatever the log's range; one a later overwrite cut off
+        // is not part of the log, so raft-core stops at the log's last index.)
+        let log_last = self.range.map(|(_, l)| l);
+        let segments_last = self.segrefs.refs().iter().map(|r| r.last).max();
+        if let Some(last) = segments_last.filter(|&l| l > self.last_written.0 && Some(l) <= log_last) {
+            let term = self.fetch_term(last, shared, fs)?.unwrap_or(self.last_written.1);
+            self.last_written = (last, term);
         }
         Ok(gone)
     }

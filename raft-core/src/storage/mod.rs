@@ -107,6 +107,16 @@ pub enum LogEvent {
         /// Its live indexes.
         live_indexes: Seq,
     },
+    /// The background worker could not write a local snapshot (Ra's `ra_worker` catches the failure and
+    /// sends `snapshot_error`): the server deletes what was written of it and carries on.
+    SnapshotError {
+        /// The server.
+        uid: Uid,
+        /// The snapshot that failed.
+        meta: snapshot::SnapshotMeta,
+        /// What failed, for the trace.
+        error: String,
+    },
 }
 
 /// Boot-sequence notices.
@@ -133,6 +143,17 @@ pub(crate) fn zpad_num(name: &str, ext: &str) -> Option<u64> {
         return None;
     }
     stem.parse().ok()
+}
+
+/// A directory fsync whose failure is returned (what DETS' own sync amounts to for the stores here).
+pub(crate) fn sync_dir(fs: &mut dyn vfs::FileSystem, dir: &str) -> Result<(), StorageError> {
+    let path = if dir.is_empty() { "." } else { dir };
+    let fd = fs.open_dir(path)?;
+    let synced = fs.fsync(fd);
+    let closed = fs.close(fd);
+    synced?;
+    closed?;
+    Ok(())
 }
 
 /// Ra's `_ = ra_lib:sync_dir(Dir)`: the result is ignored — except that a power cut stops the actor.

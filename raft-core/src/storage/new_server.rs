@@ -62,13 +62,50 @@ impl NewServerStart {
         if shared.directory.is_registered(&config.uid) {
             return Err(StorageError::NotNew { uid: config.uid.clone() });
         }
+        NewServerStart::start(config, process, data_dir, None, machine, bugs, shared, names, fs, out)
+    }
+
+    /// Ra's supervisor restarting a server that was created in this run (`ra_server:init` again, with
+    /// the config it was started with): registers again, inits the log (waiting once more for its first
+    /// entry if that never became durable) and writes the config — which Ra rewrites at every init of a
+    /// server started from a config in memory. `last_wal_index` is the WAL's last index for it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn restart(
+        config: &ServerConfig,
+        process: ProcessId,
+        data_dir: &str,
+        last_wal_index: Option<LogIndex>,
+        machine: &dyn LiveIndexes,
+        bugs: &Bugs,
+        shared: &mut NodeShared,
+        names: &mut NamesStore,
+        fs: &mut dyn FileSystem,
+        out: &mut Vec<Envelope>,
+    ) -> Result<NewServerStart, StorageError> {
+        NewServerStart::start(config, process, data_dir, last_wal_index, machine, bugs, shared, names, fs, out)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        config: &ServerConfig,
+        process: ProcessId,
+        data_dir: &str,
+        last_wal_index: Option<LogIndex>,
+        machine: &dyn LiveIndexes,
+        bugs: &Bugs,
+        shared: &mut NodeShared,
+        names: &mut NamesStore,
+        fs: &mut dyn FileSystem,
+        out: &mut Vec<Envelope>,
+    ) -> Result<NewServerStart, StorageError> {
         let register_first = !bugs.has(Bug::RegisterAfterInit);
         if register_first {
             shared.directory.register(&config.uid, &config.name, Some(process));
             names.insert(&config.name, &config.uid);
             sync_registration(names, fs, data_dir, bugs)?;
         }
-        let (log, report) = ServerLog::init(&config.uid, process, data_dir, None, machine, bugs, shared, fs, out)?;
+        let (log, report) =
+            ServerLog::init(&config.uid, process, data_dir, last_wal_index, machine, bugs, shared, fs, out)?;
         let mut start = NewServerStart {
             config: config.clone(),
             process,

@@ -14,7 +14,6 @@
 //! data    payloads, at offsets >= 8 + 32·max_count
 //! ```
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::checksum::crc32;
@@ -112,12 +111,70 @@ pub struct IndexRecord {
     pub crc: u32,
 }
 
+/// A segment's index records by log index, ascending (a sorted vector: built in one pass at every open
+/// of a segment, which a map's per-record inserts made the costliest step of a run).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IndexEntries(Vec<(u64, IndexRecord)>);
+
+impl IndexEntries {
+    /// The record of log index `index`.
+    pub fn get(&self, index: &u64) -> Option<&IndexRecord> {
+        self.0.binary_search_by_key(index, |(i, _)| *i).ok().map(|at| &self.0[at].1)
+    }
+
+    /// Whether it holds a record of log index `index`.
+    pub fn contains_key(&self, index: &u64) -> bool {
+        self.get(index).is_some()
+    }
+
+    /// The log indexes, ascending.
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &u64> + '_ {
+        self.0.iter().map(|(i, _)| i)
+    }
+
+    /// The records, by ascending log index.
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &IndexRecord> + '_ {
+        self.0.iter().map(|(_, r)| r)
+    }
+
+    /// How many records.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Ra's map update for a record read after the others: a lower index than the last drops every
+    /// higher one (an overwrite), and the record replaces any of its own index.
+    fn put(&mut self, index: u64, record: IndexRecord) {
+        // Sorted and unique, with the last record read as the largest: remove what lies above it.
+        while self.0.last().is_some_and(|(i, _)| *i > index) {
+            self.0.pop();
+        }
+        match self.0.last_mut() {
+            Some((i, r)) if *i == index => *r = record,
+            _ => self.0.push((index, record)),
+        }
+    }
+}
+
+impl std::ops::Index<&u64> for IndexEntries {
+    type Output = IndexRecord;
+
+    fn index(&self, index: &u64) -> &IndexRecord {
+        self.get(index).unwrap_or_else(|| panic!("no index record for {index}"))
+    }
+}
+
 /// What the index region says, parsed Ra's way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedIndex {
     /// Records up to the first all-zero (or partial) one; a later record for a lower index removed
     /// every higher one.
-    pub entries: BTreeMap<u64, IndexRecord>,
+    pub entries: IndexEntries,
     /// Number of index slots consumed (the next append goes to slot `slots`).
     pub slots: u64,
     /// `(min, last written)` as Ra's `update_range` computes it.
@@ -188,11 +245,10 @@ pub fn parse_index(region: &[u8], data_start: u64) -> ParsedIndex {
 
 /// Parses an index region under `rule`.
 pub fn parse_index_with(region: &[u8], data_start: u64, rule: IndexParse) -> ParsedIndex {
-    let mut entries: BTreeMap<u64, IndexRecord> = BTreeMap::new();
+    let mut entries = IndexEntries(Vec::with_capacity(region.len() / INDEX_RECORD_SIZE as usize));
     let mut range: Option<(LogIndex, LogIndex)> = None;
     let mut data_offset = data_start;
     let mut slots = 0u64;
-    let mut last_idx = 0u64;
     for rec in region.chunks_exact(INDEX_RECORD_SIZE as usize) {
         if rec.iter().all(|&b| b == 0) {
             break;
@@ -208,11 +264,7 @@ pub fn parse_index_with(region: &[u8], data_start: u64, rule: IndexParse) -> Par
         if rule == IndexParse::Contiguous && record.offset != data_offset {
             break;
         }
-        if idx < last_idx {
-            entries.retain(|&k, _| k <= idx);
-        }
-        entries.insert(idx, record);
-        last_idx = idx;
+        entries.put(idx, record);
         slots += 1;
         data_offset = record.offset.saturating_add(u64::from(record.len));
         range = Some(match range {
@@ -275,7 +327,8 @@ impl Segment {
             fs.pwrite(fd, 0, &header)?;
             fs.fsync(fd)?;
             let data_start = HEADER_SIZE + u64::from(config.max_count) * INDEX_RECORD_SIZE;
-            let empty = ParsedIndex { entries: BTreeMap::new(), slots: 0, range: None, data_offset: data_start };
+            let empty =
+                ParsedIndex { entries: IndexEntries::default(), slots: 0, range: None, data_offset: data_start };
             (config.max_count, empty)
         };
         let data_start = HEADER_SIZE + u64::from(max_count) * INDEX_RECORD_SIZE;
@@ -443,6 +496,11 @@ impl SegmentReader {
         let (first, last) = self.index.range?;
         let name = self.path.rsplit('/').next().unwrap_or(&self.path).to_owned();
         Some(SegRef { file: name, first, last })
+    }
+
+    /// Ra's `ra_log_segment:term_query`: the term of `index` from the index alone (no data read).
+    pub fn term(&self, index: LogIndex) -> Option<Term> {
+        self.index.entries.get(&index.0).map(|rec| rec.term)
     }
 
     /// Reads entry `index`, checking its CRC: `Ok(None)` if the index holds no such entry.

@@ -13,7 +13,7 @@
 //!    its mem table *itself*, a few keys per step (not atomic: the window of PR 589 fix 2);
 //! 4. unlink the WAL file (Ra: without a directory fsync; see `wal-unlink-no-dir-sync`).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
 use crate::bugs::{Bug, Bugs};
 use crate::seq::Seq;
@@ -65,12 +65,18 @@ pub struct SegmentWriter {
     config: SegmentWriterConfig,
     job: Option<FlushJob>,
     stats: SegmentWriterStats,
+    /// Segment files this process created or appended to. One an earlier process wrote is not
+    /// appended to (its first flush of that server opens a successor): if that process crashed on a
+    /// failed fsync, the page cache shows index records the disk never got (fsyncgate), and records
+    /// appended after them would sit behind a hole a power cut turns into the end of the index.
+    /// `segment-reused-after-failed-sync` restores Ra's append to the newest segment.
+    mine: BTreeSet<String>,
 }
 
 impl SegmentWriter {
     /// A segment writer with nothing to do.
     pub fn new(config: SegmentWriterConfig) -> SegmentWriter {
-        SegmentWriter { config, job: None, stats: SegmentWriterStats::default() }
+        SegmentWriter { config, job: None, stats: SegmentWriterStats::default(), mine: BTreeSet::new() }
     }
 
     /// Counters.
@@ -249,7 +255,12 @@ impl SegmentWriter {
                     if created {
                         self.stats.segments_created += 1;
                     }
-                    return Ok(Some(seg));
+                    if created || self.mine.contains(&path) || self.config.bugs.has(Bug::SegmentReusedAfterFailedSync) {
+                        self.mine.insert(path);
+                        return Ok(Some(seg));
+                    }
+                    // Written by an earlier segment writer process: start a successor.
+                    return self.open_successor(seg, fs).map(Some);
                 }
                 Err(SegmentError::MissingHeader { .. }) => {
                     // The header never reached disk: delete the empty file and retry.
@@ -276,7 +287,9 @@ impl SegmentWriter {
         let num = zpad_num(name, "segment").expect("segment names are zero-padded");
         let next = join(dir, &zpad_name(num + 1, "segment"));
         self.stats.segments_created += 1;
-        Ok(Segment::open_append(fs, &next, self.config.segment)?)
+        let seg = Segment::open_append(fs, &next, self.config.segment)?;
+        self.mine.insert(next);
+        Ok(seg)
     }
 
     /// Ra's `flush_mem_table_range`: returns the refs of every segment touched, newest first.
@@ -308,6 +321,12 @@ impl SegmentWriter {
                     continue;
                 }
                 Lookup::Missing if shared.directory.is_registered(uid) => {
+                    if !self.config.bugs.has(Bug::MissingIndexExit) {
+                        // The server deleted it since the ranges were made: a flush made it durable
+                        // (a restarted WAL's recovery offered it again), a snapshot covers it, or an
+                        // overwrite replaced it. Ra exits here (`missing-index-exit`).
+                        continue;
+                    }
                     seg.abandon(fs);
                     return Err(StorageError::MissingIndex { uid: uid.clone(), index });
                 }

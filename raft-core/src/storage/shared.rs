@@ -20,12 +20,23 @@ pub struct NodeShared {
     pub directory: Directory,
     /// Per-server snapshot index and live indexes (Ra's `ra_log_snapshot_state`).
     pub snapshots: SnapshotStates,
+    /// Which WAL process runs (Ra's `whereis(ra_log_wal)`): the driver gives every WAL process it
+    /// starts a new number, so a writer can tell that the WAL restarted since it last wrote.
+    pub wal_process: u64,
+    /// The VM's clock in milliseconds (Ra's `erlang:system_time`), set by the driver before each step.
+    pub clock_ms: u64,
 }
 
 impl NodeShared {
     /// The state of a freshly booted node: nothing registered, no tables.
     pub fn new() -> NodeShared {
-        NodeShared { mem_tables: MemTables::new(), directory: Directory::new(), snapshots: SnapshotStates::new() }
+        NodeShared {
+            mem_tables: MemTables::new(),
+            directory: Directory::new(),
+            snapshots: SnapshotStates::new(),
+            wal_process: 0,
+            clock_ms: 0,
+        }
     }
 }
 

@@ -393,7 +393,7 @@ pub fn init_snapshots(
 /// The local snapshot write path, run by the server's background worker: mkdir, `snapshot.dat`
 /// (unsynced), `indexes` (unsynced, only when there are live indexes), fsync `snapshot.dat`, fsync the
 /// snapshot directory, fsync `snapshots/`. Returns the snapshot directory. The caller then tells the
-/// server (`SnapshotWritten`).
+/// server (`SnapshotWritten`). As Ra's `maybe_sync`, the directory fsyncs' results are ignored.
 pub fn write_local_snapshot(
     fs: &mut dyn FileSystem,
     server_dir: &str,

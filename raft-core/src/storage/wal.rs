@@ -563,7 +563,28 @@ impl Wal {
         }
         let mut tables = std::mem::take(&mut rec.tables);
         let data = fs.read_file(&path)?;
+        if !self.config.bugs.has(Bug::WalRecoveryTrustsPageCache) {
+            // What recovery reads comes from the page cache, which after a failed fdatasync (the crash
+            // this WAL may be restarting from) still shows records that never reached the disk and never
+            // will (fsyncgate: their pages are clean again). Recovery would flush them to segments —
+            // durable there, so their writers take them as written — while the file keeps its shorter
+            // durable content, which the next boot flushes again over the longer segment and loses them.
+            // Rewriting and syncing what was read makes the file what recovery saw.
+            let fd = fs.open(&path, &OpenOptions::read_write())?;
+            let rewritten = write_all(fs, fd, &data).and_then(|()| fs.fdatasync(fd));
+            let closed = fs.close(fd);
+            rewritten?;
+            closed?;
+        }
         let ranges = self.recover_file(&path, &data, post_boot, &mut tables, shared)?;
+        if !self.config.bugs.has(Bug::WritersUnpersistedAtHandover) {
+            // Once the segment writer has the file it may flush and delete it, and with it what this
+            // WAL knows of its writers; Ra persists `writers.snapshot` only at the roll-over after the
+            // last file. If that fails (the WAL crashes, restarts, finds no file), a writer is unknown:
+            // an append that skips one the crash lost is taken without a gap, and the skipped entry is
+            // lost (`writers-unpersisted-at-handover`). So the writers go to disk first.
+            self.persist_writers(fs)?;
+        }
         let rec = self.recovery.as_mut().expect("recovering");
         rec.tables = tables;
         out.push(Envelope::SegmentWriter(SegmentWriterMsg::MemTables { ranges, wal_file: path }));
@@ -625,7 +646,17 @@ impl Wal {
             // here) has a real checksum in every record, so a zero is a torn header's.
             let zero_unchecked = !self.config.compute_checksums || self.config.bugs.has(Bug::WalZeroChecksumUnchecked);
             if !rec.checksum_ok(zero_unchecked) {
-                if wal_format::is_last_record(data, rec.end) {
+                // A batch is acknowledged only after its fdatasync and the next is written after that, so
+                // a power cut can damage only the last batch, whose unsynced sectors may hold zeros, parts
+                // of the batch (drives persist the sectors of a write in any order), or garbage a drive
+                // left in sectors in flight. Every record from the first that fails its checksum on
+                // belongs to it, never acknowledged: recovery ends there. Ra ends there only if zeros
+                // follow and otherwise refuses to boot (`wal_checksum_validation_failure`), at every
+                // restart (`wal-garbage-tail-fatal`). The price: damage to synced records (a media fault,
+                // outside the crash model) also ends recovery there, losing what follows on this node.
+                let fatal =
+                    self.config.bugs.has(Bug::WalGarbageTailFatal) && !wal_format::is_last_record(data, rec.end);
+                if !fatal {
                     break;
                 }
                 return Err(StorageError::WalChecksumValidationFailure { file: path.to_owned(), offset: pos as u64 });

@@ -3,7 +3,9 @@
 //!
 //! Key invariant: `SnapshotWritten` is sent only after `snapshot.dat`, its directory and `snapshots/`
 //! were fsynced (the `indexes` file never is); until then the server's snapshot state — which the WAL
-//! and segment writer use to drop entries — does not move.
+//! and segment writer use to drop entries — does not move. A write that fails (an I/O error, a full disk)
+//! is reported as `SnapshotError`, as Ra's worker catches every failure of its job (`ra_worker`'s
+//! `try … catch` and the snapshot's `err_fun`); only a power cut stops it.
 
 use crate::seq::Seq;
 use crate::storage::snapshot::{self, SnapshotMeta};
@@ -45,8 +47,13 @@ impl Worker {
     ) -> Result<(), StorageError> {
         match msg {
             WorkerMsg::WriteSnapshot { uid, process, server_dir, meta, state, live_indexes } => {
-                snapshot::write_local_snapshot(fs, &server_dir, &meta, &state, &live_indexes)?;
-                out.push(Envelope::Server { process, event: LogEvent::SnapshotWritten { uid, meta, live_indexes } });
+                let written = snapshot::write_local_snapshot(fs, &server_dir, &meta, &state, &live_indexes);
+                let event = match written {
+                    Ok(_) => LogEvent::SnapshotWritten { uid, meta, live_indexes },
+                    Err(e) if e.is_power_cut() => return Err(e),
+                    Err(e) => LogEvent::SnapshotError { uid, meta, error: e.to_string() },
+                };
+                out.push(Envelope::Server { process, event });
                 Ok(())
             }
         }

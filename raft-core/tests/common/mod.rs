@@ -65,8 +65,13 @@ pub fn segment_writer_config(max_count: u16) -> SegmentWriterConfig {
         },
         delete_keys_per_step: 8,
         // The storage suites port Ra's tests and reason about Ra's durability: its WAL unlink has no
-        // directory fsync. `segment_writer.rs` tests raft-core's fix separately.
-        bugs: Bugs::of(&[raft_core::Bug::WalUnlinkNoDirSync]),
+        // directory fsync, a segment writer appends to the newest segment whoever wrote it and exits on
+        // an index missing from a registered server's table. The fixes have their own tests.
+        bugs: Bugs::of(&[
+            raft_core::Bug::WalUnlinkNoDirSync,
+            raft_core::Bug::SegmentReusedAfterFailedSync,
+            raft_core::Bug::MissingIndexExit,
+        ]),
     }
 }
 
@@ -140,6 +145,17 @@ impl Node {
         self.wal_error = None;
         self.segment_writer_error = None;
         self.notices.clear();
+        self.wal_mailbox.push_back(WalMsg::Recover);
+    }
+
+    /// The WAL alone restarts (Ra's `ra_log_wal_sup`): a fresh WAL process with an empty mailbox and
+    /// `Recover` sent; the segment writer, its mailbox and the mem tables carry on (post-boot recovery).
+    pub fn restart_wal(&mut self) {
+        self.wal_incarnation += 1;
+        self.wal = Wal::new(self.wal_config.clone(), self.wal_incarnation);
+        self.wal_mailbox.clear();
+        self.wal_continuation = None;
+        self.wal_error = None;
         self.wal_mailbox.push_back(WalMsg::Recover);
     }
 

@@ -195,8 +195,14 @@ pub(crate) fn explore(args: &ExploreArgs) -> Result<u8, Usage> {
         for (k, (n, seeds)) in &coverage {
             println!("  {k}: {n} in {seeds} seeds");
         }
+        println!("fault classes (`sim list faults`): fired, seeds where it fired");
+        for c in sim::fault_classes::FAULT_CLASSES.iter().filter(|c| !c.fired.is_empty()) {
+            let (n, seeds) = coverage.get(c.fired).copied().unwrap_or((0, 0));
+            println!("  {}: {n} in {seeds} seeds", c.name);
+        }
         let summed = coverage.iter().map(|(k, (n, _))| (*k, *n)).collect();
         println!("coverage marks missed: {:?}", sim::missed_marks(&summed));
+        println!("fault classes never fired: {:?}", sim::fault_classes::unfired(&summed));
     }
     let why_stopped = if interrupted.load(Ordering::SeqCst) {
         " (interrupted)"

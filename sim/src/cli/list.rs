@@ -1,4 +1,4 @@
-//! `sim list scenarios|bugs|checkers`.
+//! `sim list scenarios|bugs|checkers|faults`.
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods, clippy::disallowed_types)]
 
 use clap::ValueEnum;
@@ -9,6 +9,7 @@ pub(crate) enum ListWhat {
     Scenarios,
     Bugs,
     Checkers,
+    Faults,
 }
 
 pub(crate) fn list(what: ListWhat) -> u8 {
@@ -32,6 +33,17 @@ pub(crate) fn list(what: ListWhat) -> u8 {
         ListWhat::Checkers => {
             for c in sim::checkers::CHECKERS {
                 println!("{c}");
+            }
+        }
+        ListWhat::Faults => {
+            use sim::fault_classes::{Drawn, FAULT_CLASSES};
+            for c in FAULT_CLASSES {
+                println!("{}", c.name);
+                println!("    {}", c.what);
+                match c.drawn {
+                    Drawn::Knob(knob) => println!("    drawn by swarm ({knob}); counted as \"{}\"", c.fired),
+                    Drawn::Never(why) => println!("    never drawn: {why}"),
+                }
             }
         }
     }

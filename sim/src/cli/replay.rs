@@ -20,6 +20,12 @@ pub(crate) struct ReplayArgs {
     /// Prints each run's rendered trace.
     #[arg(long)]
     pub(crate) trace: bool,
+    /// With --trace: a MSG line per message delivered or dropped.
+    #[arg(long)]
+    pub(crate) messages: bool,
+    /// With --trace: an FS line per filesystem call that changes or syncs a disk.
+    #[arg(long)]
+    pub(crate) fs: bool,
     /// Prints each result as one JSON object.
     #[arg(long)]
     pub(crate) json: bool,
@@ -42,7 +48,9 @@ pub(crate) fn replay(args: &ReplayArgs) -> Result<u8, Usage> {
     for (path, file) in files {
         let scenario = scenario_named(&file.scenario)?;
         let plan = Plan { scenario, overrides: file.overrides.clone(), bugs: file.bugs.clone() };
-        let config = file.config().map_err(|e| Usage(format!("{}: {e}", path.display())))?;
+        let mut config = file.config().map_err(|e| Usage(format!("{}: {e}", path.display())))?;
+        config.trace_messages = args.messages;
+        config.trace_fs = args.fs;
         if plan.spec(file.seed).as_ref() != Ok(&file.world) {
             println!(
                 "{}: note: the scenario's world for seed {} has changed since the file was written; replaying the stored world",

@@ -133,14 +133,18 @@ impl World {
         let k = below(&mut self.client_rng, u64::from(self.cfg.spec.keys.max(1)));
         let key = if group == 0 { format!("k{k}") } else { format!("g{}/k{k}", group + 1) };
         self.client_seq += 1;
-        let value = self.client_seq.to_be_bytes().to_vec();
-        let (command, op) = match below(&mut self.client_rng, 3) {
+        let kind = below(&mut self.client_rng, 3);
+        let value = self.new_value(self.client_seq, kind != 0);
+        let (command, op) = match kind {
             0 => (KvCommand::Get { key: key.clone() }, linearizability::KvOp::Get),
-            1 => (KvCommand::Put { key: key.clone(), value: value.clone() }, linearizability::KvOp::Put(value)),
-            _ => (
-                KvCommand::Cas { key: key.clone(), expected: None, new: value.clone() },
-                linearizability::KvOp::Cas { expected: None, new: value },
-            ),
+            1 => {
+                let op = linearizability::KvOp::Put(history_value(&value));
+                (KvCommand::Put { key: key.clone(), value }, op)
+            }
+            _ => {
+                let op = linearizability::KvOp::Cas { expected: None, new: history_value(&value) };
+                (KvCommand::Cas { key: key.clone(), expected: None, new: value }, op)
+            }
         };
         let request = self.client_seq;
         let f = InFlight { group, key, op, invoke_ns: self.now_ns, command: command.clone() };
@@ -160,6 +164,28 @@ impl World {
                 command,
             })),
         }
+    }
+
+    /// The value write number `n` carries: its number (8 bytes, so every value is unique), then filler up
+    /// to a drawn size — 8 to 32 bytes, or one time in eight a size drawn log-uniformly up to
+    /// `value_size_max_bytes` (no draw when that is 8, so that older worlds keep their streams; none for
+    /// a get, whose value is never sent).
+    fn new_value(&mut self, n: u64, writes: bool) -> Vec<u8> {
+        let max = self.cfg.spec.value_size_max_bytes.max(8);
+        let mut value = n.to_be_bytes().to_vec();
+        if max == 8 || !writes {
+            return value;
+        }
+        let size = if below(&mut self.client_rng, 8) == 0 {
+            let top = 63 - u64::from(max.leading_zeros());
+            let exp = 3 + below(&mut self.client_rng, top - 2);
+            let (lo, hi) = (1u64 << exp, ((1u64 << exp) * 2 - 1).min(max));
+            lo + below(&mut self.client_rng, hi - lo + 1)
+        } else {
+            8 + below(&mut self.client_rng, 25).min(max - 8)
+        };
+        value.extend((8..size).map(|k| (n as u8).wrapping_mul(31).wrapping_add(k as u8)));
+        value
     }
 
     /// A closed-loop client sends its outstanding operation: to the leader it last heard of if that member
@@ -219,8 +245,10 @@ impl World {
         self.checkers.committed(request, self.now_ns);
         let outcome = match result {
             KvResult::Ok => linearizability::KvOutcome::Ok,
-            KvResult::Value(v) => linearizability::KvOutcome::Value(v),
-            KvResult::Cas { applied, previous } => linearizability::KvOutcome::Cas { applied, previous },
+            KvResult::Value(v) => linearizability::KvOutcome::Value(v.as_deref().map(history_value)),
+            KvResult::Cas { applied, previous } => {
+                linearizability::KvOutcome::Cas { applied, previous: previous.as_deref().map(history_value) }
+            }
         };
         let (key, op, invoke_ns) = (f.key, f.op, f.invoke_ns);
         self.history.push(linearizability::Operation { key, op, outcome, invoke_ns, return_ns: self.now_ns });
@@ -233,4 +261,18 @@ impl World {
             linearizability::Operation { key: f.key, op: f.op, outcome, invoke_ns: f.invoke_ns, return_ns: u64::MAX };
         self.history.push(op);
     }
+}
+
+/// A value as the history keeps it: short ones whole, longer ones as their first 8 bytes (the write's
+/// number) and a 64-bit hash of all of it, so a history of large values stays small and a damaged value
+/// (same number, other bytes) still differs from the one written.
+fn history_value(value: &[u8]) -> Vec<u8> {
+    if value.len() <= 16 {
+        return value.to_vec();
+    }
+    // Large values are hashed on every write and every read: a word at a time.
+    let hash = crate::checkers::digest(value);
+    let mut kept = value[..8].to_vec();
+    kept.extend(hash.to_be_bytes());
+    kept
 }

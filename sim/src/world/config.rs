@@ -65,6 +65,15 @@ impl WorldConfig {
                 Fault::PowerCutAfterCalls { calls: 0, .. } => {
                     return Err(format!("fault_plan[{k}].calls: at least 1"));
                 }
+                Fault::DiskError { call, .. } if OpKind::from_name(call).is_none() => {
+                    let names: Vec<&str> = OpKind::ALL.iter().map(|k| k.name()).collect();
+                    return Err(format!("fault_plan[{k}].call: unknown call {call:?} (one of {})", names.join(", ")));
+                }
+                Fault::DiskError { times: 0, duration_ms: 0, .. } => {
+                    return Err(format!(
+                        "fault_plan[{k}]: a disk error fails at least 1 call (times) or lasts (duration_ms)"
+                    ));
+                }
                 _ => {}
             }
         }
@@ -80,6 +89,7 @@ pub fn crash_model(model: scenarios::CrashModel) -> vfs::CrashModel {
         scenarios::CrashModel::Pessimistic => vfs::CrashModel::Pessimistic,
         scenarios::CrashModel::Ext4Ordered => vfs::CrashModel::Ext4Ordered,
         scenarios::CrashModel::Corrupting => vfs::CrashModel::Corrupting,
+        scenarios::CrashModel::UnsyncedGarbage => vfs::CrashModel::UnsyncedGarbage,
     }
 }
 

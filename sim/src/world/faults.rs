@@ -3,24 +3,64 @@
 //! points, the random fault draw, planned faults, slow disks, restarts (with a cut into recovery), the
 //! heal.
 //!
-//! Owns: what a crash does to a node and how an actor's error is classified (`actor_failed`). Every
-//! fault that takes effect is reported to the recorder (`record`); network faults live in `network`.
+//! Owns: what a fault does to a node. Every fault that takes effect is reported to the recorder
+//! (`record`); how the node reacts to a disk error is `supervision`'s; network faults live in `network`.
 //! Must not judge recovered state (`obligations`).
 
-use raft_core::storage::StorageError;
 use raft_core::storage::messages::WalMsg;
 use raft_core::storage::segment_writer::SegmentWriter;
 use raft_core::storage::wal::Wal;
 use scenarios::rng::below;
 use vfs::{CrashPoint, OpKind, SimFs};
 
-use scenarios::{CrashImage, CutAt, Fault, PlannedFault};
+use scenarios::{CrashImage, CutAt, DiskErrorKind, Fault, PlannedFault};
 
 use crate::image;
 use crate::trace::{self, Kind};
 
 use super::config::{crash_model, segment_writer_config, wal_config};
 use super::{Event, World};
+
+/// Where random disk errors strike: a call kind and a path glob, one per place Ra's storage calls the
+/// disk (normalised paths: `wal/…`, `<member>/….segment`, `<member>/snapshots/…`, `<member>/config…`,
+/// the node's `names` and `meta` stores at the root).
+const DISK_ERROR_SITES: [(&str, &str); 24] = [
+    ("write", "wal/*.wal"),
+    ("fdatasync", "wal/*.wal"),
+    ("read", "wal/*.wal"),
+    ("create", "wal/*"),
+    ("write", "wal/*.tmp"),
+    ("rename", "wal/*"),
+    ("fsync_dir", "wal"),
+    ("unlink", "wal/*.wal"),
+    ("write", "*/*.segment"),
+    ("fsync", "*/*.segment"),
+    ("read", "*/*.segment"),
+    ("open", "*/*.segment"),
+    ("fsync_dir", "*"),
+    ("write", "*/snapshots/**"),
+    ("fsync", "*/snapshots/**"),
+    ("read", "*/snapshots/**"),
+    ("fsync_dir", "*/snapshots"),
+    ("write", "*/config.tmp"),
+    ("rename", "*/config.tmp"),
+    ("read", "*/config"),
+    ("write", "names.tmp"),
+    ("write", "meta.tmp"),
+    ("fsync", "meta.tmp"),
+    ("read", "meta"),
+];
+
+/// Every node's disk capacity (a full disk shrinks it to what is used for a while).
+pub(super) const DISK_CAPACITY_BYTES: u64 = 1 << 32;
+
+/// A sticky disk error's rule, to remove when it is over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct DiskRule {
+    pub(super) call: OpKind,
+    pub(super) path_glob: String,
+    pub(super) error: vfs::ErrorKind,
+}
 
 /// A slow disk: each WAL sync takes `sync_latency_ns` until `until_ns`.
 #[derive(Debug, Clone, Copy)]
@@ -38,19 +78,6 @@ pub(super) fn arm(fs: &mut SimFs, point: CrashPoint, model: vfs::CrashModel, ima
 }
 
 impl World {
-    /// An actor stopped with `e`. A power cut is expected; anything else is a crash Ra would also have:
-    /// during boot it is a `node-boots` violation, afterwards a `storage-error` one.
-    pub(super) fn actor_failed(&mut self, i: usize, what: &str, e: StorageError, booting: bool) {
-        let name = self.nodes[i].name.clone();
-        self.note(Some(i), Kind::Fail, format!("{what}: {e}"));
-        if e.is_power_cut() {
-            return;
-        }
-        let checker = if booting { "node-boots" } else { "storage-error" };
-        self.checkers.violation(checker, &name, self.now_ns, format!("{what}: {e}"));
-        self.nodes[i].up = false;
-    }
-
     /// Bookkeeping of every crash of node `i`: what it had written, and obligations that lapse.
     pub(super) fn crashed(&mut self, i: usize) {
         for m in self.nodes[i].members.iter_mut() {
@@ -99,6 +126,9 @@ impl World {
         if pending > 0 {
             self.count("power losses with unsynced state");
         }
+        if has_garbage(&decisions) {
+            self.count("crash images with garbage sectors");
+        }
         self.note(Some(i), Kind::Crash, format!("POWER LOSS ({} model, {pending} pending operations)", model.name()));
         for line in trace::describe_crash(&decisions) {
             self.note(Some(i), Kind::Disk, line);
@@ -127,33 +157,71 @@ impl World {
     }
 
     /// The WAL process alone restarts (Ra's supervisor): mem tables survive, so it recovers in
-    /// post-boot mode; appends that arrive meanwhile wait in its mailbox.
+    /// post-boot mode; its mailbox is lost with it, and appends cast to the new process wait in its
+    /// mailbox while it recovers. Also while a restarted WAL is still recovering (its recovery starts
+    /// over); during the node's boot the kill fails the start of its Ra system.
     pub(super) fn wal_restart(&mut self, i: usize) {
+        if self.nodes[i].up {
+            self.count("wal restart faults");
+        }
+        if self.nodes[i].up && self.nodes[i].booting {
+            self.record_now(i, Fault::WalRestart);
+            self.start_failed(i, "the WAL killed while the Ra system starts");
+            return;
+        }
         if self.restart_wal(i) {
             self.record_now(i, Fault::WalRestart);
+            self.maybe_cut_wal_recovery(i);
         }
     }
 
-    /// The WAL restart itself (also a segment writer crash's); whether it happened (a WAL still
-    /// recovering is not restarted).
+    /// The WAL restart itself (a fault's, a supervisor's after a crash, or the log supervisor's);
+    /// whether it happened (not on a node that is down).
     pub(super) fn restart_wal(&mut self, i: usize) -> bool {
         let n = &mut self.nodes[i];
-        if !matches!(n.wal.phase(), raft_core::storage::wal::WalPhase::Running) {
+        if !n.up || n.fs.is_powered_off() {
+            return false;
+        }
+        if n.sup.names_poisoned {
+            // Its recovery lists the registered servers from the names store, in DETS' error mode.
+            self.note(Some(i), Kind::Fail, "WAL start: names store in error mode".into());
+            self.ra_system_restart(i);
             return false;
         }
         let incarnation = n.incarnation * 1_000 + n.next_process;
         n.next_process += 1;
         n.wal = Wal::new(wal_config(&self.cfg), incarnation);
+        n.next_wal_process += 1;
+        n.shared.wal_process = n.next_wal_process;
         n.wal_next = None;
         n.wal_ready_ns = None;
-        let queued: Vec<WalMsg> = n.wal_box.drain(..).collect();
+        // Erlang drops a crashed process's mailbox: its queued appends and its batch are gone, and the
+        // writers find out by a gap, a `Written` that skips what they sent, or their tick (`ra_log`).
+        let lost = n.wal_box.iter().filter(|m| matches!(m, WalMsg::Append(_))).count() as u64;
+        n.wal_box.clear();
         n.wal_box.push_back(WalMsg::Recover);
-        // What was queued for the old process is lost with it, except appends: Ra's writers re-send
-        // after a gap, here they simply wait behind recovery.
-        n.wal_box.extend(queued.into_iter().filter(|m| matches!(m, WalMsg::Append(_))));
         self.count("wal restarts");
-        self.note(Some(i), Kind::Crash, "WAL process restart (mem tables kept)".into());
+        self.count_n("appends lost in a restarted WAL's mailbox", lost);
+        self.note(Some(i), Kind::Crash, format!("WAL process restart (mem tables kept, {lost} queued appends lost)"));
         true
+    }
+
+    /// A random WAL restart (or segment writer crash): in `wal_recovery_cut_percent` of them, a power cut
+    /// a few calls into the recovery it starts.
+    fn maybe_cut_wal_recovery(&mut self, i: usize) {
+        let pct = u64::from(self.cfg.spec.wal_recovery_cut_percent);
+        if !self.faults_on || pct == 0 || below(&mut self.fault_rng, 100) >= pct {
+            return;
+        }
+        let calls = 1 + below(&mut self.fault_rng, 40);
+        let model = crash_model(self.cfg.spec.crash_model);
+        let n = &mut self.nodes[i];
+        let seq = n.fs.op_seq() + calls;
+        n.fs.arm_power_cut(CrashPoint::AfterOp { seq }, model);
+        self.record_armed(i, false, None);
+        self.count("crash points armed");
+        self.count("power cuts armed in a WAL restart's recovery");
+        self.note(Some(i), Kind::Crash, format!("power cut armed after call {seq}, in the WAL's recovery"));
     }
 
     /// The segment writer crashes mid-work: a fresh one starts (open segments, queued flushes and
@@ -161,7 +229,12 @@ impl World {
     /// restarts the WAL with it, whose post-boot recovery hands the WAL files still on disk to the new
     /// segment writer again.
     pub(super) fn segment_writer_crash(&mut self, i: usize) {
-        if !matches!(self.nodes[i].wal.phase(), raft_core::storage::wal::WalPhase::Running) {
+        if !self.nodes[i].up {
+            return;
+        }
+        if self.nodes[i].booting {
+            self.record_now(i, Fault::SegmentWriterCrash);
+            self.start_failed(i, "the segment writer killed while the Ra system starts");
             return;
         }
         let n = &mut self.nodes[i];
@@ -171,7 +244,9 @@ impl World {
         self.count("segment writer crashes");
         self.record_now(i, Fault::SegmentWriterCrash);
         self.note(Some(i), Kind::Crash, "segment writer crash (the log supervisor restarts the WAL too)".into());
-        self.restart_wal(i);
+        if self.restart_wal(i) {
+            self.maybe_cut_wal_recovery(i);
+        }
     }
 
     /// Arms a power cut just before the node's next call at a durability point.
@@ -197,6 +272,22 @@ impl World {
         self.note(Some(i), Kind::Crash, format!("power cut armed before the next {} of {glob}", kind.name()));
     }
 
+    /// Counts the injected disk errors that failed a call during a step, and the failed syncs that
+    /// dropped writes (`fault_classes`).
+    pub(super) fn count_disk_faults(&mut self) {
+        for i in 0..self.nodes.len() {
+            for e in self.nodes[i].fs.take_fault_events() {
+                match e {
+                    vfs::FaultEvent::ErrorInjected { kind, error, .. } => self.count(disk_error_fired(kind, error)),
+                    vfs::FaultEvent::SyncFailed { lost, .. } if !lost.is_empty() => {
+                        self.count("failed syncs that dropped writes")
+                    }
+                    vfs::FaultEvent::SyncFailed { .. } | vfs::FaultEvent::MediaFaultStruck { .. } => {}
+                }
+            }
+        }
+    }
+
     /// A power cut armed at a crash point fired during a step: the node is down.
     pub(super) fn check_fired_cuts(&mut self) {
         for i in 0..self.nodes.len() {
@@ -207,11 +298,19 @@ impl World {
             let n = &mut self.nodes[i];
             let cuts = n.fs.take_power_cuts();
             let recovering = n.booting || n.members.iter().all(|m| m.host.is_none() && m.starting.is_none());
+            let wal_recovering = !n.booting && !matches!(n.wal.phase(), raft_core::storage::wal::WalPhase::Running);
+            let garbage = cuts.iter().any(|c| has_garbage(&c.decisions));
             n.up = false;
             n.incarnation += 1;
             self.count("crash points fired");
             if recovering {
                 self.count("crashes during recovery");
+            }
+            if wal_recovering {
+                self.count("power cuts during a WAL restart's recovery");
+            }
+            if garbage {
+                self.count("crash images with garbage sectors");
             }
             self.record_down(i);
             for cut in cuts {
@@ -325,19 +424,99 @@ impl World {
             Fault::WalRestart => self.wal_restart(i),
             Fault::SegmentWriterCrash => self.segment_writer_crash(i),
             Fault::Isolate { inbound, outbound, duration_ms } => self.isolate(i, inbound, outbound, duration_ms),
-            Fault::SlowWal { sync_latency_us, duration_ms } => {
-                self.record_now(i, Fault::SlowWal { sync_latency_us, duration_ms });
-                self.count("slow disks");
-                self.nodes[i].slow_wal = Some(SlowWal {
-                    sync_latency_ns: sync_latency_us * 1_000,
-                    until_ns: self.now_ns + duration_ms * 1_000_000,
-                });
-                self.note(
-                    Some(i),
-                    Kind::Disk,
-                    format!("SLOW DISK: each WAL sync takes {sync_latency_us} us for {duration_ms} ms"),
-                );
+            Fault::SlowWal { sync_latency_us, duration_ms } => self.apply_slow_wal(i, sync_latency_us, duration_ms),
+            Fault::DiskError { call, path_glob, error, times, duration_ms } => {
+                self.disk_error(i, &call, &path_glob, error, times, duration_ms)
             }
+            Fault::DiskFull { duration_ms } => self.disk_full(i, duration_ms),
+        }
+    }
+
+    /// Node `i`'s disk turns slow: each WAL sync takes `sync_latency_us` for `duration_ms`.
+    fn apply_slow_wal(&mut self, i: usize, sync_latency_us: u64, duration_ms: u64) {
+        self.record_now(i, Fault::SlowWal { sync_latency_us, duration_ms });
+        self.count("slow disks");
+        self.nodes[i].slow_wal =
+            Some(SlowWal { sync_latency_ns: sync_latency_us * 1_000, until_ns: self.now_ns + duration_ms * 1_000_000 });
+        self.note(
+            Some(i),
+            Kind::Disk,
+            format!("SLOW DISK: each WAL sync takes {sync_latency_us} us for {duration_ms} ms"),
+        );
+    }
+
+    /// Node `i`'s disk fails calls of kind `call` on `path_glob` with `error`: the next `times` of them,
+    /// or every one for `duration_ms` when that is above 0.
+    pub(super) fn disk_error(
+        &mut self,
+        i: usize,
+        call: &str,
+        path_glob: &str,
+        error: DiskErrorKind,
+        times: u32,
+        duration_ms: u64,
+    ) {
+        let fault = Fault::DiskError { call: call.into(), path_glob: path_glob.into(), error, times, duration_ms };
+        self.record_now(i, fault);
+        let kind = OpKind::from_name(call).expect("validated");
+        let errno = match error {
+            DiskErrorKind::Eio => vfs::ErrorKind::Io,
+            DiskErrorKind::Enospc => vfs::ErrorKind::NoSpace,
+        };
+        let n = &mut self.nodes[i];
+        let sticky = duration_ms > 0;
+        n.fs.inject_error(vfs::ErrorRule {
+            kind: Some(kind),
+            path_glob: path_glob.into(),
+            error: errno,
+            after_seq: n.fs.op_seq(),
+            times: if sticky { u32::MAX } else { times },
+        });
+        let name = match error {
+            DiskErrorKind::Eio => "EIO",
+            DiskErrorKind::Enospc => "ENOSPC",
+        };
+        if sticky {
+            self.count("sticky disk errors");
+            let rule = DiskRule { call: kind, path_glob: path_glob.into(), error: errno };
+            self.schedule(duration_ms * 1_000_000, Event::DiskRecovered { node: i, rule: Some(rule) });
+            self.note(
+                Some(i),
+                Kind::Disk,
+                format!("DISK ERRORS: every {call} of {path_glob} fails with {name} for {duration_ms} ms"),
+            );
+        } else {
+            self.count("transient disk errors");
+            self.note(
+                Some(i),
+                Kind::Disk,
+                format!("DISK ERROR: the next {times} {call} of {path_glob} fail with {name}"),
+            );
+        }
+    }
+
+    /// Node `i`'s disk fills up (other data) for `duration_ms`.
+    pub(super) fn disk_full(&mut self, i: usize, duration_ms: u64) {
+        self.record_now(i, Fault::DiskFull { duration_ms });
+        self.count("full disks");
+        let n = &mut self.nodes[i];
+        let used = n.fs.used_bytes();
+        n.fs.set_capacity_bytes(used);
+        self.schedule(duration_ms * 1_000_000, Event::DiskRecovered { node: i, rule: None });
+        self.note(Some(i), Kind::Disk, format!("DISK FULL for {duration_ms} ms (every new page: ENOSPC)"));
+    }
+
+    /// A sticky disk error's time is over (`rule`), or a full disk has room again (`None`).
+    pub(super) fn disk_recovered(&mut self, i: usize, rule: Option<DiskRule>) {
+        let n = &mut self.nodes[i];
+        match rule {
+            Some(r) => n.fs.remove_error_rules(|e| {
+                e.kind == Some(r.call) && e.path_glob == r.path_glob && e.error == r.error && e.times > u32::MAX / 2
+            }),
+            None => n.fs.set_capacity_bytes(DISK_CAPACITY_BYTES),
+        }
+        if self.faults_on {
+            self.note(Some(i), Kind::Disk, "disk errors over".into());
         }
     }
 
@@ -359,6 +538,8 @@ impl World {
                 c.crash_point_weight,
                 c.one_way_partition_weight,
                 c.segment_writer_crash_weight,
+                c.slow_disk_weight,
+                c.disk_error_weight,
             ];
             let total: u64 = weights.iter().map(|w| u64::from(*w)).sum();
             let mut pick = below(&mut self.fault_rng, total.max(1));
@@ -383,7 +564,9 @@ impl World {
                         let inbound = below(&mut self.fault_rng, 2) == 0;
                         self.isolate(victim, inbound, !inbound, self.cfg.spec.partition_ms)
                     }
-                    _ => self.segment_writer_crash(victim),
+                    6 => self.segment_writer_crash(victim),
+                    7 => self.random_slow_disk(victim),
+                    _ => self.random_disk_error(victim),
                 }
                 self.recorder.due_ns = None;
             }
@@ -392,6 +575,39 @@ impl World {
         let jitter = below(&mut self.fault_rng, every.max(1));
         self.recorder.next_fault_due_ns = Some(self.now_ns + every / 2 + jitter);
         self.schedule(every / 2 + jitter, Event::Fault);
+    }
+
+    /// A slow disk for a while: each WAL sync takes 1 to 20 ms for 100 ms to 1 s.
+    fn random_slow_disk(&mut self, i: usize) {
+        let mut pick = |choices: &[u64]| choices[below(&mut self.fault_rng, choices.len() as u64) as usize];
+        let sync_latency_us = pick(&[1_000, 5_000, 12_000, 20_000]);
+        let duration_ms = pick(&[100, 300, 1_000]);
+        self.apply_slow_wal(i, sync_latency_us, duration_ms);
+    }
+
+    /// A disk error at one of the places Ra's storage calls the disk (the WAL's writes, syncs and
+    /// roll-over, the segment writer's, snapshots, the config, the stores, the reads of recovery and
+    /// of the log), `EIO` — or `ENOSPC` where a call can run out of space — transient (1 to 3 calls)
+    /// or sticky (100 ms to 1 s); or the disk full for a while.
+    fn random_disk_error(&mut self, i: usize) {
+        let mut pick = |n: usize| below(&mut self.fault_rng, n as u64) as usize;
+        if pick(8) == 0 {
+            let duration_ms = [100, 300, 1_000][pick(3)];
+            self.disk_full(i, duration_ms);
+            return;
+        }
+        // The call kind first, then one of its sites: every kind of call fails as often as any other,
+        // however many sites it has.
+        let mut kinds: Vec<&str> = DISK_ERROR_SITES.iter().map(|(c, _)| *c).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        let kind = kinds[pick(kinds.len())];
+        let sites: Vec<(&str, &str)> = DISK_ERROR_SITES.iter().copied().filter(|(c, _)| *c == kind).collect();
+        let (call, path_glob) = sites[pick(sites.len())];
+        let may_fill = matches!(call, "write" | "create" | "fallocate" | "set_len");
+        let error = if may_fill && pick(3) == 0 { DiskErrorKind::Enospc } else { DiskErrorKind::Eio };
+        let (times, duration_ms) = if pick(3) == 0 { (0, [100, 300, 1_000][pick(3)]) } else { (1 + pick(3) as u32, 0) };
+        self.disk_error(i, call, path_glob, error, times, duration_ms);
     }
 
     /// A crashed node's restart is due: boot it, maybe with a power cut into its recovery.
@@ -447,6 +663,8 @@ impl World {
         self.cut = None;
         for n in self.nodes.iter_mut() {
             n.fs.disarm_power_cut();
+            n.fs.clear_error_rules();
+            n.fs.set_capacity_bytes(DISK_CAPACITY_BYTES);
             n.slow_wal = None;
         }
         self.note(None, Kind::Phase, "HEAL: faults off, liveness phase".into());
@@ -455,7 +673,40 @@ impl World {
                 self.boot(i, None);
             }
         }
+        // Members whose supervisor gave up are restarted (`ra:restart_server`, an operator's job).
+        for i in 0..self.nodes.len() {
+            for g in 0..self.cfg.spec.groups {
+                if self.nodes[i].members[g].stopped && self.checkers.first().is_none() {
+                    self.count("stopped members restarted at the heal");
+                    self.restart_member(i, g);
+                }
+            }
+        }
         self.checkers.liveness_started(self.now_ns);
         self.schedule(self.cfg.spec.liveness_workload_ms * 1_000_000, Event::ConvergeCheck);
+    }
+}
+
+/// Whether a crash image put garbage in some sector.
+fn has_garbage(decisions: &vfs::CrashDecisions) -> bool {
+    decisions.files.iter().any(|f| f.sectors.iter().any(|s| matches!(s.version, vfs::SectorVersion::Garbage(_))))
+}
+
+/// The coverage counter of an injected error that failed a call (`fault_classes`).
+fn disk_error_fired(kind: OpKind, error: vfs::ErrorKind) -> &'static str {
+    if error == vfs::ErrorKind::NoSpace {
+        return "disk errors fired: ENOSPC";
+    }
+    match kind {
+        OpKind::Write => "disk errors fired: write EIO",
+        OpKind::Fdatasync => "disk errors fired: fdatasync EIO",
+        OpKind::Fsync => "disk errors fired: fsync EIO",
+        OpKind::FsyncDir => "disk errors fired: directory fsync EIO",
+        OpKind::Rename => "disk errors fired: rename EIO",
+        OpKind::Read => "disk errors fired: read EIO",
+        OpKind::Create => "disk errors fired: create EIO",
+        OpKind::Open => "disk errors fired: open EIO",
+        OpKind::Unlink => "disk errors fired: unlink EIO",
+        _ => "disk errors fired: other EIO",
     }
 }

@@ -45,6 +45,7 @@ mod obligations;
 mod outcome;
 mod record;
 mod server;
+mod supervision;
 
 pub use config::{WorldConfig, crash_model};
 pub use outcome::{COVERAGE_MARKS, FiredCut, Outcome, RunResult, missed_marks};
@@ -54,6 +55,7 @@ use config::{segment_writer_config, wal_config};
 use network::Cut;
 use node::{Actor, Member, Node, member_name};
 use record::Recorder;
+use supervision::Supervisors;
 
 #[derive(Debug, Clone)]
 enum Event {
@@ -112,6 +114,24 @@ enum Event {
     ConvergeCheck,
     /// A slow WAL sync's time has passed: its WAL process may step again (nothing else to do).
     WalReady,
+    /// A sticky disk error is over (`rule`), or a full disk has room again (`None`).
+    DiskRecovered {
+        node: usize,
+        rule: Option<faults::DiskRule>,
+    },
+    /// Every server of the node ticks (Ra's `tick_timeout`, each second): its log resends what a
+    /// restarted WAL lost.
+    LogTick {
+        node: usize,
+        incarnation: u64,
+    },
+    /// A new server's init has waited 60 s for its first entry (`process` is the start's).
+    StartTimeout {
+        node: usize,
+        group: usize,
+        incarnation: u64,
+        process: u64,
+    },
 }
 
 /// What [`World::advance`] did.
@@ -134,6 +154,8 @@ pub struct World {
     seq: u64,
     queue: BTreeMap<(u64, u64), Event>,
     nodes: Vec<Node>,
+    /// The scheduler's scratch list of runnable actors (kept to reuse its allocation).
+    candidates: Vec<(usize, Actor)>,
     sched_rng: ChaCha8Rng,
     net_rng: ChaCha8Rng,
     fault_rng: ChaCha8Rng,
@@ -161,6 +183,8 @@ pub struct World {
     coverage: BTreeMap<&'static str, u64>,
     /// The faults that took effect, for `RunResult::materialized`.
     recorder: Recorder,
+    /// How many checkers are reading now (`hold_disk_errors`): injected disk errors are held off.
+    judging: u32,
 }
 
 impl World {
@@ -171,7 +195,7 @@ impl World {
                 SimFs::new(SimFsConfig {
                     seed: cfg.spec.seed ^ (0xF5 + i as u64),
                     sector_size: 512,
-                    capacity_bytes: 1 << 32,
+                    capacity_bytes: faults::DISK_CAPACITY_BYTES,
                     max_file_size: 1 << 40,
                     record_ops: false,
                 })
@@ -191,12 +215,15 @@ impl World {
             .into_iter()
             .map(|mut fs| {
                 fs.set_record_ops(cfg.trace_fs);
+                // A failed directory fsync aborts the journal: read-only until the machine restarts.
+                fs.shut_down_on_dir_sync_failure(true);
                 fs
             })
             .enumerate()
             .map(|(i, fs)| Node {
                 name: format!("n{}", i + 1),
                 fs,
+                written: BTreeMap::new(),
                 shared: NodeShared::new(),
                 names: NamesStore::new(),
                 meta: MetaStore::new(),
@@ -217,6 +244,9 @@ impl World {
                 start_cut: None,
                 slow_wal: None,
                 wal_ready_ns: None,
+                sup: Supervisors::default(),
+                next_wal_process: 0,
+                node_timers_armed: false,
             })
             .collect();
         let mut w = World {
@@ -224,6 +254,7 @@ impl World {
             seq: 0,
             queue: BTreeMap::new(),
             nodes,
+            candidates: Vec::new(),
             sched_rng: stream(cfg.spec.seed, 1),
             net_rng: stream(cfg.spec.seed, 2),
             fault_rng: stream(cfg.spec.seed, 3),
@@ -244,6 +275,7 @@ impl World {
             trail: Vec::new(),
             coverage: BTreeMap::new(),
             recorder: Recorder::default(),
+            judging: 0,
             cfg,
         };
         // An exact cut at a call, planned for time 0, is armed before the first boot: its call may be
@@ -385,27 +417,26 @@ impl World {
     }
 
     /// The actors of node `i` that have work (a continuation or mail) and may step now.
-    fn runnable(&self, i: usize) -> Vec<Actor> {
+    /// Appends node `i`'s actors that have work to `out`.
+    fn runnable(&self, i: usize, out: &mut Vec<(usize, Actor)>) {
         let n = &self.nodes[i];
         if !n.up {
-            return Vec::new();
+            return;
         }
-        let mut v = Vec::new();
         if (n.wal_next.is_some() || !n.wal_box.is_empty()) && n.wal_ready_ns.is_none_or(|t| self.now_ns >= t) {
-            v.push(Actor::Wal);
+            out.push((i, Actor::Wal));
         }
         if n.sw_next.is_some() || !n.sw_box.is_empty() {
-            v.push(Actor::SegmentWriter);
+            out.push((i, Actor::SegmentWriter));
         }
         if !n.worker_box.is_empty() {
-            v.push(Actor::Worker);
+            out.push((i, Actor::Worker));
         }
         for (g, m) in n.members.iter().enumerate() {
             if !m.server_box.is_empty() {
-                v.push(Actor::Server(g));
+                out.push((i, Actor::Server(g)));
             }
         }
-        v
     }
 
     /// Picks one runnable actor of any node at random and steps it (unless an event is due first).
@@ -415,12 +446,18 @@ impl World {
         if self.queue.keys().next().is_some_and(|&(at, _)| at <= self.now_ns) {
             return false;
         }
-        let candidates: Vec<(usize, Actor)> =
-            (0..self.nodes.len()).flat_map(|i| self.runnable(i).into_iter().map(move |a| (i, a))).collect();
-        if candidates.is_empty() {
-            return false;
+        // One buffer for the run: this is the hottest loop of the engine.
+        let mut candidates = std::mem::take(&mut self.candidates);
+        candidates.clear();
+        for i in 0..self.nodes.len() {
+            self.runnable(i, &mut candidates);
         }
-        let (i, actor) = candidates[below(&mut self.sched_rng, candidates.len() as u64) as usize];
+        let picked = match candidates.len() {
+            0 => None,
+            len => Some(candidates[below(&mut self.sched_rng, len as u64) as usize]),
+        };
+        self.candidates = candidates;
+        let Some((i, actor)) = picked else { return false };
         self.now_ns += cost;
         self.mix(&[self.now_ns, i as u64, actor.code()]);
         self.events += 1;
@@ -447,7 +484,9 @@ impl World {
     /// contact obligations that fell due.
     pub(crate) fn settle(&mut self, stepped: Stepped) {
         self.trace_fs_calls();
+        self.count_disk_faults();
         self.check_fired_cuts();
+        self.check_shut_down_disks();
         if stepped == Stepped::Event {
             self.check_obligations();
         }
@@ -548,6 +587,11 @@ impl World {
             Event::AutoSave { node, incarnation } => self.autosave(node, incarnation),
             Event::Planned { index } => self.planned_due(index),
             Event::WalReady => {}
+            Event::DiskRecovered { node, rule } => self.disk_recovered(node, rule),
+            Event::LogTick { node, incarnation } => self.log_tick(node, incarnation),
+            Event::StartTimeout { node, group, incarnation, process } => {
+                self.start_timeout(node, group, incarnation, process)
+            }
             Event::Heal => self.heal(),
             Event::ClientTimeout { client, request } => self.client_timeout(client, request),
             Event::ClientRetry { client, request } => self.client_retry(client, request),

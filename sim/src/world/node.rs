@@ -31,16 +31,20 @@ use vfs::{CrashPoint, SimFs};
 use scenarios::CrashImage;
 
 use crate::checkers;
-use crate::trace::Kind;
+use crate::trace::{self, Kind};
 
 use super::config::{crash_model, segment_writer_config, wal_config};
 use super::faults::{SlowWal, arm};
+use super::supervision::{Failed, Restarts, Supervisors, is_disk_error};
 use super::{Event, World};
 
 #[derive(Clone)]
 pub(super) struct Node {
     pub(super) name: String,
     pub(super) fs: SimFs,
+    /// What each server of the node appended to its log, as seen going to the WAL (`log-shape`); kept
+    /// across crashes, as the simulator's own record.
+    pub(super) written: BTreeMap<Uid, checkers::WrittenEntries>,
     pub(super) shared: NodeShared,
     pub(super) names: NamesStore,
     pub(super) meta: MetaStore,
@@ -70,6 +74,12 @@ pub(super) struct Node {
     /// The batch at the head of the WAL's queue waits for a slow sync until this time (and may go once
     /// it has passed).
     pub(super) wal_ready_ns: Option<u64>,
+    /// Ra's supervisors on this node, and the stores a failed auto-save left unusable.
+    pub(super) sup: Supervisors,
+    /// The number the next WAL process gets (`NodeShared::wal_process`).
+    pub(super) next_wal_process: u64,
+    /// The names and meta auto-save and the servers' tick run (armed by the boot's first server start).
+    pub(super) node_timers_armed: bool,
 }
 
 impl Node {
@@ -77,6 +87,38 @@ impl Node {
     pub(super) fn read_log<'a>(&'a mut self, g: usize, out: &'a mut Vec<Envelope>) -> Option<StorageLog<'a>> {
         let h = self.members[g].host.as_mut()?;
         Some(StorageLog { log: &mut h.log, shared: &mut self.shared, fs: &mut self.fs, out })
+    }
+
+    /// Every entry member `g`'s storage holds, read where it lies (`log-shape`): its mem tables, and its
+    /// segment files over the ranges its segment refs name (parsed strictly: index records whose data
+    /// does not follow on are not the log's; data that fails its CRC is left to the reads that serve it).
+    pub(super) fn stored_entries(&mut self, g: usize) -> Vec<checkers::StoredEntry> {
+        use raft_core::storage::mem_table::Lookup;
+        use raft_core::storage::segment::{IndexParse, SegmentReader};
+        let m = &self.members[g];
+        let Some(h) = m.host.as_ref() else { return Vec::new() };
+        let mut out = Vec::new();
+        let tables = &self.shared.mem_tables;
+        for tid in tables.tables_of(&m.uid) {
+            for index in tables.indexes_in(tid).iter() {
+                if let Lookup::Found(term, bytes) = tables.lookup(tid, index) {
+                    let place = format!("mem table t{}", tid.0);
+                    out.push(checkers::StoredEntry { place, index, term, digest: checkers::digest(&bytes) });
+                }
+            }
+        }
+        for r in h.log.segrefs() {
+            let path = format!("{}/{}", m.uid.as_str(), r.file);
+            let Ok(reader) = SegmentReader::open_with(&mut self.fs, &path, IndexParse::Contiguous) else { continue };
+            let indexes: Vec<LogIndex> = reader.indexes().filter(|&i| r.first <= i && i <= r.last).collect();
+            for index in indexes {
+                if let Ok(Some((term, bytes))) = reader.read(&mut self.fs, index) {
+                    let place = format!("segment {path}");
+                    out.push(checkers::StoredEntry { place, index, term, digest: checkers::digest(&bytes) });
+                }
+            }
+        }
+        out
     }
 }
 
@@ -100,6 +142,16 @@ pub(super) struct Member {
     /// The server's last written entry when its current snapshot receive began: the live entries the
     /// receive writes sparsely above the log are no promise (a crash mid-receive discards them).
     pub(super) written_before_receive: Option<(LogIndex, Term)>,
+    /// Its `ra_server_sup`'s recent restarts.
+    pub(super) restarts: Restarts,
+    /// Its supervisor gave up: down until restarted (at the heal, or with its node).
+    pub(super) stopped: bool,
+    /// Restarted while the WAL recovers: its init waits for the WAL's answer (Ra's `last_writer_seq`
+    /// call sits in the recovering WAL's mailbox) and goes on at `WalRecovered`.
+    pub(super) waits_for_wal: bool,
+    /// Created as a new server since the node booted: a restart by its supervisor starts it with the
+    /// config in memory and writes that config again.
+    pub(super) created_here: bool,
 }
 
 impl Member {
@@ -116,6 +168,10 @@ impl Member {
             timer_generation: BTreeMap::new(),
             written_at_crash: None,
             written_before_receive: None,
+            restarts: Restarts::default(),
+            stopped: false,
+            waits_for_wal: false,
+            created_here: false,
         }
     }
 
@@ -129,6 +185,7 @@ impl Member {
         self.accept = None;
         self.timer_generation.clear();
         self.written_before_receive = None;
+        self.waits_for_wal = false;
     }
 
     /// The process of its server, running or starting.
@@ -144,10 +201,19 @@ pub(super) struct Host {
     pub(super) process: ProcessId,
 }
 
+/// Ra's server `tick_timeout`.
+const LOG_TICK_NS: u64 = 1_000_000_000;
+/// How long a new server's init waits for its first entry to be written (Ra's `maybe_append_first_entry`).
+const FIRST_ENTRY_TIMEOUT_NS: u64 = 60_000_000_000;
+
 #[derive(Clone)]
 pub(super) enum ServerWork {
+    /// A storage event for the server's log (and then, for most, an input to the server).
     Log(LogEvent),
+    /// An input for the consensus server.
     Input(Input),
+    /// The server's tick, for its log (`ServerLog::tick`).
+    LogTick,
 }
 
 /// The name (and uid) of group `g`'s member on node `i`: `n1`, `n2`, … for the first group, `n1g2`, … for
@@ -199,6 +265,18 @@ impl World {
         let bugs = self.cfg.bugs.clone();
         let model = crash_model(self.cfg.spec.crash_model);
         let n = &mut self.nodes[i];
+        if n.fs.is_shut_down() {
+            // Its filesystem went read-only (a failed directory fsync): only restarting the machine
+            // brings it back, and what was not yet on the disk is then what a power cut leaves.
+            n.fs.disarm_power_cut();
+            let decisions = n.fs.crash(model);
+            self.count("machines restarted after their filesystem shut down");
+            self.note(Some(i), Kind::Crash, "machine restart: its filesystem was read-only".into());
+            for line in trace::describe_crash(&decisions) {
+                self.note(Some(i), Kind::Disk, line);
+            }
+        }
+        let n = &mut self.nodes[i];
         n.fs.disarm_power_cut();
         n.fs.power_on();
         if let Some((k, image)) = cut {
@@ -216,6 +294,15 @@ impl World {
         n.booting = true;
         n.incarnation += 1;
         n.shared = NodeShared::new();
+        n.shared.clock_ms = self.now_ns / 1_000_000;
+        n.next_wal_process += 1;
+        n.shared.wal_process = n.next_wal_process;
+        // A fresh Ra system: fresh log and WAL supervisors, the stores opened anew.
+        n.sup.wal = Restarts::default();
+        n.sup.log = Restarts::default();
+        n.sup.names_poisoned = false;
+        n.sup.meta_poisoned = false;
+        n.node_timers_armed = false;
         n.wal = Wal::new(wal_config(&self.cfg), n.incarnation);
         n.segment_writer = SegmentWriter::new(segment_writer_config(&self.cfg));
         n.wal_box.clear();
@@ -226,6 +313,9 @@ impl World {
         n.worker_box.clear();
         for m in n.members.iter_mut() {
             m.reset();
+            m.restarts = Restarts::default();
+            m.stopped = false;
+            m.created_here = false;
         }
         let pre = load_directory(&mut n.fs, "", &mut n.shared).and_then(|mut names| {
             let report = pre_init(&mut n.fs, "", &mut names, &KvMachine, &bugs, &mut n.shared)?;
@@ -234,9 +324,22 @@ impl World {
         match pre {
             Ok((names, report)) => {
                 n.names = names;
-                // Ra's pre-init catches a server's init error; its restart then fails the same way.
-                if let Some((uid, e)) = report.failed.into_iter().find(|(u, _)| n.members.iter().any(|m| m.uid == *u)) {
-                    self.actor_failed(i, &format!("server init of {uid}"), e, true);
+                // Ra's pre-init catches a server's init error and goes on. A disk error there is the
+                // fault's (the server's own init reads again); anything else makes its restart fail the
+                // same way.
+                let failed: Vec<_> =
+                    report.failed.into_iter().filter(|(u, _)| n.members.iter().any(|m| m.uid == *u)).collect();
+                let mut restart_anyway = Vec::new();
+                for (uid, e) in failed {
+                    if is_disk_error(&e) {
+                        // Still registered: the system's recovery restarts it from its config (Ra's
+                        // `registered` strategy), whose init does the reads again.
+                        self.count("disk errors a process crashed on");
+                        self.note(Some(i), Kind::Fail, format!("pre-init of {uid} (caught, goes on): {e}"));
+                        restart_anyway.extend(self.nodes[i].members.iter().position(|m| m.uid == uid));
+                        continue;
+                    }
+                    self.actor_failed(i, Failed::Boot, &format!("server init of {uid}"), e, true);
                     return;
                 }
                 // `registered-implies-config`: after pre-init every registered server has a readable
@@ -246,7 +349,10 @@ impl World {
                     return; // a second crash during recovery; the node is down again
                 }
                 let result = if self.cfg.checkers {
-                    checkers::registered_implies_config(&n.shared.directory, &mut n.fs)
+                    n.fs.pause_error_rules(true);
+                    let result = checkers::registered_implies_config(&n.shared.directory, &mut n.fs);
+                    n.fs.pause_error_rules(false);
+                    result
                 } else {
                     Ok(())
                 };
@@ -257,17 +363,28 @@ impl World {
                 if self.checkers.judge("registered-implies-config", &name, self.now_ns, result) {
                     return;
                 }
+                for g in restart_anyway {
+                    let config = self.server_config(i, g);
+                    self.nodes[i].members[g].ready_config = Some(config);
+                }
                 let n = &mut self.nodes[i];
                 for config in report.ready {
                     if let Some(m) = n.members.iter_mut().find(|m| m.uid == config.uid) {
                         m.ready_config = Some(config);
                     }
                 }
-                n.meta = MetaStore::load(&mut n.fs, "").unwrap_or_default();
+                match MetaStore::load(&mut n.fs, "") {
+                    Ok(meta) => n.meta = meta,
+                    Err(e) => {
+                        self.actor_failed(i, Failed::Boot, "meta store", e, true);
+                        return;
+                    }
+                }
+                let n = &mut self.nodes[i];
                 n.wal_box.push_back(WalMsg::Recover);
                 self.note(Some(i), Kind::Boot, "pre-init done, WAL recovery begins".into());
             }
-            Err(e) => self.actor_failed(i, "pre-init", e, true),
+            Err(e) => self.actor_failed(i, Failed::Boot, "pre-init", e, true),
         }
     }
 
@@ -287,10 +404,17 @@ impl World {
     /// Starts group `g`'s member on node `i` (its WAL running): from its config when pre-init found one,
     /// else as a new server (register, init the log, write its first entry, then the config).
     pub(super) fn start_member(&mut self, i: usize, g: usize) {
+        if self.nodes[i].sup.names_poisoned {
+            // Registering the server uses the names store, which is in DETS' error mode.
+            self.note_member(i, g, Kind::Fail, "server start: names store in error mode".into());
+            self.ra_system_restart(i);
+            return;
+        }
         let cfg = self.consensus_config(i, g);
         let bugs = self.cfg.bugs.clone();
-        let members = self.members(g);
+        let new_config = self.server_config(i, g);
         let n = &mut self.nodes[i];
+        n.shared.clock_ms = self.now_ns / 1_000_000;
         let process = ProcessId(n.next_process);
         n.next_process += 1;
         let m = &mut n.members[g];
@@ -332,24 +456,36 @@ impl World {
                 m.host = Some(Host { server, log, process });
                 Ok("restarted")
             } else {
-                let config = ServerConfig {
-                    uid: m.uid.clone(),
-                    name: m.name.0.clone(),
-                    cluster_name: format!("c{}", g + 1),
-                    initial_members: members.iter().map(|m| m.0.clone()).collect(),
-                    machine_version: 1,
+                let restarting = std::mem::replace(&mut m.created_here, true);
+                let start = if restarting {
+                    // Its supervisor restarts a server created in this run with the config it was
+                    // started with: `ra_server:init` again, config rewritten.
+                    let last_wal = n.wal.last_writer_seq(&m.uid).map(|w| w.last());
+                    NewServerStart::restart(
+                        &new_config,
+                        process,
+                        "",
+                        last_wal,
+                        &KvMachine,
+                        &bugs,
+                        &mut n.shared,
+                        &mut n.names,
+                        &mut n.fs,
+                        &mut out,
+                    )?
+                } else {
+                    NewServerStart::begin(
+                        &new_config,
+                        process,
+                        "",
+                        &KvMachine,
+                        &bugs,
+                        &mut n.shared,
+                        &mut n.names,
+                        &mut n.fs,
+                        &mut out,
+                    )?
                 };
-                let start = NewServerStart::begin(
-                    &config,
-                    process,
-                    "",
-                    &KvMachine,
-                    &bugs,
-                    &mut n.shared,
-                    &mut n.names,
-                    &mut n.fs,
-                    &mut out,
-                )?;
                 if start.is_started() {
                     // Unregistered at pre-init (config lost) but its log survived: it starts at once.
                     let mut log = start.into_log();
@@ -377,15 +513,36 @@ impl World {
         match result {
             Ok(how) => {
                 self.note_member(i, g, Kind::Server, how.into());
-                if g == 0 {
+                if self.nodes[i].members[g].starting.is_some() {
+                    // Ra's `maybe_append_first_entry` waits 60 s for its first entry's `written`.
+                    let incarnation = self.nodes[i].incarnation;
+                    let event = Event::StartTimeout { node: i, group: g, incarnation, process: process.0 };
+                    self.schedule(FIRST_ENTRY_TIMEOUT_NS, event);
+                }
+                if !std::mem::replace(&mut self.nodes[i].node_timers_armed, true) {
                     self.arm_autosave(i);
+                    let incarnation = self.nodes[i].incarnation;
+                    self.schedule(LOG_TICK_NS, Event::LogTick { node: i, incarnation });
                 }
                 if self.nodes[i].members[g].host.is_some() {
                     self.after_recovery(i, g);
                 }
                 self.run_effects(i, g, fx);
             }
-            Err(e) => self.actor_failed(i, "server init", e, true),
+            Err(e) => self.actor_failed(i, Failed::Member(g), "server init", e, true),
+        }
+    }
+
+    /// The config group `g`'s member on node `i` is created with (and restarted from: a supervisor
+    /// restarts a server with the config it was started with).
+    pub(super) fn server_config(&self, i: usize, g: usize) -> ServerConfig {
+        let m = &self.nodes[i].members[g];
+        ServerConfig {
+            uid: m.uid.clone(),
+            name: m.name.0.clone(),
+            cluster_name: format!("c{}", g + 1),
+            initial_members: self.members(g).iter().map(|m| m.0.clone()).collect(),
+            machine_version: 1,
         }
     }
 
@@ -410,16 +567,52 @@ impl World {
         self.schedule(500_000_000, Event::AutoSave { node: i, incarnation });
     }
 
+    /// A new server's init still waits for its first entry after Ra's 60 s (its append was lost with a
+    /// WAL that crashed): it exits, and its supervisor restarts it.
+    pub(super) fn start_timeout(&mut self, node: usize, group: usize, incarnation: u64, process: u64) {
+        let n = &self.nodes[node];
+        let waiting = n.members[group].starting.as_ref().is_some_and(|(_, p)| p.0 == process);
+        if n.up && n.incarnation == incarnation && waiting {
+            self.note_member(node, group, Kind::Fail, "server start: first entry not written in 60 s".into());
+            self.member_crashed(node, group);
+        }
+    }
+
+    /// The servers' tick (each second): each running server's log resends what a restarted WAL lost.
+    pub(super) fn log_tick(&mut self, node: usize, incarnation: u64) {
+        let n = &mut self.nodes[node];
+        if !n.up || n.incarnation != incarnation {
+            return;
+        }
+        for m in n.members.iter_mut().filter(|m| m.host.is_some()) {
+            m.server_box.push_back(ServerWork::LogTick);
+        }
+        self.schedule(LOG_TICK_NS, Event::LogTick { node, incarnation });
+    }
+
     /// The names and meta stores' auto-save timer fired.
     pub(super) fn autosave(&mut self, node: usize, incarnation: u64) {
         let n = &mut self.nodes[node];
         if !n.up || n.incarnation != incarnation {
             return;
         }
-        let r = n.names.flush(&mut n.fs, "").and_then(|()| n.meta.flush(&mut n.fs, ""));
-        if let Err(e) = r {
-            self.actor_failed(node, "auto-save", e, false);
-            return;
+        // A store whose auto-save failed is in DETS' error mode: it writes nothing until it is reopened.
+        if !n.sup.names_poisoned
+            && let Err(e) = n.names.flush(&mut n.fs, "")
+        {
+            self.actor_failed(node, Failed::NamesAutoSave, "auto-save", e, false);
+            if !self.nodes[node].up {
+                return;
+            }
+        }
+        let n = &mut self.nodes[node];
+        if !n.sup.meta_poisoned
+            && let Err(e) = n.meta.flush(&mut n.fs, "")
+        {
+            self.actor_failed(node, Failed::MetaAutoSave, "auto-save", e, false);
+            if !self.nodes[node].up {
+                return;
+            }
         }
         self.schedule(500_000_000, Event::AutoSave { node, incarnation });
     }
@@ -441,6 +634,7 @@ impl World {
     pub(super) fn step_actor(&mut self, i: usize, actor: Actor) {
         let mut out = Vec::new();
         let n = &mut self.nodes[i];
+        n.shared.clock_ms = self.now_ns / 1_000_000;
         let result = match actor {
             Actor::Wal => {
                 let msg = n.wal_next.take().or_else(|| n.wal_box.pop_front()).expect("runnable");
@@ -473,16 +667,21 @@ impl World {
                 return self.step_server(i, g, work);
             }
         };
-        let booting = !matches!(self.nodes[i].wal.phase(), raft_core::storage::wal::WalPhase::Running);
+        // The node boots until its first WAL recovery is over: a crash then is `node-boots`, one during a
+        // restarted WAL's recovery `storage-error` like any other on a running node.
+        let booting = self.nodes[i].booting;
         self.route(i, out);
         if let Err(e) = result {
-            let what = match actor {
-                Actor::Wal => "wal",
-                Actor::SegmentWriter => "segment writer",
-                Actor::Worker => "worker",
-                Actor::Server(_) => "server",
+            let starting = booting;
+            let (who, what) = match actor {
+                Actor::Wal if starting => (Failed::Boot, "wal (boot recovery)"),
+                Actor::SegmentWriter if starting => (Failed::Boot, "segment writer (boot recovery)"),
+                Actor::Wal => (Failed::Wal, "wal"),
+                Actor::SegmentWriter => (Failed::SegmentWriter, "segment writer"),
+                Actor::Worker => (Failed::Worker, "worker"),
+                Actor::Server(g) => (Failed::Member(g), "server"),
             };
-            self.actor_failed(i, what, e, booting);
+            self.actor_failed(i, who, what, e, booting);
         }
     }
 
@@ -490,7 +689,12 @@ impl World {
         for env in out {
             let n = &mut self.nodes[i];
             match env {
-                Envelope::Wal(m) => n.wal_box.push_back(m),
+                Envelope::Wal(m) => {
+                    if let WalMsg::Append(a) = &m {
+                        n.written.entry(a.uid.clone()).or_default().note(a.index, a.term, &a.payload);
+                    }
+                    n.wal_box.push_back(m)
+                }
                 Envelope::WalContinue(m) => {
                     if n.booting && matches!(m, WalMsg::RecoverNextFile) {
                         *self.coverage.entry("wal files replayed at boot").or_default() += 1;
@@ -517,6 +721,13 @@ impl World {
                 Envelope::Notice(NodeNotice::WalRecovered) => {
                     if std::mem::take(&mut self.nodes[i].booting) {
                         self.wal_recovered(i);
+                    }
+                    // Servers restarted while the WAL recovered were blocked in their call asking it
+                    // for their last index (`last_writer_seq`): they go on now.
+                    for g in 0..self.nodes[i].members.len() {
+                        if std::mem::take(&mut self.nodes[i].members[g].waits_for_wal) {
+                            self.start_member(i, g);
+                        }
                     }
                 }
             }

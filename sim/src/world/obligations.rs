@@ -24,10 +24,37 @@ pub(super) fn group_label(g: usize) -> String {
 }
 
 impl World {
+    /// Holds off every node's injected disk errors while a checker reads (nested holds count), so that
+    /// the checkers' own reads never draw a failure meant for the system under test.
+    fn hold_disk_errors(&mut self) {
+        self.judging += 1;
+        if self.judging == 1 {
+            for n in self.nodes.iter_mut() {
+                n.fs.pause_error_rules(true);
+            }
+        }
+    }
+
+    /// Ends a [`World::hold_disk_errors`].
+    fn release_disk_errors(&mut self) {
+        self.judging -= 1;
+        if self.judging == 0 {
+            for n in self.nodes.iter_mut() {
+                n.fs.pause_error_rules(false);
+            }
+        }
+    }
+
     /// A server came up from its disk: `written-survives` (against what it had written before its
     /// crash), `no-log-gap` (its recovered log) and `commit-durability` (a majority still holds the
     /// highest committed entry).
     pub(super) fn after_recovery(&mut self, i: usize, g: usize) {
+        self.hold_disk_errors();
+        self.after_recovery_checks(i, g);
+        self.release_disk_errors();
+    }
+
+    fn after_recovery_checks(&mut self, i: usize, g: usize) {
         if !self.cfg.checkers {
             return;
         }
@@ -51,12 +78,41 @@ impl World {
         if self.checkers.judge("no-log-gap", &name, self.now_ns, result) {
             return;
         }
+        if self.check_log_shape(i, g) {
+            return;
+        }
         self.check_commit_durability(g);
+    }
+
+    /// `log-shape` of member `g` of node `i`; whether it found a violation.
+    fn check_log_shape(&mut self, i: usize, g: usize) -> bool {
+        let n = &mut self.nodes[i];
+        let name = n.members[g].name.0.clone();
+        let uid = n.members[g].uid.clone();
+        let stored = n.stored_entries(g);
+        let written = n.written.remove(&uid).unwrap_or_default();
+        let mut scratch = Vec::new();
+        let result = match n.read_log(g, &mut scratch) {
+            Some(mut log) => checkers::log_shape(&mut log, &written, &stored),
+            None => Ok(()),
+        };
+        n.written.insert(uid, written);
+        // A power cut armed during recovery may have fired in the checker's reads: judged at the next boot.
+        if n.fs.is_powered_off() {
+            return false;
+        }
+        self.checkers.judge("log-shape", &name, self.now_ns, result)
     }
 
     /// `commit-durability` of group `g` over the members now up (down members are not judged until they
     /// boot).
     pub(super) fn check_commit_durability(&mut self, g: usize) {
+        self.hold_disk_errors();
+        self.check_commit_durability_now(g);
+        self.release_disk_errors();
+    }
+
+    fn check_commit_durability_now(&mut self, g: usize) {
         let Some(committed) = self.checkers.highest_committed(g) else { return };
         let (mut holding, mut unknown) = (0, 0);
         let mut scratch = Vec::new();
@@ -82,7 +138,14 @@ impl World {
         self.checkers.judge("commit-durability", &cluster, self.now_ns, result);
     }
 
+    /// After a server step: what it did is judged (injected disk errors held off while reading).
     pub(super) fn observe(&mut self, i: usize, g: usize) {
+        self.hold_disk_errors();
+        self.observe_now(i, g);
+        self.release_disk_errors();
+    }
+
+    fn observe_now(&mut self, i: usize, g: usize) {
         let Some(host) = self.nodes[i].members[g].host.as_ref() else { return };
         let (role, term, commit) = (host.server.role().clone(), host.server.current_term(), host.server.commit_index());
         let receiving = host.server.receiving_snapshot().is_some();
@@ -172,6 +235,7 @@ impl World {
     /// Ends the run: unanswered operations become unknown, then linearizability, convergence, replica
     /// agreement and commit durability are judged.
     pub fn finish(mut self) -> RunResult {
+        self.hold_disk_errors();
         if self.checkers.first().is_none() && self.cfg.checkers {
             // Whatever never got an answer may or may not have happened.
             let unanswered = std::mem::take(&mut self.in_flight);
@@ -310,6 +374,11 @@ impl World {
             }
             let result = checkers::no_log_gap(&mut log);
             if self.checkers.judge("no-log-gap", &name, self.now_ns, result) {
+                return;
+            }
+        }
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].members[g].host.is_some() && self.check_log_shape(i, g) {
                 return;
             }
         }

@@ -69,7 +69,7 @@ pub struct RunResult {
     /// the reboot (or, after a VM crash or another reboot cut, as an `ExactPowerCut` after its call
     /// that the down node arms at its boot), and VM crashes, WAL and segment writer restarts and
     /// isolations as themselves. The same world with this plan and no random faults
-    /// (`fault_every_ms` and `recovery_crash_percent` 0) replays the same run: what `sim shrink`
+    /// (`fault_every_ms`, `recovery_crash_percent` and `wal_recovery_cut_percent` 0) replays the same run: what `sim shrink`
     /// starts from. Its trace hash differs (fewer queue events, other CRASH lines).
     pub materialized: Vec<PlannedFault>,
     /// Where each power cut of `materialized` fell (the call, and when), in plan order.

@@ -111,7 +111,12 @@ impl World {
 
     /// Notes when node `i`, down from now on, restarts (its `Restart` event's time).
     pub(super) fn record_down(&mut self, i: usize) {
-        let due = self.now_ns + self.cfg.spec.restart_after_ms * 1_000_000;
+        self.record_down_for(i, self.cfg.spec.restart_after_ms * 1_000_000);
+    }
+
+    /// Notes that node `i`, down from now on, restarts `after_ns` from now.
+    pub(super) fn record_down_for(&mut self, i: usize, after_ns: u64) {
+        let due = self.now_ns + after_ns;
         self.recorder.node(i).restart_due_ns = due;
     }
 

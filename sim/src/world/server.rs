@@ -17,6 +17,7 @@ use raft_core::{LogIndex, Term};
 use crate::trace::Kind;
 
 use super::node::{Host, ServerWork};
+use super::supervision::Failed;
 use super::{Event, World};
 
 impl World {
@@ -48,7 +49,7 @@ impl World {
                         }
                         Err(e) => {
                             self.route(i, out);
-                            self.actor_failed(i, "server start", e, true);
+                            self.actor_failed(i, Failed::Member(g), "server start", e, true);
                         }
                     }
                 }
@@ -58,12 +59,26 @@ impl World {
                 }
                 Err(e) => {
                     self.route(i, out);
-                    self.actor_failed(i, "server start", e, true);
+                    self.actor_failed(i, Failed::Member(g), "server start", e, true);
                 }
             }
             return;
         }
         let Some(host) = n.members[g].host.as_mut() else { return };
+        if matches!(work, ServerWork::LogTick) {
+            match host.log.tick(&n.shared, &mut out) {
+                Ok(true) => {
+                    self.count("resends after a WAL restart (tick)");
+                    self.route(i, out);
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    self.route(i, out);
+                    self.actor_failed(i, Failed::Member(g), "server", e, false);
+                }
+            }
+            return;
+        }
         let mut notes: Vec<String> = Vec::new();
         let result: Result<Vec<Effect>, StorageError> = (|| {
             let input = match work {
@@ -72,16 +87,21 @@ impl World {
                     if let LogEvent::SnapshotWritten { meta, live_indexes, .. } = &event {
                         notes.push(format!("snapshot {} written (live {live_indexes})", meta.index));
                     }
+                    if let LogEvent::SnapshotError { meta, error, .. } = &event {
+                        notes.push(format!("snapshot {} failed ({error}); what was written of it deleted", meta.index));
+                    }
                     if !unlinked.is_empty() {
                         notes.push(format!("unlinked segments {unlinked:?}"));
                     }
                     match event {
                         LogEvent::Written { .. } => Input::Written,
                         LogEvent::SnapshotWritten { meta, .. } => Input::SnapshotWritten { index: meta.index },
+                        LogEvent::SnapshotError { meta, .. } => Input::SnapshotFailed { index: meta.index },
                         LogEvent::Segments { .. } | LogEvent::ResendFrom { .. } => return Ok(Vec::new()),
                     }
                 }
                 ServerWork::Input(input) => input,
+                ServerWork::LogTick => unreachable!("handled above"),
             };
             let mut slog = StorageLog { log: &mut host.log, shared: &mut n.shared, fs: &mut n.fs, out: &mut out };
             host.server.handle(now_ms, input, &mut slog)
@@ -92,7 +112,7 @@ impl World {
         self.route(i, out);
         match result {
             Ok(fx) => self.run_effects(i, g, fx),
-            Err(e) => self.actor_failed(i, "server", e, false),
+            Err(e) => self.actor_failed(i, Failed::Member(g), "server", e, false),
         }
         self.observe(i, g);
     }
@@ -125,7 +145,7 @@ impl World {
                 let n = &mut self.nodes[i];
                 let uid = n.members[g].uid.clone();
                 if let Err(e) = n.meta.store_term_and_vote_sync(&mut n.fs, "", &uid, term, voted_for.map(|v| v.0)) {
-                    self.actor_failed(i, "meta", e, false);
+                    self.actor_failed(i, Failed::Meta(g), "meta", e, false);
                 }
             }
             Effect::PersistLastApplied(index) => {
@@ -155,7 +175,7 @@ impl World {
                 if let Some(a) = n.members[g].accept.take()
                     && let Err(e) = a.abort(&mut n.fs)
                 {
-                    self.actor_failed(i, "snapshot abort", e, false);
+                    self.actor_failed(i, Failed::Member(g), "snapshot abort", e, false);
                 }
             }
         }
@@ -192,7 +212,7 @@ impl World {
                 m.senders.insert(peer.clone(), (sender, 0));
                 self.run_sender_effects(i, g, &peer, fx);
             }
-            Err(e) => self.actor_failed(i, "snapshot sender", e, false),
+            Err(e) => self.actor_failed(i, Failed::Sender(g, peer), "snapshot sender", e, false),
         }
     }
 
@@ -269,7 +289,7 @@ impl World {
                 self.nodes[i].members[g].server_box.push_back(ServerWork::Input(installed));
             }
             Ok(None) => {}
-            Err(e) => self.actor_failed(i, "snapshot accept", e, false),
+            Err(e) => self.actor_failed(i, Failed::Member(g), "snapshot accept", e, false),
         }
     }
 

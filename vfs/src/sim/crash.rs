@@ -9,8 +9,8 @@
 //! shrinking minimises and what the exhaustive enumerator produces.
 //!
 //! Key invariant: every sector of a crash image equals one version from that sector's history (or, in the
-//! `Corrupting` model only, garbage), and every inode in it is reachable from the root through entries
-//! that were durable or kept.
+//! `Corrupting` model, garbage; in `UnsyncedGarbage`, garbage only in a sector past the file's durable
+//! length), and every inode in it is reachable from the root through entries that were durable or kept.
 
 use super::content::{Content, Intervals, PAGE};
 use super::{DataOpKind, EntryOp, EntryOpKind, FileNode, Ino, Node, ROOT, SimFs};
@@ -34,19 +34,31 @@ pub enum CrashModel {
     /// prefix of program order that includes everything before the last successful sync call; appended
     /// data within the surviving size is never the old zeros; overwrites are per sector.
     Ext4Ordered,
-    /// `Pessimistic`, and a touched sector may hold garbage.
+    /// `Pessimistic`, and a touched sector may hold garbage — even one that held synced data (a drive
+    /// that damages committed data under power fault: hardware loss, which no software can survive).
     Corrupting,
+    /// `Pessimistic`, and a sector an unsynced write touched may hold garbage if it holds no synced data
+    /// (it lies wholly past the file's durable length): what a drive does to the sectors in flight when
+    /// power fails (Zheng et al., FAST '13: torn and shorn writes, garbled sectors among those being
+    /// written), and never to data an fsync made durable.
+    UnsyncedGarbage,
 }
 
 impl CrashModel {
     /// Every model.
-    pub const ALL: [CrashModel; 5] = [
+    pub const ALL: [CrashModel; 6] = [
         CrashModel::NoLoss,
         CrashModel::LoseUnsynced,
         CrashModel::Pessimistic,
         CrashModel::Ext4Ordered,
         CrashModel::Corrupting,
+        CrashModel::UnsyncedGarbage,
     ];
+
+    /// Whether a power cut under this model may leave garbage in a sector.
+    pub fn garbles(self) -> bool {
+        matches!(self, CrashModel::Corrupting | CrashModel::UnsyncedGarbage)
+    }
 
     /// The snake_case name used in seed files and on the command line.
     pub fn name(self) -> &'static str {
@@ -56,6 +68,7 @@ impl CrashModel {
             CrashModel::Pessimistic => "pessimistic",
             CrashModel::Ext4Ordered => "ext4_ordered",
             CrashModel::Corrupting => "corrupting",
+            CrashModel::UnsyncedGarbage => "unsynced_garbage",
         }
     }
 }
@@ -99,7 +112,7 @@ pub struct SectorDecision {
 pub enum SectorVersion {
     /// The sector as it was right after the pending operation with this sequence number.
     After(u64),
-    /// Garbage bytes generated from this seed (`Corrupting` only).
+    /// Garbage bytes generated from this seed (`Corrupting`, `UnsyncedGarbage`).
     Garbage(u64),
 }
 
@@ -230,6 +243,12 @@ impl History {
     /// Each touched sector with its versions (sequence numbers ascending), ascending sector.
     pub(crate) fn sectors(&self) -> impl Iterator<Item = (u64, &[(u64, u64)])> {
         self.touches.chunk_by(|a, b| a.0 == b.0).map(|run| (run[0].0, run))
+    }
+
+    /// Whether sector `sector` lies wholly past the durable length: it holds no synced data, so garbage
+    /// there (`UnsyncedGarbage`) destroys nothing an fsync made durable.
+    pub(crate) fn holds_no_synced_data(&self, sector: u64, ss: u64) -> bool {
+        sector * ss >= self.durable_len
     }
 
     /// Whether a pending write (not only a truncation) touched this run of versions.
@@ -410,7 +429,7 @@ impl SimFs {
             let size_after = match model {
                 CrashModel::NoLoss => h.sizes.last().map(|(seq, _)| *seq),
                 CrashModel::LoseUnsynced => None,
-                CrashModel::Pessimistic | CrashModel::Corrupting => {
+                CrashModel::Pessimistic | CrashModel::Corrupting | CrashModel::UnsyncedGarbage => {
                     let i = below(&mut self.rng, h.sizes.len() as u64 + 1) as usize;
                     i.checked_sub(1).map(|i| h.sizes[i].0)
                 }
@@ -424,8 +443,13 @@ impl SimFs {
                 let version = match model {
                     CrashModel::NoLoss => Some(SectorVersion::After(seq_at(versions.len() - 1))),
                     CrashModel::LoseUnsynced => None,
-                    CrashModel::Pessimistic | CrashModel::Corrupting => {
-                        if model == CrashModel::Corrupting && h.written(versions) && chance(&mut self.rng, 1, 8) {
+                    CrashModel::Pessimistic | CrashModel::Corrupting | CrashModel::UnsyncedGarbage => {
+                        let may_garble = match model {
+                            CrashModel::Corrupting => h.written(versions),
+                            CrashModel::UnsyncedGarbage => h.written(versions) && h.holds_no_synced_data(sector, ss),
+                            _ => false,
+                        };
+                        if may_garble && chance(&mut self.rng, 1, 8) {
                             Some(SectorVersion::Garbage(self.rng.next_u64()))
                         } else {
                             let i = below(&mut self.rng, versions.len() as u64 + 1) as usize;
@@ -457,7 +481,9 @@ impl SimFs {
             let kept = match model {
                 CrashModel::NoLoss => true,
                 CrashModel::LoseUnsynced => false,
-                CrashModel::Pessimistic | CrashModel::Corrupting => chance(&mut self.rng, 1, 2),
+                CrashModel::Pessimistic | CrashModel::Corrupting | CrashModel::UnsyncedGarbage => {
+                    chance(&mut self.rng, 1, 2)
+                }
                 CrashModel::Ext4Ordered => meta_kept.contains(&op.seq),
             };
             entries.push(EntryDecision { seq: op.seq, op: String::new(), kept });
@@ -544,6 +570,8 @@ impl SimFs {
     ) -> Result<CrashDecisions, DecisionError> {
         let decisions = self.normalize_with(decisions, histories)?;
         let ss = self.config.sector_size;
+        // The machine restarts: a filesystem a failed directory fsync shut down mounts again.
+        self.shut_down = false;
 
         // Everything was validated: from here on nothing fails. The image of a file is built in its
         // cache (which equals durable + all pending, and is discarded anyway), so only sectors that did

@@ -72,7 +72,8 @@ impl SimFs {
             let end = first_sector + count;
             for keep in 1..count {
                 for garbage in [false, true] {
-                    if garbage && model != CrashModel::Corrupting {
+                    let garbles_synced = !histories[ino].holds_no_synced_data(first_sector + keep, ss);
+                    if garbage && (model == CrashModel::UnsyncedGarbage && garbles_synced || !model.garbles()) {
                         continue;
                     }
                     let suffix = if garbage { " garbage" } else { "" };
@@ -110,6 +111,7 @@ impl SimFs {
                 CrashModel::LoseUnsynced => decisions == reference_none,
                 CrashModel::Pessimistic => !has_garbage(&decisions),
                 CrashModel::Corrupting => true,
+                CrashModel::UnsyncedGarbage => garbage_only_unsynced(&decisions, &histories, ss),
                 CrashModel::Ext4Ordered => self.ext4_admits(&decisions, &histories),
             };
             if admitted && seen.insert(decisions.clone()) {
@@ -211,6 +213,16 @@ impl SimFs {
         let n = kept_meta.len();
         n >= forced && order[..n].iter().copied().collect::<BTreeSet<u64>>() == kept_meta
     }
+}
+
+/// Whether every garbage sector of `decisions` held no synced data (what `UnsyncedGarbage` admits).
+fn garbage_only_unsynced(decisions: &CrashDecisions, histories: &BTreeMap<Ino, History>, ss: u64) -> bool {
+    decisions.files.iter().all(|f| {
+        f.sectors.iter().all(|s| match s.version {
+            SectorVersion::Garbage(_) => histories.get(&f.ino).is_some_and(|h| h.holds_no_synced_data(s.sector, ss)),
+            SectorVersion::After(_) => true,
+        })
+    })
 }
 
 fn has_garbage(decisions: &CrashDecisions) -> bool {

@@ -308,6 +308,32 @@ impl SimFs {
         self.error_rules.clear();
     }
 
+    /// Removes the error rules `which` selects (a sticky failure that is over, say).
+    pub fn remove_error_rules(&mut self, which: impl Fn(&ErrorRule) -> bool) {
+        self.error_rules.retain(|rule| !which(rule));
+    }
+
+    /// From now on a failed directory fsync shuts the filesystem down, as ext4 does when its journal
+    /// cannot commit (jbd2 aborts and the filesystem is remounted read-only) and XFS when its log write
+    /// fails: every later call that would change or sync the disk fails with `EIO` (reads still work)
+    /// until power is cut ([`SimFs::crash`]). Without it a failed directory fsync only forgets the
+    /// directory's pending operations (the page cache still shows them) and the filesystem goes on —
+    /// a state in which no program can know which of its names are durable.
+    pub fn shut_down_on_dir_sync_failure(&mut self, on: bool) {
+        self.shutdown_on_dir_sync_failure = on;
+    }
+
+    /// Whether a failed directory fsync shut the filesystem down (until the next power cut).
+    pub fn is_shut_down(&self) -> bool {
+        self.shut_down
+    }
+
+    /// While paused, no error rule matches (the rules stay, nothing is spent): an observer's own reads —
+    /// a simulator's checkers — must not draw the failures meant for the system under test.
+    pub fn pause_error_rules(&mut self, paused: bool) {
+        self.error_rules_paused = paused;
+    }
+
     /// Faults that happened since the last call.
     pub fn take_fault_events(&mut self) -> Vec<FaultEvent> {
         std::mem::take(&mut self.fault_events)
@@ -320,7 +346,7 @@ impl SimFs {
         path: &str,
         to: Option<&str>,
     ) -> Option<ErrorKind> {
-        if self.error_rules.is_empty() {
+        if self.error_rules.is_empty() || self.error_rules_paused {
             return None;
         }
         let index = self.error_rules.iter().position(|rule| {

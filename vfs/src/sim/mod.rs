@@ -453,6 +453,12 @@ pub struct SimFs {
     used_pages: u64,
     ops: Vec<OpRecord>,
     pub(crate) error_rules: Vec<ErrorRule>,
+    /// No rule matches while set (`pause_error_rules`).
+    pub(crate) error_rules_paused: bool,
+    /// A failed directory fsync shuts the filesystem down (`shut_down_on_dir_sync_failure`).
+    pub(crate) shutdown_on_dir_sync_failure: bool,
+    /// Shut down: every call that would change or sync the disk fails with `EIO` until power is cut.
+    pub(crate) shut_down: bool,
     pub(crate) armed_cut: Option<ArmedCut>,
     pub(crate) powered_off: bool,
     /// A held power cut that fired: its call and trigger, the crash not applied yet.
@@ -484,6 +490,9 @@ impl SimFs {
             used_pages: 0,
             ops: Vec::new(),
             error_rules: Vec::new(),
+            error_rules_paused: false,
+            shutdown_on_dir_sync_failure: false,
+            shut_down: false,
             armed_cut: None,
             powered_off: false,
             held_cut: None,
@@ -557,6 +566,12 @@ impl SimFs {
     /// Bytes of file data currently allocated (what `capacity_bytes` limits).
     pub fn used_bytes(&self) -> u64 {
         self.used_pages * PAGE
+    }
+
+    /// Changes the disk's capacity (a disk filling up with other data, or freed again): calls that need
+    /// more pages than it leaves fail with `ENOSPC`. What is already stored stays, even above it.
+    pub fn set_capacity_bytes(&mut self, capacity_bytes: u64) {
+        self.config.capacity_bytes = capacity_bytes;
     }
 
     // ----- inode table -----
@@ -740,6 +755,10 @@ impl SimFs {
             self.record(seq, kind, path, to, extent, Err(ErrorKind::PoweredOff));
             self.fire_power_cut(seq, kind, path, format!("before {} {}", kind, path::normalize(path)));
             return Err(FsError::new(ErrorKind::PoweredOff, kind, path));
+        }
+        if self.shut_down && injectable && kind.is_mutating() && kind != OpKind::Open {
+            self.record(seq, kind, path, to, extent, Err(ErrorKind::Io));
+            return Err(FsError::new(ErrorKind::Io, kind, path));
         }
         let injected = if injectable { self.take_injected_error(seq, kind, path, to) } else { None };
         let passes_through = matches!(kind, OpKind::Fsync | OpKind::Fdatasync | OpKind::FsyncDir | OpKind::Close);

@@ -486,6 +486,9 @@ impl SimFs {
             let (ino, is_dir) = (handle.ino, handle.is_dir);
             if let Some(error) = injected {
                 fs.fail_sync(ino, is_dir, seq, error);
+                if is_dir && fs.shutdown_on_dir_sync_failure {
+                    fs.shut_down = true;
+                }
                 return Err(error);
             }
             // A file whose name a pending rename or link changed is dirty metadata too (ctime), so its fsync

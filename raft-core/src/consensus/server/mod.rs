@@ -128,7 +128,7 @@ impl Server {
         let mut prev_term = log.term_at(from)?;
         let mut i = LogIndex(from.0 + 1);
         while i <= last {
-            let term = log.fetch(i)?.map(|(t, _)| t);
+            let term = log.term_at(i)?;
             let stale = check_terms && term.is_some() && prev_term.is_some_and(|p| term < Some(p));
             if term.is_none() || stale {
                 log.set_last_index(LogIndex(i.0 - 1))?;
@@ -227,7 +227,7 @@ impl Server {
                 self.release_deferred_snapshot(log, &mut fx);
                 self.release_awaiting_chunk(log, &mut fx)?;
             }
-            Input::SnapshotWritten { .. } => self.snapshot_pending = false,
+            Input::SnapshotWritten { .. } | Input::SnapshotFailed { .. } => self.snapshot_pending = false,
             Input::Command { client, request, command } => {
                 self.handle_command(client, request, command, log, &mut fx)?
             }

@@ -246,6 +246,12 @@ pub enum Input {
         /// Its index.
         index: LogIndex,
     },
+    /// A local snapshot could not be written (`SnapshotError` handled: what was written of it is gone);
+    /// a later one may be taken.
+    SnapshotFailed {
+        /// Its index.
+        index: LogIndex,
+    },
     /// A client command.
     Command {
         /// The client.

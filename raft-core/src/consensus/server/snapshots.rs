@@ -117,11 +117,7 @@ impl Server {
         // Ra 3.0.0+: the last chunk of a snapshot with live entries waits (unanswered) until the log has
         // nothing pending, so the install cannot become durable before the live entries it names;
         // `install-before-live-written` restores the install at once.
-        if last
-            && self.receive_has_live
-            && log.has_pending()
-            && !self.cfg.bugs.has(Bug::InstallBeforeLiveWritten)
-        {
+        if last && self.receive_has_live && log.has_pending() && !self.cfg.bugs.has(Bug::InstallBeforeLiveWritten) {
             let msg = Message::InstallSnapshot { term, meta, chunk, last, data };
             self.awaiting_pending = Some((from, msg));
             return Ok(());
@@ -146,7 +142,7 @@ impl Server {
         }
         self.receive_has_live |= !entries.is_empty();
         for e in entries {
-            if e.index > self.last_applied && log.fetch(e.index)?.is_none_or(|(t, _)| t != e.term) {
+            if e.index > self.last_applied && log.term_at(e.index)? != Some(e.term) {
                 log.write_sparse(e.index, e.term, e.payload)?;
                 self.receive_wrote_live = true;
             }

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Re-finds the seed files in seeds/ that no longer find what they expect. A change to the engine or to
+# raft-core can move a finding to another seed or crash point (a fault that now falls one call later, a
+# new fault class drawn from the same stream): the file still replays its own world, which now passes.
+# For each drifted file this re-runs the command its note names — an exploration to its first failure,
+# a sweep to its first failing image of the expected checker — writes the new file in its place (its
+# name carries the new seed or crash point), and re-shrinks its `-shrunk` partner from it. A drifted
+# `-shrunk` file whose partner still finds its bug is re-shrunk alone.
+#
+# Usage: scripts/refind-seeds.sh [FILE...]   (default: every file `sim replay --check` fails)
+# From the repository root; builds the release `sim`. Prints what it replaced; `git status seeds/` shows it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -q -p sim
+SIM=target/release/sim
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+drifted() {
+  for f in seeds/*.json; do
+    "$SIM" replay --check "$f" >/dev/null 2>&1 || echo "$f"
+  done
+}
+
+# The command in a note: the text between the first pair of backticks, without its leading `sim`.
+command_of() { jq -r .note "$1" | sed -n 's/^[^`]*`sim \([^`]*\)`.*/\1/p'; }
+
+# FILE: re-runs what found it; prints the new file's path (in $work), or nothing.
+refind() {
+  local file=$1 cmd out checker
+  cmd=$(command_of "$file")
+  checker=$(jq -r .expect.checker "$file")
+  out="$work/$(basename "$file" .json)"
+  mkdir -p "$out"
+  read -r -a args <<<"$cmd"
+  case "${args[0]}" in
+    explore)
+      "$SIM" "${args[@]}" --stop-on-failure --seed-dir "$out" >"$out/log" 2>&1 || true ;;
+    run)
+      # One seed named: explore on from it, the same scenario, switches and knobs.
+      local seed scenario rest=()
+      for ((k = 1; k < ${#args[@]}; k++)); do
+        case "${args[k]}" in
+          --seed) seed=${args[k + 1]}; k=$((k + 1)) ;;
+          --scenario) scenario=${args[k + 1]}; k=$((k + 1)) ;;
+          *) rest+=("${args[k]}") ;;
+        esac
+      done
+      "$SIM" explore --scenario "$scenario" --seeds "$seed..$((seed + 500))" "${rest[@]}" \
+        --stop-on-failure --seed-dir "$out" >"$out/log" 2>&1 || true ;;
+    sweep)
+      "$SIM" "${args[@]}" --seed-dir "$out" >"$out/log" 2>&1 || true ;;
+    *) echo "  $file: cannot re-run \`sim $cmd\`" >&2; return ;;
+  esac
+  # The first new file that expects the same checker.
+  for f in "$out"/*.json; do
+    [ -e "$f" ] || continue
+    if [ "$(jq -r .expect.checker "$f")" = "$checker" ]; then echo "$f"; return; fi
+  done
+  for f in "$out"/*.json; do [ -e "$f" ] && { echo "$f"; return; }; done
+  true
+}
+
+files=("$@")
+[ ${#files[@]} -gt 0 ] || mapfile -t files < <(drifted)
+for file in "${files[@]}"; do
+  case "$file" in
+    *-shrunk.json)
+      partner=${file%-shrunk.json}.json
+      # Its partner is re-found (and this re-shrunk) below, or still good: re-shrink from it now.
+      if [ -e "$partner" ] && ! printf '%s\n' "${files[@]}" | grep -qx "$partner"; then
+        "$SIM" shrink "$partner" -o "$file" >/dev/null
+        echo "re-shrunk $file"
+      fi
+      continue ;;
+  esac
+  new=$(refind "$file")
+  if [ -z "$new" ]; then
+    echo "NOT RE-FOUND: $file (see \`sim $(command_of "$file")\`)"
+    continue
+  fi
+  dest="seeds/$(basename "$new")"
+  shrunk=${file%.json}-shrunk.json
+  git rm -q "$file" 2>/dev/null || rm -f "$file"
+  cp "$new" "$dest"
+  echo "$file -> $dest"
+  if [ -e "$shrunk" ]; then
+    git rm -q "$shrunk" 2>/dev/null || rm -f "$shrunk"
+    "$SIM" shrink "$dest" -o "${dest%.json}-shrunk.json" >/dev/null
+    echo "  re-shrunk ${dest%.json}-shrunk.json"
+  fi
+done
