@@ -71,8 +71,10 @@ pub enum Bug {
     /// fatal. A power cut before a new segment's first fsync can keep the file's size and directory
     /// entry but not its bytes — an all-zero header (XFS and ext4 with delayed allocation do this) — and
     /// the node then cannot boot, though the file holds nothing durable (its entries are still in the
-    /// WAL, which is unlinked only after the segment is synced). The fix treats an all-zero header like a
-    /// missing one.
+    /// WAL, which is unlinked only after the segment is synced). Under `unsynced_garbage` the header can
+    /// also be garbage the drive left in the sector it was writing (swarm seed 8588). The fix treats an
+    /// all-zero header, and a bad header in a file no longer than a header (Ra syncs the header right
+    /// after creating the file, so such a file never held an entry), like a missing one.
     SegmentZeroHeaderFatal,
     /// Found by this harness, Ra before 3.0.0 (fixed by the conditional release cursor, commit c57a166b,
     /// whose `{written, Idx}` condition Ra's own KV machine uses): a server snapshots its machine at the

@@ -529,17 +529,18 @@ fn r7_sparse_writes_after_the_log_are_written_not_dropped_as_a_gap() {
     assert_eq!(fetch(&mut n, &mut log, 5), None, "the hole stays a hole");
 }
 
-/// A segment file whose header is all zeros (a power cut kept its size but not its bytes) holds nothing
-/// durable: the segment writer recreates it (found by the sim, swarm seeds 2507 and 2970), or, under
-/// `segment-zero-header-fatal` (Ra's `open_file`), stops with `invalid_segment_format`.
-fn flush_over_a_zeroed_segment(bugs: Bugs) -> (Node, ServerLog) {
+/// A segment file whose header never reached the disk holds nothing durable: all zeros (a power cut kept
+/// its size but not its bytes: swarm seeds 2507 and 2970), or garbage in a file no longer than a header
+/// (the drive's sector in flight under `unsynced_garbage`: swarm seed 8588). The segment writer recreates
+/// it, or, under `segment-zero-header-fatal` (Ra's `open_file`), stops with `invalid_segment_format`.
+fn flush_over_a_bad_segment_header(bugs: Bugs, file: &[u8]) -> (Node, ServerLog) {
     let mut cfg = segment_writer_config(64);
     cfg.bugs = bugs.clone();
     let mut n = Node::new(9, wal_config(1 << 20, Bugs::none()), cfg);
     n.boot_and_recover().unwrap();
     let mut log = start_new(&mut n, "s1", 1);
     let fd = n.fs.open("s1/0000000000000001.segment", &OpenOptions::create()).unwrap();
-    n.fs.write(fd, &[0u8; 4096]).unwrap();
+    n.fs.write(fd, file).unwrap();
     n.fs.close(fd).unwrap();
     append(&mut n, &mut log, 1, 5, 1);
     deliver(&mut n, &mut log, 1);
@@ -548,19 +549,41 @@ fn flush_over_a_zeroed_segment(bugs: Bugs) -> (Node, ServerLog) {
     (n, log)
 }
 
+/// (what the file holds, whether it never reached the disk).
+fn bad_segment_headers() -> Vec<(&'static str, Vec<u8>, bool)> {
+    let mut garbage_then_data = vec![0xA5u8; 8];
+    garbage_then_data.extend_from_slice(&[7u8; 4088]);
+    vec![
+        ("a zeroed header and size", vec![0u8; 4096], true),
+        ("a garbage header, nothing after it", vec![0xA5u8; 8], true),
+        ("a short garbage header", vec![0x5Au8; 3], true),
+        // A synced header that later went bad is not software's to repair: the writer stops.
+        ("a garbage header before data", garbage_then_data, false),
+    ]
+}
+
 #[test]
-fn zeroed_segment_header_is_recreated() {
-    let (mut n, mut log) = flush_over_a_zeroed_segment(Bugs::none());
-    assert_actors_healthy(&n);
-    assert!(!log.segrefs().is_empty(), "flushed into a recreated segment");
-    assert_eq!(fetch(&mut n, &mut log, 3), entry(3, 1));
+fn a_segment_header_that_never_reached_disk_is_recreated() {
+    for (what, file, never_synced) in bad_segment_headers() {
+        let (mut n, mut log) = flush_over_a_bad_segment_header(Bugs::none(), &file);
+        if never_synced {
+            assert_actors_healthy(&n);
+            assert!(!log.segrefs().is_empty(), "{what}: flushed into a recreated segment");
+            assert_eq!(fetch(&mut n, &mut log, 3), entry(3, 1), "{what}");
+        } else {
+            let err = n.segment_writer_error.as_ref().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("invalid_segment_format"), "{what}: {err:?}");
+        }
+    }
 }
 
 #[test]
 fn segment_zero_header_fatal_restores_ras_exit() {
-    let (n, _) = flush_over_a_zeroed_segment(Bugs::of(&[Bug::SegmentZeroHeaderFatal]));
-    let err = n.segment_writer_error.as_ref().map(|e| e.to_string()).unwrap_or_default();
-    assert!(err.contains("invalid_segment_format"), "{err:?}");
+    for (what, file, _) in bad_segment_headers() {
+        let (n, _) = flush_over_a_bad_segment_header(Bugs::of(&[Bug::SegmentZeroHeaderFatal]), &file);
+        let err = n.segment_writer_error.as_ref().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("invalid_segment_format"), "{what}: {err:?}");
+    }
 }
 
 /// A WAL that restarted with a stale view of a writer (its `writers.snapshot` rename lost to a power cut)

@@ -123,7 +123,7 @@ impl ServerLog {
                 }
                 Err(SegmentError::InvalidFormat { .. })
                     if !bugs.has(Bug::SegmentReusedAfterFailedSync)
-                        && crate::storage::segment::header_is_zeroed(fs, &join(&dir, &name))? =>
+                        && crate::storage::segment::header_never_synced(fs, &join(&dir, &name))? =>
                 {
                     unlink_best_effort(fs, &join(&dir, &name))?;
                 }

@@ -197,9 +197,15 @@ fn read_exact_at(fs: &mut dyn FileSystem, fd: Fd, offset: u64, len: usize) -> Re
     Ok(buf)
 }
 
-/// Whether the file at `path` starts with a header of zero bytes only: created and sized, but its bytes
-/// never reached disk (a power cut may keep a new file's size without its data).
-pub fn header_is_zeroed(fs: &mut dyn FileSystem, path: &str) -> Result<bool, SegmentError> {
+/// Whether the unreadable header of the segment at `path` never reached the disk: a header of zero
+/// bytes only (a power cut may keep a new file's size without its data), or a file no longer than its
+/// header. The header is synced as soon as a segment is created, before anything else is written to it
+/// (Ra's `write_header`), so a header-only file with a bad header is a creation a power cut interrupted —
+/// zeros, or garbage the drive left in the sector it was writing — and holds no entry.
+pub fn header_never_synced(fs: &mut dyn FileSystem, path: &str) -> Result<bool, SegmentError> {
+    if fs.metadata(path)?.len <= HEADER_SIZE {
+        return Ok(true);
+    }
     let fd = fs.open(path, &OpenOptions::read_only())?;
     let header = read_exact_at(fs, fd, 0, HEADER_SIZE as usize);
     fs.close(fd)?;

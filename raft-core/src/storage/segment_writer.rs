@@ -266,11 +266,13 @@ impl SegmentWriter {
                     // The header never reached disk: delete the empty file and retry.
                     fs.unlink(&path)?;
                 }
-                // An all-zero header never reached disk either (the file's size did): it holds nothing
-                // durable, so the same; `segment-zero-header-fatal` restores Ra's exit.
+                // An all-zero header never reached disk either (the file's size did), nor did a bad header
+                // in a file no longer than a header (garbage a power cut left in the sector being
+                // written): it holds nothing durable, so the same; `segment-zero-header-fatal` restores
+                // Ra's exit.
                 Err(SegmentError::InvalidFormat { .. })
                     if !self.config.bugs.has(Bug::SegmentZeroHeaderFatal)
-                        && crate::storage::segment::header_is_zeroed(fs, &path)? =>
+                        && crate::storage::segment::header_never_synced(fs, &path)? =>
                 {
                     fs.unlink(&path)?;
                 }
