@@ -168,11 +168,44 @@ pub enum Bug {
     /// and entry 16 — appended, never written — is gone: `missing_key` when the machine reads it. The fix
     /// persists the writers before each recovered file goes to the segment writer.
     WritersUnpersistedAtHandover,
+    /// Found by this harness's consensus tests once the follower replied as Ra does, present in Ra 3.1.10
+    /// (`ra_server:handle_leader`: a success reply sets `next_index => max(NI, NextIdx)`, a failure whose
+    /// last index is outside the leader's log `next_index => PeerNextIdx`, neither bounded by the
+    /// leader's own log): a follower that holds a stale tail longer than the new leader's log — entries
+    /// of an older term a validating append did not reach (`LogIsValidated = false`) — reports it when
+    /// the WAL writes it, with a next index past the leader's last. The leader's next RPC to that peer
+    /// reads the term of an entry it does not have (`make_rpc_effect`: `fetch_term` → `undefined`, then
+    /// `?assert(PrevIdx < SnapIdx)` or a `case_clause`): the leader crashes. The fix never moves a peer's
+    /// next index past the leader's last index + 1.
+    NextIndexPastLog,
+    /// Found by this harness's consensus tests once the follower replied as Ra does, present in Ra 3.1.10
+    /// (`ra_server:handle_follower(#append_entries_rpc{})`, the `LogIsValidated = false` branch: "reply
+    /// with success but only up to the last index we already had", `last_index = max(LastApplied,
+    /// LastValidIdx)`): an append whose entries the follower already holds, when its log goes on past
+    /// them (a leader probing from a next index it lowered after a failure, Ra's tick sends one entry),
+    /// is answered with success up to the last of them — written or not; `ra_log:exists` looks in the
+    /// mem table. The leader takes the reply's last index as the peer's match index
+    /// (`match_index => max(MI, LastIdx)`) and commits with a follower that has not written the entry: a
+    /// commit without a durable quorum (five members: the leader and one follower wrote index 2, a
+    /// third only holds it in memory, and the leader commits it). The fix reports no more than the
+    /// follower's last written index.
+    UnvalidatedReplyUnwritten,
+    /// Found by this harness (swarm seed 2278, no switch, once the follower followed Ra), present in Ra
+    /// 3.1.10 (`ra_server:handle_follower(#append_entries_rpc{})`: an append with no entries whose
+    /// previous index is below the follower's last "resets last index to match the leader",
+    /// `ra_log:set_last_index(PLIdx)`): Ra's leader sends an RPC through a spawned process when the
+    /// distribution buffer is busy (`ra_server_proc:handle_effect({send_rpc, …})`), so a later RPC sent
+    /// directly can overtake it. An empty append (a tick, sent when the leader's log ended at 78) that
+    /// arrives after the append of 79 cuts 79 from a follower that had written it and reported it; the
+    /// leader had counted it, and the committed entry is left on two of five members
+    /// (`commit-durability`). The fix keeps entries of the leader's own term after the previous index —
+    /// the leader sent them after the empty append — and answers success up to that index only.
+    StaleEmptyAppendTruncates,
 }
 
 impl Bug {
     /// Every switch: `ra-model.md` §10 order, then the ones this harness found.
-    pub const ALL: [Bug; 24] = [
+    pub const ALL: [Bug; 27] = [
         Bug::IndexesBadmatch,
         Bug::WalRecoveryRescan,
         Bug::SegrefTupleDelete,
@@ -197,6 +230,9 @@ impl Bug {
         Bug::WalRecoveryTrustsPageCache,
         Bug::MissingIndexExit,
         Bug::WritersUnpersistedAtHandover,
+        Bug::NextIndexPastLog,
+        Bug::UnvalidatedReplyUnwritten,
+        Bug::StaleEmptyAppendTruncates,
     ];
 
     /// The switch's CLI name (`--bug NAME`).
@@ -226,6 +262,9 @@ impl Bug {
             Bug::WalRecoveryTrustsPageCache => "wal-recovery-trusts-page-cache",
             Bug::MissingIndexExit => "missing-index-exit",
             Bug::WritersUnpersistedAtHandover => "writers-unpersisted-at-handover",
+            Bug::NextIndexPastLog => "next-index-past-log",
+            Bug::UnvalidatedReplyUnwritten => "unvalidated-reply-unwritten",
+            Bug::StaleEmptyAppendTruncates => "stale-empty-append-truncates",
         }
     }
 

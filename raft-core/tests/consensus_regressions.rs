@@ -629,8 +629,12 @@ fn r7_an_aborted_receive_resets_the_log_to_the_last_applied_index() {
     let (mut s, mut log) = c_receiving_live_entry_7();
     s.handle(0, Input::Timer(Timer::ReceiveSnapshot), &mut log).unwrap();
     assert_eq!(log.last_index_term(), (LogIndex(3), Term(1)), "Ra's abort_receive: set_last_index(last applied)");
-    // The leader's next append follows index 3 and is accepted.
+    // The leader's next append follows index 3 and is accepted: answered once the WAL wrote it (Ra
+    // replies from the `written` event).
     let fx = msg(&mut s, &mut log, "a", ae(1, 3, 1, vec![noop_entry(4, 1)], 3));
+    assert!(fx.iter().all(|e| !matches!(e, Effect::Send { .. })), "no reply before the write: {fx:?}");
+    log.write_all();
+    let fx = s.handle(0, Input::Written, &mut log).unwrap();
     let ok =
         fx.iter().any(|e| matches!(e, Effect::Send { msg: Message::AppendEntriesReply { success: true, .. }, .. }));
     assert!(ok, "{fx:?}");
@@ -887,4 +891,136 @@ fn r13_an_install_waits_until_its_live_entries_are_written_here() {
     // fsync keeps it and loses entry 7, which the machine still reads.
     let old = Bugs::of(&[raft_core::Bug::InstallBeforeLiveWritten]);
     assert_eq!(r13_last_chunk_before_the_live_entry_is_written(old), (true, false));
+}
+
+// ---------------------------------------------------------------------------------------------
+// R14: a follower's stale tail, reported as Ra's follower does, never moves the leader's next index past
+// its own log (`next-index-past-log` restores Ra's unbounded next index, and the leader's next RPC to
+// that peer fails — Ra's `make_rpc_effect` crashes)
+// ---------------------------------------------------------------------------------------------
+
+/// Follower `c` appended 1..=4 in term 1 (only 1 written) when leader `b` of term 2, whose log ends at
+/// 3, sends a one-entry append the log already holds: it does not validate the tail, so `c` answers up
+/// to 2 (its next index 3; its written index 1 as the match: R15); then the WAL writes the stale tail
+/// and `c` reports it, with its next index 5.
+#[test]
+fn r14_a_follower_reports_its_stale_tail_once_written() {
+    let mut log = MemLog::new();
+    let mut c = server("c", Term(1), &mut log);
+    msg(&mut c, &mut log, "a", ae(1, 0, 0, (1..=4).map(|i| noop_entry(i, 1)).collect(), 0));
+    log.write_up_to(LogIndex(1));
+    let fx = msg(&mut c, &mut log, "b", ae(2, 1, 1, vec![noop_entry(2, 1)], 0));
+    let validated = Message::AppendEntriesReply {
+        term: Term(2),
+        success: true,
+        next_index: LogIndex(3),
+        last_index: LogIndex(1),
+        last_term: Term(1),
+    };
+    let sends = |fx: Vec<Effect>| fx.into_iter().filter(|e| matches!(e, Effect::Send { .. })).collect::<Vec<_>>();
+    assert_eq!(sends(fx), vec![Effect::Send { to: sid("b"), msg: validated }], "Ra: only what the append validated");
+    log.write_all();
+    let fx = c.handle(0, Input::Written, &mut log).unwrap();
+    let tail = Message::AppendEntriesReply {
+        term: Term(2),
+        success: true,
+        next_index: LogIndex(5),
+        last_index: LogIndex(4),
+        last_term: Term(1),
+    };
+    assert_eq!(
+        sends(fx),
+        vec![Effect::Send { to: sid("b"), msg: tail }],
+        "Ra: the written index moved, so it is reported"
+    );
+}
+
+/// Leader `a` (log 1..=3) gets that report from `c`: with the fix it keeps `c`'s next index at 4 and its
+/// heartbeat goes out; with Ra's code the next index is 6 and the heartbeat cannot be built.
+#[test]
+fn r14_a_next_index_past_the_leaders_log_is_bounded() {
+    for bugs in [Bugs::none(), Bugs::of(&[raft_core::Bug::NextIndexPastLog])] {
+        let ra = bugs.has(raft_core::Bug::NextIndexPastLog);
+        let mut c = Cluster::new(&ABC, bugs);
+        c.fire("a", Timer::Election);
+        c.deliver_all();
+        c.command(&sid("a"), 4, 1, put("k", "v"));
+        c.deliver_all();
+        let (last, _) = c.logs[&sid("a")].last_index_term();
+        let term = c.server("a").current_term();
+        let report = Message::AppendEntriesReply {
+            term,
+            success: true,
+            next_index: LogIndex(last.0 + 3),
+            last_index: LogIndex(last.0 + 2),
+            last_term: Term(term.0 - 1),
+        };
+        let (a, log) = (c.servers.get_mut(&sid("a")).unwrap(), c.logs.get_mut(&sid("a")).unwrap());
+        a.handle(0, Input::Message { from: sid("c"), msg: report }, log).unwrap();
+        let next = a.peers()[&sid("c")].next_index;
+        let heartbeat = a.handle(0, Input::Timer(Timer::Heartbeat), log);
+        if ra {
+            assert_eq!(next, LogIndex(last.0 + 3));
+            assert!(heartbeat.is_err(), "Ra's leader reads an entry it does not have: {heartbeat:?}");
+        } else {
+            assert_eq!(next, LogIndex(last.0 + 1));
+            assert!(heartbeat.is_ok_and(|fx| {
+                fx.iter().any(|e| matches!(e, Effect::Send { msg: Message::AppendEntries { .. }, .. }))
+            }));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// R15: a success reply for entries the follower holds but has not written never names them as its
+// match index (`unvalidated-reply-unwritten` restores Ra's reply, and a leader commits with a follower
+// that has not written the entry: found by raft_paper's random schedules, five members)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn r15_an_unvalidated_reply_reports_no_more_than_is_written() {
+    for (bugs, reported) in [(Bugs::none(), 1), (Bugs::of(&[raft_core::Bug::UnvalidatedReplyUnwritten]), 2)] {
+        let mut log = MemLog::new();
+        let mut c = Server::recover(config("c", &ABC, bugs), Term(1), None, LogIndex(0), None, &mut log).unwrap().0;
+        msg(&mut c, &mut log, "a", ae(1, 0, 0, (1..=4).map(|i| noop_entry(i, 1)).collect(), 0));
+        log.write_up_to(LogIndex(1));
+        // The leader probes from a next index it lowered: one entry the follower holds, unwritten.
+        let fx = msg(&mut c, &mut log, "a", ae(1, 1, 1, vec![noop_entry(2, 1)], 0));
+        let reply = fx.iter().find_map(|e| match e {
+            Effect::Send { msg: Message::AppendEntriesReply { success: true, next_index, last_index, .. }, .. } => {
+                Some((*next_index, *last_index))
+            }
+            _ => None,
+        });
+        assert_eq!(reply, Some((LogIndex(3), LogIndex(reported))), "{fx:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// R16: an empty append that a later append overtook does not cut what the later one brought
+// (`stale-empty-append-truncates` restores Ra's `set_last_index(PLIdx)`; swarm seed 2278)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn r16_an_overtaken_empty_append_keeps_the_leaders_newer_entries() {
+    for (bugs, kept) in [(Bugs::none(), 2), (Bugs::of(&[raft_core::Bug::StaleEmptyAppendTruncates]), 1)] {
+        let mut log = MemLog::new();
+        let mut c = Server::recover(config("c", &ABC, bugs), Term(1), None, LogIndex(0), None, &mut log).unwrap().0;
+        msg(&mut c, &mut log, "a", ae(1, 0, 0, vec![noop_entry(1, 1)], 0));
+        // The append of 2 overtook the tick `a` sent when its log ended at 1; `c` wrote 2 and said so.
+        msg(&mut c, &mut log, "a", ae(1, 1, 1, vec![noop_entry(2, 1)], 0));
+        log.write_all();
+        c.handle(0, Input::Written, &mut log).unwrap();
+        let fx = msg(&mut c, &mut log, "a", ae(1, 1, 1, vec![], 0));
+        assert_eq!(log.last_index_term(), (LogIndex(kept), Term(1)), "{fx:?}");
+        if kept == 2 {
+            let reply = fx.iter().find_map(|e| match e {
+                Effect::Send { msg: Message::AppendEntriesReply { success: true, last_index, .. }, .. } => {
+                    Some(*last_index)
+                }
+                _ => None,
+            });
+            assert_eq!(reply, Some(LogIndex(1)), "success up to the empty append's previous index only");
+        }
+    }
 }

@@ -608,7 +608,19 @@ fn figure8() -> Cluster {
     heal(&mut c, "b");
     heartbeat(&mut c, "a"); // c and d answer with term 2: a steps down
     assert_eq!(role(&c, "a"), Role::Follower);
-    campaign(&mut c, "a");
+    // a wins term 3 and pipelines one entry per message on every reply (Ra's `pipeline_rpcs`): c and d
+    // are cut off as soon as X reached them, before a's term-3 noop does.
+    c.fire("a", Timer::Election);
+    let holds_x = |c: &Cluster, n: &str| c.log_entries(n).iter().any(|(i, t, _)| *i == LogIndex(2) && *t == Term(1));
+    while !(c.isolated.contains(&sid("c")) && c.isolated.contains(&sid("d"))) {
+        assert!(c.deliver_one(), "X reaches c and d");
+        for n in ["c", "d"] {
+            if holds_x(&c, n) {
+                isolate(&mut c, n);
+            }
+        }
+    }
+    c.deliver_all();
     assert_eq!(role(&c, "a"), Role::Leader);
     assert_eq!(term(&c, "a"), Term(3));
     for n in ["a", "b", "c", "d"] {
@@ -631,6 +643,8 @@ fn figure8_old_term_entry_on_a_majority_is_not_committed_by_counting() {
 
     // (d) a crashes (goes away); e comes back, steps down on the higher term, and wins term 4 with c and d.
     isolate(&mut c, "a");
+    heal(&mut c, "c");
+    heal(&mut c, "d");
     heal(&mut c, "e");
     heartbeat(&mut c, "e");
     assert_eq!(role(&c, "e"), Role::Follower);
@@ -657,7 +671,9 @@ fn figure8_old_term_entry_on_a_majority_is_not_committed_by_counting() {
 #[test]
 fn figure8_current_term_entry_commits_the_older_one() {
     let mut c = figure8();
-    heartbeat(&mut c, "a"); // carries index 3 (term 3) to c and d
+    heal(&mut c, "c");
+    heal(&mut c, "d");
+    heartbeat(&mut c, "a"); // c and d missed a's noop: they say where they are, and a sends it
     assert_eq!(commit(&c, "a"), LogIndex(3));
     assert_eq!(replies_to(&c, 80), vec![(1, KvResult::Ok)], "X applied and acknowledged by the new leader");
     assert_eq!(c.machine("a").index_of("x"), Some(LogIndex(2)));
@@ -691,7 +707,10 @@ fn only_current_term_entries_commit_by_counting() {
     assert_eq!(c.log("b").last_written(), (LogIndex(2), Term(1)));
 
     heal(&mut c, "c");
-    campaign(&mut c, "b");
+    c.fire("b", Timer::Election);
+    // c answers b's first (empty) append-entries with its written index 2 before b's noop reaches it.
+    let c_matched = |c: &Cluster| c.server("b").peers().get(&sid("c")).is_some_and(|p| p.match_index >= LogIndex(2));
+    assert!(c.deliver_until(c_matched));
     assert_eq!(role(&c, "b"), Role::Leader);
     assert_eq!(term(&c, "b"), Term(2));
     for n in ["a", "b", "c"] {
@@ -702,7 +721,7 @@ fn only_current_term_entries_commit_by_counting() {
     assert_eq!(commit(&c, "b"), LogIndex(1), "index 2 is of term 1: not committed by counting");
     assert!(replies_to(&c, 5).is_empty());
 
-    heartbeat(&mut c, "b");
+    c.deliver_all();
     assert_eq!(commit(&c, "b"), LogIndex(3));
     assert_eq!(replies_to(&c, 5), vec![(1, KvResult::Ok)]);
 }
@@ -742,7 +761,9 @@ fn commit_advances_only_on_written_indexes() {
     assert_eq!(c.log("a").last_written().0, LogIndex(2));
 }
 
-/// A follower's append-entries reply carries its MemLog's last written index, not its last appended.
+/// A follower answers an append that brought new entries only when the WAL has written some of them
+/// (Ra: no reply on receipt; `handle_follower({ra_log_event, …})` replies when `last_written` moved),
+/// and the reply carries its last written index, not its last appended.
 #[test]
 fn followers_reply_with_last_written_not_last_appended() {
     let mut c = Cluster::new(&["a", "b", "c"], Bugs::none());
@@ -752,24 +773,13 @@ fn followers_reply_with_last_written_not_last_appended() {
     c.command(&sid("a"), 4, 2, put("k", "w"));
     let before = c.effects.len();
     c.deliver_all();
-    let replies: Vec<Message> = c.effects[before..]
+    let replies = c.effects[before..]
         .iter()
-        .filter(|(w, _)| w.0 == "b")
-        .filter_map(|(_, e)| match e {
-            Effect::Send { msg: m @ Message::AppendEntriesReply { .. }, .. } => Some(m.clone()),
-            _ => None,
-        })
-        .collect();
-    assert!(!replies.is_empty());
-    let (written, written_term) = c.log("b").last_written();
-    assert_eq!(written, LogIndex(1));
+        .filter(|(w, e)| w.0 == "b" && matches!(e, Effect::Send { msg: Message::AppendEntriesReply { .. }, .. }))
+        .count();
+    assert_eq!(replies, 0, "nothing written yet, nothing reported");
+    assert_eq!(c.log("b").last_written().0, LogIndex(1));
     assert_eq!(last_index(&mut c, "b"), LogIndex(3));
-    for m in &replies {
-        let Message::AppendEntriesReply { success, last_index, last_term, next_index, .. } = m else { unreachable!() };
-        assert!(*success);
-        assert_eq!((*last_index, *last_term), (written, written_term), "reports last written, not appended");
-        assert!(*next_index <= LogIndex(4));
-    }
     // Partial write: the Written reply names exactly what is durable.
     let before = c.effects.len();
     c.write_up_to("b", LogIndex(2));
@@ -1070,18 +1080,24 @@ fn leader_appends_a_noop_at_term_start() {
     assert_eq!(role(&c, "a"), Role::Leader);
     assert_eq!(bodies(&c, "a").last(), Some(&(LogIndex(1), Term(1), EntryBody::Noop)));
     for peer in ["b", "c"] {
-        let first_ae = c.effects[mark..]
+        let appends: Vec<(LogIndex, Vec<raft_core::consensus::server::Entry>)> = c.effects[mark..]
             .iter()
-            .find_map(|(w, e)| match e {
-                Effect::Send { to, msg: Message::AppendEntries { entries, .. } } if w.0 == "a" && to.0 == peer => {
-                    Some(entries.clone())
+            .filter_map(|(w, e)| match e {
+                Effect::Send { to, msg: Message::AppendEntries { prev_index, entries, .. } }
+                    if w.0 == "a" && to.0 == peer =>
+                {
+                    Some((*prev_index, entries.clone()))
                 }
                 _ => None,
             })
-            .expect("an append-entries to every peer");
-        assert_eq!(first_ae.len(), 1);
-        assert_eq!((first_ae[0].index, first_ae[0].term), (LogIndex(1), Term(1)));
-        assert_eq!(EntryBody::decode(&first_ae[0].payload), Some(EntryBody::Noop));
+            .collect();
+        // Ra: the new leader's tick first (an empty append after its last index), then its noop.
+        assert!(appends.len() >= 2, "{appends:?}");
+        assert_eq!(appends[0], (LogIndex(0), vec![]));
+        let noop = &appends[1].1;
+        assert_eq!(noop.len(), 1);
+        assert_eq!((noop[0].index, noop[0].term), (LogIndex(1), Term(1)));
+        assert_eq!(EntryBody::decode(&noop[0].payload), Some(EntryBody::Noop));
     }
     assert_eq!(commit(&c, "a"), LogIndex(1));
     assert!(c.replies().is_empty());

@@ -680,10 +680,18 @@ fn pre_vote_from_a_backoff_peer_is_skipped_with_the_bug_switch() {
 }
 
 /// Runs the backoff scenario until the leader contacts the lagging follower again; returns how long
-/// after the failure that took.
+/// after the failure that took. The follower restarts when the transfer fails (PR 589 fix 4's world: the
+/// sender failed because the follower's node went down): a restarted follower has an election timer,
+/// where one still waiting in Ra's `await_condition` after the failed append would wait out its 30 s.
 fn time_to_recontact(bugs: Bugs) -> u64 {
-    let mut b = far_behind(bugs);
+    let mut b = far_behind(bugs.clone());
     b.c.input(&b.leader, Input::SnapshotSenderFailed { peer: b.lag.clone() });
+    let lag = b.lag.0.clone();
+    b.c.crash_restart(&lag, {
+        let mut cfg = config(&lag, &["a", "b", "c"], bugs);
+        cfg.snapshot_interval = 5;
+        cfg
+    });
     let (failed_at, mark) = (b.c.now, b.c.effects.len());
     let leader = b.leader.clone();
     b.c.run_until(|c| !senders(&effects_since(c, mark, &leader)).is_empty());
@@ -902,8 +910,13 @@ fn follower_install_path_accepts_chunks_acks_and_replies() {
     assert_eq!(log.last_index_term(), (LogIndex(21), Term(3)));
     assert_eq!(s.last_applied(), LogIndex(21));
     assert_eq!(s.machine().index_of("w"), Some(LogIndex(21)));
+    assert!(!fx.iter().any(|e| matches!(e, Effect::Send { .. })), "answered once written: {fx:?}");
+    log.write_all();
+    let written = s.handle(0, Input::Written, &mut log).unwrap();
     assert!(
-        fx.iter().any(|e| matches!(e, Effect::Send { msg: Message::AppendEntriesReply { success: true, .. }, .. }))
+        written
+            .iter()
+            .any(|e| matches!(e, Effect::Send { msg: Message::AppendEntriesReply { success: true, .. }, .. }))
     );
     assert!(!fx.iter().any(|e| matches!(e, Effect::Reply { .. })), "followers do not answer clients");
 

@@ -9,17 +9,18 @@ use sim::WorldConfig;
 use sim::world::run;
 
 /// The world of the swarm seed file in `seeds/` that finds `bug` alone (`swarm-<seed>-<bug>.json`, not
-/// shrunk): these files are re-made when the engine's behaviour moves a finding to another seed, and
-/// `cargo xtask regress` checks each one.
+/// shrunk) — or, when swarm no longer finds it, of its targeted scenario's file
+/// (`<scenario>-<seed>-<bug>.json`): these files are re-made when the engine's behaviour moves a finding
+/// to another seed, and `cargo xtask regress` checks each one.
 fn swarm_seed_file_world(bug: Bug) -> WorldSpec {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../seeds");
     let suffix = format!("-{}.json", bug.name());
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .expect("seeds/")
         .map(|e| e.expect("an entry").file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("swarm-") && n.ends_with(&suffix))
+        .filter(|n| !n.starts_with("sweep_") && n.ends_with(&suffix))
         .collect();
-    names.sort();
+    names.sort_by_key(|n| (!n.starts_with("swarm-"), n.clone()));
     names
         .iter()
         .map(|name| {
@@ -27,7 +28,7 @@ fn swarm_seed_file_world(bug: Bug) -> WorldSpec {
             sim::seedfile::SeedFile::parse(&text).expect("a seed file")
         })
         .find(|file| file.bugs == [bug.name()])
-        .unwrap_or_else(|| panic!("no swarm seed file for {bug} alone in seeds/"))
+        .unwrap_or_else(|| panic!("no seed file for {bug} alone in seeds/"))
         .world
 }
 

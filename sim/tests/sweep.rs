@@ -145,10 +145,15 @@ fn an_index_write_torn_at_its_start_reads_as_index_0_under_segment_index_uncheck
     finds(&case, "segment-index-unchecked", "node-boots");
 }
 
-/// A follower cut while the leader pipelines at 1 ms with overtaking links: on its return it takes a
-/// snapshot the leader sent while it was already accepting the resent entries past it.
+/// A follower cut while the leader pipelines at 1 ms with overtaking links: no crash image of the window
+/// fails with no switch. Before the consensus server followed Ra's replication, a cut here under
+/// `snapshot-over-written-log` made the follower take a snapshot the leader sent while it was already
+/// accepting the resent entries past it; with Ra's await_condition and pipelining the window is gone
+/// (no single cut of node 1 finds it in seed 0's world, nor in seed 104's with its own cuts kept), and the
+/// switch is found by the scenario's seed files (`recovery/follower-crash-under-overtaking` seed 104)
+/// until a sweep world is pinned again.
 #[test]
-fn a_follower_cut_under_overtaking_takes_a_stale_snapshot_under_snapshot_over_written_log() {
+fn a_follower_cut_under_overtaking_raises_no_false_alarm() {
     let case = Case {
         scenario: "recovery/follower-crash-under-overtaking",
         safety_ms: 1_500,
@@ -157,7 +162,7 @@ fn a_follower_cut_under_overtaking_takes_a_stale_snapshot_under_snapshot_over_wr
         window_ms: (230, 235),
         horizon_ms: 1_000,
     };
-    finds(&case, "snapshot-over-written-log", "commit-durability");
+    assert!(check(&case, None).failures.is_empty(), "with no switch no crash image fails");
 }
 
 /// A cut of the first leader early on, on top of the scenario's isolations and cuts: a later turn
@@ -170,7 +175,7 @@ fn a_stale_suffix_comes_back_after_a_snapshot_install_under_stale_tail_resurrect
         safety_ms: 8_000,
         keep_planned_crashes: true,
         node: 2,
-        window_ms: (155, 165),
+        window_ms: (455, 465),
         horizon_ms: 3_000,
     };
     finds(&case, "stale-tail-resurrected", "written-survives");

@@ -25,33 +25,24 @@ impl std::fmt::Display for SegRef {
     }
 }
 
-/// Ra's `limit`: truncate the first ref that survives the cut at `start` (exclusive) and stop; refs
-/// lying wholly at or above `start` are dropped and the walk continues.
-fn limit(start: LogIndex, refs: &[SegRef]) -> Vec<SegRef> {
-    for (n, r) in refs.iter().enumerate() {
-        if r.first < start {
-            let mut out = Vec::with_capacity(refs.len() - n);
-            out.push(SegRef { file: r.file.clone(), first: r.first, last: r.last.min(LogIndex(start.0 - 1)) });
-            out.extend_from_slice(&refs[n + 1..]);
-            return out;
-        }
-    }
-    Vec::new()
-}
-
 /// Ra's `compact_segrefs(New, Cur)`: both lists newest first; each ref of `new`, oldest first, is put
-/// in front of what came before after cutting that at its first index.
+/// in front of what came before after cutting that at its first index (Ra's `limit`: refs wholly at or
+/// above the cut are dropped, the first one below it ends before the cut, older ones are kept).
+///
+/// Worked oldest first, so that each cut touches only the refs it drops: linear in the lists' lengths
+/// (minor compaction rebuilds the whole list through here after every snapshot).
 pub fn compact(new: &[SegRef], cur: &[SegRef]) -> Vec<SegRef> {
-    let mut acc: Vec<SegRef> = cur.to_vec();
+    let mut acc: Vec<SegRef> = cur.iter().rev().cloned().collect();
     for r in new.iter().rev() {
-        if acc.is_empty() {
-            acc = vec![r.clone()];
-        } else {
-            let mut next = vec![r.clone()];
-            next.extend(limit(r.first, &acc));
-            acc = next;
+        while acc.last().is_some_and(|older| older.first >= r.first) {
+            acc.pop();
         }
+        if let Some(older) = acc.last_mut() {
+            older.last = older.last.min(LogIndex(r.first.0 - 1));
+        }
+        acc.push(r.clone());
     }
+    acc.reverse();
     acc
 }
 

@@ -48,10 +48,8 @@ impl Server {
         }
         let (last, _) = log.last_index_term();
         log.append(LogIndex(last.0 + 1), self.current_term, EntryBody::Command { client, request, command }.encode())?;
-        for peer in self.others() {
-            self.send_append_entries(&peer, log, fx)?;
-        }
-        Ok(())
+        // Ra: `{next_event, info, pipeline_rpcs}` after appending a command.
+        self.pipeline(false, log, fx)
     }
 
     /// Applies committed entries in order; the leader replies to clients.

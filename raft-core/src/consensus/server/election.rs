@@ -72,6 +72,10 @@ impl Server {
             }
             return Ok(());
         }
+        // Ra: an election timeout in `await_condition` calls a pre-vote election too.
+        if self.awaiting.take().is_some() {
+            fx.push(Effect::CancelTimer(Timer::AwaitCondition));
+        }
         // Pre-vote before every election.
         self.role = Role::PreVoteCandidate;
         self.leader = None;
@@ -233,9 +237,12 @@ impl Server {
                 )
             })
             .collect();
-        // The leader's first entry of its term (Ra: a noop carrying the machine version).
-        log.append(LogIndex(last.0 + 1), self.current_term, EntryBody::Noop.encode())?;
+        // Ra's leader first ticks (`make_rpcs`: an empty append-entries after its last index, which makes
+        // followers end their logs there), then appends its term's noop (carrying the machine version)
+        // and pipelines it regardless of what is in flight.
         self.make_all_rpcs(log, fx)?;
+        log.append(LogIndex(last.0 + 1), self.current_term, EntryBody::Noop.encode())?;
+        self.pipeline(true, log, fx)?;
         fx.push(Effect::SetTimer { timer: Timer::Heartbeat, after_ms: self.cfg.heartbeat_ms });
         Ok(())
     }

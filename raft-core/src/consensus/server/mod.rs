@@ -11,13 +11,15 @@
 //! later feeds `Input::Written` once the log's last written index moved. Timers are named; setting one
 //! replaces its previous deadline.
 //!
-//! Choices where Ra relies on Erlang: leaders send an empty append-entries every `heartbeat_ms` (Ra
-//! uses process monitors and node failure detection instead); a follower's election timeout is drawn
-//! from `[election_timeout_min_ms, election_timeout_max_ms]` with the server's own seeded generator.
+//! Choices where Ra relies on Erlang: leaders send Ra's tick append-entries (one entry from the peer's
+//! next index, which does not move) to every peer every `heartbeat_ms` (Ra sends it to stale peers once a
+//! second, and uses process monitors and node failure detection instead); a follower's election timeout
+//! is drawn from `[election_timeout_min_ms, election_timeout_max_ms]` with the server's own seeded
+//! generator. ARCHITECTURE.md's consensus audit lists every place the server departs from Ra 3.1.10.
 //!
-//! Layout: `protocol` (the types a caller sees), `election`, `replication`, `snapshots` (transfer) and
-//! `apply` (the machine and its local snapshots); this module keeps `Server`, its recovery and the
-//! dispatch of each input.
+//! Layout: `protocol` (the types a caller sees), `election`, `await_condition` (Ra's wait after a failed
+//! append), `replication`, `snapshots` (transfer) and `apply` (the machine and its local snapshots); this
+//! module keeps `Server`, its recovery and the dispatch of each input.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -28,11 +30,13 @@ use crate::storage::StorageError;
 use crate::types::{LogIndex, Term};
 
 mod apply;
+mod await_condition;
 mod election;
 mod protocol;
 mod replication;
 mod snapshots;
 
+use await_condition::Awaiting;
 pub use protocol::*;
 
 /// A Raft server.
@@ -63,6 +67,11 @@ pub struct Server {
     /// `{awaiting_pending, …}` snapshot phase): completing the install syncs the snapshot, which must not
     /// become durable before the live entries it names.
     awaiting_pending: Option<(ServerId, Message)>,
+    /// Ra's `await_condition` state of a follower whose append failed (`await_condition.rs`).
+    awaiting: Option<Awaiting>,
+    /// The log's last written index and term when the previous input was handled: a follower reports
+    /// its written index when a `Written` moved it (Ra's `handle_follower({ra_log_event, …})`).
+    written_seen: (LogIndex, Term),
     rng: u64,
 }
 
@@ -100,6 +109,8 @@ impl Server {
             receive_wrote_live: false,
             receive_has_live: false,
             awaiting_pending: None,
+            awaiting: None,
+            written_seen: log.last_written(),
             rng,
         };
         s.end_log_at_first_hole(last_applied.max(start), log)?;
@@ -112,6 +123,7 @@ impl Server {
         s.snapshot_pending = false;
         s.deferred_snapshot = None;
         effects.push(s.election_timer());
+        s.written_seen = log.last_written();
         Ok((s, effects))
     }
 
@@ -138,6 +150,11 @@ impl Server {
             i = LogIndex(i.0 + 1);
         }
         Ok(())
+    }
+
+    /// Why this follower waits in Ra's `await_condition`, if it does.
+    pub fn awaiting_condition(&self) -> Option<CatchUp> {
+        self.awaiting.as_ref().map(|a| a.reason)
     }
 
     /// The snapshot being received, if any.
@@ -222,6 +239,8 @@ impl Server {
         match input {
             Input::Message { from, msg } => self.handle_message(from, msg, log, &mut fx)?,
             Input::Timer(t) => self.handle_timer(t, log, &mut fx)?,
+            // Ra's `await_condition` hands log events to the log only: no reply, no release cursor.
+            Input::Written if self.awaiting.is_some() => {}
             Input::Written => {
                 self.handle_written(log, &mut fx)?;
                 self.release_deferred_snapshot(log, &mut fx);
@@ -239,6 +258,7 @@ impl Server {
                 self.snapshot_installed(meta, state, leader, log, &mut fx)?
             }
         }
+        self.written_seen = log.last_written();
         self.check_invariants();
         Ok(fx)
     }
@@ -253,6 +273,9 @@ impl Server {
     ) -> Result<(), StorageError> {
         if !self.cfg.members.contains(&from) || from == self.cfg.id {
             return Ok(()); // not a peer (Ra: `peer(Cand)`)
+        }
+        if self.awaiting.is_some() && !self.await_admits(&msg, log, fx)? {
+            return Ok(());
         }
         match msg {
             Message::AppendEntries { term, prev_index, prev_term, entries, commit } => {
@@ -289,6 +312,10 @@ impl Server {
             Timer::Heartbeat => self.heartbeat(log, fx),
             Timer::ReceiveSnapshot => self.receive_timeout(log, fx),
             Timer::SnapshotRetry(peer) => self.snapshot_retry(peer, log, fx),
+            Timer::AwaitCondition => {
+                self.await_timeout(fx);
+                Ok(())
+            }
         }
     }
 

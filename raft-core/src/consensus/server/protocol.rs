@@ -225,6 +225,9 @@ pub enum Timer {
     SnapshotRetry(ServerId),
     /// Follower: a snapshot receive made no progress for 30 s (Ra's `receive_snapshot_timeout`).
     ReceiveSnapshot,
+    /// Follower in Ra's `await_condition` after a failed append: the wait is over (Ra's
+    /// `await_condition_timeout`, 30 s by default); the failure reply is sent again.
+    AwaitCondition,
 }
 
 /// What a server receives.
@@ -403,6 +406,36 @@ pub struct Peer {
 
 /// Ra's `receive_snapshot_timeout`: a follower abandons a snapshot receive that made no progress.
 pub const RECEIVE_SNAPSHOT_TIMEOUT_MS: u64 = 30_000;
+
+/// Ra's `max_pipeline_count` (`ra_server.hrl`): a leader pipelines no further batch to a peer with this many
+/// entries sent and not yet acknowledged.
+pub const MAX_PIPELINE_COUNT: u64 = 4096;
+
+/// Ra's `await_condition_timeout` (`ra_server_proc`, default 30 000 ms): how long a follower that failed
+/// an append waits for one it can take before it repeats its reply and becomes a plain follower again.
+pub const AWAIT_CONDITION_TIMEOUT_MS: u64 = 30_000;
+
+/// Why a follower waits in Ra's `await_condition` (`ra_server:follower_catchup_cond/3`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatchUp {
+    /// The append's previous entry was missing: an append whose previous entry is there, or whose
+    /// previous entry has another term, ends the wait.
+    Missing,
+    /// The append's previous entry had another term: only an append whose previous entry is there ends
+    /// the wait.
+    TermMismatch,
+}
+
+/// What `has_log_entry_or_snapshot` finds at an append's previous index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrevEntry {
+    /// The log (or the snapshot) holds that index with that term.
+    Ok,
+    /// It holds the index with another term.
+    TermMismatch,
+    /// It does not hold the index.
+    Missing,
+}
 
 /// The snapshot retry delay after `n` consecutive failures: `min(5 s · 2^(n−1), 60 s)`.
 pub fn snapshot_backoff_ms(n: u32) -> u64 {

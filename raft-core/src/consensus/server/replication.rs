@@ -1,14 +1,19 @@
-//! Log replication, both sides: a follower's handling of append-entries and its reports of what it has
-//! written; the leader's RPCs to each peer (pipelined from the peer's next index, or a snapshot sender
-//! when the log no longer has what the peer needs), its handling of the replies, heartbeats and commit by
-//! a quorum of written indexes.
+//! Log replication, both sides, as Ra 3.1.10 does it: a follower's handling of append-entries (the
+//! previous entry checked, entries it holds dropped, a failure answered once before `await_condition`,
+//! new entries answered when the WAL has written them) and its reports of what it has written; the
+//! leader's RPCs to each peer (pipelined from the peer's next index up to `MAX_PIPELINE_COUNT` in flight,
+//! one-entry tick appends, or a snapshot sender when the log no longer has what the peer needs), its
+//! handling of the replies, and commit by a quorum of written indexes. Two fixes of Ra gaps live here:
+//! `next-index-past-log` and `unvalidated-reply-unwritten`.
 
 use crate::bugs::Bug;
 use crate::consensus::RaftLog;
 use crate::storage::StorageError;
 use crate::types::{LogIndex, Term};
 
-use super::{Effect, Entry, Message, PeerStatus, Role, Server, ServerId, Timer};
+use super::{
+    CatchUp, Effect, Entry, MAX_PIPELINE_COUNT, Message, PeerStatus, PrevEntry, Role, Server, ServerId, Timer,
+};
 
 impl Server {
     /// An append-entries from a leader (or a stale one).
@@ -54,6 +59,61 @@ impl Server {
         self.handle_append_entries(from, prev_index, prev_term, entries, commit, log, fx)
     }
 
+    /// Ra's `ra_log:fetch_term`: the term of an entry in the log's range (above the snapshot; live
+    /// entries below it do not count).
+    pub(super) fn term_in_range(&self, index: LogIndex, log: &mut dyn RaftLog) -> Result<Option<Term>, StorageError> {
+        if index < log.first_index() {
+            return Ok(None);
+        }
+        log.term_at(index)
+    }
+
+    /// Ra's `ra_server:fetch_term`: the log's range, else the snapshot's own index.
+    pub(super) fn term_or_snapshot(
+        &self,
+        index: LogIndex,
+        log: &mut dyn RaftLog,
+    ) -> Result<Option<Term>, StorageError> {
+        match self.term_in_range(index, log)? {
+            Some(t) => Ok(Some(t)),
+            None => Ok(log.snapshot_index_term().filter(|(s, _)| *s == index).map(|(_, t)| t)),
+        }
+    }
+
+    /// Ra's `has_log_entry_or_snapshot`: what this log holds at an append's previous index.
+    pub(super) fn prev_entry(
+        &self,
+        prev_index: LogIndex,
+        prev_term: Term,
+        log: &mut dyn RaftLog,
+    ) -> Result<PrevEntry, StorageError> {
+        Ok(match self.term_or_snapshot(prev_index, log)? {
+            Some(t) if t == prev_term => PrevEntry::Ok,
+            Some(_) => PrevEntry::TermMismatch,
+            None => PrevEntry::Missing,
+        })
+    }
+
+    /// Ra's `append_entries_reply/3`: the last written index and term, and the next index after the
+    /// last one appended.
+    fn written_reply(&self, success: bool, log: &dyn RaftLog) -> Message {
+        let (li, lt) = log.last_written();
+        let (last, _) = log.last_index_term();
+        Message::AppendEntriesReply {
+            term: self.current_term,
+            success,
+            next_index: LogIndex(last.0 + 1),
+            last_index: li,
+            last_term: lt,
+        }
+    }
+
+    /// Ra's `handle_follower(#append_entries_rpc{})` for a leader of our term: the previous entry is
+    /// checked (missing or of another term: a failure reply and `await_condition`); the entries the log
+    /// already holds are dropped; with none left the log is validated to its end (an empty append
+    /// truncates what follows its previous entry) and answered, or — when the log goes on past what the
+    /// append covered — answered with only what it validated; new entries are written and answered
+    /// when the WAL has written them (`handle_written`).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn handle_append_entries(
         &mut self,
@@ -65,72 +125,120 @@ impl Server {
         log: &mut dyn RaftLog,
         fx: &mut Vec<Effect>,
     ) -> Result<(), StorageError> {
-        let (last, _) = log.last_index_term();
-        let reply_fail = |log: &mut dyn RaftLog, fx: &mut Vec<Effect>, next: LogIndex, term: Term| {
-            let (li, lt) = log.last_written();
-            fx.push(Effect::Send {
-                to: leader.clone(),
-                msg: Message::AppendEntriesReply {
-                    term,
+        match self.prev_entry(prev_index, prev_term, log)? {
+            PrevEntry::Ok => {}
+            PrevEntry::Missing => {
+                let reply = self.written_reply(false, log);
+                self.await_catch_up(CatchUp::Missing, leader, reply, fx);
+                return Ok(());
+            }
+            PrevEntry::TermMismatch => {
+                // Ra's `mismatch_append_entries_reply(Term, LastApplied)`: rewind to the applied index.
+                let applied = self.last_applied;
+                let applied_term = self.term_or_snapshot(applied, log)?;
+                assert!(applied_term.is_some(), "the applied index {applied:?} is in the log or the snapshot");
+                let reply = Message::AppendEntriesReply {
+                    term: self.current_term,
                     success: false,
-                    next_index: next,
-                    last_index: li,
-                    last_term: lt,
-                },
-            });
-        };
-        if prev_index > last {
-            reply_fail(log, fx, LogIndex(last.0 + 1), self.current_term);
+                    next_index: LogIndex(applied.0 + 1),
+                    last_index: applied,
+                    last_term: applied_term.unwrap_or(Term(0)),
+                };
+                self.await_catch_up(CatchUp::TermMismatch, leader, reply, fx);
+                return Ok(());
+            }
+        }
+        // Ra's `drop_existing`: the leading entries the log holds with the same term.
+        let was_empty = entries.is_empty();
+        let mut last_valid = prev_index;
+        let mut remaining = entries.into_iter().peekable();
+        while let Some(e) = remaining.peek() {
+            if self.term_in_range(e.index, log)? != Some(e.term) {
+                break;
+            }
+            last_valid = e.index;
+            remaining.next();
+        }
+        let remaining: Vec<Entry> = remaining.collect();
+        if remaining.is_empty() {
+            let (local_last, _) = log.last_index_term();
+            let validated = if was_empty && local_last > prev_index {
+                // An empty append ends the log at its previous entry (Ra: `set_last_index(PLIdx)`) — but
+                // not when the entry after it is of the leader's own term: the leader sent it after this
+                // append, which a later one overtook (Ra sends through a spawned process when the
+                // distribution buffer is busy, and the two senders' messages are not ordered), and the
+                // follower may have written it and told the leader, who counted it towards a commit.
+                // `stale-empty-append-truncates` restores Ra's cut.
+                let newer = !self.cfg.bugs.has(Bug::StaleEmptyAppendTruncates)
+                    && self.term_in_range(LogIndex(prev_index.0 + 1), log)? == Some(self.current_term);
+                if newer {
+                    false
+                } else {
+                    assert!(
+                        prev_index >= self.last_applied,
+                        "a leader's empty append never cuts below what was applied"
+                    );
+                    log.set_last_index(prev_index)?;
+                    true
+                }
+            } else {
+                local_last <= last_valid
+            };
+            if validated {
+                self.raise_commit(leader_commit, log);
+                self.apply(log, fx, false)?;
+                let reply = self.written_reply(true, log);
+                fx.push(Effect::Send { to: leader, msg: reply });
+            } else {
+                // The log goes on past what this append covered (a resend after a failure): answer
+                // success up to what it validated only, so the leader makes progress — and, as its
+                // match index, no further than what is written here: the leader counts it towards a
+                // commit (`unvalidated-reply-unwritten` restores Ra's reply, which claims the validated
+                // index even when only the mem table holds it).
+                let validated = LogIndex(self.last_applied.0.max(last_valid.0));
+                let reported = if self.cfg.bugs.has(Bug::UnvalidatedReplyUnwritten) {
+                    validated
+                } else {
+                    validated.min(log.last_written().0)
+                };
+                let term = self.term_or_snapshot(reported, log)?.unwrap_or(Term(0));
+                let msg = Message::AppendEntriesReply {
+                    term: self.current_term,
+                    success: true,
+                    next_index: LogIndex(validated.0 + 1),
+                    last_index: reported,
+                    last_term: term,
+                };
+                fx.push(Effect::Send { to: leader, msg });
+            }
             return Ok(());
         }
-        let below_snapshot = log.snapshot_index_term().is_some_and(|(s, _)| prev_index < s);
-        if !below_snapshot {
-            match log.term_at(prev_index)? {
-                Some(t) if t == prev_term => {}
-                _ => {
-                    // Conflict: back up to before the divergence, never below what is committed.
-                    let next = LogIndex(prev_index.0.max(self.commit_index.0 + 1).min(prev_index.0.max(1)));
-                    reply_fail(log, fx, next, self.current_term);
-                    return Ok(());
-                }
+        for e in remaining {
+            if e.index <= self.commit_index && self.term_in_range(e.index, log)?.is_some() {
+                // A leader never overwrites a committed entry; a message that would is refused (Ra
+                // asserts; the log-matching checker, not a panic, reports such a leader).
+                let msg = Message::AppendEntriesReply {
+                    term: self.current_term,
+                    success: false,
+                    next_index: LogIndex(self.commit_index.0.saturating_add(1)),
+                    last_index: log.last_written().0,
+                    last_term: log.last_written().1,
+                };
+                fx.push(Effect::Send { to: leader, msg });
+                return Ok(());
             }
+            log.append(e.index, e.term, e.payload)?;
         }
-        let mut last_new = prev_index;
-        for e in entries {
-            last_new = e.index;
-            if log.snapshot_index_term().is_some_and(|(s, _)| e.index <= s) {
-                continue;
-            }
-            match log.term_at(e.index)? {
-                Some(t) if t == e.term => continue,
-                existing => {
-                    if existing.is_some() && e.index <= self.commit_index {
-                        // A leader never overwrites a committed entry; a message that would is refused
-                        // (the log-matching checker, not a panic, reports such a leader).
-                        reply_fail(log, fx, LogIndex(self.commit_index.0.saturating_add(1)), self.current_term);
-                        return Ok(());
-                    }
-                    log.append(e.index, e.term, e.payload)?;
-                }
-            }
-        }
-        if leader_commit > self.commit_index {
-            self.commit_index = leader_commit.min(last_new.max(self.commit_index)).max(self.commit_index);
-        }
-        self.apply(log, fx, false)?;
-        let (li, lt) = log.last_written();
-        let (lasti, _) = log.last_index_term();
-        fx.push(Effect::Send {
-            to: leader,
-            msg: Message::AppendEntriesReply {
-                term: self.current_term,
-                success: true,
-                next_index: LogIndex(lasti.0 + 1),
-                last_index: li,
-                last_term: lt,
-            },
-        });
-        Ok(())
+        // No reply now: the WAL's `Written` brings it (Ra replies from `handle_follower({ra_log_event, …})`).
+        self.raise_commit(leader_commit, log);
+        self.apply(log, fx, false)
+    }
+
+    /// Ra sets a follower's commit index to the leader's and applies up to `min(last index, commit)`;
+    /// here the commit index is that bound itself, and never goes down (a new leader may know less than
+    /// the old one told us): the same entries are applied, and the commit index stays one the log holds.
+    fn raise_commit(&mut self, leader_commit: LogIndex, log: &dyn RaftLog) {
+        self.commit_index = self.commit_index.max(leader_commit.min(log.last_index_term().0));
     }
 
     /// A follower's answer to an append-entries (or its report of what it has written).
@@ -150,59 +258,66 @@ impl Server {
             self.become_follower(term, None, log, fx)?;
             return Ok(());
         }
-        if self.role != Role::Leader || term < self.current_term {
-            return Ok(());
-        }
-        // Log Matching: a reported written index counts only if it holds our entry there. A
-        // follower that learnt of us through a failed append can make its stale older-term
-        // tail durable and report it (Ra's follower sits in await_condition then and does not
-        // reply); counting it would commit what no quorum holds and pin next_index above the
-        // divergence. Indexes compacted into our snapshot cannot be checked and are committed.
-        let ours = match log.term_at(last_index)? {
-            Some(t) => t == last_term,
-            None => log.snapshot_index_term().is_some_and(|(s, _)| last_index <= s),
-        };
-        let (last, _) = log.last_index_term();
-        let Some(p) = self.peers.get_mut(&from) else { return Ok(()) };
-        if success && !ours {
+        if self.role != Role::Leader {
             return Ok(());
         }
         if success {
-            p.match_index = p.match_index.max(last_index);
-            // The follower's next index counts its unwritten (possibly stale) tail: never
-            // past our own log, from which the next append-entries is read.
-            p.next_index = p.next_index.max(next_index).min(LogIndex(last.0 + 1));
-            self.advance_commit(log, fx)?;
-        } else {
-            // Ra: a follower reporting less than we thought it had (it lost unsynced state, or
-            // an install never became durable) resets its match index; continue where it says.
-            if last_index < p.match_index {
-                p.match_index = last_index;
+            // Ra's `handle_leader({PeerId, #append_entries_reply{success = true}})`: the reply's written
+            // index is the peer's match index, its next index moves ours forward (a success of an
+            // older term matches no clause and is dropped).
+            if term < self.current_term {
+                return Ok(());
             }
-            p.next_index = next_index.min(LogIndex(last.0.saturating_add(1))).max(LogIndex(1));
-            self.send_append_entries(&from, log, fx)?;
+            let bound = self.next_index_bound(log);
+            let Some(p) = self.peers.get_mut(&from) else { return Ok(()) };
+            p.match_index = p.match_index.max(last_index);
+            p.next_index = p.next_index.max(next_index).min(bound);
+            self.advance_commit(log, fx)?;
+            return self.pipeline(false, log, fx);
         }
-        Ok(())
+        // Ra's failure clause, of any term: where the peer's last written index stands in our log.
+        let Some(p) = self.peers.get(&from).cloned() else { return Ok(()) };
+        let (match_index, next) = match self.term_in_range(last_index, log)? {
+            None => (p.match_index, next_index),
+            Some(t) if t == last_term && last_index >= p.match_index => (last_index, next_index),
+            Some(_) if last_index < p.match_index => (last_index, LogIndex(last_index.0 + 1)),
+            // An older term's entries there: back off, never below what the peer is known to hold.
+            Some(_) => {
+                (p.match_index, LogIndex(p.next_index.0.saturating_sub(1).min(last_index.0).max(p.match_index.0 + 1)))
+            }
+        };
+        let bound = self.next_index_bound(log);
+        if let Some(pm) = self.peers.get_mut(&from) {
+            pm.match_index = match_index;
+            pm.next_index = next.min(bound);
+        }
+        self.pipeline(false, log, fx)
     }
 
+    /// The highest next index a peer may have: the leader's last index + 1, from which its next RPC is
+    /// read (`next-index-past-log` restores Ra's unbounded next index).
+    fn next_index_bound(&self, log: &dyn RaftLog) -> LogIndex {
+        if self.cfg.bugs.has(Bug::NextIndexPastLog) {
+            return LogIndex(u64::MAX);
+        }
+        LogIndex(log.last_index_term().0.0 + 1)
+    }
+
+    /// A `Written`: the leader counts its own written index; a follower tells its leader when its
+    /// written index moved (Ra: `handle_follower({ra_log_event, …})` compares `last_written` before and
+    /// after the event).
     pub(super) fn handle_written(&mut self, log: &mut dyn RaftLog, fx: &mut Vec<Effect>) -> Result<(), StorageError> {
         match self.role {
-            Role::Leader => self.advance_commit(log, fx),
+            Role::Leader => {
+                self.advance_commit(log, fx)?;
+                self.pipeline(false, log, fx)
+            }
             Role::Follower => {
-                // Tell the leader what is now durable here.
-                if let Some(leader) = self.leader.clone() {
-                    let (li, lt) = log.last_written();
-                    let (last, _) = log.last_index_term();
-                    fx.push(Effect::Send {
-                        to: leader,
-                        msg: Message::AppendEntriesReply {
-                            term: self.current_term,
-                            success: true,
-                            next_index: LogIndex(last.0 + 1),
-                            last_index: li,
-                            last_term: lt,
-                        },
-                    });
+                if log.last_written() != self.written_seen
+                    && let Some(leader) = self.leader.clone()
+                {
+                    let reply = self.written_reply(true, log);
+                    fx.push(Effect::Send { to: leader, msg: reply });
                 }
                 Ok(())
             }
@@ -210,12 +325,14 @@ impl Server {
         }
     }
 
-    /// The leader's heartbeat: append-entries to every peer in normal status.
+    /// The leader's heartbeat, Ra's tick: a one-entry append-entries from each normal peer's next index,
+    /// which it does not move (Ra's `make_rpcs_for`). Ra sends it to stale peers only, every second; here
+    /// every peer gets one every `heartbeat_ms`, since followers detect a dead leader by its silence.
     pub(super) fn heartbeat(&mut self, log: &mut dyn RaftLog, fx: &mut Vec<Effect>) -> Result<(), StorageError> {
         if self.role == Role::Leader {
             for peer in self.others() {
                 if self.peers.get(&peer).is_some_and(|p| p.status == PeerStatus::Normal) {
-                    self.send_append_entries(&peer, log, fx)?;
+                    self.send_rpc(&peer, 1, false, log, fx)?;
                 }
             }
             fx.push(Effect::SetTimer { timer: Timer::Heartbeat, after_ms: self.cfg.heartbeat_ms });
@@ -223,21 +340,45 @@ impl Server {
         Ok(())
     }
 
-    /// Ra's `make_all_rpcs`: fresh RPCs to every peer. With every fix this includes peers in snapshot
-    /// backoff (their retry timer cancelled); `backoff-peer-skipped` restores the skip of PR 589 fix 4.
+    /// Ra's `make_all_rpcs`: a one-entry append-entries (next index not moved) to every peer. With every
+    /// fix this includes peers in snapshot backoff (their retry timer cancelled); `backoff-peer-skipped`
+    /// restores the skip of PR 589 fix 4.
     pub(super) fn make_all_rpcs(&mut self, log: &mut dyn RaftLog, fx: &mut Vec<Effect>) -> Result<(), StorageError> {
         for peer in self.others() {
             let status = self.peers.get(&peer).map(|p| p.status);
             match status {
-                Some(PeerStatus::Normal) => self.send_append_entries(&peer, log, fx)?,
+                Some(PeerStatus::Normal) => self.send_rpc(&peer, 1, false, log, fx)?,
                 Some(PeerStatus::SnapshotBackoff(_)) if !self.cfg.bugs.has(Bug::BackoffPeerSkipped) => {
                     fx.push(Effect::CancelTimer(Timer::SnapshotRetry(peer.clone())));
                     if let Some(p) = self.peers.get_mut(&peer) {
                         p.status = PeerStatus::Normal;
                     }
-                    self.send_append_entries(&peer, log, fx)?;
+                    self.send_rpc(&peer, 1, false, log, fx)?;
                 }
                 _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Ra's `make_pipelined_rpc_effects`: the next batch to every normal peer that has entries not yet
+    /// sent, while fewer than `MAX_PIPELINE_COUNT` are in flight to it (`force`: regardless, as Ra sends
+    /// a new leader's noop).
+    pub(super) fn pipeline(
+        &mut self,
+        force: bool,
+        log: &mut dyn RaftLog,
+        fx: &mut Vec<Effect>,
+    ) -> Result<(), StorageError> {
+        if self.role != Role::Leader {
+            return Ok(());
+        }
+        let (last, _) = log.last_index_term();
+        for peer in self.others() {
+            let Some(p) = self.peers.get(&peer) else { continue };
+            let in_flight = p.next_index.0.saturating_sub(p.match_index.0 + 1);
+            if p.status == PeerStatus::Normal && p.next_index <= last && (force || in_flight < MAX_PIPELINE_COUNT) {
+                self.send_append_entries(&peer, log, fx)?;
             }
         }
         Ok(())
@@ -248,6 +389,20 @@ impl Server {
     pub(super) fn send_append_entries(
         &mut self,
         peer: &ServerId,
+        log: &mut dyn RaftLog,
+        fx: &mut Vec<Effect>,
+    ) -> Result<(), StorageError> {
+        let batch = self.cfg.max_append_entries;
+        self.send_rpc(peer, batch, true, log, fx)
+    }
+
+    /// Ra's `make_rpc_effect`: up to `batch` entries from the peer's next index (which moves past them
+    /// when `advance`), or a snapshot sender when the peer needs entries the log no longer has.
+    fn send_rpc(
+        &mut self,
+        peer: &ServerId,
+        batch: usize,
+        advance: bool,
         log: &mut dyn RaftLog,
         fx: &mut Vec<Effect>,
     ) -> Result<(), StorageError> {
@@ -275,14 +430,14 @@ impl Server {
         };
         let mut entries = Vec::new();
         let mut i = p.next_index;
-        while i <= last && entries.len() < self.cfg.max_append_entries {
+        while i <= last && entries.len() < batch {
             let Some((t, payload)) = log.fetch(i)? else {
                 return Err(StorageError::MissingEntry { uid: crate::types::Uid(self.cfg.id.0.clone()), index: i });
             };
             entries.push(Entry { index: i, term: t, payload });
             i = LogIndex(i.0 + 1);
         }
-        if let Some(pm) = self.peers.get_mut(peer) {
+        if advance && let Some(pm) = self.peers.get_mut(peer) {
             pm.next_index = i;
         }
         let prev_index = if p.next_index.0 == 0 { LogIndex(0) } else { prev_index };
