@@ -62,7 +62,7 @@ impl NewServerStart {
         if shared.directory.is_registered(&config.uid) {
             return Err(StorageError::NotNew { uid: config.uid.clone() });
         }
-        NewServerStart::start(config, process, data_dir, None, machine, bugs, shared, names, fs, out)
+        NewServerStart::restart(config, process, data_dir, None, machine, bugs, shared, names, fs, out)
     }
 
     /// Ra's supervisor restarting a server that was created in this run (`ra_server:init` again, with
@@ -71,22 +71,6 @@ impl NewServerStart {
     /// server started from a config in memory. `last_wal_index` is the WAL's last index for it.
     #[allow(clippy::too_many_arguments)]
     pub fn restart(
-        config: &ServerConfig,
-        process: ProcessId,
-        data_dir: &str,
-        last_wal_index: Option<LogIndex>,
-        machine: &dyn LiveIndexes,
-        bugs: &Bugs,
-        shared: &mut NodeShared,
-        names: &mut NamesStore,
-        fs: &mut dyn FileSystem,
-        out: &mut Vec<Envelope>,
-    ) -> Result<NewServerStart, StorageError> {
-        NewServerStart::start(config, process, data_dir, last_wal_index, machine, bugs, shared, names, fs, out)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn start(
         config: &ServerConfig,
         process: ProcessId,
         data_dir: &str,

@@ -422,9 +422,10 @@ impl World {
         let mut fx = Vec::new();
         let mut notes: Vec<String> = Vec::new();
         let result: Result<&'static str, StorageError> = (|| {
+            // The WAL's last index for this server (Ra's `last_writer_seq`), which its log init reads.
+            let last_wal = n.wal.last_writer_seq(&m.uid).map(|w| w.last());
             if let Some(config) = m.ready_config.clone() {
                 n.shared.directory.set_process(&config.uid, Some(process));
-                let last_wal = n.wal.last_writer_seq(&m.uid).map(|w| w.last());
                 let (mut log, report) = ServerLog::init(
                     &m.uid,
                     process,
@@ -460,7 +461,6 @@ impl World {
                 let start = if restarting {
                     // Its supervisor restarts a server created in this run with the config it was
                     // started with: `ra_server:init` again, config rewritten.
-                    let last_wal = n.wal.last_writer_seq(&m.uid).map(|w| w.last());
                     NewServerStart::restart(
                         &new_config,
                         process,
