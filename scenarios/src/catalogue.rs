@@ -174,6 +174,14 @@ pub fn catalogue() -> Vec<Scenario> {
             build: partition_leader,
         },
         Scenario {
+            name: "membership/churn-under-crashes",
+            why: "Members of three or five nodes leave their groups and join again (as voters, promotable or \
+                  non-voters;\nleaders remove themselves) amid power losses, crash points, WAL restarts and \
+                  partitions, snapshots on.",
+            targets: &[],
+            build: churn_under_crashes,
+        },
+        Scenario {
             name: "swarm",
             why: "A random world per seed — cluster, groups, sizes, workload, fault mix, crash model — so \
                   that no\nscenario's assumptions limit what is explored.",
@@ -233,6 +241,7 @@ pub fn base(seed: u64) -> WorldSpec {
         disk_error_weight: 0,
         slow_disk_weight: 0,
         wal_recovery_cut_percent: 0,
+        membership_change_weight: 0,
     }
 }
 
@@ -655,6 +664,27 @@ fn snapshot_ahead_of_slow_wal(seed: u64) -> WorldSpec {
         restart_after_ms: 10,
         crash_model: losing_model(&mut r),
         fault_plan: plan,
+        ..base(seed)
+    }
+}
+
+fn churn_under_crashes(seed: u64) -> WorldSpec {
+    let mut r = choices(seed);
+    WorldSpec {
+        nodes: pick(&mut r, &[3, 5]),
+        groups: pick(&mut r, &[1, 2]),
+        clients: pick(&mut r, &[0, 4]),
+        snapshot_interval: pick(&mut r, &[0, 10, 40]),
+        wal_max_size_bytes: pick(&mut r, &[2 << 10, 8 << 10]),
+        safety_ms: 10_000,
+        fault_every_ms: 250,
+        membership_change_weight: 4,
+        power_loss_weight: 1,
+        crash_point_weight: 1,
+        wal_restart_weight: 1,
+        partition_weight: 1,
+        recovery_crash_percent: 20,
+        crash_model: losing_model(&mut r),
         ..base(seed)
     }
 }

@@ -117,6 +117,30 @@ pub enum Fault {
         /// How long the disk stays full.
         duration_ms: u64,
     },
+    /// An operator changes group `group`'s membership: the node's member is removed (`ra:remove_member`)
+    /// or added back (`ra:add_member`), asked of whichever member leads the group now (no leader: nothing
+    /// happens). The member's server keeps running, as Ra's does after `remove_member`.
+    Membership {
+        /// The Raft group (0-based).
+        group: usize,
+        /// What is asked.
+        change: MemberChange,
+    },
+}
+
+/// A membership change of one member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberChange {
+    /// Remove it.
+    Leave,
+    /// Add it as a voter at once.
+    JoinVoter,
+    /// Add it as `promotable`: replicated to, promoted to voter by the leader once caught up (Ra's
+    /// recommended way).
+    JoinPromotable,
+    /// Add it as a non-voter.
+    JoinNonVoter,
 }
 
 /// The error an injected disk failure returns.
@@ -228,6 +252,7 @@ impl Fault {
             Fault::SlowWal { .. } => "slow-wal",
             Fault::DiskError { .. } => "disk-error",
             Fault::DiskFull { .. } => "disk-full",
+            Fault::Membership { .. } => "membership",
         }
     }
 
@@ -243,6 +268,7 @@ impl Fault {
                 | Fault::SlowWal { .. }
                 | Fault::DiskError { .. }
                 | Fault::DiskFull { .. }
+                | Fault::Membership { .. }
         )
     }
 
@@ -260,7 +286,8 @@ impl Fault {
             | Fault::Isolate { .. }
             | Fault::SlowWal { .. }
             | Fault::DiskError { .. }
-            | Fault::DiskFull { .. } => None,
+            | Fault::DiskFull { .. }
+            | Fault::Membership { .. } => None,
         }
     }
 }

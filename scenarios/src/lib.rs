@@ -14,6 +14,8 @@ mod spec;
 mod swarm;
 
 pub use catalogue::{Scenario, base, catalogue, find};
-pub use fault::{CrashImage, CutAt, DiskErrorKind, Fault, FileImage, KeptEntry, PlannedFault, RebootCut, SectorImage};
+pub use fault::{
+    CrashImage, CutAt, DiskErrorKind, Fault, FileImage, KeptEntry, MemberChange, PlannedFault, RebootCut, SectorImage,
+};
 pub use spec::{CrashModel, WorldSpec};
 pub use swarm::swarm;

@@ -168,6 +168,11 @@ pub struct WorldSpec {
     /// a power cut a few filesystem calls into the WAL's recovery. Absent in older files: 0.
     #[serde(default)]
     pub wal_recovery_cut_percent: u32,
+    /// Relative weight of membership changes among the random faults: the victim node's member of a
+    /// random group leaves the group if it is in the leader's configuration, or joins it again (as a
+    /// voter, a promotable member or a non-voter) if not. Absent in older files: 0.
+    #[serde(default)]
+    pub membership_change_weight: u32,
 }
 
 /// The value of `value_size_max_bytes` in worlds written before it existed.

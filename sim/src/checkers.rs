@@ -7,7 +7,7 @@
 //! (a [`RaftLog`], a list of segment refs, a directory), so that a test can hand it a constructed bad
 //! input and see it rejected without relying on a bug in the system under test.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use raft_core::consensus::RaftLog;
 use raft_core::consensus::kv::KvState;
@@ -79,21 +79,23 @@ pub fn leader_completeness(log: &mut dyn RaftLog, committed: (LogIndex, Term)) -
     ))
 }
 
-/// `commit-durability`: the highest committed entry is held by a majority of the members. `holding`
-/// counts members that hold it, `unknown` members that are down (their disk is not judged until they
-/// boot), out of `members`.
+/// `commit-durability`: the highest committed entry is held by enough voters of the configuration that
+/// committed it that no election quorum of that configuration can form without one of them (more than
+/// `voters − majority`: a majority when the voters are odd, half when even). `holding` counts voters that
+/// hold it, `unknown` voters that are down (their disk is not judged until they boot).
 pub fn commit_durability(
     holding: usize,
     unknown: usize,
-    members: usize,
+    voters: usize,
     committed: (LogIndex, Term),
 ) -> Result<(), String> {
-    let quorum = members / 2 + 1;
-    if holding + unknown >= quorum {
+    let quorum = voters / 2 + 1;
+    if holding + unknown > voters - quorum.min(voters) {
         return Ok(());
     }
     Err(format!(
-        "committed entry {} (term {}) is held by {holding} of {members} members ({unknown} down), below a majority",
+        "committed entry {} (term {}) is held by {holding} of {voters} voters ({unknown} down): an election \
+         quorum of the others could elect a leader without it",
         committed.0, committed.1
     ))
 }
@@ -360,10 +362,17 @@ pub type MemberView = Option<(LogIndex, Role, Term)>;
 /// Whether the members have converged: all serving, one leader of the highest term, the same applied
 /// index everywhere. `Err` says why not.
 pub fn converged(view: &[MemberView]) -> Result<(), String> {
-    if let Some(i) = view.iter().position(Option::is_none) {
+    converged_in(view, &(0..view.len()).collect())
+}
+
+/// [`converged`] over the members of the configuration in force only (`in_config`: node positions):
+/// a member removed from its group has nothing to converge to.
+pub fn converged_in(view: &[MemberView], in_config: &BTreeSet<usize>) -> Result<(), String> {
+    if let Some(i) = (0..view.len()).find(|i| in_config.contains(i) && view[*i].is_none()) {
         return Err(format!("node n{} is not serving", i + 1));
     }
-    let view: Vec<(LogIndex, Role, Term)> = view.iter().flatten().cloned().collect();
+    let view: Vec<(LogIndex, Role, Term)> =
+        view.iter().enumerate().filter(|(i, _)| in_config.contains(i)).filter_map(|(_, v)| v.clone()).collect();
     let top = view.iter().map(|v| v.2).max().unwrap_or(Term(0));
     let leaders = view.iter().filter(|v| v.1 == Role::Leader && v.2 == top).count();
     if leaders != 1 {
@@ -413,6 +422,11 @@ impl ContactObligations {
         self.due.retain(|(l, f), _| *l != node && *f != node);
     }
 
+    /// `leader` owes nothing to a follower `still_peer` rejects (removed from its configuration).
+    pub fn keep_peers(&mut self, leader: usize, still_peer: impl Fn(usize) -> bool) {
+        self.due.retain(|(l, f), _| *l != leader || still_peer(*f));
+    }
+
     /// `leader` stopped leading: it owes nothing any more.
     pub fn forget_leader(&mut self, leader: usize) {
         self.due.retain(|(l, _), _| *l != leader);
@@ -440,6 +454,8 @@ pub struct Checkers {
     committed_in_liveness: u64,
     /// Per group, the highest entry a leader committed: (index, term of that entry).
     highest_committed: BTreeMap<usize, (LogIndex, Term)>,
+    /// Per group, the voters (node positions) of the configuration that committed it.
+    committing_voters: BTreeMap<usize, BTreeSet<usize>>,
     /// `lagging-follower-caught-up`.
     pub obligations: ContactObligations,
 }
@@ -454,6 +470,7 @@ impl Checkers {
             liveness_start_ns: None,
             committed_in_liveness: 0,
             highest_committed: BTreeMap::new(),
+            committing_voters: BTreeMap::new(),
             obligations: ContactObligations::new(contact_bound_ms * 1_000_000),
         }
     }
@@ -512,11 +529,18 @@ impl Checkers {
         }
     }
 
-    /// A leader of `group` advanced its commit index to `index`, whose entry has `term`.
-    pub fn commit_advanced(&mut self, group: usize, index: LogIndex, term: Term) {
+    /// A leader of `group` advanced its commit index to `index`, whose entry has `term`, with `voters`
+    /// (node positions) the voters of the configuration it had in force.
+    pub fn commit_advanced(&mut self, group: usize, index: LogIndex, term: Term, voters: BTreeSet<usize>) {
         if self.highest_committed(group).is_none_or(|(i, _)| index > i) {
             self.highest_committed.insert(group, (index, term));
+            self.committing_voters.insert(group, voters);
         }
+    }
+
+    /// The voters of the configuration that committed the highest entry of `group`.
+    pub fn committing_voters(&self, group: usize) -> Option<&BTreeSet<usize>> {
+        self.committing_voters.get(&group)
     }
 
     /// The highest entry of `group` committed so far.

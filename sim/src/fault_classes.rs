@@ -32,7 +32,7 @@ pub enum Drawn {
 
 /// Every fault class: the engine's (drawn by swarm), then `vfs`'s media faults (which the engine never
 /// injects).
-pub const FAULT_CLASSES: [FaultClass; 33] = [
+pub const FAULT_CLASSES: [FaultClass; 34] = [
     class(
         "power-loss",
         "power fails: the crash model decides what of the unsynced state the disk keeps",
@@ -87,6 +87,12 @@ pub const FAULT_CLASSES: [FaultClass; 33] = [
         "a node's inbound or outbound messages are dropped for a while",
         "one_way_partition_weight",
         "one-way partitions",
+    ),
+    class(
+        "membership-change",
+        "an operator removes a member from its group or adds it back (voter, promotable or non-voter)",
+        "membership_change_weight",
+        "membership changes appended",
     ),
     class("message-loss", "a message is lost", "message_loss_percent", "messages lost"),
     class("message-duplication", "a message is delivered twice", "message_duplicate_percent", "messages duplicated"),

@@ -769,6 +769,15 @@ pub fn describe_plan(plan: &[PlannedFault], fired: &[FiredCut]) -> Vec<String> {
                 });
             }
             Fault::DiskFull { duration_ms } => lines.push(format!("{head} disk full for {duration_ms} ms")),
+            Fault::Membership { group, change } => {
+                let what = match change {
+                    scenarios::MemberChange::Leave => "leaves",
+                    scenarios::MemberChange::JoinVoter => "joins as a voter",
+                    scenarios::MemberChange::JoinPromotable => "joins as promotable",
+                    scenarios::MemberChange::JoinNonVoter => "joins as a non-voter",
+                };
+                lines.push(format!("{head} its member of group g{} {what}", group + 1));
+            }
             other => lines.push(format!("{head} {}", other.name())),
         }
     }

@@ -21,6 +21,8 @@ pub enum Kind {
     Net,
     /// A node leads a term.
     Leader,
+    /// A membership change asked, appended or refused; a member stopping after its removal.
+    Member,
     /// A snapshot written or installed, or segments unlinked.
     Snapshot,
     /// A phase of the run (heal, convergence).
@@ -45,6 +47,7 @@ impl Kind {
             Kind::Disk => "DISK",
             Kind::Net => "NET",
             Kind::Leader => "LEADER",
+            Kind::Member => "MEMBER",
             Kind::Snapshot => "SNAPSHOT",
             Kind::Phase => "PHASE",
             Kind::Violation => "VIOLATION",
@@ -66,6 +69,8 @@ columns: simulated time (ms.µs) | node | kind | detail
             directory operation kept or dropped; a disk turning slow (each WAL sync's latency)
   NET       isolation, one-way partition, reconnection
   LEADER    a node leads a term (with its commit index)
+  MEMBER    a membership change asked of a leader, appended (at an index) or refused; a removed
+            leader stopping
   SNAPSHOT  snapshot written (with its live indexes) or installed; segments unlinked
   PHASE     heal (faults off, liveness phase) and convergence
   VIOLATION a checker's finding

@@ -165,7 +165,10 @@ fn commit_durability_rejects_a_committed_entry_held_by_a_minority() {
     let c = (LogIndex(12), Term(4));
     assert_eq!(checkers::commit_durability(2, 0, 3, c), Ok(()));
     assert_eq!(checkers::commit_durability(1, 1, 3, c), Ok(()), "a down member is not judged");
-    assert!(checkers::commit_durability(1, 0, 3, c).unwrap_err().contains("held by 1 of 3 members"));
+    assert!(checkers::commit_durability(1, 0, 3, c).unwrap_err().contains("held by 1 of 3 voters"));
+    // Even voter counts: half suffices (no election quorum of the others), fewer does not.
+    assert_eq!(checkers::commit_durability(2, 0, 4, c), Ok(()));
+    assert!(checkers::commit_durability(1, 0, 4, c).is_err());
     assert!(checkers::commit_durability(2, 0, 5, c).is_err());
     assert!(checkers::commit_durability(0, 0, 1, c).is_err());
 }

@@ -32,6 +32,10 @@ pub trait RaftLog {
     /// Ra's `write_sparse`: writes one live entry of an incoming snapshot after the log's last index,
     /// which it becomes (the log's range now spans a hole until the snapshot is installed).
     fn write_sparse(&mut self, index: LogIndex, term: Term, payload: Payload) -> Result<(), StorageError>;
+    /// The cluster the current snapshot's meta names (its on-disk form, `server::encode_cluster`).
+    fn snapshot_cluster(&self) -> Option<Vec<String>> {
+        None
+    }
     /// The live indexes of the current snapshot (what a snapshot transfer must send first).
     fn snapshot_live_indexes(&self) -> crate::seq::Seq;
     /// Whether appended entries still wait for the WAL's `Written` (Ra's `ra_log:has_pending`).
@@ -102,6 +106,10 @@ impl RaftLog for StorageLog<'_> {
 
     fn snapshot_live_indexes(&self) -> crate::seq::Seq {
         self.log.live_indexes().clone()
+    }
+
+    fn snapshot_cluster(&self) -> Option<Vec<String>> {
+        self.log.snapshot().map(|m| m.cluster.clone())
     }
 
     fn has_pending(&self) -> bool {

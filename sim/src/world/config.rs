@@ -62,6 +62,9 @@ impl WorldConfig {
                     let names: Vec<&str> = OpKind::ALL.iter().map(|k| k.name()).collect();
                     return Err(format!("fault_plan[{k}].call: unknown call {call:?} (one of {})", names.join(", ")));
                 }
+                Fault::Membership { group, .. } if *group >= s.groups => {
+                    return Err(format!("fault_plan[{k}].group: {group} but the world has {} groups", s.groups));
+                }
                 Fault::PowerCutAfterCalls { calls: 0, .. } => {
                     return Err(format!("fault_plan[{k}].calls: at least 1"));
                 }

@@ -429,6 +429,7 @@ impl World {
                 self.disk_error(i, &call, &path_glob, error, times, duration_ms)
             }
             Fault::DiskFull { duration_ms } => self.disk_full(i, duration_ms),
+            Fault::Membership { group, change } => self.change_membership(i, group, change),
         }
     }
 
@@ -540,6 +541,7 @@ impl World {
                 c.segment_writer_crash_weight,
                 c.slow_disk_weight,
                 c.disk_error_weight,
+                c.membership_change_weight,
             ];
             let total: u64 = weights.iter().map(|w| u64::from(*w)).sum();
             let mut pick = below(&mut self.fault_rng, total.max(1));
@@ -566,7 +568,8 @@ impl World {
                     }
                     6 => self.segment_writer_crash(victim),
                     7 => self.random_slow_disk(victim),
-                    _ => self.random_disk_error(victim),
+                    8 => self.random_disk_error(victim),
+                    _ => self.random_membership_change(victim),
                 }
                 self.recorder.due_ns = None;
             }
@@ -676,7 +679,8 @@ impl World {
         // Members whose supervisor gave up are restarted (`ra:restart_server`, an operator's job).
         for i in 0..self.nodes.len() {
             for g in 0..self.cfg.spec.groups {
-                if self.nodes[i].members[g].stopped && self.checkers.first().is_none() {
+                let m = &self.nodes[i].members[g];
+                if m.stopped && !m.removed && self.checkers.first().is_none() {
                     self.count("stopped members restarted at the heal");
                     self.restart_member(i, g);
                 }

@@ -17,6 +17,7 @@
 //! - `network` — send, deliver, isolations; `client` — the workload and its history;
 //! - `faults` — crashes, restarts, crash points, planned faults, slow disks, the heal;
 //! - `record` — the faults that took effect, as an explicit plan;
+//! - `membership` — membership changes asked of a group's leader, and a removed leader's stop;
 //! - `obligations` — when each checker runs and what it is shown.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -39,6 +40,7 @@ use crate::trace::{self, Kind};
 mod client;
 mod config;
 mod faults;
+mod membership;
 mod network;
 mod node;
 mod obligations;

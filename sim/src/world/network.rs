@@ -120,6 +120,7 @@ impl World {
             && let Some(h) = self.nodes[to].members[group].host.as_ref()
             && *h.server.role() == Role::Leader
             && h.server.current_term() >= *term
+            && h.server.peers().contains_key(&from)
         {
             let (l, f) = (self.member_key(to, group), self.member_key(f, group));
             self.checkers.obligations.pre_vote_delivered(l, f, self.now_ns);

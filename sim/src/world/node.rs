@@ -146,6 +146,9 @@ pub(super) struct Member {
     pub(super) restarts: Restarts,
     /// Its supervisor gave up: down until restarted (at the heal, or with its node).
     pub(super) stopped: bool,
+    /// Stopped because it led a cluster it had removed itself from: not restarted at the heal (an
+    /// operator starts it again when adding it back).
+    pub(super) removed: bool,
     /// Restarted while the WAL recovers: its init waits for the WAL's answer (Ra's `last_writer_seq`
     /// call sits in the recovering WAL's mailbox) and goes on at `WalRecovered`.
     pub(super) waits_for_wal: bool,
@@ -170,6 +173,7 @@ impl Member {
             written_before_receive: None,
             restarts: Restarts::default(),
             stopped: false,
+            removed: false,
             waits_for_wal: false,
             created_here: false,
         }

@@ -167,6 +167,8 @@ impl World {
                 }
             }
             Effect::StartSnapshotSender { peer, .. } => self.start_sender(i, g, peer),
+            Effect::MembershipReply { change, result } => self.membership_reply(i, g, change, result),
+            Effect::Stop => self.member_stopped(i, g),
             Effect::AcceptSnapshotChunk { meta, chunk, last, data, leader } => {
                 self.accept_chunk(i, g, meta, chunk, last, data, leader)
             }

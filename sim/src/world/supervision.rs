@@ -297,6 +297,7 @@ impl World {
         let wal_running = matches!(self.nodes[i].wal.phase(), raft_core::storage::wal::WalPhase::Running);
         let m = &mut self.nodes[i].members[g];
         m.stopped = false;
+        m.removed = false;
         // A server created in this run restarts as one (its config written again); one pre-init found
         // restarts from that config.
         m.ready_config = if m.created_here { None } else { Some(config) };

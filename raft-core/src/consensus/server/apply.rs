@@ -8,7 +8,7 @@ use crate::storage::StorageError;
 use crate::storage::snapshot::SnapshotMeta;
 use crate::types::LogIndex;
 
-use super::{ClientId, Effect, EntryBody, Role, Server};
+use super::{ClientId, Effect, EntryBody, Role, Server, encode_cluster};
 
 /// Reads commands back from the log for the machine. A storage error (a power cut's EIO, say) is
 /// kept in `error`, not mistaken for a missing entry: the caller returns it instead of `missing_key`.
@@ -28,7 +28,7 @@ impl ValueSource for LogValues<'_> {
         };
         match EntryBody::decode(&payload)? {
             EntryBody::Command { command, .. } => Some(command),
-            EntryBody::Noop => None,
+            EntryBody::Noop | EntryBody::ClusterChange { .. } => None,
         }
     }
 }
@@ -62,9 +62,14 @@ impl Server {
         let start = self.last_applied;
         while self.last_applied < self.commit_index {
             let index = LogIndex(self.last_applied.0 + 1);
-            let Some((_, payload)) = log.fetch(index)? else {
+            let Some((term, payload)) = log.fetch(index)? else {
                 return Err(StorageError::MissingEntry { uid: crate::types::Uid(self.cfg.id.0.clone()), index });
             };
+            match EntryBody::decode(&payload) {
+                Some(EntryBody::ClusterChange { cluster }) => self.apply_cluster_change(index, term, cluster),
+                Some(EntryBody::Noop) => self.apply_noop(term),
+                _ => {}
+            }
             if let Some(EntryBody::Command { client, request, command }) = EntryBody::decode(&payload) {
                 let mut values = LogValues { log: &mut *log, error: None };
                 let result = self.machine.try_apply(index, &command, &mut values).map_err(|missing| {
@@ -103,7 +108,7 @@ impl Server {
                 index: self.last_applied,
                 term,
                 machine_version: self.cfg.machine_version,
-                cluster: self.cfg.members.iter().map(|m| m.0.clone()).collect(),
+                cluster: encode_cluster(self.cluster()),
             },
             state: self.machine.encode(),
             live_indexes: self.machine.live_indexes(),

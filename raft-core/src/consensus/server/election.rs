@@ -72,6 +72,10 @@ impl Server {
             }
             return Ok(());
         }
+        // Ra's `handle_follower(election_timeout, …)`: a non-voter never campaigns.
+        if !self.membership().is_voter() {
+            return Ok(());
+        }
         // Ra: an election timeout in `await_condition` calls a pre-vote election too.
         if self.awaiting.take().is_some() {
             fx.push(Effect::CancelTimer(Timer::AwaitCondition));
@@ -96,7 +100,7 @@ impl Server {
         Ok(())
     }
 
-    /// A pre-vote request.
+    /// A pre-vote request (Ra's `process_pre_vote`, reached from every state).
     pub(super) fn pre_vote(
         &mut self,
         from: ServerId,
@@ -111,12 +115,38 @@ impl Server {
             self.make_all_rpcs(log, fx)?;
             return Ok(());
         }
-        if self.role == Role::Leader {
-            // A higher term: Ra's leader steps down and answers as a follower.
+        if self.role == Role::Leader || (self.role == Role::Candidate && term > self.current_term) {
+            // A higher term from a peer: Ra's leader (or candidate) steps down and answers as a follower
+            // (a leader ignores one from a server not in its cluster: `peer(Cand)`).
+            if self.role == Role::Leader && !self.peers.contains_key(&from) {
+                return Ok(());
+            }
             self.become_follower(term, None, log, fx)?;
         }
-        let granted = term >= self.current_term && self.log_up_to_date(last_index, last_term, log);
-        fx.push(Effect::Send { to: from, msg: Message::PreVoteReply { term: self.current_term, granted } });
+        // Ra: a non-voter follower ignores pre-votes.
+        if self.role == Role::Follower && !self.membership().is_voter() {
+            return Ok(());
+        }
+        if term < self.current_term {
+            fx.push(Effect::Send { to: from, msg: Message::PreVoteReply { term: self.current_term, granted: false } });
+            return Ok(());
+        }
+        // "Pre-vote must not set voted_for, but should still update current_term to retain the highest
+        // known term" (Ra 3.1.10): a higher term is adopted (durably) without a vote.
+        if term > self.current_term {
+            self.current_term = term;
+            self.voted_for = None;
+            fx.push(Effect::PersistTermAndVote { term, voted_for: None });
+        }
+        if self.log_up_to_date(last_index, last_term, log) {
+            fx.push(Effect::Send { to: from, msg: Message::PreVoteReply { term, granted: true } });
+        } else if self.role == Role::Follower {
+            // A follower declines in silence and restarts its election timer (`start_election_timeout`).
+            let t = self.election_timer();
+            fx.push(t);
+        } else {
+            fx.push(Effect::Send { to: from, msg: Message::PreVoteReply { term, granted: false } });
+        }
         Ok(())
     }
 
@@ -134,7 +164,12 @@ impl Server {
             return Ok(());
         }
         // Ra counts a grant only from this round (term equal to ours).
-        if self.role == Role::PreVoteCandidate && granted && term == self.current_term {
+        // Only the members asked count (Ra counts replies, which only the peers it asked send).
+        if self.role == Role::PreVoteCandidate
+            && granted
+            && term == self.current_term
+            && self.cluster().contains_key(&from)
+        {
             self.votes.insert(from);
             if self.votes.len() >= self.quorum() {
                 self.start_election(log, fx)?;
@@ -153,6 +188,13 @@ impl Server {
         log: &mut dyn RaftLog,
         fx: &mut Vec<Effect>,
     ) -> Result<(), StorageError> {
+        if self.role == Role::Leader && term > self.current_term && !self.peers.contains_key(&from) {
+            return Ok(()); // Ra's leader ignores a vote request from a server not in its cluster
+        }
+        // Ra: a non-voter ignores vote requests (its term is not even raised).
+        if !self.membership().is_voter() {
+            return Ok(());
+        }
         if term > self.current_term {
             self.become_follower(term, None, log, fx)?;
         }
@@ -184,7 +226,7 @@ impl Server {
             self.become_follower(term, None, log, fx)?;
             return Ok(());
         }
-        if self.role == Role::Candidate && term == self.current_term && granted {
+        if self.role == Role::Candidate && term == self.current_term && granted && self.cluster().contains_key(&from) {
             self.votes.insert(from);
             if self.votes.len() >= self.quorum() {
                 self.become_leader(log, fx)?;
@@ -220,6 +262,8 @@ impl Server {
         self.role = Role::Leader;
         self.leader = Some(self.cfg.id.clone());
         self.votes.clear();
+        // Ra's `become(leader, …)`: no membership change before this term's noop is applied.
+        self.cluster.change_permitted = false;
         fx.push(Effect::CancelTimer(Timer::Election));
         let (last, _) = log.last_index_term();
         self.peers = self

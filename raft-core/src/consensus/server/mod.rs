@@ -32,11 +32,13 @@ use crate::types::{LogIndex, Term};
 mod apply;
 mod await_condition;
 mod election;
+mod membership;
 mod protocol;
 mod replication;
 mod snapshots;
 
 use await_condition::Awaiting;
+use membership::ClusterState;
 pub use protocol::*;
 
 /// A Raft server.
@@ -52,6 +54,8 @@ pub struct Server {
     machine: KvState,
     votes: BTreeSet<ServerId>,
     peers: BTreeMap<ServerId, Peer>,
+    /// The configuration in force and what Ra keeps with it (`membership.rs`).
+    cluster: ClusterState,
     snapshot_pending: bool,
     /// A snapshot asked for at an applied index this server has not yet written (`TakeSnapshot`): Ra's
     /// stashed `pending_release_cursor` under the `{written, Idx}` condition (Ra 3.0.0). A machine whose
@@ -89,9 +93,18 @@ impl Server {
     ) -> Result<(Server, Vec<Effect>), StorageError> {
         assert!(cfg.members.contains(&cfg.id), "a server is a member of its own cluster");
         let machine = snapshot_state.and_then(KvState::decode).unwrap_or_default();
-        let snap = log.snapshot_index_term().map(|(i, _)| i);
-        let start = snap.unwrap_or(LogIndex(0));
+        let snap = log.snapshot_index_term();
+        let start = snap.map_or(LogIndex(0), |(i, _)| i);
         let rng = cfg.rng_seed ^ 0x9E37_79B9_7F4A_7C15;
+        // Ra's `init`: the snapshot's cluster, else the initial members.
+        let cluster = match (snap, log.snapshot_cluster()) {
+            (Some(index_term), Some(members)) => ClusterState::new(&cfg.id, decode_cluster(&members), index_term),
+            _ => ClusterState::new(
+                &cfg.id,
+                cfg.members.iter().map(|m| (m.clone(), Membership::Voter)).collect(),
+                (LogIndex(0), Term(0)),
+            ),
+        };
         let mut s = Server {
             cfg,
             role: Role::Follower,
@@ -103,6 +116,7 @@ impl Server {
             machine,
             votes: BTreeSet::new(),
             peers: BTreeMap::new(),
+            cluster,
             snapshot_pending: false,
             deferred_snapshot: None,
             receiving_snapshot: None,
@@ -119,6 +133,7 @@ impl Server {
         s.commit_index = commit;
         let mut effects = Vec::new();
         s.apply(log, &mut effects, false)?;
+        s.scan_cluster_changes(LogIndex(commit.0 + 1), log)?;
         effects.retain(|e| !matches!(e, Effect::TakeSnapshot { .. }));
         s.snapshot_pending = false;
         s.deferred_snapshot = None;
@@ -224,14 +239,6 @@ impl Server {
         Effect::SetTimer { timer: Timer::Election, after_ms }
     }
 
-    pub(super) fn others(&self) -> Vec<ServerId> {
-        self.cfg.members.iter().filter(|m| **m != self.cfg.id).cloned().collect()
-    }
-
-    pub(super) fn quorum(&self) -> usize {
-        self.cfg.members.len() / 2 + 1
-    }
-
     /// Handles one input; see the module docs for the protocol.
     pub fn handle(&mut self, now_ms: u64, input: Input, log: &mut dyn RaftLog) -> Result<Vec<Effect>, StorageError> {
         let _ = now_ms;
@@ -250,6 +257,7 @@ impl Server {
             Input::Command { client, request, command } => {
                 self.handle_command(client, request, command, log, &mut fx)?
             }
+            Input::ChangeMembership(change) => self.change_membership(change, log, &mut fx)?,
             Input::SnapshotSenderFinished { peer, index } => {
                 self.snapshot_sender_finished(peer, index, log, &mut fx)?
             }
@@ -271,8 +279,8 @@ impl Server {
         log: &mut dyn RaftLog,
         fx: &mut Vec<Effect>,
     ) -> Result<(), StorageError> {
-        if !self.cfg.members.contains(&from) || from == self.cfg.id {
-            return Ok(()); // not a peer (Ra: `peer(Cand)`)
+        if from == self.cfg.id {
+            return Ok(());
         }
         if self.awaiting.is_some() && !self.await_admits(&msg, log, fx)? {
             return Ok(());

@@ -27,7 +27,8 @@ impl std::fmt::Display for ServerId {
 pub struct ConsensusConfig {
     /// This server.
     pub id: ServerId,
-    /// Every member, this server included.
+    /// The initial members (Ra's `initial_members`), this server included: the cluster until a
+    /// snapshot or a cluster-change entry says otherwise.
     pub members: Vec<ServerId>,
     /// Lower bound of the randomised election timeout.
     pub election_timeout_min_ms: u64,
@@ -58,11 +59,108 @@ pub struct Entry {
     pub payload: Payload,
 }
 
+/// What a member may do in its cluster (Ra's `voter_status.membership`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Membership {
+    /// Votes and counts towards the commit quorum.
+    Voter,
+    /// Replicated to but not counted; the leader promotes it to a voter once its match index reaches
+    /// `target` (Ra's `promotable`, the recommended way to add a member).
+    Promotable {
+        /// The index it must have written to be promoted.
+        target: LogIndex,
+    },
+    /// Replicated to, never counted, never promoted.
+    NonVoter,
+}
+
+impl Membership {
+    /// Whether it votes and counts towards quorums.
+    pub fn is_voter(self) -> bool {
+        self == Membership::Voter
+    }
+}
+
+/// A cluster configuration: every member and its standing (Ra's `cluster` map, without the leader's
+/// replication state, which `Peer` holds).
+pub type Cluster = std::collections::BTreeMap<ServerId, Membership>;
+
+/// The cluster's on-disk form in a snapshot's meta: one string per member, the name alone for a voter,
+/// `name\tpromotable\tTARGET` or `name\tnon_voter` otherwise (a voters-only cluster keeps the plain list
+/// of names the snapshot format always had).
+pub fn encode_cluster(cluster: &Cluster) -> Vec<String> {
+    cluster
+        .iter()
+        .map(|(id, m)| match m {
+            Membership::Voter => id.0.clone(),
+            Membership::Promotable { target } => format!("{}\tpromotable\t{}", id.0, target.0),
+            Membership::NonVoter => format!("{}\tnon_voter", id.0),
+        })
+        .collect()
+}
+
+/// The cluster a snapshot's meta names (`encode_cluster`'s inverse; an unknown form is a voter, as Ra
+/// reads a legacy cluster list).
+pub fn decode_cluster(members: &[String]) -> Cluster {
+    members
+        .iter()
+        .map(|s| {
+            let mut parts = s.split('\t');
+            let name = parts.next().unwrap_or_default();
+            let membership = match (parts.next(), parts.next().and_then(|t| t.parse::<u64>().ok())) {
+                (Some("promotable"), Some(target)) => Membership::Promotable { target: LogIndex(target) },
+                (Some("non_voter"), _) => Membership::NonVoter,
+                _ => Membership::Voter,
+            };
+            (ServerId(name.to_owned()), membership)
+        })
+        .collect()
+}
+
+/// A membership change asked of the leader (Ra's `ra:add_member` / `ra:remove_member`, which send
+/// `'$ra_join'` / `'$ra_leave'` commands).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MembershipChange {
+    /// Add `id` with `membership`, or change an existing member's standing. A `Promotable` target of 0
+    /// means "the index of this change" (Ra's `ensure_promotion_target`).
+    Join {
+        /// The member.
+        id: ServerId,
+        /// Its standing.
+        membership: Membership,
+    },
+    /// Remove `id` (it may be the leader itself).
+    Leave {
+        /// The member.
+        id: ServerId,
+    },
+}
+
+/// Why a membership change was not appended (Ra's `{not_appended, Reason}` and redirects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MembershipRefusal {
+    /// Not the leader.
+    NotLeader,
+    /// Another change is not yet committed, or the leader has not applied its term's noop (Ra's
+    /// `cluster_change_not_permitted`).
+    NotPermitted,
+    /// The member already has that standing.
+    AlreadyMember,
+    /// Not a member.
+    NotMember,
+}
+
 /// What an entry carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryBody {
     /// A leader's first entry of its term (and Ra's index-0 entry, whose payload is empty).
     Noop,
+    /// A new cluster configuration (Ra's `'$ra_cluster_change'`): it takes effect on each server when
+    /// appended, not when committed.
+    ClusterChange {
+        /// The whole new cluster.
+        cluster: Cluster,
+    },
     /// A client command, with whom to reply to.
     Command {
         /// The client.
@@ -86,6 +184,22 @@ impl EntryBody {
                 b.extend_from_slice(&command.encode());
                 Payload::from(b)
             }
+            EntryBody::ClusterChange { cluster } => {
+                let mut b = vec![2u8];
+                b.extend_from_slice(&(cluster.len() as u16).to_be_bytes());
+                for (id, m) in cluster {
+                    b.extend_from_slice(&(id.0.len() as u16).to_be_bytes());
+                    b.extend_from_slice(id.0.as_bytes());
+                    let (kind, target) = match m {
+                        Membership::Voter => (0u8, 0),
+                        Membership::Promotable { target } => (1, target.0),
+                        Membership::NonVoter => (2, 0),
+                    };
+                    b.push(kind);
+                    b.extend_from_slice(&target.to_be_bytes());
+                }
+                Payload::from(b)
+            }
         }
     }
 
@@ -98,9 +212,32 @@ impl EntryBody {
                 request: u64::from_be_bytes(b[9..17].try_into().ok()?),
                 command: KvCommand::decode(&b[17..])?,
             }),
+            Some(2) => decode_cluster_change(&b[1..]),
             _ => None,
         }
     }
+}
+
+fn decode_cluster_change(b: &[u8]) -> Option<EntryBody> {
+    let count = u16::from_be_bytes(b.get(0..2)?.try_into().ok()?) as usize;
+    let mut at = 2;
+    let mut cluster = Cluster::new();
+    for _ in 0..count {
+        let len = u16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?) as usize;
+        let name = String::from_utf8(b.get(at + 2..at + 2 + len)?.to_vec()).ok()?;
+        at += 2 + len;
+        let kind = *b.get(at)?;
+        let target = LogIndex(u64::from_be_bytes(b.get(at + 1..at + 9)?.try_into().ok()?));
+        at += 9;
+        let membership = match kind {
+            0 => Membership::Voter,
+            1 => Membership::Promotable { target },
+            2 => Membership::NonVoter,
+            _ => return None,
+        };
+        cluster.insert(ServerId(name), membership);
+    }
+    (at == b.len()).then_some(EntryBody::ClusterChange { cluster })
 }
 
 /// Messages between servers.
@@ -264,6 +401,8 @@ pub enum Input {
         /// The command.
         command: KvCommand,
     },
+    /// An operator's membership change, for the leader.
+    ChangeMembership(MembershipChange),
     /// A snapshot sender delivered every chunk to `peer`.
     SnapshotSenderFinished {
         /// The peer.
@@ -324,6 +463,17 @@ pub enum Effect {
         /// The result.
         result: KvResult,
     },
+    /// The answer to a membership change: appended (at this index), or why not. Ra answers a
+    /// `'$ra_join'`/`'$ra_leave'` when the change is appended (`after_log_append`).
+    MembershipReply {
+        /// The change.
+        change: MembershipChange,
+        /// The index of its cluster-change entry, or why it was not appended.
+        result: Result<LogIndex, MembershipRefusal>,
+    },
+    /// The server stops (Ra's `{stop, normal}`): a leader that removed itself once the change is
+    /// committed. Its supervisor does not restart it.
+    Stop,
     /// Tell a client to go elsewhere.
     Redirect {
         /// The client.

@@ -227,6 +227,7 @@ impl Server {
                 fx.push(Effect::Send { to: leader, msg });
                 return Ok(());
             }
+            self.pre_append_follower(e.index, e.term, &e.payload);
             log.append(e.index, e.term, e.payload)?;
         }
         // No reply now: the WAL's `Written` brings it (Ra replies from `handle_follower({ra_log_event, …})`).
@@ -272,7 +273,11 @@ impl Server {
             let Some(p) = self.peers.get_mut(&from) else { return Ok(()) };
             p.match_index = p.match_index.max(last_index);
             p.next_index = p.next_index.max(next_index).min(bound);
+            self.maybe_promote(&from, log, fx)?;
             self.advance_commit(log, fx)?;
+            if self.leave_if_removed(log, fx)? {
+                return Ok(());
+            }
             return self.pipeline(false, log, fx);
         }
         // Ra's failure clause, of any term: where the peer's last written index stands in our log.
@@ -458,10 +463,9 @@ impl Server {
         if self.role != Role::Leader {
             return Ok(());
         }
-        let mut written: Vec<LogIndex> = self.peers.values().map(|p| p.match_index).collect();
-        written.push(log.last_written().0);
+        let mut written = self.match_indexes(log);
         written.sort_unstable_by(|a, b| b.cmp(a));
-        let candidate = written[self.quorum() - 1];
+        let Some(&candidate) = written.get(self.quorum() - 1) else { return Ok(()) };
         if candidate > self.commit_index && log.term_at(candidate)? == Some(self.current_term) {
             self.commit_index = candidate;
             self.apply(log, fx, true)?;

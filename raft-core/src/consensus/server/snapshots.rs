@@ -195,6 +195,7 @@ impl Server {
             p.status = PeerStatus::Normal;
             p.snapshot_failures = 0;
             p.next_index = p.next_index.max(LogIndex(index.0.saturating_add(1)));
+            self.maybe_promote(&peer, log, fx)?;
             self.send_append_entries(&peer, log, fx)?;
         }
         Ok(())
@@ -248,6 +249,7 @@ impl Server {
         }
         self.commit_index = self.commit_index.max(meta.index);
         self.last_applied = meta.index;
+        self.install_snapshot_cluster(super::decode_cluster(&meta.cluster), (meta.index, meta.term));
         fx.push(Effect::PersistLastApplied(meta.index));
         let (li, lt) = log.last_written();
         fx.push(Effect::Send {

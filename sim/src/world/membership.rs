@@ -1,0 +1,142 @@
+//! Membership changes in a run: an operator's `ra:add_member` / `ra:remove_member` (a `Membership`
+//! fault, random or planned) asked of the group's leader, the leader's answer, and a removed leader
+//! that stops. Which configuration is in force is the servers' business (raft-core); the checkers ask
+//! the leader's (`config_members`).
+//!
+//! Owns: turning a `Fault::Membership` into an input for the leader, and the effects `MembershipReply`
+//! and `Stop`. Must not change a configuration itself: only the servers do, through their logs.
+
+use std::collections::BTreeSet;
+
+use raft_core::consensus::server::{Input, Membership, MembershipChange, Role};
+use scenarios::rng::below;
+use scenarios::{Fault, MemberChange};
+
+use super::World;
+use super::node::ServerWork;
+use crate::trace::Kind;
+
+impl World {
+    /// The node whose member of group `g` leads the highest term among the serving members, if any.
+    pub(super) fn group_leader(&self, g: usize) -> Option<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.serving(i, g))
+            .filter_map(|i| {
+                let h = self.nodes[i].members[g].host.as_ref()?;
+                (*h.server.role() == Role::Leader).then_some((h.server.current_term(), i))
+            })
+            .max()
+            .map(|(_, i)| i)
+    }
+
+    /// The nodes whose member of group `g` is in the configuration its leader has in force (every node
+    /// when no member leads: nothing says who is out).
+    pub(super) fn config_members(&self, g: usize) -> BTreeSet<usize> {
+        let Some(l) = self.group_leader(g) else { return (0..self.nodes.len()).collect() };
+        let Some(h) = self.nodes[l].members[g].host.as_ref() else { return BTreeSet::new() };
+        (0..self.nodes.len()).filter(|&i| h.server.cluster().contains_key(&self.nodes[i].members[g].name)).collect()
+    }
+
+    /// A random membership change on node `i`: its member of a random group leaves if the leader's
+    /// configuration holds it and more than a majority of the nodes would stay voters (so that one node
+    /// out at a time never leaves a group without a quorum); otherwise it joins, as a voter, a
+    /// promotable member or a non-voter.
+    pub(super) fn random_membership_change(&mut self, i: usize) {
+        let g = below(&mut self.fault_rng, self.cfg.spec.groups as u64) as usize;
+        let join = [
+            MemberChange::JoinPromotable,
+            MemberChange::JoinPromotable,
+            MemberChange::JoinVoter,
+            MemberChange::JoinNonVoter,
+        ][below(&mut self.fault_rng, 4) as usize];
+        let change = match self.group_leader(g).and_then(|l| self.nodes[l].members[g].host.as_ref()) {
+            Some(h) => {
+                let cluster = h.server.cluster();
+                let voters = cluster.values().filter(|m| m.is_voter()).count();
+                let name = &self.nodes[i].members[g].name;
+                let in_config = cluster.contains_key(name);
+                let voter = cluster.get(name).is_some_and(|m| m.is_voter());
+                let staying = voters - usize::from(voter);
+                if in_config && staying > self.nodes.len() / 2 {
+                    Some(MemberChange::Leave)
+                } else if in_config {
+                    None
+                } else {
+                    Some(join)
+                }
+            }
+            None => None,
+        };
+        match change {
+            Some(change) => self.change_membership(i, g, change),
+            None => self.count("membership changes not drawn (no leader, or a quorum would go)"),
+        }
+    }
+
+    /// Asks group `g`'s leader to change the membership of node `i`'s member (a member to be added that
+    /// is not running is started first, as an operator would).
+    pub(super) fn change_membership(&mut self, i: usize, g: usize, change: MemberChange) {
+        self.record_now(i, Fault::Membership { group: g, change });
+        let id = self.nodes[i].members[g].name.clone();
+        let request = match change {
+            MemberChange::Leave => MembershipChange::Leave { id: id.clone() },
+            MemberChange::JoinVoter => MembershipChange::Join { id: id.clone(), membership: Membership::Voter },
+            MemberChange::JoinPromotable => MembershipChange::Join {
+                id: id.clone(),
+                membership: Membership::Promotable { target: raft_core::LogIndex(0) },
+            },
+            MemberChange::JoinNonVoter => MembershipChange::Join { id: id.clone(), membership: Membership::NonVoter },
+        };
+        let Some(l) = self.group_leader(g) else {
+            self.count("membership changes without a leader");
+            self.note_member(i, g, Kind::Member, format!("{change:?} of {id} asked: no leader, nothing done"));
+            return;
+        };
+        self.count("membership changes asked");
+        if change != MemberChange::Leave && self.nodes[i].members[g].stopped {
+            self.restart_member(i, g);
+        }
+        self.note_member(l, g, Kind::Member, format!("{change:?} of {id} asked of the leader"));
+        self.nodes[l].members[g].server_box.push_back(ServerWork::Input(Input::ChangeMembership(request)));
+    }
+
+    /// The leader's answer to a membership change.
+    pub(super) fn membership_reply(
+        &mut self,
+        i: usize,
+        g: usize,
+        change: MembershipChange,
+        result: Result<raft_core::LogIndex, raft_core::consensus::server::MembershipRefusal>,
+    ) {
+        let what = match &change {
+            MembershipChange::Join { id, membership } => format!("join of {id} as {membership:?}"),
+            MembershipChange::Leave { id } => format!("leave of {id}"),
+        };
+        match result {
+            Ok(index) => {
+                self.count("membership changes appended");
+                self.note_member(i, g, Kind::Member, format!("{what} appended at {index}"));
+            }
+            Err(why) => {
+                self.count("membership changes refused");
+                self.note_member(i, g, Kind::Member, format!("{what} refused: {why:?}"));
+            }
+        }
+    }
+
+    /// A leader that removed itself stopped (Ra's `{stop, normal}`; its supervisor does not restart
+    /// it): down until an operator adds it back.
+    pub(super) fn member_stopped(&mut self, i: usize, g: usize) {
+        self.count("removed leaders stopped");
+        self.note_member(i, g, Kind::Member, "removed from its cluster: the leader stops".into());
+        let key = self.member_key(i, g);
+        self.checkers.obligations.forget(key);
+        let m = &mut self.nodes[i].members[g];
+        if let Some(h) = m.host.as_ref() {
+            m.written_at_crash = Some(m.written_before_receive.unwrap_or_else(|| h.log.last_written()));
+        }
+        m.reset();
+        m.stopped = true;
+        m.removed = true;
+    }
+}
