@@ -201,11 +201,28 @@ pub enum Bug {
     /// (`commit-durability`). The fix keeps entries of the leader's own term after the previous index —
     /// the leader sent them after the empty append — and answers success up to that index only.
     StaleEmptyAppendTruncates,
+    /// Ra 3.1.10's `match_indexes` starts from the leader's own last written index whatever the
+    /// configuration in force, while `required_quorum` counts that configuration's voters only: a leader
+    /// that removed itself (`'$ra_leave'` of the leader, in force on append) counts its own copy towards a
+    /// quorum of a configuration it is not in, and commits an entry that fewer voters hold than any
+    /// election quorum of the new configuration overlaps (five nodes, one removed, then the leader
+    /// removes itself: three voters, and the entry on the leader and one of them). Found by swarm with
+    /// membership churn (`commit-durability`). The fix, as the Raft thesis (§4.2.2) has it: a leader not
+    /// in its configuration replicates but does not count itself.
+    RemovedLeaderCountsItself,
+    /// Ra 3.1.10's `make_all_rpcs` cancels a snapshot-backoff peer's retry timer and sends it a one-entry
+    /// append, but leaves its status `snapshot_backoff`: a peer that needs no snapshot any more is then
+    /// skipped by the pipeline and the ticks, and hears from the leader only at the next `make_all_rpcs`
+    /// (a pre-vote reaching the leader) or a `nodeup` — one entry per election timeout here, nothing at
+    /// all in Ra while the leader's process monitors keep the follower quiet. Found by swarm (seed 15904,
+    /// `converges`: a follower one entry behind at the end of the liveness phase). The fix puts the peer
+    /// back to normal replication.
+    BackoffStatusKept,
 }
 
 impl Bug {
     /// Every switch: `ra-model.md` §10 order, then the ones this harness found.
-    pub const ALL: [Bug; 27] = [
+    pub const ALL: [Bug; 29] = [
         Bug::IndexesBadmatch,
         Bug::WalRecoveryRescan,
         Bug::SegrefTupleDelete,
@@ -233,6 +250,8 @@ impl Bug {
         Bug::NextIndexPastLog,
         Bug::UnvalidatedReplyUnwritten,
         Bug::StaleEmptyAppendTruncates,
+        Bug::RemovedLeaderCountsItself,
+        Bug::BackoffStatusKept,
     ];
 
     /// The switch's CLI name (`--bug NAME`).
@@ -265,6 +284,8 @@ impl Bug {
             Bug::NextIndexPastLog => "next-index-past-log",
             Bug::UnvalidatedReplyUnwritten => "unvalidated-reply-unwritten",
             Bug::StaleEmptyAppendTruncates => "stale-empty-append-truncates",
+            Bug::RemovedLeaderCountsItself => "removed-leader-counts-itself",
+            Bug::BackoffStatusKept => "backoff-status-kept",
         }
     }
 

@@ -215,3 +215,28 @@ fn recovery_adopts_a_change_from_the_uncommitted_tail() {
     assert_eq!(c.server(&leader).cluster()[&sid("d")], Membership::Voter);
     assert!(c.server(&leader).cluster_change_permitted());
 }
+
+#[test]
+fn a_leader_removed_from_its_configuration_does_not_count_its_own_copy() {
+    // Five members, one removed: four voters. The leader removes itself: three voters, a quorum of two.
+    // With one follower reachable, the leader's own copy and that follower's make two of the four
+    // indexes Ra counts — but only one of the three voters holds the entry, and the two others could
+    // elect a leader without it. `removed-leader-counts-itself` restores Ra's count.
+    for (bugs, commits) in [(Bugs::none(), false), (Bugs::of(&[raft_core::Bug::RemovedLeaderCountsItself]), true)] {
+        let names = ["a", "b", "c", "d", "e"];
+        let mut c = Cluster::new(&names, bugs.clone());
+        let leader = c.elect();
+        c.run_until(|c| c.servers[&leader].cluster_change_permitted());
+        let others: Vec<&str> = names.iter().copied().filter(|n| *n != leader.0).collect();
+        c.input(&leader, leave(others[3]));
+        c.run_until(|c| c.servers[&leader].cluster_change_permitted());
+        c.input(&leader, leave(&leader.0));
+        // Only others[0] hears from the leader from now on.
+        for n in &others[1..] {
+            c.isolated.insert(sid(n));
+        }
+        c.deliver_all();
+        let (at, _) = c.server(&leader.0).cluster_index_term();
+        assert_eq!(c.server(&leader.0).commit_index() >= at, commits, "{bugs:?}");
+    }
+}

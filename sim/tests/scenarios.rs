@@ -87,3 +87,10 @@ fn snapshot_ahead_of_slow_wal() {
     passes("recovery/snapshot-ahead-of-slow-wal", &[1]);
     finds("recovery/snapshot-ahead-of-slow-wal", 0, "snapshot-before-written", "storage-error");
 }
+
+#[test]
+fn churn_under_crashes() {
+    // Members leave and join amid crashes: the trace shows each change asked, appended or refused, and a
+    // leader that removed itself stopping.
+    passes("membership/churn-under-crashes", &[0, 1]);
+}

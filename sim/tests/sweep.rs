@@ -165,9 +165,9 @@ fn a_follower_cut_under_overtaking_raises_no_false_alarm() {
     assert!(check(&case, None).failures.is_empty(), "with no switch no crash image fails");
 }
 
-/// A cut of the first leader early on, on top of the scenario's isolations and cuts: a later turn
-/// leaves a node with a stale suffix under a snapshot it installs, and its next planned cut brings the
-/// suffix back under `stale-tail-resurrected`.
+/// A cut of node 2 at 2.18 s, as it writes the snapshot it installs, on top of the scenario's isolations
+/// and cuts: it holds a stale suffix under that snapshot, and the reboot brings the suffix back under
+/// `stale-tail-resurrected` (`seeds/sweep_recovery_stale-leader-installs-snapshot-0-n2-c536-…`).
 #[test]
 fn a_stale_suffix_comes_back_after_a_snapshot_install_under_stale_tail_resurrected() {
     let case = Case {
@@ -175,7 +175,7 @@ fn a_stale_suffix_comes_back_after_a_snapshot_install_under_stale_tail_resurrect
         safety_ms: 8_000,
         keep_planned_crashes: true,
         node: 2,
-        window_ms: (455, 465),
+        window_ms: (2_180, 2_185),
         horizon_ms: 3_000,
     };
     finds(&case, "stale-tail-resurrected", "written-survives");

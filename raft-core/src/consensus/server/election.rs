@@ -76,15 +76,24 @@ impl Server {
         if !self.membership().is_voter() {
             return Ok(());
         }
+        // Ra's `handle_candidate(election_timeout, …)`: a candidate calls the next election at once.
+        if self.role == Role::Candidate {
+            return self.start_election(log, fx);
+        }
         // Ra: an election timeout in `await_condition` calls a pre-vote election too.
         if self.awaiting.take().is_some() {
             fx.push(Effect::CancelTimer(Timer::AwaitCondition));
         }
-        // Pre-vote before every election.
+        // Ra's `call_for_election(pre_vote, …)`: a pre-vote round in the current term, this server's vote
+        // in that term given to itself (durably, before the requests go out).
         self.role = Role::PreVoteCandidate;
         self.leader = None;
         self.votes.clear();
         self.votes.insert(self.cfg.id.clone());
+        if self.voted_for.as_ref() != Some(&self.cfg.id) {
+            self.voted_for = Some(self.cfg.id.clone());
+            fx.push(Effect::PersistTermAndVote { term: self.current_term, voted_for: Some(self.cfg.id.clone()) });
+        }
         let (li, lt) = log.last_index_term();
         for peer in self.others() {
             fx.push(Effect::Send {
@@ -277,6 +286,7 @@ impl Server {
                         match_index: LogIndex(0),
                         status: PeerStatus::Normal,
                         snapshot_failures: 0,
+                        commit_index_sent: LogIndex(0),
                     },
                 )
             })

@@ -12,13 +12,15 @@
 //!   (`pre_append_log_follower`).
 //! - Apply: a cluster change re-enables changes (and is adopted if newer: recovery); so does the noop of
 //!   the current term. Recovery scans the uncommitted tail for changes (`cluster_scan_fun`).
-//! - Quorums (`required_quorum`, `match_indexes`): the voters of the current cluster; the leader's own
-//!   written index always counts, even when it is not a voter of the cluster it leads (Ra's rule).
+//! - Quorums (`required_quorum`, `match_indexes`): the voters of the current cluster. Ra counts the
+//!   leader's own written index even when it is not a voter of the cluster it leads; here it does not
+//!   (`removed-leader-counts-itself` restores Ra's rule, a gap found by swarm).
 //! - A non-voter never starts an election and ignores vote and pre-vote requests.
 //!
 //! Departure: Ra matches a member's standing by its uid too (a server deleted and re-created under the
 //! same name is another member); members here are never re-created, so the name identifies them.
 
+use crate::bugs::Bug;
 use crate::consensus::RaftLog;
 use crate::storage::StorageError;
 use crate::types::{LogIndex, Term};
@@ -94,9 +96,13 @@ impl Server {
         self.cluster.cluster.keys().filter(|m| **m != self.cfg.id).cloned().collect()
     }
 
-    /// Ra's `match_indexes`: the leader's last written index, and the match index of each voter peer.
+    /// Ra's `match_indexes`: the match index of each voter peer, and the leader's last written index —
+    /// only while the leader is a voter of the configuration it leads (`removed-leader-counts-itself`
+    /// restores Ra's, which counts it always).
     pub(super) fn match_indexes(&self, log: &dyn RaftLog) -> Vec<LogIndex> {
-        let mut indexes = vec![log.last_written().0];
+        let counts_itself = self.cfg.bugs.has(Bug::RemovedLeaderCountsItself)
+            || self.cluster.cluster.get(&self.cfg.id).is_some_and(|m| m.is_voter());
+        let mut indexes = if counts_itself { vec![log.last_written().0] } else { Vec::new() };
         for (id, m) in &self.cluster.cluster {
             if *id != self.cfg.id && m.is_voter() {
                 indexes.push(self.peers.get(id).map_or(LogIndex(0), |p| p.match_index));
@@ -191,6 +197,7 @@ impl Server {
                 match_index: LogIndex(0),
                 status: PeerStatus::Normal,
                 snapshot_failures: 0,
+                commit_index_sent: LogIndex(0),
             });
         }
     }

@@ -552,6 +552,9 @@ pub struct Peer {
     pub status: PeerStatus,
     /// Consecutive snapshot-sender failures.
     pub snapshot_failures: u32,
+    /// The commit index last sent to it (Ra's `commit_index_sent`): a leader whose commit index moved
+    /// past it sends the peer an append even with no new entry.
+    pub commit_index_sent: LogIndex,
 }
 
 /// Ra's `receive_snapshot_timeout`: a follower abandons a snapshot receive that made no progress.

@@ -346,8 +346,10 @@ impl Server {
     }
 
     /// Ra's `make_all_rpcs`: a one-entry append-entries (next index not moved) to every peer. With every
-    /// fix this includes peers in snapshot backoff (their retry timer cancelled); `backoff-peer-skipped`
-    /// restores the skip of PR 589 fix 4.
+    /// fix this includes peers in snapshot backoff: their retry timer is cancelled and they go back to
+    /// normal replication (`backoff-status-kept` restores Ra 3.1.10, which leaves the status
+    /// `snapshot_backoff`, so that a peer needing no snapshot is skipped by the pipeline and the ticks;
+    /// `backoff-peer-skipped` restores the skip of PR 589 fix 4).
     pub(super) fn make_all_rpcs(&mut self, log: &mut dyn RaftLog, fx: &mut Vec<Effect>) -> Result<(), StorageError> {
         for peer in self.others() {
             let status = self.peers.get(&peer).map(|p| p.status);
@@ -355,10 +357,12 @@ impl Server {
                 Some(PeerStatus::Normal) => self.send_rpc(&peer, 1, false, log, fx)?,
                 Some(PeerStatus::SnapshotBackoff(_)) if !self.cfg.bugs.has(Bug::BackoffPeerSkipped) => {
                     fx.push(Effect::CancelTimer(Timer::SnapshotRetry(peer.clone())));
-                    if let Some(p) = self.peers.get_mut(&peer) {
+                    if !self.cfg.bugs.has(Bug::BackoffStatusKept)
+                        && let Some(p) = self.peers.get_mut(&peer)
+                    {
                         p.status = PeerStatus::Normal;
                     }
-                    self.send_rpc(&peer, 1, false, log, fx)?;
+                    self.make_rpc(&peer, 1, false, log, fx)?;
                 }
                 _ => {}
             }
@@ -367,8 +371,9 @@ impl Server {
     }
 
     /// Ra's `make_pipelined_rpc_effects`: the next batch to every normal peer that has entries not yet
-    /// sent, while fewer than `MAX_PIPELINE_COUNT` are in flight to it (`force`: regardless, as Ra sends
-    /// a new leader's noop).
+    /// sent or has not been sent the current commit index, while fewer than `MAX_PIPELINE_COUNT` are in
+    /// flight to it (`force`: regardless, as Ra sends a new leader's noop), the batch no larger than what
+    /// the pipeline has room for.
     pub(super) fn pipeline(
         &mut self,
         force: bool,
@@ -382,8 +387,11 @@ impl Server {
         for peer in self.others() {
             let Some(p) = self.peers.get(&peer) else { continue };
             let in_flight = p.next_index.0.saturating_sub(p.match_index.0 + 1);
-            if p.status == PeerStatus::Normal && p.next_index <= last && (force || in_flight < MAX_PIPELINE_COUNT) {
-                self.send_append_entries(&peer, log, fx)?;
+            let unsent = p.next_index <= last || p.commit_index_sent < self.commit_index;
+            if p.status == PeerStatus::Normal && unsent && (force || in_flight < MAX_PIPELINE_COUNT) {
+                let room = MAX_PIPELINE_COUNT.saturating_sub(in_flight).max(1);
+                let batch = (self.cfg.max_append_entries as u64).min(room) as usize;
+                self.send_rpc(&peer, batch, true, log, fx)?;
             }
         }
         Ok(())
@@ -401,8 +409,7 @@ impl Server {
         self.send_rpc(peer, batch, true, log, fx)
     }
 
-    /// Ra's `make_rpc_effect`: up to `batch` entries from the peer's next index (which moves past them
-    /// when `advance`), or a snapshot sender when the peer needs entries the log no longer has.
+    /// [`Server::make_rpc`] to a peer whose status is normal.
     fn send_rpc(
         &mut self,
         peer: &ServerId,
@@ -411,10 +418,23 @@ impl Server {
         log: &mut dyn RaftLog,
         fx: &mut Vec<Effect>,
     ) -> Result<(), StorageError> {
-        let Some(p) = self.peers.get(peer).cloned() else { return Ok(()) };
-        if p.status != PeerStatus::Normal {
-            return Ok(());
+        if self.peers.get(peer).is_some_and(|p| p.status == PeerStatus::Normal) {
+            self.make_rpc(peer, batch, advance, log, fx)?;
         }
+        Ok(())
+    }
+
+    /// Ra's `make_rpc_effect`: up to `batch` entries from the peer's next index (which moves past them
+    /// when `advance`), or a snapshot sender when the peer needs entries the log no longer has.
+    pub(super) fn make_rpc(
+        &mut self,
+        peer: &ServerId,
+        batch: usize,
+        advance: bool,
+        log: &mut dyn RaftLog,
+        fx: &mut Vec<Effect>,
+    ) -> Result<(), StorageError> {
+        let Some(p) = self.peers.get(peer).cloned() else { return Ok(()) };
         let first = log.first_index();
         if let Some((snap_index, _)) = log.snapshot_index_term()
             && p.next_index < first
@@ -444,6 +464,7 @@ impl Server {
         }
         if advance && let Some(pm) = self.peers.get_mut(peer) {
             pm.next_index = i;
+            pm.commit_index_sent = self.commit_index;
         }
         let prev_index = if p.next_index.0 == 0 { LogIndex(0) } else { prev_index };
         fx.push(Effect::Send {

@@ -168,12 +168,15 @@ impl Server {
         log: &mut dyn RaftLog,
         fx: &mut Vec<Effect>,
     ) -> Result<(), StorageError> {
+        // Ra's `handle_leader({snapshot_retry_timeout, PeerId})`: a peer still in backoff is sent the
+        // current snapshot (whether or not its next index still needs one).
         if self.role == Role::Leader
             && let Some(p) = self.peers.get_mut(&peer)
             && matches!(p.status, PeerStatus::SnapshotBackoff(_))
+            && let Some((index, _)) = log.snapshot_index_term()
         {
-            p.status = PeerStatus::Normal;
-            self.send_append_entries(&peer, log, fx)?;
+            p.status = PeerStatus::SendingSnapshot;
+            fx.push(Effect::StartSnapshotSender { peer, index });
         }
         Ok(())
     }
@@ -195,6 +198,7 @@ impl Server {
             p.status = PeerStatus::Normal;
             p.snapshot_failures = 0;
             p.next_index = p.next_index.max(LogIndex(index.0.saturating_add(1)));
+            p.commit_index_sent = index;
             self.maybe_promote(&peer, log, fx)?;
             self.send_append_entries(&peer, log, fx)?;
         }
