@@ -12,12 +12,15 @@ sim=target/release/sim
 targeted_seeds=${TARGETED_SEEDS:-0..100}
 swarm_seeds=${SWARM_SEEDS:-0..5000}
 budget=${SWARM_BUDGET_S:-120}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 switches=("$@")
 if [ ${#switches[@]} -eq 0 ]; then
   mapfile -t switches < <($sim list bugs)
 fi
-# scenario → its targets, from `sim list scenarios` (a name line, then an indented `targets:` line).
-declare -A target_of
+# switch → the scenario that targets it (the one with the fewest targets when several do), from
+# `sim list scenarios` (a name line, then an indented `targets:` line).
+declare -A target_of fewest
 scenario=""
 while IFS= read -r line; do
   if [[ "$line" =~ ^[a-z] ]]; then
@@ -25,7 +28,11 @@ while IFS= read -r line; do
   elif [[ "$line" =~ ^\ +targets:\ (.*)$ ]]; then
     IFS=', ' read -r -a ts <<< "${BASH_REMATCH[1]}"
     for t in "${ts[@]}"; do
-      [ -n "$t" ] && [ -z "${target_of[$t]:-}" ] && target_of[$t]="$scenario"
+      [ -n "$t" ] || continue
+      if [ -z "${target_of[$t]:-}" ] || [ "${#ts[@]}" -lt "${fewest[$t]}" ]; then
+        target_of[$t]="$scenario"
+        fewest[$t]=${#ts[@]}
+      fi
     done
   fi
 done < <($sim list scenarios)
@@ -35,17 +42,20 @@ echo "|---|---|---|---|---|"
 for b in "${switches[@]}"; do
   s=${target_of[$b]:-}
   if [ -n "$s" ]; then
-    out=$($sim explore --scenario "$s" --bug "$b" --seeds "$targeted_seeds" --json --seed-dir /tmp/switch-table 2>/dev/null || true)
-    found=$(jq -s '[.[] | select(.outcome != "pass")] | length' <<< "$out")
-    total=$(jq -s 'length' <<< "$out")
-    checkers=$(jq -rs '[.[] | select(.outcome != "pass") | .checker] | group_by(.) | map("\(.[0]) ×\(length)") | join(", ")' <<< "$out")
+    $sim explore --scenario "$s" --bug "$b" --seeds "$targeted_seeds" --out "$tmp/targeted.jsonl" \
+      --seed-dir "$tmp" >/dev/null 2>&1 || true
+    found=$(jq -s '[.[] | select(.outcome != "pass")] | length' "$tmp/targeted.jsonl")
+    total=$(jq -s 'length' "$tmp/targeted.jsonl")
+    checkers=$(jq -rs '[.[] | select(.outcome != "pass") | .checker] | group_by(.) | map("\(.[0]) ×\(length)") | join(", ")' "$tmp/targeted.jsonl")
     targeted="$found/$total"
   else
     s="-"; targeted="-"; checkers="-"
   fi
   start=$(date +%s.%N)
-  first=$($sim explore --swarm --bug "$b" --seeds "$swarm_seeds" --stop-on-failure --time-budget "$budget" --json \
-    --seed-dir /tmp/switch-table 2>/dev/null | jq -rs '[.[] | select(.outcome != "pass")][0] | if . == null then "none" else "\(.seed) (\(.checker))" end' || true)
+  $sim explore --swarm --bug "$b" --seeds "$swarm_seeds" --stop-on-failure --time-budget "$budget" \
+    --out "$tmp/swarm.jsonl" --seed-dir "$tmp" >/dev/null 2>&1 || true
+  first=$(jq -rs '. as $all | ([$all[] | select(.outcome != "pass")][0]) as $f
+    | if $f == null then "none in \($all | length) seeds" else "\($f.seed) (`\($f.checker)`)" end' "$tmp/swarm.jsonl")
   wall=$(echo "$(date +%s.%N) - $start" | bc)
   printf '| `%s` | `%s` | %s | %s | %s, %.0f s |\n' "$b" "$s" "$targeted" "${checkers:-}" "$first" "$wall"
 done
