@@ -422,6 +422,11 @@ impl ContactObligations {
         self.due.retain(|(l, f), _| *l != node && *f != node);
     }
 
+    /// Whether anything is owed.
+    pub fn is_empty(&self) -> bool {
+        self.due.is_empty()
+    }
+
     /// `leader` owes nothing to a follower `still_peer` rejects (removed from its configuration).
     pub fn keep_peers(&mut self, leader: usize, still_peer: impl Fn(usize) -> bool) {
         self.due.retain(|(l, f), _| *l != leader || still_peer(*f));

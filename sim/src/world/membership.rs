@@ -37,6 +37,15 @@ impl World {
         (0..self.nodes.len()).filter(|&i| h.server.cluster().contains_key(&self.nodes[i].members[g].name)).collect()
     }
 
+    /// The nodes whose member of group `g` is a voter of the configuration node `i`'s member has in force.
+    pub(super) fn voters(&self, i: usize, g: usize) -> BTreeSet<usize> {
+        let Some(h) = self.nodes[i].members[g].host.as_ref() else { return BTreeSet::new() };
+        let cluster = h.server.cluster();
+        (0..self.nodes.len())
+            .filter(|&j| cluster.get(&self.nodes[j].members[g].name).is_some_and(|m| m.is_voter()))
+            .collect()
+    }
+
     /// A random membership change on node `i`: its member of a random group leaves if the leader's
     /// configuration holds it and more than a majority of the nodes would stay voters (so that one node
     /// out at a time never leaves a group without a quorum); otherwise it joins, as a voter, a

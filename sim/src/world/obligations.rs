@@ -168,7 +168,9 @@ impl World {
         }
         // A follower removed from the leader's configuration is owed nothing (Ra's leader stops
         // replicating to it the moment it appends the change).
-        if let Some(h) = self.nodes[i].members[g].host.as_ref() {
+        if !self.checkers.obligations.is_empty()
+            && let Some(h) = self.nodes[i].members[g].host.as_ref()
+        {
             let k = self.nodes.len();
             let peers: Vec<usize> =
                 (0..k).filter(|&j| h.server.peers().contains_key(&self.nodes[j].members[g].name)).collect();
@@ -209,17 +211,11 @@ impl World {
         {
             return;
         }
-        let voters: std::collections::BTreeSet<usize> = (0..self.nodes.len())
-            .filter(|&j| {
-                let name = &self.nodes[j].members[g].name;
-                self.nodes[i].members[g]
-                    .host
-                    .as_ref()
-                    .is_some_and(|h| h.server.cluster().get(name).is_some_and(|m| m.is_voter()))
-            })
-            .collect();
         match advanced {
-            Some(Ok(Some(t))) => self.checkers.commit_advanced(g, commit, t, voters),
+            Some(Ok(Some(t))) => {
+                let voters = self.voters(i, g);
+                self.checkers.commit_advanced(g, commit, t, voters)
+            }
             Some(Err(e)) => {
                 let detail = format!("term at commit {commit}: {e}");
                 self.checkers.violation("storage-error", &name, self.now_ns, detail);

@@ -265,16 +265,10 @@ impl World {
         if !n.up {
             return;
         }
-        let m = &mut n.members[g];
-        if m.stopped {
+        if n.members[g].stopped {
             return;
         }
-        if let Some(h) = m.host.as_ref() {
-            m.written_at_crash = Some(m.written_before_receive.unwrap_or_else(|| h.log.last_written()));
-        }
-        m.reset();
-        let key = self.member_key(i, g);
-        self.checkers.obligations.forget(key);
+        self.take_down_member(i, g);
         if !self.nodes[i].members[g].restarts.allow(now, SERVER_SUP_RESTARTS) {
             self.nodes[i].members[g].stopped = true;
             self.count("members stopped by their supervisor");
@@ -284,6 +278,18 @@ impl World {
         self.count("member restarts");
         self.note_member(i, g, Kind::Crash, "server restart (its supervisor)".into());
         self.restart_member(i, g);
+    }
+
+    /// Group `g`'s server on node `i` is gone (crashed or stopped): what it had written is noted for
+    /// `written-survives`, its volatile state goes, and contact obligations to or from it lapse.
+    pub(super) fn take_down_member(&mut self, i: usize, g: usize) {
+        let m = &mut self.nodes[i].members[g];
+        if let Some(h) = m.host.as_ref() {
+            m.written_at_crash = Some(m.written_before_receive.unwrap_or_else(|| h.log.last_written()));
+        }
+        m.reset();
+        let key = self.member_key(i, g);
+        self.checkers.obligations.forget(key);
     }
 
     /// Starts group `g`'s member on node `i` again from its config (a supervisor's or an operator's

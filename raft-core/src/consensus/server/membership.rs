@@ -214,21 +214,16 @@ impl Server {
         let (cit_index, cit_term) = self.cluster.index_term;
         if index == cit_index && term != cit_term {
             match change {
-                Some(cluster) => {
-                    self.cluster.adopt(&id, cluster, (index, term));
-                    return;
-                }
+                Some(cluster) => self.cluster.adopt(&id, cluster, (index, term)),
+                // (Ra then checks the entry again against the reverted configuration, whose index is
+                // lower: as it is no cluster change, nothing more happens.)
                 None => {
                     if let Some((pi, pt, prev)) = self.cluster.previous.clone() {
                         self.cluster.adopt(&id, prev, (pi, pt));
                     }
-                    // Ra re-checks the entry against the reverted configuration.
-                    if self.cluster.index_term.0 == index {
-                        return;
-                    }
-                    return self.pre_append_follower(index, term, payload);
                 }
             }
+            return;
         }
         if let Some(cluster) = change {
             let (old_index, old_term) = self.cluster.index_term;

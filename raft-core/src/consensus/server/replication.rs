@@ -426,7 +426,7 @@ impl Server {
 
     /// Ra's `make_rpc_effect`: up to `batch` entries from the peer's next index (which moves past them
     /// when `advance`), or a snapshot sender when the peer needs entries the log no longer has.
-    pub(super) fn make_rpc(
+    fn make_rpc(
         &mut self,
         peer: &ServerId,
         batch: usize,
