@@ -345,3 +345,30 @@ fn node_boots_rejects_a_disk_whose_wal_cannot_be_read() {
     assert_eq!((v.checker.as_str(), v.node.as_str()), ("node-boots", "n1"), "{v:?}");
     assert!(!v.context.is_empty(), "the violation carries the trace before it");
 }
+
+#[test]
+fn converges_judges_only_the_members_of_the_configuration_in_force() {
+    let up = |applied, role, term| Some((LogIndex(applied), role, Term(term)));
+    // n3 was removed from the group: behind or down, it is not judged; a member in the configuration is.
+    let view = [up(9, Role::Leader, 3), up(9, Role::Follower, 3), up(4, Role::Follower, 3)];
+    let in_config: std::collections::BTreeSet<usize> = [0, 1].into_iter().collect();
+    assert_eq!(checkers::converged_in(&view, &in_config), Ok(()));
+    assert_eq!(checkers::converged_in(&[view[0].clone(), view[1].clone(), None], &in_config), Ok(()));
+    let everyone: std::collections::BTreeSet<usize> = [0, 1, 2].into_iter().collect();
+    assert!(checkers::converged_in(&view, &everyone).unwrap_err().contains("different indexes"));
+    let behind = [up(9, Role::Leader, 3), up(4, Role::Follower, 3), up(9, Role::Follower, 3)];
+    assert!(checkers::converged_in(&behind, &in_config).unwrap_err().contains("different indexes"));
+}
+
+#[test]
+fn a_follower_removed_from_the_configuration_is_owed_no_contact() {
+    let mut o = ContactObligations::new(1_000);
+    o.pre_vote_delivered(0, 1, 0);
+    o.pre_vote_delivered(0, 2, 0);
+    // Follower 2 leaves leader 0's configuration: only follower 1 is still owed contact.
+    o.keep_peers(0, |f| f == 1);
+    assert_eq!(o.overdue(2_000).map(|(l, f, _)| (l, f)), Some((0, 1)));
+    o.contacted(0, 1);
+    assert_eq!(o.overdue(2_000), None);
+    assert!(o.is_empty());
+}
