@@ -2,7 +2,7 @@
 //! test, and the linearizability checker on large histories.
 //!
 //! Run by `cargo xtask bench` (which writes `BENCHMARKS.md`), or directly with
-//! `cargo bench -p sim --bench engine -- [--reps N] [--profile default|swarm|bare]`. Prints a Markdown
+//! `cargo bench -p sim --bench engine -- [--reps N] [--profile default|swarm|bare] [--write-histories DIR]`. Prints a Markdown
 //! section on stdout. Everything runs on one core, fixed seeds; each figure is the median of the
 //! repetitions with (min–max).
 //!
@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use raft_core::Bugs;
 use scenarios::WorldSpec;
-use sim::linearizability::{self, KvOp, KvOutcome, Operation, Verdict};
+use sim::linearizability::{self, Budget, Call, Model, Op, Ret, Verdict};
 use sim::{RunResult, WorldConfig};
 
 /// The default long run (`recovery/frequent-power-loss`: 60 simulated seconds of power losses).
@@ -24,6 +24,8 @@ const DEFAULT_SEEDS: u64 = 4;
 const SWARM_SEEDS: u64 = 100;
 /// The engine's search budget per key (`World::run`).
 const BUDGET_PER_KEY: u64 = 2_000_000;
+/// `sim check-history`'s: its clock ends the search (60 s by default), not a step count.
+const CLI_BUDGET_PER_KEY: u64 = u64::MAX;
 
 struct Stats {
     median: f64,
@@ -120,8 +122,9 @@ fn without_faults(worlds: &[WorldConfig], checkers: bool) -> Vec<WorldConfig> {
 }
 
 /// A linearizable history, generated: every operation takes effect at a random instant inside its
-/// interval, in that order, against a register per key. `concurrency` operations overlap on average.
-fn history(ops: usize, keys: u32, concurrency: u64, seed: u64) -> Vec<Operation> {
+/// interval, in that order, against a register per key. `concurrency` operations overlap on average;
+/// process `i % concurrency` issues operation `i` (for drawing; the checker looks only at times).
+fn history(ops: usize, keys: u32, concurrency: u64, seed: u64) -> Vec<Op> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut next = move |n: u64| {
         x ^= x << 13;
@@ -130,40 +133,41 @@ fn history(ops: usize, keys: u32, concurrency: u64, seed: u64) -> Vec<Operation>
         x % n.max(1)
     };
     let spacing = 1_000u64;
-    let mut planned: Vec<(u64, Operation)> = (0..ops as u64)
+    let mut planned: Vec<(u64, Op)> = (0..ops as u64)
         .map(|i| {
             let invoke_ns = i * spacing + next(spacing);
-            let return_ns = invoke_ns + 1 + next(2 * concurrency * spacing);
-            let at = invoke_ns + next(return_ns - invoke_ns);
-            let key = format!("k{}", next(u64::from(keys)));
-            let value = format!("v{i}").into_bytes();
-            let op = match next(3) {
-                0 => KvOp::Put(value),
-                1 => KvOp::Get,
-                _ => KvOp::Cas { expected: if next(2) == 0 { None } else { Some(b"v0".to_vec()) }, new: value },
+            let complete_ns = invoke_ns + 1 + next(2 * concurrency * spacing);
+            let at = invoke_ns + next(complete_ns - invoke_ns);
+            let key = Some(format!("k{}", next(u64::from(keys))));
+            let value = Some(format!("v{i}").into_bytes());
+            let call = match next(3) {
+                0 => Call::Write(value),
+                1 => Call::Read,
+                _ => Call::Cas { expected: if next(2) == 0 { None } else { Some(b"v0".to_vec()) }, new: value },
             };
-            (at, Operation { key, op, outcome: KvOutcome::Unknown, invoke_ns, return_ns })
+            (at, Op { process: i % concurrency, key, call, ret: Ret::Unknown, invoke_ns, complete_ns })
         })
         .collect();
     planned.sort_by_key(|(at, _)| *at);
-    let mut state: std::collections::BTreeMap<String, Option<Vec<u8>>> = std::collections::BTreeMap::new();
+    let mut state: std::collections::BTreeMap<Option<String>, Option<Vec<u8>>> = std::collections::BTreeMap::new();
     let mut out = Vec::with_capacity(ops);
     for (_, mut op) in planned {
         let current = state.entry(op.key.clone()).or_insert(None);
-        op.outcome = match &op.op {
-            KvOp::Put(v) => {
-                *current = Some(v.clone());
-                KvOutcome::Ok
+        op.ret = match &op.call {
+            Call::Write(v) => {
+                *current = v.clone();
+                Ret::Ok
             }
-            KvOp::Get => KvOutcome::Value(current.clone()),
-            KvOp::Cas { expected, new } => {
-                let previous = current.clone();
-                let applied = previous == *expected;
-                if applied {
-                    *current = Some(new.clone());
+            Call::Read => Ret::Read(current.clone()),
+            Call::Cas { expected, new } => {
+                if current == expected {
+                    *current = new.clone();
+                    Ret::Ok
+                } else {
+                    Ret::CasRefused { previous: current.clone() }
                 }
-                KvOutcome::Cas { applied, previous }
             }
+            Call::Append(_) => unreachable!("no appends generated"),
         };
         out.push(op);
     }
@@ -171,14 +175,71 @@ fn history(ops: usize, keys: u32, concurrency: u64, seed: u64) -> Vec<Operation>
     out
 }
 
-fn linearizability_ms(h: &[Operation]) -> (f64, &'static str) {
+/// The same history broken: its last read sees a value overwritten for certain before it began (a write
+/// that completed before another write of the key began, which completed before the read began) — a
+/// stale read, the commonest violation.
+fn broken(mut h: Vec<Op>) -> Vec<Op> {
+    let last = (0..h.len()).rev().find(|&i| matches!(h[i].ret, Ret::Read(_))).expect("a read");
+    let writes: Vec<&Op> =
+        h.iter().filter(|o| o.key == h[last].key && matches!(o.call, Call::Write(_)) && o.ret == Ret::Ok).collect();
+    let stale = writes
+        .iter()
+        .filter(|w| {
+            writes.iter().any(|x| x.invoke_ns > w.complete_ns && x.complete_ns < h[last].invoke_ns && x.call != w.call)
+        })
+        .max_by_key(|w| w.complete_ns)
+        .map(|w| match &w.call {
+            Call::Write(v) => v.clone(),
+            _ => unreachable!("writes only"),
+        })
+        .expect("an overwritten write");
+    h[last].ret = Ret::Read(stale);
+    h
+}
+
+/// The histories the checker is timed on (and `--write-histories` writes for `sim check-history` and
+/// Porcupine): name, file stem, history, its verdict.
+fn histories() -> Vec<(&'static str, &'static str, Vec<Op>, Verdict)> {
+    let crowded = history(1_000, 1, 20, 2);
+    vec![
+        (
+            "10,000 operations over 100 keys, ~4 overlapping",
+            "ops10000-keys100-c4",
+            history(10_000, 100, 4, 1),
+            Verdict::Linearizable,
+        ),
+        (
+            "1,000 operations on one key, ~4 overlapping",
+            "ops1000-keys1-c4",
+            history(1_000, 1, 4, 2),
+            Verdict::Linearizable,
+        ),
+        (
+            "1,000 operations on one key, ~20 concurrent writers",
+            "ops1000-keys1-c20",
+            crowded.clone(),
+            Verdict::Linearizable,
+        ),
+        ("the same with one stale read", "ops1000-keys1-c20-stale", broken(crowded), Verdict::NotLinearizable),
+    ]
+}
+
+/// Milliseconds and the verdict's name, with a budget of `steps` per key.
+fn linearizability_ms(h: &[Op], steps: u64, expected: Verdict) -> (f64, &'static str) {
     let start = Instant::now();
-    let verdict = black_box(linearizability::check(h, BUDGET_PER_KEY));
+    let mut keep_going = || true;
+    let mut budget = Budget {
+        steps_per_key: steps,
+        keep_going: (steps == CLI_BUDGET_PER_KEY).then_some(&mut keep_going as &mut dyn FnMut() -> bool),
+        stop_at_violation: steps == BUDGET_PER_KEY,
+    };
+    let verdict = black_box(linearizability::check(h, Model::CasRegister, &mut budget)).verdict;
     let ms = start.elapsed().as_secs_f64() * 1e3;
+    assert!(verdict == expected || verdict == Verdict::Undecided, "{verdict:?}, expected {expected:?}");
     let said = match verdict {
         Verdict::Linearizable => "linearizable",
-        Verdict::Unknown { .. } => "unknown (search budget spent)",
-        Verdict::NotLinearizable { key } => panic!("a linearizable history judged not linearizable on {key}"),
+        Verdict::Undecided => "undecided (search budget spent)",
+        Verdict::NotLinearizable => "not linearizable",
     };
     (ms, said)
 }
@@ -187,6 +248,15 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     let reps: usize = arg("--reps").map(|r| r.parse().expect("--reps N")).unwrap_or(5);
+    // `--write-histories DIR` writes the checker's histories as JSON lines (for `cargo xtask bench`'s
+    // comparison with Porcupine) and stops.
+    if let Some(dir) = arg("--write-histories") {
+        for (_, stem, h, _) in histories() {
+            let path = std::path::Path::new(&dir).join(format!("{stem}.jsonl"));
+            std::fs::write(&path, sim::history::to_jsonl(&h)).expect("write a history");
+        }
+        return;
+    }
     // `--profile WORKLOAD` runs one workload in a loop, for perf/callgrind.
     if let Some(which) = arg("--profile") {
         let worlds = match which.as_str() {
@@ -269,19 +339,23 @@ fn main() {
     }
     println!(
         "\n## sim: linearizability checker\n\n\
-         Generated linearizable histories of puts, gets and compare-and-sets (each takes effect at a random \
-         instant inside its interval); `linearizability::check` with the engine's budget of \
-         {BUDGET_PER_KEY} search steps per key, {reps} repetitions. Goal: 10,000 operations in under 1 s.\n"
+         Generated histories of puts, gets and compare-and-sets (each takes effect at a random instant \
+         inside its interval), and one broken by a stale read; `linearizability::check` with the engine's \
+         budget of {BUDGET_PER_KEY} search steps per key, and with `sim check-history`'s (no step bound; \
+         its clock stops it, 60 s by default), {reps} repetitions. Goals: 10,000 operations in under 1 s; \
+         1,000 operations on one key with 20 concurrent writers decided in under 1 s.\n"
     );
-    println!("| history | ms | verdict |");
-    println!("|---|---|---|");
-    for (name, h) in [
-        ("10,000 operations over 100 keys, ~4 overlapping", history(10_000, 100, 4, 1)),
-        ("1,000 operations on one key, ~4 overlapping", history(1_000, 1, 4, 2)),
-        ("1,000 operations on one key, ~20 concurrent writers", history(1_000, 1, 20, 2)),
-    ] {
-        let runs: Vec<(f64, &str)> = (0..reps).map(|_| linearizability_ms(&h)).collect();
-        let verdict = runs[0].1;
-        println!("| {name} | {} | {verdict} |", fmt(&stats(runs.into_iter().map(|r| r.0).collect()), 1));
+    println!("| history | engine's budget: ms | verdict | check-history's budget: ms | verdict |");
+    println!("|---|---|---|---|---|");
+    for (name, _, h, expected) in histories() {
+        let engine: Vec<(f64, &str)> = (0..reps).map(|_| linearizability_ms(&h, BUDGET_PER_KEY, expected)).collect();
+        let cli: Vec<(f64, &str)> = (0..reps).map(|_| linearizability_ms(&h, CLI_BUDGET_PER_KEY, expected)).collect();
+        println!(
+            "| {name} | {} | {} | {} | {} |",
+            fmt(&stats(engine.iter().map(|r| r.0).collect()), 1),
+            engine[0].1,
+            fmt(&stats(cli.iter().map(|r| r.0).collect()), 1),
+            cli[0].1
+        );
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod checkers;
 pub mod fault_classes;
+pub mod history;
 pub mod image;
 pub mod linearizability;
 pub mod seedfile;

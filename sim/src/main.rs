@@ -1,5 +1,4 @@
-//! The `sim` command: `list`, `run`, `explore`, `sweep`, `merge`, `replay`, `shrink` — the CLI contract of
-//! `harness.md`.
+//! The `sim` command: `list`, `run`, `explore`, `sweep`, `merge`, `replay`, `shrink`, `check-history`.
 //!
 //! Why a thin layer: everything a run is (world, switches, checkers, trace, seed files) lives in the
 //! library, so that tests and `cargo xtask regress` see exactly what a user sees. This file only parses
@@ -13,6 +12,7 @@ use clap::{Parser, Subcommand};
 mod cli;
 
 use cli::Usage;
+use cli::check_history::CheckHistoryArgs;
 use cli::explore::ExploreArgs;
 use cli::list::ListWhat;
 use cli::merge::MergeArgs;
@@ -66,6 +66,9 @@ enum Command {
     /// Shrinks a failing seed file: fewer faults, smaller crash images, a shorter and smaller world that
     /// still fails with the same checker; writes the result as a seed file with an explicit fault plan.
     Shrink(ShrinkArgs),
+    /// Checks client histories recorded anywhere (Jepsen's log, Knossos's EDN, the engine's JSON lines)
+    /// for linearizability: exit 0 linearizable, 10 not, 3 undecided within the budget, 2 bad input.
+    CheckHistory(CheckHistoryArgs),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         Command::Merge(args) => cli::merge::merge(&args),
         Command::Replay(args) => cli::replay::replay(&args),
         Command::Shrink(args) => cli::shrink::shrink(&args),
+        Command::CheckHistory(args) => cli::check_history::check_history(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

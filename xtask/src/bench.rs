@@ -8,7 +8,7 @@ use std::time::Instant;
 /// Benchmark binaries, each printing a Markdown section on stdout.
 const BENCHES: [(&str, &str); 3] = [("vfs", "vfs"), ("raft-core", "storage"), ("sim", "engine")];
 
-const USAGE: &str = "usage: cargo xtask bench [--reps N] [--find-ranges N] [--rss-seeds N]";
+const USAGE: &str = "usage: cargo xtask bench [--reps N] [--find-ranges N] [--rss-seeds N] [--porcupine DIR]";
 
 /// Seeds per range when timing how long a bug switch takes to be found: a targeted scenario's range, and
 /// swarm's (a switch not found within a range counts as not found there).
@@ -19,9 +19,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut reps = "5".to_string();
     let mut find_ranges = 20u64;
     let mut rss_seeds = 10_000u64;
+    let mut porcupine = None;
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
         let value = rest.next().ok_or(USAGE)?;
+        if flag == "--porcupine" {
+            porcupine = Some(value.clone());
+            continue;
+        }
         let n: u64 = value.parse().map_err(|_| USAGE.to_string())?;
         match flag.as_str() {
             "--reps" if n >= 1 => reps = value.clone(),
@@ -54,6 +59,16 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     // Failures' seed files go to a scratch directory, not `seeds/found/`.
     let dir = std::env::temp_dir().join(format!("xtask-bench-{}", std::process::id()));
     let dir = dir.to_str().ok_or("temp path is not UTF-8")?.to_string();
+    {
+        let reps_n: usize = reps.parse().map_err(|_| USAGE.to_string())?;
+        let text = crate::bench_history::section(&sim, &dir, porcupine.as_deref(), reps_n)?;
+        print!("{text}");
+        sections.push(text);
+        commands.push(match &porcupine {
+            Some(p) => format!("sim check-history --json FILES; porcupine-driver FILES (checkout {p})"),
+            None => "sim check-history --json FILES".to_string(),
+        });
+    }
     if rss_seeds > 0 {
         let text = memory_section(&sim, &dir, rss_seeds)?;
         print!("{text}");

@@ -12,6 +12,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
+mod bench_history;
 mod tidy;
 
 use std::path::{Path, PathBuf};

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use clap::Args;
 use scenarios::Scenario;
 
+pub(crate) mod check_history;
 pub(crate) mod explore;
 pub(crate) mod list;
 pub(crate) mod merge;

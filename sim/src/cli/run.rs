@@ -27,6 +27,9 @@ pub(crate) struct RunArgs {
     /// Prints the result as one JSON object.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Writes the clients' history as JSON lines (what `sim check-history` reads).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) history: Option<std::path::PathBuf>,
 }
 
 pub(crate) fn run(args: &RunArgs) -> Result<u8, Usage> {
@@ -40,6 +43,10 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, Usage> {
             println!("{line}");
         }
         println!();
+    }
+    if let (Some(path), Ok(r)) = (&args.history, &f.result) {
+        std::fs::write(path, sim::history::to_jsonl(&r.history))
+            .map_err(|e| Usage(format!("{}: {e}", path.display())))?;
     }
     if args.json {
         println!("{}", f.json(&plan));

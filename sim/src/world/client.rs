@@ -20,7 +20,9 @@ pub(super) struct InFlight {
     /// The group whose machine it goes to.
     pub(super) group: usize,
     pub(super) key: String,
-    pub(super) op: linearizability::KvOp,
+    pub(super) call: linearizability::Call,
+    /// The closed-loop client that asked, or the open-loop generator (`NO_PROCESS`).
+    pub(super) process: u64,
     pub(super) invoke_ns: u64,
     pub(super) command: KvCommand,
 }
@@ -135,19 +137,20 @@ impl World {
         self.client_seq += 1;
         let kind = below(&mut self.client_rng, 3);
         let value = self.new_value(self.client_seq, kind != 0);
-        let (command, op) = match kind {
-            0 => (KvCommand::Get { key: key.clone() }, linearizability::KvOp::Get),
+        let (command, call) = match kind {
+            0 => (KvCommand::Get { key: key.clone() }, linearizability::Call::Read),
             1 => {
-                let op = linearizability::KvOp::Put(history_value(&value));
-                (KvCommand::Put { key: key.clone(), value }, op)
+                let call = linearizability::Call::Write(Some(history_value(&value)));
+                (KvCommand::Put { key: key.clone(), value }, call)
             }
             _ => {
-                let op = linearizability::KvOp::Cas { expected: None, new: history_value(&value) };
-                (KvCommand::Cas { key: key.clone(), expected: None, new: value }, op)
+                let call = linearizability::Call::Cas { expected: None, new: Some(history_value(&value)) };
+                (KvCommand::Cas { key: key.clone(), expected: None, new: value }, call)
             }
         };
         let request = self.client_seq;
-        let f = InFlight { group, key, op, invoke_ns: self.now_ns, command: command.clone() };
+        let process = client.map_or(linearizability::NO_PROCESS, |c| c as u64);
+        let f = InFlight { group, key, call, process, invoke_ns: self.now_ns, command: command.clone() };
         self.in_flight.insert(request, f);
         self.checkers.invoke(request, self.now_ns);
         self.count("client operations");
@@ -243,36 +246,48 @@ impl World {
         }
         self.count("client operations ok");
         self.checkers.committed(request, self.now_ns);
-        let outcome = match result {
-            KvResult::Ok => linearizability::KvOutcome::Ok,
-            KvResult::Value(v) => linearizability::KvOutcome::Value(v.as_deref().map(history_value)),
-            KvResult::Cas { applied, previous } => {
-                linearizability::KvOutcome::Cas { applied, previous: previous.as_deref().map(history_value) }
+        let ret = match result {
+            KvResult::Ok | KvResult::Cas { applied: true, .. } => linearizability::Ret::Ok,
+            KvResult::Value(v) => linearizability::Ret::Read(v.as_deref().map(history_value)),
+            KvResult::Cas { applied: false, previous } => {
+                linearizability::Ret::CasRefused { previous: previous.as_deref().map(history_value) }
             }
         };
-        let (key, op, invoke_ns) = (f.key, f.op, f.invoke_ns);
-        self.history.push(linearizability::Operation { key, op, outcome, invoke_ns, return_ns: self.now_ns });
+        self.history.push(linearizability::Op {
+            process: f.process,
+            key: Some(f.key),
+            call: f.call,
+            ret,
+            invoke_ns: f.invoke_ns,
+            complete_ns: self.now_ns,
+        });
     }
 
     /// An operation whose outcome nobody will learn: it may take effect at any time after its invocation.
     pub(super) fn record_unknown(&mut self, f: InFlight) {
-        let outcome = linearizability::KvOutcome::Unknown;
-        let op =
-            linearizability::Operation { key: f.key, op: f.op, outcome, invoke_ns: f.invoke_ns, return_ns: u64::MAX };
-        self.history.push(op);
+        self.history.push(linearizability::Op {
+            process: f.process,
+            key: Some(f.key),
+            call: f.call,
+            ret: linearizability::Ret::Unknown,
+            invoke_ns: f.invoke_ns,
+            complete_ns: u64::MAX,
+        });
     }
 }
 
-/// A value as the history keeps it: short ones whole, longer ones as their first 8 bytes (the write's
-/// number) and a 64-bit hash of all of it, so a history of large values stays small and a damaged value
-/// (same number, other bytes) still differs from the one written.
+/// A value as the history keeps it, readable in `sim check-history`'s output and pages: `v<N>` for the
+/// write numbered N (its first 8 bytes) when that is all of it, else `v<N>:<length>:<hash>` with a
+/// 64-bit hash of all of it, so a history of large values stays small and a damaged value (same number,
+/// other bytes) still differs from the one written. Anything shorter than a number is kept as hex.
 fn history_value(value: &[u8]) -> Vec<u8> {
-    if value.len() <= 16 {
-        return value.to_vec();
+    let Some(number) = value.get(..8) else {
+        return value.iter().map(|b| format!("{b:02x}")).collect::<String>().into_bytes();
+    };
+    let n = u64::from_be_bytes(number.try_into().expect("8 bytes"));
+    if value.len() == 8 {
+        return format!("v{n}").into_bytes();
     }
     // Large values are hashed on every write and every read: a word at a time.
-    let hash = crate::checkers::digest(value);
-    let mut kept = value[..8].to_vec();
-    kept.extend(hash.to_be_bytes());
-    kept
+    format!("v{n}:{}:{:016x}", value.len(), crate::checkers::digest(value)).into_bytes()
 }

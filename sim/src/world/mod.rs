@@ -173,7 +173,7 @@ pub struct World {
     /// Which groups exist yet.
     created: Vec<bool>,
     /// The completed history (outcomes known or, at the end, unknown).
-    history: Vec<linearizability::Operation>,
+    history: Vec<linearizability::Op>,
     faults_on: bool,
     checkers: Checkers,
     /// The liveness phase saw the cluster converge: the run is over.

@@ -253,25 +253,30 @@ impl World {
     /// agreement and commit durability are judged.
     pub fn finish(mut self) -> RunResult {
         self.hold_disk_errors();
+        // Whatever never got an answer may or may not have happened.
+        let unanswered = std::mem::take(&mut self.in_flight);
+        for (_, f) in unanswered {
+            self.record_unknown(f);
+        }
         if self.checkers.first().is_none() && self.cfg.checkers {
-            // Whatever never got an answer may or may not have happened.
-            let unanswered = std::mem::take(&mut self.in_flight);
-            for (_, f) in unanswered {
-                self.record_unknown(f);
-            }
             self.count_n("history operations", self.history.len() as u64);
-            match linearizability::check(&self.history, 2_000_000) {
-                linearizability::Verdict::Linearizable => {}
-                linearizability::Verdict::NotLinearizable { key } => self.checkers.violation(
-                    "linearizability",
-                    "cluster",
-                    self.now_ns,
-                    format!(
-                        "no linearization of the {} operations on key {key}",
-                        self.history.iter().filter(|o| o.key == key).count()
-                    ),
-                ),
-                linearizability::Verdict::Unknown { .. } => self.count("linearizability unknown"),
+            let report = linearizability::check(
+                &self.history,
+                linearizability::Model::CasRegister,
+                &mut linearizability::Budget::steps(2_000_000),
+            );
+            match (report.verdict, report.worst()) {
+                (linearizability::Verdict::NotLinearizable, Some(failed)) => {
+                    let key = failed.key.as_deref().unwrap_or_default();
+                    self.checkers.violation(
+                        "linearizability",
+                        "cluster",
+                        self.now_ns,
+                        format!("no linearization of the {} operations on key {key}", failed.ops.len()),
+                    )
+                }
+                (linearizability::Verdict::Undecided, _) => self.count("linearizability unknown"),
+                _ => {}
             }
         }
         if self.checkers.first().is_none() && !self.converged {
@@ -307,6 +312,7 @@ impl World {
             trail: self.trail,
             materialized,
             fired_cuts,
+            history: self.history,
         }
     }
 

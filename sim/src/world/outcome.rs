@@ -74,6 +74,9 @@ pub struct RunResult {
     pub materialized: Vec<PlannedFault>,
     /// Where each power cut of `materialized` fell (the call, and when), in plan order.
     pub fired_cuts: Vec<FiredCut>,
+    /// The clients' history: every operation with its outcome (unknown for those never answered), in
+    /// the order their outcomes became known (`sim run --history`).
+    pub history: Vec<crate::linearizability::Op>,
 }
 
 /// Where a power cut of a materialised plan fell: what a reader wants to know of an `ExactPowerCut`
