@@ -75,7 +75,14 @@ impl SeedFile {
                 "format_version {version} is newer than this sim understands ({FORMAT_VERSION}); update the sim"
             ));
         }
-        let file: SeedFile = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        let world = value.get("world").cloned();
+        let file: SeedFile = serde_json::from_value(value).map_err(|e| match world {
+            Some(Value::Object(fields)) => match knob_in_error(&fields) {
+                Some(knob_error) => format!("world.{knob_error}"),
+                None => e.to_string(),
+            },
+            _ => e.to_string(),
+        })?;
         file.config()?;
         Ok(file)
     }
@@ -123,7 +130,22 @@ pub fn apply_overrides(spec: &WorldSpec, overrides: &Map<String, Value>) -> Resu
         }
         fields.insert(knob.clone(), value.clone());
     }
-    serde_json::from_value(Value::Object(fields)).map_err(|e| format!("overrides: {e}"))
+    serde_json::from_value(Value::Object(fields.clone()))
+        .map_err(|e| knob_in_error(&fields).unwrap_or_else(|| format!("overrides: {e}")))
+}
+
+/// Why a world's fields do not make a `WorldSpec`, naming the first knob whose value alone is wrong
+/// (serde's own message names the type, not the field): each field is tried in a world known to be
+/// good. `None` if no single field is to blame.
+fn knob_in_error(fields: &Map<String, Value>) -> Option<String> {
+    let Value::Object(good) = serde_json::to_value(scenarios::base(0)).expect("a world serialises") else {
+        unreachable!("a world is an object")
+    };
+    fields.iter().find_map(|(knob, value)| {
+        let mut one = good.clone();
+        one.insert(knob.clone(), value.clone());
+        serde_json::from_value::<WorldSpec>(Value::Object(one)).err().map(|e| format!("{knob}: {e}"))
+    })
 }
 
 /// The overrides that turn `from` into `to`: every knob whose value differs (so that a file whose world
@@ -184,7 +206,12 @@ mod tests {
         let bug = text.replace("config-no-dir-sync", "no-such-bug");
         assert!(SeedFile::parse(&bug).unwrap_err().starts_with("unknown bug \"no-such-bug\"; valid: indexes-badmatch"));
         let node = text.replace("\"nodes\": 3", "\"nodes\": 0");
-        assert_eq!(SeedFile::parse(&node), Err("world.nodes: at least 1".into()));
+        assert_eq!(
+            SeedFile::parse(&node),
+            Err("world.nodes: 0 is outside 1..=15 (RabbitMQ runs quorum queues on 3, 5 or 7 nodes)".into())
+        );
+        let typed = text.replace("\"nodes\": 3", "\"nodes\": \"three\"");
+        assert!(SeedFile::parse(&typed).unwrap_err().starts_with("world.nodes: invalid type: string \"three\""));
         assert!(SeedFile::parse("").unwrap_err().starts_with("not JSON"));
         for e in [newer, missing, missing_knob, bug, node].map(|t| SeedFile::parse(&t).unwrap_err()) {
             assert_eq!(e.lines().count(), 1, "{e}");
@@ -203,7 +230,7 @@ mod tests {
         assert!(apply_overrides(&spec, &o).unwrap_err().starts_with("unknown knob \"grups\""));
         let mut bad = Map::new();
         parse_override("groups=many", &mut bad).unwrap();
-        assert!(apply_overrides(&spec, &bad).unwrap_err().starts_with("overrides:"));
+        assert!(apply_overrides(&spec, &bad).unwrap_err().starts_with("groups: invalid type: string \"many\""));
         assert!(parse_override("groups", &mut bad).is_err());
     }
 }

@@ -13,7 +13,7 @@ use std::process::Command;
 use crate::workspace_root;
 
 /// Seconds either checker may spend on one file before it answers undecided.
-const TIME_BUDGET_S: &str = "60";
+const TIME_BUDGET_S: &str = "10";
 
 /// One set of files: its name and each file as (ours to read, Porcupine's JSON lines).
 struct Set {
@@ -185,8 +185,8 @@ pub(crate) fn section(sim: &str, scratch: &str, porcupine_dir: Option<&str>, rep
          The same history files, checked by `sim check-history` and by Porcupine (github.com/anishathalye/porcupine, \
          through `bench/porcupine-driver`, `GOMAXPROCS=1`); each side's check time only (not reading the file), \
          summed over a set's files, median of {reps} repetitions; {TIME_BUDGET_S} s per file before either \
-         answers undecided (`unknown`). \"Agree\": files where both gave the same verdict. {skipped}\n\n\
-         | histories | ours: verdicts | ours: ms | Porcupine: verdicts | Porcupine: ms | Porcupine ÷ ours | agree |\n\
+         answers undecided (`unknown`). \"Same verdict\": files where both gave the same verdict (Porcupine's `unknown` is not ours' decided one). {skipped}\n\n\
+         | histories | ours: verdicts | ours: ms | Porcupine: verdicts | Porcupine: ms | Porcupine ÷ ours | same verdict |\n\
          |---|---|---|---|---|---|---|\n{rows}"
     ))
 }

@@ -45,13 +45,10 @@ impl WorldConfig {
     /// nodes and filesystem calls. `Err` says which knob is wrong.
     pub fn validate(&self) -> Result<(), String> {
         let s = &self.spec;
-        if s.nodes == 0 {
-            return Err("nodes: at least 1".into());
-        }
-        if s.groups == 0 {
-            return Err("groups: at least 1".into());
-        }
+        super::bounds::check_knobs(s)?;
+        let run_ms = s.safety_ms + s.liveness_ms;
         for (k, p) in s.fault_plan.iter().enumerate() {
+            super::bounds::check_fault(k, p.at_ms, p.plus_ns, &p.fault, run_ms)?;
             if p.node >= s.nodes {
                 return Err(format!("fault_plan[{k}].node: {} but the cluster has {} nodes", p.node, s.nodes));
             }
@@ -64,9 +61,6 @@ impl WorldConfig {
                 }
                 Fault::Membership { group, .. } if *group >= s.groups => {
                     return Err(format!("fault_plan[{k}].group: {group} but the world has {} groups", s.groups));
-                }
-                Fault::PowerCutAfterCalls { calls: 0, .. } => {
-                    return Err(format!("fault_plan[{k}].calls: at least 1"));
                 }
                 Fault::DiskError { call, .. } if OpKind::from_name(call).is_none() => {
                     let names: Vec<&str> = OpKind::ALL.iter().map(|k| k.name()).collect();

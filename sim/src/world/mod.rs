@@ -37,6 +37,7 @@ use crate::checkers::Checkers;
 use crate::linearizability;
 use crate::trace::{self, Kind};
 
+mod bounds;
 mod client;
 mod config;
 mod faults;

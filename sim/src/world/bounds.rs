@@ -1,0 +1,319 @@
+//! The accepted range of every knob of a world, and of every planned fault: what `WorldConfig::validate`
+//! holds a seed file, a `--set` and a scenario to, so that a bad world is refused in one line naming the
+//! knob, its value and the range, before it can hang a run or exhaust the machine.
+//!
+//! Ranges come from what Ra and RabbitMQ run, with headroom, not from what the tests happen to use
+//! (Ra 3.1.10: `src/ra.hrl`, `src/ra_server_proc.erl`; RabbitMQ 4.0's documented defaults). Where the
+//! harness goes beyond Ra on purpose (WAL files far below Ra's minimum, to roll over often), the range
+//! says so.
+//!
+//! Owns: the table of knob ranges and the fault plan's checks. Must not run anything.
+
+use scenarios::{CutAt, Fault, WorldSpec};
+
+/// A simulated day: the longest phase, stagger or fault duration accepted (the soak's length).
+const DAY_MS: u64 = 86_400_000;
+
+/// One knob's accepted range and where it comes from.
+struct Bound {
+    knob: &'static str,
+    value: fn(&WorldSpec) -> u64,
+    min: fn(&WorldSpec) -> u64,
+    max: u64,
+    why: &'static str,
+}
+
+/// Every knob of a world but the crash model (an enum) and the fault plan (checked entry by entry).
+const BOUNDS: [Bound; 41] = [
+    Bound {
+        knob: "nodes",
+        value: |s| s.nodes as u64,
+        min: |_| 1,
+        max: 15,
+        why: "RabbitMQ runs quorum queues on 3, 5 or 7 nodes",
+    },
+    Bound {
+        knob: "groups",
+        value: |s| s.groups as u64,
+        min: |_| 1,
+        max: 128,
+        why: "Raft groups sharing one Ra system's WAL; swarm draws up to 12",
+    },
+    Bound { knob: "group_stagger_ms", value: |s| s.group_stagger_ms, min: |_| 0, max: DAY_MS, why: "a simulated day" },
+    Bound {
+        knob: "wal_max_size_bytes",
+        value: |s| s.wal_max_size_bytes,
+        min: |_| 512,
+        max: 256_000_000,
+        why: "Ra's default is the top (ra.hrl WAL_DEFAULT_MAX_SIZE_BYTES); the harness goes far below Ra's \
+              64 KiB minimum on purpose, to roll over often",
+    },
+    Bound {
+        knob: "segment_max_count",
+        value: |s| u64::from(s.segment_max_count),
+        min: |_| 1,
+        max: u16::MAX as u64,
+        why: "entries per segment file; Ra's default is 4,096 (ra.hrl SEGMENT_MAX_ENTRIES)",
+    },
+    Bound {
+        knob: "snapshot_interval",
+        value: |s| s.snapshot_interval,
+        min: |_| 0,
+        max: 10_000_000,
+        why: "applied entries between snapshots (0: never)",
+    },
+    Bound { knob: "latency_min_us", value: |s| s.latency_min_us, min: |_| 0, max: 10_000_000, why: "up to 10 s" },
+    Bound {
+        knob: "latency_max_us",
+        value: |s| s.latency_max_us,
+        min: |s| s.latency_min_us,
+        max: 10_000_000,
+        why: "from latency_min_us up to 10 s",
+    },
+    Bound {
+        knob: "step_cost_us",
+        value: |s| s.step_cost_us,
+        min: |_| 1,
+        max: 1_000_000,
+        why: "simulated time per actor step (0 would let a busy node run forever in no time)",
+    },
+    Bound {
+        knob: "heartbeat_ms",
+        value: |s| s.heartbeat_ms,
+        min: |_| 1,
+        max: 60_000,
+        why: "Ra ticks every 1,000 ms (ra_server_proc TICK_INTERVAL_MS)",
+    },
+    Bound {
+        knob: "election_timeout_min_ms",
+        value: |s| s.election_timeout_min_ms,
+        min: |_| 1,
+        max: 600_000,
+        why: "Ra's is broadcast_time 100 ms × 5 (ra_server_proc)",
+    },
+    Bound {
+        knob: "election_timeout_max_ms",
+        value: |s| s.election_timeout_max_ms,
+        min: |s| s.election_timeout_min_ms.max(1),
+        max: 600_000,
+        why: "from election_timeout_min_ms",
+    },
+    Bound {
+        knob: "client_interval_ms",
+        value: |s| s.client_interval_ms,
+        min: |_| 1,
+        max: DAY_MS,
+        why: "0 would issue operations forever at one instant",
+    },
+    Bound { knob: "keys", value: |s| u64::from(s.keys), min: |_| 1, max: 1_000_000, why: "the workload needs a key" },
+    Bound {
+        knob: "clients",
+        value: |s| u64::from(s.clients),
+        min: |_| 0,
+        max: 1_000,
+        why: "closed-loop clients (0: the open-loop generator)",
+    },
+    Bound {
+        knob: "client_timeout_ms",
+        value: |s| s.client_timeout_ms,
+        min: |_| 1,
+        max: DAY_MS,
+        why: "Ra's command timeout is 5,000 ms (ra.hrl DEFAULT_TIMEOUT)",
+    },
+    Bound { knob: "safety_ms", value: |s| s.safety_ms, min: |_| 0, max: DAY_MS, why: "a simulated day" },
+    Bound { knob: "liveness_ms", value: |s| s.liveness_ms, min: |_| 0, max: DAY_MS, why: "a simulated day" },
+    Bound {
+        knob: "liveness_workload_ms",
+        value: |s| s.liveness_workload_ms,
+        min: |_| 0,
+        max: DAY_MS,
+        why: "a simulated day",
+    },
+    Bound { knob: "contact_bound_ms", value: |s| s.contact_bound_ms, min: |_| 1, max: DAY_MS, why: "a simulated day" },
+    Bound { knob: "fault_every_ms", value: |s| s.fault_every_ms, min: |_| 0, max: DAY_MS, why: "0: no random faults" },
+    Bound {
+        knob: "power_loss_weight",
+        value: |s| u64::from(s.power_loss_weight),
+        min: |_| 0,
+        max: 1_000,
+        why: "a relative weight",
+    },
+    Bound {
+        knob: "vm_crash_weight",
+        value: |s| u64::from(s.vm_crash_weight),
+        min: |_| 0,
+        max: 1_000,
+        why: "a relative weight",
+    },
+    Bound {
+        knob: "wal_restart_weight",
+        value: |s| u64::from(s.wal_restart_weight),
+        min: |_| 0,
+        max: 1_000,
+        why: "a relative weight",
+    },
+    Bound {
+        knob: "partition_weight",
+        value: |s| u64::from(s.partition_weight),
+        min: |_| 0,
+        max: 1_000,
+        why: "a relative weight",
+    },
+    Bound {
+        knob: "crash_point_weight",
+        value: |s| u64::from(s.crash_point_weight),
+        min: |_| 0,
+        max: 1_000,
+        why: "a relative weight",
+    },
+    Bound {
+        knob: "segment_writer_crash_weight",
+        value: |s| u64::from(s.segment_writer_crash_weight),
+        min: |_| 0,
+        max: 1_000,
+        why: "a relative weight",
+    },
+    Bound {
+        knob: "one_way_partition_weight",
+        value: |s| u64::from(s.one_way_partition_weight),
+        min: |_| 0,
+        max: 1_000,
+        why: "a relative weight",
+    },
+    Bound {
+        knob: "disk_error_weight",
+        value: |s| u64::from(s.disk_error_weight),
+        min: |_| 0,
+        max: 1_000,
+        why: "a relative weight",
+    },
+    Bound {
+        knob: "slow_disk_weight",
+        value: |s| u64::from(s.slow_disk_weight),
+        min: |_| 0,
+        max: 1_000,
+        why: "a relative weight",
+    },
+    Bound {
+        knob: "membership_change_weight",
+        value: |s| u64::from(s.membership_change_weight),
+        min: |_| 0,
+        max: 1_000,
+        why: "a relative weight",
+    },
+    Bound {
+        knob: "recovery_crash_percent",
+        value: |s| u64::from(s.recovery_crash_percent),
+        min: |_| 0,
+        max: 100,
+        why: "a percentage",
+    },
+    Bound {
+        knob: "message_loss_percent",
+        value: |s| u64::from(s.message_loss_percent),
+        min: |_| 0,
+        max: 100,
+        why: "a percentage",
+    },
+    Bound {
+        knob: "message_duplicate_percent",
+        value: |s| u64::from(s.message_duplicate_percent),
+        min: |_| 0,
+        max: 100,
+        why: "a percentage",
+    },
+    Bound {
+        knob: "message_reorder_percent",
+        value: |s| u64::from(s.message_reorder_percent),
+        min: |_| 0,
+        max: 100,
+        why: "a percentage",
+    },
+    Bound {
+        knob: "wal_recovery_cut_percent",
+        value: |s| u64::from(s.wal_recovery_cut_percent),
+        min: |_| 0,
+        max: 100,
+        why: "a percentage",
+    },
+    Bound { knob: "partition_ms", value: |s| s.partition_ms, min: |_| 0, max: DAY_MS, why: "a simulated day" },
+    Bound { knob: "restart_after_ms", value: |s| s.restart_after_ms, min: |_| 0, max: DAY_MS, why: "a simulated day" },
+    Bound {
+        knob: "value_size_max_bytes",
+        value: |s| s.value_size_max_bytes,
+        min: |_| 8,
+        max: 16 << 20,
+        why: "every value starts with its 8-byte number; RabbitMQ 4.0's default max_message_size is 16 MiB",
+    },
+    Bound {
+        knob: "members (nodes × groups)",
+        value: |s| (s.nodes as u64).saturating_mul(s.groups as u64),
+        min: |_| 1,
+        max: 256,
+        why: "every member is a server, a log and a share of its node's WAL",
+    },
+    Bound {
+        knob: "fault_plan (entries)",
+        value: |s| s.fault_plan.len() as u64,
+        min: |_| 0,
+        max: 100_000,
+        why: "planned faults",
+    },
+];
+
+/// The first knob outside its range, as one line.
+pub(super) fn check_knobs(s: &WorldSpec) -> Result<(), String> {
+    for b in &BOUNDS {
+        let (value, min) = ((b.value)(s), (b.min)(s));
+        if value < min || value > b.max {
+            return Err(format!("{}: {value} is outside {min}..={} ({})", b.knob, b.max, b.why));
+        }
+    }
+    Ok(())
+}
+
+/// Call numbers and reboot cuts: far beyond any run's calls (a run of a simulated day makes millions).
+const MAX_CALLS: u64 = 1 << 40;
+
+/// A planned fault's own numbers: when it falls (inside the run), how long it lasts, how many calls.
+pub(super) fn check_fault(k: usize, at_ms: u64, plus_ns: u64, fault: &Fault, run_ms: u64) -> Result<(), String> {
+    let at = |what: &str, v: u64, lo: u64, hi: u64| {
+        if v < lo || v > hi { Err(format!("fault_plan[{k}].{what}: {v} is outside {lo}..={hi}")) } else { Ok(()) }
+    };
+    at("at_ms", at_ms, 0, run_ms)?;
+    at("plus_ns", plus_ns, 0, 999_999)?;
+    match fault {
+        Fault::PowerLoss { reboot_cut_after_calls }
+        | Fault::VmCrash { reboot_cut_after_calls }
+        | Fault::PowerCutBefore { reboot_cut_after_calls, .. }
+        | Fault::PowerCutAfter { reboot_cut_after_calls, .. } => {
+            at("reboot_cut_after_calls", reboot_cut_after_calls.unwrap_or(0), 0, MAX_CALLS)
+        }
+        Fault::PowerCutAfterCalls { calls, reboot_cut_after_calls } => {
+            at("calls", *calls, 1, MAX_CALLS)?;
+            at("reboot_cut_after_calls", reboot_cut_after_calls.unwrap_or(0), 0, MAX_CALLS)
+        }
+        Fault::ExactPowerCut { at: cut, reboot_cut, .. } => {
+            if let CutAt::BeforeCall(n) | CutAt::AfterCall(n) = cut {
+                at("at.call", *n, 0, MAX_CALLS)?;
+            }
+            at("reboot_cut.after_calls", reboot_cut.as_ref().map_or(0, |r| r.after_calls), 0, MAX_CALLS)
+        }
+        Fault::Isolate { inbound, outbound, duration_ms } => {
+            if !inbound && !outbound {
+                return Err(format!("fault_plan[{k}]: an isolation drops inbound or outbound messages, or both"));
+            }
+            at("duration_ms", *duration_ms, 0, DAY_MS)
+        }
+        Fault::SlowWal { sync_latency_us, duration_ms } => {
+            at("sync_latency_us", *sync_latency_us, 0, 10_000_000)?;
+            at("duration_ms", *duration_ms, 0, DAY_MS)
+        }
+        Fault::DiskError { times, duration_ms, .. } => {
+            at("times", u64::from(*times), 0, 1_000_000)?;
+            at("duration_ms", *duration_ms, 0, DAY_MS)
+        }
+        Fault::DiskFull { duration_ms } => at("duration_ms", *duration_ms, 0, DAY_MS),
+        Fault::WalRestart | Fault::SegmentWriterCrash | Fault::Membership { .. } => Ok(()),
+    }
+}
