@@ -160,36 +160,66 @@ pub fn digest(bytes: &[u8]) -> u64 {
 /// (an older one when a newer one was never synced), never anything else.
 #[derive(Debug, Clone, Default)]
 pub struct WrittenEntries {
-    by_index: BTreeMap<u64, Vec<(Term, u64)>>,
+    /// The first version written at each index from `base` on (index `base + k` at `first[k]`): one
+    /// flat vector, not a map of vectors, because a long run writes millions of indexes and most get
+    /// one version (the soak: a map spent about half the heap).
+    base: u64,
+    first: Vec<Option<(Term, u64)>>,
+    /// Further versions at an index (rewritten after a leader change, or re-sent with other bytes).
+    more: BTreeMap<u64, Vec<(Term, u64)>>,
 }
 
 impl WrittenEntries {
     /// The member appended (or re-sent) `bytes` at `index` in `term`.
     pub fn note(&mut self, index: LogIndex, term: Term, bytes: &[u8]) {
         let version = (term, digest(bytes));
-        let versions = self.by_index.entry(index.0).or_default();
-        if !versions.contains(&version) {
-            versions.push(version);
+        if self.first.is_empty() {
+            self.base = index.0;
+        }
+        if index.0 < self.base {
+            // Below everything noted so far (not seen in practice): widen the vector downwards.
+            let gap = (self.base - index.0) as usize;
+            self.first.splice(0..0, std::iter::repeat_n(None, gap));
+            self.base = index.0;
+        }
+        let at = (index.0 - self.base) as usize;
+        if at >= self.first.len() {
+            self.first.resize(at + 1, None);
+        }
+        match self.first[at] {
+            None => self.first[at] = Some(version),
+            Some(v) if v == version => {}
+            Some(_) => {
+                let more = self.more.entry(index.0).or_default();
+                if !more.contains(&version) {
+                    more.push(version);
+                }
+            }
         }
     }
 
     /// The highest index ever written.
     pub fn highest(&self) -> Option<LogIndex> {
-        self.by_index.keys().next_back().map(|&i| LogIndex(i))
+        self.first.iter().rposition(Option::is_some).map(|k| LogIndex(self.base + k as u64))
+    }
+
+    /// Every version written at `index`, first one first.
+    fn versions(&self, index: LogIndex) -> impl Iterator<Item = (Term, u64)> + '_ {
+        let first = index.0.checked_sub(self.base).and_then(|k| self.first.get(k as usize).copied().flatten());
+        first.into_iter().chain(self.more.get(&index.0).into_iter().flatten().copied())
     }
 
     /// Whether `(term, digest)` was written at `index`.
     pub fn wrote(&self, index: LogIndex, term: Term, digest: u64) -> bool {
-        self.by_index.get(&index.0).is_some_and(|v| v.contains(&(term, digest)))
+        self.versions(index).any(|v| v == (term, digest))
     }
 
     fn describe(&self, index: LogIndex) -> String {
-        match self.by_index.get(&index.0) {
-            None => "nothing was written there".into(),
-            Some(v) => {
-                let terms: Vec<String> = v.iter().map(|(t, _)| format!("term {t}")).collect();
-                format!("written there: {}", terms.join(", "))
-            }
+        let terms: Vec<String> = self.versions(index).map(|(t, _)| format!("term {t}")).collect();
+        if terms.is_empty() {
+            "nothing was written there".into()
+        } else {
+            format!("written there: {}", terms.join(", "))
         }
     }
 }

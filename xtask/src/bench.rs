@@ -8,7 +8,8 @@ use std::time::Instant;
 /// Benchmark binaries, each printing a Markdown section on stdout.
 const BENCHES: [(&str, &str); 3] = [("vfs", "vfs"), ("raft-core", "storage"), ("sim", "engine")];
 
-const USAGE: &str = "usage: cargo xtask bench [--reps N] [--find-ranges N] [--rss-seeds N] [--porcupine DIR]";
+const USAGE: &str =
+    "usage: cargo xtask bench [--reps N] [--find-ranges N] [--rss-seeds N] [--soak-hours N] [--porcupine DIR]";
 
 /// Seeds per range when timing how long a bug switch takes to be found: a targeted scenario's range, and
 /// swarm's (a switch not found within a range counts as not found there).
@@ -19,6 +20,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut reps = "5".to_string();
     let mut find_ranges = 20u64;
     let mut rss_seeds = 10_000u64;
+    let mut soak_hours = 24u64;
     let mut porcupine = None;
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
@@ -32,6 +34,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "--reps" if n >= 1 => reps = value.clone(),
             "--find-ranges" => find_ranges = n,
             "--rss-seeds" => rss_seeds = n,
+            "--soak-hours" => soak_hours = n,
             _ => return Err(USAGE.into()),
         }
     }
@@ -74,6 +77,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         print!("{text}");
         sections.push(text);
         commands.push(format!("sim explore --swarm --seeds 0..{rss_seeds}"));
+    }
+    if soak_hours > 0 {
+        let text = crate::bench_soak::section(soak_hours)?;
+        print!("{text}");
+        sections.push(text);
+        commands.push(format!("cargo bench -p sim --bench soak -- --hours {soak_hours}"));
     }
     if find_ranges > 0 {
         let text = time_to_find_section(&sim, &dir, find_ranges)?;

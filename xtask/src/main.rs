@@ -13,6 +13,7 @@
 
 mod bench;
 mod bench_history;
+mod bench_soak;
 mod tidy;
 
 use std::path::{Path, PathBuf};

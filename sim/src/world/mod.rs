@@ -539,6 +539,12 @@ impl World {
     pub fn config(&self) -> &WorldConfig {
         &self.cfg
     }
+
+    /// What the world keeps for the end of the run, whose size grows with its length: (client history
+    /// operations, trace lines). The soak bench watches them.
+    pub fn retained(&self) -> (usize, usize) {
+        (self.history.len(), self.trace.len())
+    }
 }
 
 /// Runs one world and returns its result.
