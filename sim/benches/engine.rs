@@ -253,7 +253,7 @@ fn main() {
     if let Some(dir) = arg("--write-histories") {
         for (_, stem, h, _) in histories() {
             let path = std::path::Path::new(&dir).join(format!("{stem}.jsonl"));
-            std::fs::write(&path, sim::history::to_jsonl(&h)).expect("write a history");
+            std::fs::write(&path, sim::history::to_jsonl(&h, Model::CasRegister)).expect("write a history");
         }
         return;
     }

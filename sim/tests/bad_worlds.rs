@@ -154,3 +154,12 @@ fn every_world_the_harness_draws_is_inside_the_bounds() {
         }
     }
 }
+
+#[test]
+fn what_grows_with_the_run_is_bounded_jointly() {
+    // A simulated day of one operation a millisecond: every knob in range, 86 million operations kept.
+    refused(
+        &["run", "--scenario", "swarm", "--seed", "1", "--set", "safety_ms=86400000", "--set", "client_interval_ms=1"],
+        &["client operations", "86401000 is outside 0..=10000000"],
+    );
+}

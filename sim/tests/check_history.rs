@@ -78,6 +78,25 @@ fn jepsen_pairing_drops_failures_and_renames_crashed_processes() {
 }
 
 #[test]
+fn jepsen_logs_in_either_layout_and_kv_absence() {
+    // unilog's layout puts the logger's name after the dash; the event is found wherever it starts.
+    let unilog = "INFO [2024-01-01 00:00:00,000] jepsen worker 3 - jepsen.util 3\t:invoke\t:write\t1\n\
+                  INFO [2024-01-01 00:00:00,001] jepsen worker 3 - jepsen.util 3\t:ok\t:write\t1\n\
+                  INFO [2024-01-01 00:00:00,002] jepsen worker 4 - jepsen.util 4\t:invoke\t:read\tnil\n\
+                  INFO [2024-01-01 00:00:00,003] jepsen worker 4 - jepsen.util 4\t:ok\t:read\t1\n";
+    let (h, _) = history::read(unilog, None, None).expect("reads");
+    assert_eq!(h.ops.len(), 2);
+    // In the kv model "" and nil are one state: a cas expecting "" that was refused seeing nil is
+    // impossible (it had to apply).
+    let refused = "{\"key\":\"k\",\"f\":\"cas\",\"value\":[\"\",\"x\"],\"type\":\"ok\",\
+                   \"output\":{\"applied\":false,\"previous\":null},\"invoke_ns\":0,\"complete_ns\":1}\n\
+                   {\"key\":\"k\",\"f\":\"get\",\"output\":null,\"type\":\"ok\",\"invoke_ns\":5,\"complete_ns\":6}\n";
+    let (h, model) = history::read(refused, None, None).expect("reads");
+    assert_eq!(model, Model::Kv);
+    assert_eq!(judge(&h.ops, model).verdict, Verdict::NotLinearizable);
+}
+
+#[test]
 fn every_format_reads_into_the_same_operations() {
     // One history in three formats, and the JSON lines the engine writes for it read back.
     let log = "1\t:invoke\t:write\t3\n1\t:ok\t:write\t3\n2\t:invoke\t:cas\t[3 4]\n2\t:ok\t:cas\t[3 4]\n\
@@ -88,7 +107,7 @@ fn every_format_reads_into_the_same_operations() {
     let (a, _) = history::read(log, Some(Format::JepsenLog), None).expect("log");
     let (b, _) = history::read(edn, Some(Format::Edn), None).expect("edn");
     assert_eq!(a.ops, b.ops);
-    let jsonl = history::to_jsonl(&a.ops);
+    let jsonl = history::to_jsonl(&a.ops, Model::CasRegister);
     assert_eq!(Format::detect(&jsonl), Format::Jsonl);
     let (c, model) = history::read(&jsonl, None, None).expect("jsonl");
     assert_eq!((c.ops, model), (a.ops, Model::CasRegister));
@@ -97,7 +116,17 @@ fn every_format_reads_into_the_same_operations() {
 #[test]
 fn bad_input_is_refused_naming_its_line() {
     // (format, text, the line blamed, words the message must contain).
-    let cases: [(Option<Format>, &str, usize, &str); 14] = [
+    let cases: [(Option<Format>, &str, usize, &str); 19] = [
+        (None, "{\"f\":\"read\",\"type\":\"ok\",\"invoke_ns\":1,\"complete_ns\":2}\n", 1, "needs \"output\""),
+        (None, "INFO  jepsen.util - -3\t:invoke\t:write\t1\n", 1, "negative"),
+        (None, "INFO  jepsen.util - 3\t:invoke\t:write\n3 :ok :write\n3 :invoke oops\n", 3, "mentions an event type"),
+        (
+            None,
+            "{:process 0, :type :invoke, :f :put, :key \"a\", :value 1}\n{:process 0, :type :ok, :f :put, :key \"b\", :value 1}\n",
+            2,
+            "completes key",
+        ),
+        (None, "0\t:invoke\t:get\t[a nil]\n0\t:ok\t:get\t[b 1]\n", 2, "reads key"),
         (None, "{\"f\":\"read\"\n", 1, "not JSON"),
         (None, "{\"f\":\"read\",\"type\":\"ok\",\"invoke_ns\":1,\"complete_ns\":2,\"colour\":1}\n", 1, "unknown field"),
         (None, "{\"f\":\"write\",\"value\":\"1\",\"type\":\"ok\",\"invoke_ns\":5,\"complete_ns\":2}\n", 1, "before"),
@@ -137,7 +166,7 @@ fn the_engine_exports_its_history_and_check_history_agrees() {
     let cfg = sim::WorldConfig::new(scenarios::swarm(3), raft_core::Bugs::none());
     let result = sim::run(cfg);
     assert!(result.history.len() > 100, "a workload ran");
-    let text = history::to_jsonl(&result.history);
+    let text = history::to_jsonl(&result.history, Model::CasRegister);
     let (h, model) = history::read(&text, None, None).expect("the engine's JSON lines read back");
     assert_eq!(h.ops.len(), result.history.len());
     assert_eq!(judge(&h.ops, model).verdict, Verdict::Linearizable);
@@ -188,8 +217,8 @@ fn exit_codes_and_outputs() {
     assert!(out.contains("undecided"), "{out}");
     // Bad input: exit 2, one line naming the file and the line.
     let broken = dir.join("broken.jsonl");
-    std::fs::write(&broken, "{\"f\":\"read\",\"type\":\"ok\",\"invoke_ns\":1,\"complete_ns\":2}\n{oops\n")
-        .expect("write");
+    let lines = "{\"f\":\"read\",\"output\":null,\"type\":\"ok\",\"invoke_ns\":1,\"complete_ns\":2}\n{oops\n";
+    std::fs::write(&broken, lines).expect("write");
     let (code, out, err) = sim(&["check-history", &path(&broken)]);
     assert_eq!((code, out.as_str()), (2, ""));
     assert!(err.contains("broken.jsonl: line 2: not JSON") && err.trim().lines().count() == 1, "{err}");

@@ -124,8 +124,8 @@ fn a_tiny_budget_answers_undecided_not_a_guess() {
     assert_eq!(check(&h, Model::Kv, &mut Budget::steps(1_000_000)).verdict, Verdict::Linearizable);
     // A caller's own budget (the CLI's clock) ends the search too: 18 concurrent writes, then reads of
     // the first and then of the second, which the search can refuse only after every order of the
-    // writes (millions of steps; no read is stale on its own); asked after the first 65,536, the budget
-    // says stop.
+    // writes (millions of steps; no read is stale on its own). Asked before the key is searched, the
+    // budget says stop: undecided, never linearizable by default.
     let writes = (0..18).map(|i| op("k", Call::Write(v(i)), Ret::Ok, 0, 100));
     let reads = [op("k", Call::Read, Ret::Read(v(0)), 200, 300), op("k", Call::Read, Ret::Read(v(1)), 400, 500)];
     let hard: Vec<Op> = writes.chain(reads).collect();
@@ -140,6 +140,18 @@ fn a_tiny_budget_answers_undecided_not_a_guess() {
         &mut Budget { steps_per_key: u64::MAX, keep_going: Some(&mut stop), stop_at_violation: true },
     );
     assert_eq!((report.verdict, asked), (Verdict::Undecided, 1));
+    // Asked again during the search (every 16,384 steps), it stops that search too.
+    let mut asked = 0;
+    let mut once = || {
+        asked += 1;
+        asked == 1
+    };
+    let report = check(
+        &hard,
+        Model::Kv,
+        &mut Budget { steps_per_key: u64::MAX, keep_going: Some(&mut once), stop_at_violation: true },
+    );
+    assert_eq!((report.verdict, report.keys[0].cut_short, report.keys[0].steps), (Verdict::Undecided, true, 16_384));
 }
 
 #[test]

@@ -69,9 +69,22 @@ pub(crate) fn check_history(args: &CheckHistoryArgs) -> Result<u8, Usage> {
         let (h, m) = history::read(&text, format, model).map_err(|e| Usage(format!("{}: {e}", file.display())))?;
         read.push((file, h, m));
     }
-    for out in [&args.html, &args.write_jsonl].into_iter().flatten() {
+    // Where each file's page and JSON lines go: never onto an input, never two onto one path.
+    let mut outputs: Vec<PathBuf> = Vec::new();
+    for (out, extension) in [(&args.html, "html"), (&args.write_jsonl, "jsonl")] {
+        let Some(out) = out else { continue };
         if read.len() > 1 {
             std::fs::create_dir_all(out).map_err(|e| Usage(format!("{}: {e}", out.display())))?;
+        }
+        for (file, _, _) in &read {
+            let path = if read.len() > 1 { file_in(out, file, extension) } else { out.clone() };
+            if outputs.contains(&path) || args.files.contains(&path) {
+                return Err(Usage(format!(
+                    "{}: would be written twice or over an input (files with one name in several folders?)",
+                    path.display()
+                )));
+            }
+            outputs.push(path);
         }
     }
     let mut code = LINEARIZABLE;
@@ -116,7 +129,8 @@ pub(crate) fn check_history(args: &CheckHistoryArgs) -> Result<u8, Usage> {
         }
         if let Some(out) = &args.write_jsonl {
             let path = if read.len() > 1 { file_in(out, file, "jsonl") } else { out.clone() };
-            std::fs::write(&path, history::to_jsonl(&h.ops)).map_err(|e| Usage(format!("{}: {e}", path.display())))?;
+            std::fs::write(&path, history::to_jsonl(&h.ops, *model))
+                .map_err(|e| Usage(format!("{}: {e}", path.display())))?;
         }
         if let Some(out) = &args.html {
             let path = if read.len() > 1 { file_in(out, file, "html") } else { out.clone() };

@@ -45,7 +45,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, Usage> {
         println!();
     }
     if let (Some(path), Ok(r)) = (&args.history, &f.result) {
-        std::fs::write(path, sim::history::to_jsonl(&r.history))
+        std::fs::write(path, sim::history::to_jsonl(&r.history, sim::linearizability::Model::CasRegister))
             .map_err(|e| Usage(format!("{}: {e}", path.display())))?;
     }
     if args.json {

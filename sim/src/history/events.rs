@@ -38,34 +38,54 @@ fn kind_of(name: &str) -> Option<Kind> {
     }
 }
 
-/// Jepsen's log lines: `[prefix - ]PROCESS<TAB>:TYPE<TAB>:F<TAB>VALUE` (tabs or spaces). Lines of another
-/// shape (the rest of a Jepsen log) and the nemesis's lines are passed over.
+/// Jepsen's log lines: `… PROCESS<TAB>:TYPE<TAB>:F<TAB>VALUE` (tabs or spaces) after whatever prefix the
+/// logger wrote (`INFO  jepsen.util - 3<TAB>:invoke …`, or unilog's `INFO [date] thread - jepsen.util 3<TAB>…`):
+/// the event is the first place in the line where a process number (or `:nemesis`) is followed by one of
+/// `:invoke`, `:ok`, `:fail`, `:info` and an operation keyword. Lines with no such place are the rest of
+/// the log and are passed over — unless they mention an event type, which is then an error rather than a
+/// silently lost event. The nemesis's lines are passed over.
 pub(super) fn jepsen_log(text: &str) -> Result<Vec<Event>, BadHistory> {
     let mut events = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
-        // Tab-separated as Jepsen writes them; some copies have spaces instead.
-        let body = raw.rsplit(" - ").next().unwrap_or("").trim();
-        let mut rest = body;
-        let mut field = || {
-            rest = rest.trim_start();
-            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-            let (f, r) = rest.split_at(end);
-            rest = r;
-            f
-        };
-        let (who, kind_text, f_text) = (field(), field(), field());
-        let Some(kind) = kind_text.strip_prefix(':').and_then(kind_of) else { continue };
-        let Ok(process) = who.parse::<i64>() else {
-            if who == ":nemesis" {
-                continue;
+        // Whitespace-separated tokens with where each ends, so the value is the rest of the line.
+        let mut tokens: Vec<(&str, usize)> = Vec::new();
+        let mut start = None;
+        for (at, c) in raw.char_indices() {
+            match (c.is_whitespace(), start) {
+                (true, Some(s)) => {
+                    tokens.push((&raw[s..at], at));
+                    start = None;
+                }
+                (false, None) => start = Some(at),
+                _ => {}
             }
-            return Err(bad(line, format!("process {who:?} is not a number")));
+        }
+        if let Some(s) = start {
+            tokens.push((&raw[s..], raw.len()));
+        }
+        let event_at = tokens.windows(3).position(|w| {
+            (w[0].0.parse::<i64>().is_ok() || w[0].0 == ":nemesis")
+                && w[1].0.strip_prefix(':').and_then(kind_of).is_some()
+                && w[2].0.starts_with(':')
+        });
+        let Some(t) = event_at else {
+            if tokens.iter().any(|(tok, _)| matches!(*tok, ":invoke" | ":ok" | ":fail" | ":info")) {
+                return Err(bad(line, "mentions an event type but is not PROCESS :TYPE :F VALUE"));
+            }
+            continue;
         };
-        let Some(f) = f_text.strip_prefix(':') else {
-            return Err(bad(line, format!("operation {f_text:?} is not a keyword")));
-        };
-        let value_text = rest.trim();
+        let (who, kind_text, f_text) = (tokens[t].0, tokens[t + 1].0, tokens[t + 2].0);
+        if who == ":nemesis" {
+            continue;
+        }
+        let process: i64 = who.parse().expect("matched as a number");
+        if process < 0 {
+            return Err(bad(line, format!("process {process} is negative")));
+        }
+        let kind = kind_text.strip_prefix(':').and_then(kind_of).expect("matched as an event type");
+        let f = f_text.strip_prefix(':').expect("matched as a keyword");
+        let value_text = raw[tokens[t + 2].1..].trim();
         let value = if value_text.is_empty() {
             Edn::Nil
         } else {
@@ -90,9 +110,9 @@ pub(super) fn edn_lines(text: &str) -> Result<Vec<Event>, BadHistory> {
             return Err(bad(line, "not an EDN map"));
         }
         let process = match map.get("process") {
-            Some(Edn::Int(p)) => *p,
+            Some(Edn::Int(p)) if *p >= 0 => *p,
             Some(Edn::Keyword(k)) if k == "nemesis" => continue,
-            Some(other) => return Err(bad(line, format!(":process {other:?} is not a number"))),
+            Some(other) => return Err(bad(line, format!(":process {other:?} is not a non-negative number"))),
             None => return Err(bad(line, "no :process")),
         };
         let kind = match map.get("type") {
@@ -236,6 +256,14 @@ pub(super) fn pair(events: Vec<Event>) -> Result<History, BadHistory> {
                 if *f != ev.f {
                     return Err(bad(ev.line, format!("completes :{} but line {invoked_line} invoked :{f}", ev.f)));
                 }
+                if let Some(k) = &ev.key
+                    && Some(key_of(k, ev.line)?) != op.key
+                {
+                    return Err(bad(
+                        ev.line,
+                        format!("completes key {k:?} but line {invoked_line} invoked {:?}", op.key),
+                    ));
+                }
                 match ev.kind {
                     Kind::Fail => slots[slot] = None,
                     Kind::Info => {
@@ -248,7 +276,13 @@ pub(super) fn pair(events: Vec<Event>) -> Result<History, BadHistory> {
                         }
                         op.ret = match &op.call {
                             Call::Read => {
-                                let (_, value) = split_key(ev, ev.f == "get")?;
+                                let (key, value) = split_key(ev, ev.f == "get")?;
+                                if key != op.key {
+                                    return Err(bad(
+                                        ev.line,
+                                        format!("reads key {key:?} but line {invoked_line} invoked {:?}", op.key),
+                                    ));
+                                }
                                 Ret::Read(value_of(&value, ev.line, "a read's value")?)
                             }
                             _ => Ret::Ok,

@@ -9,7 +9,7 @@
 use serde_json::{Map, Value as Json, json};
 
 use super::{BadHistory, History, bad, lanes};
-use crate::linearizability::{Call, Op, Ret, Value};
+use crate::linearizability::{Call, Model, Op, Ret, Value};
 
 const FIELDS: [&str; 8] = ["process", "key", "f", "value", "output", "type", "invoke_ns", "complete_ns"];
 
@@ -81,6 +81,7 @@ fn operation(o: &Map<String, Json>) -> Result<Option<Op>, String> {
         "fail" => return Ok(None),
         "info" => Ret::Unknown,
         "ok" => match (&call, o.get("output")) {
+            (Call::Read, None) => return Err("an ok read needs \"output\" (null: it read nothing)".into()),
             (Call::Read, output) => Ret::Read(value(output, "a read's \"output\"")?),
             (Call::Cas { .. }, Some(Json::Object(out))) => match out.get("applied").and_then(Json::as_bool) {
                 Some(true) => Ret::Ok,
@@ -114,14 +115,16 @@ fn to_json(v: &Value) -> Json {
     }
 }
 
-/// One operation as its line (no newline); `process` is the lane it is drawn in.
-pub fn to_jsonl_line(o: &Op, process: u64) -> String {
+/// One operation as its line (no newline); `process` is the lane it is drawn in. Reads and writes are
+/// named `get`/`put` in the kv model and `read`/`write` otherwise, so that a file read back infers the
+/// model it was written in (the kv model's `""` is nil; a register's is not).
+pub fn to_jsonl_line(o: &Op, process: u64, model: Model) -> String {
     let mut m = Map::new();
     m.insert("process".into(), json!(process));
     if let Some(k) = &o.key {
         m.insert("key".into(), json!(k));
     }
-    let (f, value) = match (&o.call, o.key.is_some()) {
+    let (f, value) = match (&o.call, model == Model::Kv) {
         (Call::Read, false) => ("read", None),
         (Call::Read, true) => ("get", None),
         (Call::Write(v), false) => ("write", Some(to_json(v))),
@@ -151,13 +154,13 @@ pub fn to_jsonl_line(o: &Op, process: u64) -> String {
 }
 
 /// A whole history as JSON lines, in invocation order; operations with no process get lanes.
-pub fn to_jsonl(ops: &[Op]) -> String {
+pub fn to_jsonl(ops: &[Op], model: Model) -> String {
     let lanes = lanes(ops);
     let mut order: Vec<usize> = (0..ops.len()).collect();
     order.sort_by_key(|&i| (ops[i].invoke_ns, i));
     let mut out = String::new();
     for i in order {
-        out.push_str(&to_jsonl_line(&ops[i], lanes[i]));
+        out.push_str(&to_jsonl_line(&ops[i], lanes[i], model));
         out.push('\n');
     }
     out

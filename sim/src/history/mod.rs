@@ -81,8 +81,8 @@ fn bad(line: usize, what: impl Into<String>) -> BadHistory {
     BadHistory { line, what: what.into() }
 }
 
-/// A history read from a file: its operations (in the order they completed or, for unknown outcomes,
-/// were invoked) and the line each came from.
+/// A history read from a file: its operations (in the order they were invoked) and the line each came
+/// from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct History {
     /// The operations (`:fail` ones left out: they did not happen).
@@ -226,7 +226,7 @@ pub fn explain(ops: &[Op], lines: Option<&[usize]>, report: &crate::linearizabil
                 ),
                 (Some(Stale::NeverWritten), _) => format!("{read}, a value nothing wrote before it returned"),
                 (None, Call::Read) => format!(
-                    "{read}, but after the {} operations linearized before it the value could only be {could}",
+                    "{read}, but at the deepest points the search reached ({} operations linearized before it) the value could only be {could}",
                     k.linearized.len()
                 ),
                 (None, _) => format!(

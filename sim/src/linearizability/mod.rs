@@ -10,12 +10,13 @@
 //! clones a value; an append's result is numbered when it is first made. The cache is an open-addressing
 //! table over a flat arena of bitsets, keyed by a 64-bit fingerprint (a Zobrist hash of the set, updated
 //! by one XOR per step, mixed with the state): a lookup compares whole bitsets only on a fingerprint
-//! match, and an entry costs its bitset's words plus 16 bytes, with no allocation of its own.
+//! match, and an entry costs its bitset's words plus about 20 bytes, with no allocation of its own.
 //!
 //! Key invariant: an operation whose outcome is unknown (no reply: the client timed out, crashed, or the
 //! run ended) may or may not have taken effect, and its result is unconstrained; its return lies after
 //! every other event, where taking effect harms nothing — which is the same as never. A search that
-//! exceeds its budget answers `Undecided` rather than hanging or guessing.
+//! exceeds its budget — steps, the caller's clock, or 2 GiB of memory for one key — answers `Undecided`
+//! rather than hanging, exhausting the machine or guessing.
 //!
 //! For a history that is not linearizable, the search also says why, as Porcupine does: the longest
 //! sequence of operations it could linearize (with the state after each), the operation whose return it
@@ -154,7 +155,9 @@ pub struct Budget<'a> {
     pub steps_per_key: u64,
     /// Asked every 65,536 steps: false ends the search, `Undecided` (a wall-clock budget, from the CLI).
     pub keep_going: Option<&'a mut dyn FnMut() -> bool>,
-    /// Stop at the first key that is not linearizable (the engine), rather than judging every key.
+    /// Stop at the first key that is not linearizable (the engine), rather than going on to the keys after
+    /// it in the same pass. (With `keep_going`, a violation ends the passes either way: keys not yet
+    /// decided then stay undecided.)
     pub stop_at_violation: bool,
 }
 
@@ -181,13 +184,18 @@ pub struct KeyReport {
     pub states_after: Vec<Value>,
     /// Not linearizable: the operation whose return the search could not pass after `linearized`.
     pub failing: Option<usize>,
-    /// The states `failing` could have seen there (each a read of it would have returned).
+    /// The states the register held at the deepest points the search reached (each after some
+    /// linearization of as many operations as `linearized`, not necessarily the one shown): what
+    /// `failing` could have seen there.
     pub could_have_seen: Vec<Value>,
     /// Set when the stale-read check decided the key (the search ran out first): why `failing`, a read,
     /// cannot have returned what it did.
     pub stale: Option<Stale>,
     /// Search steps spent.
     pub steps: u64,
+    /// Undecided because the caller's budget ended or the search reached its memory cap, not its step
+    /// budget (a later pass with more steps would not help).
+    pub cut_short: bool,
 }
 
 /// Why a read is stale whatever the order of the writes before it.
@@ -222,6 +230,7 @@ impl KeyReport {
             could_have_seen: Vec::new(),
             stale: None,
             steps: 0,
+            cut_short: false,
         }
     }
 }
@@ -235,7 +244,7 @@ impl Report {
 
 /// Steps per key of an open-ended check's first pass (`Budget::keep_going` set); each later pass gives
 /// the keys still undecided eight times as many. So one hard key cannot hide another key's quick
-/// violation, and the passes repeat at most an eighth of the work.
+/// violation, and the passes repeat at most about a seventh of the work (1/8 + 1/64 + …).
 pub const FIRST_PASS_STEPS: u64 = 1 << 14;
 
 /// Checks a history key by key (keys are independent registers in every model). With a caller's own
@@ -257,11 +266,15 @@ pub fn check(history: &[Op], model: Model, budget: &mut Budget<'_>) -> Report {
         let mut out_of_time = false;
         for k in &mut keys {
             if k.verdict == Verdict::Undecided && !out_of_time {
-                let spent = k.steps;
-                *k = check_key(history, model, k.key.as_deref(), std::mem::take(&mut k.ops), budget);
-                k.steps += spent;
-                // Out of steps is this pass's end for this key; out of the caller's budget, the end.
-                out_of_time = k.verdict == Verdict::Undecided && k.steps - spent < pass;
+                if budget.keep_going.as_mut().is_none_or(|keep_going| keep_going()) {
+                    let spent = k.steps;
+                    *k = check_key(history, model, k.key.as_deref(), std::mem::take(&mut k.ops), budget);
+                    k.steps += spent;
+                    // Cut short (the caller's clock, the memory cap): this key and the rest stay undecided.
+                    out_of_time = k.cut_short;
+                } else {
+                    out_of_time = true;
+                }
             }
             verdict = verdict.max(k.verdict);
             if verdict == Verdict::NotLinearizable && budget.stop_at_violation {

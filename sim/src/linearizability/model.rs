@@ -1,6 +1,8 @@
 //! The sequential model the search steps: a key's values numbered (`Values`), each operation as a
 //! `Step` over those numbers, and what a step does to a register state.
 
+use std::collections::BTreeMap;
+
 use super::{Call, Op, Ret, Value};
 
 /// A register state: 0 is absent, `k` is the `k`-th distinct value numbered.
@@ -13,7 +15,7 @@ pub(super) type State = u32;
 pub(super) struct Values {
     /// (hash, length) mixed → the first value with them; `collided` holds any later ones.
     ids: IdTable,
-    collided: Vec<(u64, State)>,
+    collided: BTreeMap<u64, Vec<State>>,
     /// Each value's bytes, hash and `HASH_BASE` to the power of its length (state `k` at `k - 1`).
     bytes: Vec<Vec<u8>>,
     hashes: Vec<(u64, u64)>,
@@ -21,6 +23,8 @@ pub(super) struct Values {
     appended: IdTable,
     /// The kv model: the empty value is absent (state 0).
     empty_is_absent: bool,
+    /// Bytes of every value numbered.
+    value_bytes: usize,
 }
 
 pub(super) const HASH_BASE: u64 = 0x100_0000_01b3;
@@ -29,11 +33,12 @@ impl Values {
     pub(super) fn new(empty_is_absent: bool) -> Values {
         Values {
             ids: IdTable::new(),
-            collided: Vec::new(),
+            collided: BTreeMap::new(),
             bytes: Vec::new(),
             hashes: Vec::new(),
             appended: IdTable::new(),
             empty_is_absent,
+            value_bytes: 0,
         }
     }
 
@@ -68,15 +73,21 @@ impl Values {
         if equal(first) {
             return Some(first);
         }
-        self.collided.iter().find(|(k, id)| *k == key && equal(*id)).map(|(_, id)| *id)
+        self.collided.get(&key)?.iter().copied().find(|&id| equal(id))
+    }
+
+    /// The memory it holds (values, their hashes and tables), roughly.
+    pub(super) fn bytes(&self) -> usize {
+        self.value_bytes + self.bytes.len() * 40 + (self.ids.slots.len() + self.appended.slots.len()) * 12
     }
 
     fn number(&mut self, key: u64, hash: (u64, u64), bytes: Vec<u8>) -> State {
+        self.value_bytes += bytes.len();
         self.bytes.push(bytes);
         self.hashes.push(hash);
         let id = State::try_from(self.bytes.len()).expect("fewer values than u32");
         if self.ids.get(key).is_some() {
-            self.collided.push((key, id));
+            self.collided.entry(key).or_default().push(id);
         } else {
             self.ids.insert(key, id);
         }
@@ -205,8 +216,11 @@ pub(super) fn number(op: &Op, values: &mut Values) -> Step {
         (Call::Cas { expected, new }, Ret::Ok) => {
             Step::CasApplied { expected: values.id(expected), new: values.id(new) }
         }
-        (Call::Cas { expected, .. }, Ret::CasRefused { previous }) if previous != expected => {
-            Step::CasRefused { expected: values.id(expected), previous: values.id(previous) }
+        (Call::Cas { expected, .. }, Ret::CasRefused { previous }) => {
+            // Compared as numbered values: in the kv model "" and nil are one, and a cas expecting one
+            // that saw the other had to apply.
+            let (expected, previous) = (values.id(expected), values.id(previous));
+            if previous == expected { Step::Never } else { Step::CasRefused { expected, previous } }
         }
         (Call::Cas { expected, new }, Ret::Unknown) => {
             Step::CasUnknown { expected: values.id(expected), new: values.id(new) }

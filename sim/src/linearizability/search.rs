@@ -22,6 +22,11 @@ impl Explored {
         Explored { words, slots: vec![0; 1024], fingerprints: Vec::new(), states: Vec::new(), sets: Vec::new() }
     }
 
+    /// The memory it holds.
+    fn bytes(&self) -> usize {
+        self.slots.len() * 4 + self.fingerprints.len() * 12 + self.sets.len() * 8
+    }
+
     /// Adds the pair; false if it was there already.
     fn insert(&mut self, fingerprint: u64, set: &[u64], state: State) -> bool {
         let mask = self.slots.len() - 1;
@@ -161,6 +166,13 @@ fn with_states_after(events: &[Event], path: &[(usize, State)], last: State) -> 
     path.iter().enumerate().map(|(i, &(call, _))| (events[call].op, path.get(i + 1).map_or(last, |s| s.1))).collect()
 }
 
+/// How often (in steps) the search asks the caller's budget and weighs its memory: a power of two.
+const POLL_STEPS: u64 = 1 << 14;
+
+/// The memory one key's search may take (its cache of explored pairs and its numbered values) before it
+/// answers undecided: a hostile or merely enormous history must not take the machine down.
+const MAX_SEARCH_BYTES: usize = 2 << 30;
+
 /// Checks one key's operations (`ops`: indices into `history`).
 pub(super) fn check_key(
     history: &[Op],
@@ -175,20 +187,23 @@ pub(super) fn check_key(
         ops.iter().copied().filter(|&i| !(history[i].call == Call::Read && history[i].ret == Ret::Unknown)).collect();
     let steps_of: Vec<Step> = searched.iter().map(|&i| number(&history[i], &mut values)).collect();
     let mut report = KeyReport::unjudged(key, Verdict::Linearizable, ops);
+    // The search's times, which the stale check must share: a completion before its invocation counts
+    // as at the invocation.
     let times: Vec<(u64, Option<u64>)> = searched
         .iter()
-        .map(|&i| (history[i].invoke_ns, (history[i].ret != Ret::Unknown).then_some(history[i].complete_ns)))
+        .map(|&i| {
+            let o = &history[i];
+            (o.invoke_ns, (o.ret != Ret::Unknown).then_some(o.complete_ns.max(o.invoke_ns)))
+        })
         .collect();
     let stale = stale_read(&steps_of, &times);
     let n = searched.len();
     // Events sorted by time; at equal times calls before returns (operations overlapping at an instant
     // are concurrent). Unknown outcomes return after everything.
     let mut order: Vec<(u64, u8, usize, bool)> = Vec::with_capacity(n * 2);
-    for (i, &h) in searched.iter().enumerate() {
-        let o = &history[h];
-        order.push((o.invoke_ns, 0, i, true));
-        let ret = if o.ret == Ret::Unknown { u64::MAX } else { o.complete_ns.max(o.invoke_ns) };
-        order.push((ret, 1, i, false));
+    for (i, &(invoke, complete)) in times.iter().enumerate() {
+        order.push((invoke, 0, i, true));
+        order.push((complete.unwrap_or(u64::MAX), 1, i, false));
     }
     order.sort();
     let mut events: Vec<Event> = Vec::with_capacity(order.len());
@@ -223,6 +238,7 @@ pub(super) fn check_key(
     let mut stuck = Stuck { depth: None, low_water: 0, path: Vec::new(), last_state: 0, op: 0, states: Vec::new() };
     let mut cur = head;
     let mut steps = 0u64;
+    let mut stopped = false;
     // A new level: before trying its calls in order, take a read that is legal now, if there is one.
     let mut fresh = true;
     let verdict = loop {
@@ -234,11 +250,18 @@ pub(super) fn check_key(
         if steps > budget.steps_per_key {
             break Verdict::Undecided;
         }
-        if steps & 0xFFFF == 0
-            && let Some(keep_going) = budget.keep_going.as_mut()
-            && !keep_going()
-        {
-            break Verdict::Undecided;
+        if steps & (POLL_STEPS - 1) == 0 {
+            if let Some(keep_going) = budget.keep_going.as_mut()
+                && !keep_going()
+            {
+                stopped = true;
+                break Verdict::Undecided;
+            }
+            if cache.bytes() + values.bytes() > MAX_SEARCH_BYTES {
+                // A key too hard for the memory a check may take: undecided, not the machine's memory.
+                stopped = true;
+                break Verdict::Undecided;
+            }
         }
         if head.is_none() {
             break Verdict::Linearizable;
@@ -298,6 +321,7 @@ pub(super) fn check_key(
         }
     };
     report.steps = steps;
+    report.cut_short = stopped;
     if let (Some((read, overwrite)), Verdict::Undecided) = (stale, verdict) {
         // The search ran out first; the stale read settles it.
         report.verdict = Verdict::NotLinearizable;

@@ -1,6 +1,7 @@
 //! The accepted range of every knob of a world, and of every planned fault: what `WorldConfig::validate`
 //! holds a seed file, a `--set` and a scenario to, so that a bad world is refused in one line naming the
-//! knob, its value and the range, before it can hang a run or exhaust the machine.
+//! knob, its value and the range, before it can hang a run or exhaust the machine (knob by knob, and for
+//! what grows with the run, jointly: the client operations a run keeps).
 //!
 //! Ranges come from what Ra and RabbitMQ run, with headroom, not from what the tests happen to use
 //! (Ra 3.1.10: `src/ra.hrl`, `src/ra_server_proc.erl`; RabbitMQ 4.0's documented defaults). Where the
@@ -24,7 +25,7 @@ struct Bound {
 }
 
 /// Every knob of a world but the crash model (an enum) and the fault plan (checked entry by entry).
-const BOUNDS: [Bound; 41] = [
+const BOUNDS: [Bound; 42] = [
     Bound {
         knob: "nodes",
         value: |s| s.nodes as u64,
@@ -251,6 +252,13 @@ const BOUNDS: [Bound; 41] = [
         min: |_| 1,
         max: 256,
         why: "every member is a server, a log and a share of its node's WAL",
+    },
+    Bound {
+        knob: "client operations ((safety_ms + liveness_workload_ms) / client_interval_ms)",
+        value: |s| (s.safety_ms + s.liveness_workload_ms) / s.client_interval_ms.max(1),
+        min: |_| 0,
+        max: 10_000_000,
+        why: "every operation is kept for the linearizability check at the end of the run (about 200 B each)",
     },
     Bound {
         knob: "fault_plan (entries)",
