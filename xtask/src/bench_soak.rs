@@ -52,8 +52,8 @@ pub(crate) fn section(hours: u64) -> Result<String, String> {
         " — flat".to_string()
     } else {
         " — not flat: the client history (every operation, kept for the linearizability check at the \
-         end), the log-shape checker's record of every version each member wrote at each index \
-         (`checkers::WrittenEntries`, about half the heap by massif) and the trace grow with the run"
+         end), the log-shape checker's record of what each member wrote (`checkers::WrittenEntries`, \
+         24 B per index per member) and the trace grow with the run"
             .to_string()
     };
     let mut rows = String::new();
