@@ -43,16 +43,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     for (package, bench) in BENCHES {
         let args = ["bench", "--quiet", "-p", package, "--bench", bench, "--", "--reps", &reps];
         commands.push(format!("cargo {}", args.join(" ")));
-        println!("$ cargo {}", args.join(" "));
-        let output = Command::new("cargo")
-            .args(args)
-            .current_dir(workspace_root())
-            .output()
-            .map_err(|e| format!("cannot run cargo bench: {e}"))?;
-        if !output.status.success() {
-            return Err(format!("bench {bench} failed:\n{}", String::from_utf8_lossy(&output.stderr)));
-        }
-        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let text = cargo_stdout(&args)?;
         print!("{text}");
         sections.push(text);
     }
@@ -108,6 +99,20 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         .map_err(|e| format!("write BENCHMARKS.md: {e}"))?;
     println!("wrote BENCHMARKS.md");
     Ok(())
+}
+
+/// Runs `cargo ARGS` in the workspace (echoing the command); its stdout, or its stderr as the error.
+pub(crate) fn cargo_stdout(args: &[&str]) -> Result<String, String> {
+    println!("$ cargo {}", args.join(" "));
+    let output = Command::new("cargo")
+        .args(args)
+        .current_dir(workspace_root())
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("cargo {} failed:\n{}", args.join(" "), String::from_utf8_lossy(&output.stderr)));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// Runs `sim` with `args`; returns stdout, the exit code and the wall time.

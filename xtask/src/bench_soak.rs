@@ -2,8 +2,6 @@
 //! simulated hours) and its plot of resident memory over simulated time, `docs/soak-rss.svg` (drawn here
 //! as SVG by hand: two polylines and their axes need no plotting library).
 
-use std::process::Command;
-
 use crate::workspace_root;
 
 /// One sample: simulated hours, resident MiB, client history operations, trace lines.
@@ -19,16 +17,7 @@ pub(crate) fn section(hours: u64) -> Result<String, String> {
     let hours_arg = hours.to_string();
     let args =
         ["bench", "--quiet", "-p", "sim", "--bench", "soak", "--", "--hours", &hours_arg, "--sample-minutes", &minutes];
-    println!("$ cargo {}", args.join(" "));
-    let out = Command::new("cargo")
-        .args(args)
-        .current_dir(workspace_root())
-        .output()
-        .map_err(|e| format!("cannot run the soak: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("soak failed:\n{}", String::from_utf8_lossy(&out.stderr)));
-    }
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let text = crate::bench::cargo_stdout(&args)?;
     let samples: Vec<Sample> = text
         .lines()
         .filter(|l| !l.starts_with('#') && !l.starts_with("sim_hours"))

@@ -118,7 +118,7 @@ fn to_json(v: &Value) -> Json {
 /// One operation as its line (no newline); `process` is the lane it is drawn in. Reads and writes are
 /// named `get`/`put` in the kv model and `read`/`write` otherwise, so that a file read back infers the
 /// model it was written in (the kv model's `""` is nil; a register's is not).
-pub fn to_jsonl_line(o: &Op, process: u64, model: Model) -> String {
+fn to_jsonl_line(o: &Op, process: u64, model: Model) -> String {
     let mut m = Map::new();
     m.insert("process".into(), json!(process));
     if let Some(k) = &o.key {

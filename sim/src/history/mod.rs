@@ -14,7 +14,7 @@ mod events;
 mod jsonl;
 pub mod page;
 
-pub use jsonl::{to_jsonl, to_jsonl_line};
+pub use jsonl::to_jsonl;
 
 use crate::linearizability::{Model, Op};
 

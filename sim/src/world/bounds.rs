@@ -18,32 +18,63 @@ const DAY_MS: u64 = 86_400_000;
 /// One knob's accepted range and where it comes from.
 struct Bound {
     knob: &'static str,
-    value: fn(&WorldSpec) -> u64,
+    value: Read,
     min: fn(&WorldSpec) -> u64,
     max: u64,
     why: &'static str,
+}
+
+/// How a knob is read from a world.
+enum Read {
+    U64(fn(&WorldSpec) -> u64),
+    U32(fn(&WorldSpec) -> u32),
+}
+
+impl Read {
+    fn of(&self, s: &WorldSpec) -> u64 {
+        match self {
+            Read::U64(f) => f(s),
+            Read::U32(f) => u64::from(f(s)),
+        }
+    }
+}
+
+/// A relative weight among the random faults.
+const fn weight(knob: &'static str, value: fn(&WorldSpec) -> u32) -> Bound {
+    Bound { knob, value: Read::U32(value), min: |_| 0, max: 1_000, why: "a relative weight" }
+}
+
+/// A percentage.
+const fn percent(knob: &'static str, value: fn(&WorldSpec) -> u32) -> Bound {
+    Bound { knob, value: Read::U32(value), min: |_| 0, max: 100, why: "a percentage" }
 }
 
 /// Every knob of a world but the crash model (an enum) and the fault plan (checked entry by entry).
 const BOUNDS: [Bound; 42] = [
     Bound {
         knob: "nodes",
-        value: |s| s.nodes as u64,
+        value: Read::U64(|s| s.nodes as u64),
         min: |_| 1,
         max: 15,
         why: "RabbitMQ runs quorum queues on 3, 5 or 7 nodes",
     },
     Bound {
         knob: "groups",
-        value: |s| s.groups as u64,
+        value: Read::U64(|s| s.groups as u64),
         min: |_| 1,
         max: 128,
         why: "Raft groups sharing one Ra system's WAL; swarm draws up to 12",
     },
-    Bound { knob: "group_stagger_ms", value: |s| s.group_stagger_ms, min: |_| 0, max: DAY_MS, why: "a simulated day" },
+    Bound {
+        knob: "group_stagger_ms",
+        value: Read::U64(|s| s.group_stagger_ms),
+        min: |_| 0,
+        max: DAY_MS,
+        why: "a simulated day",
+    },
     Bound {
         knob: "wal_max_size_bytes",
-        value: |s| s.wal_max_size_bytes,
+        value: Read::U64(|s| s.wal_max_size_bytes),
         min: |_| 512,
         max: 256_000_000,
         why: "Ra's default is the top (ra.hrl WAL_DEFAULT_MAX_SIZE_BYTES); the harness goes far below Ra's \
@@ -51,218 +82,164 @@ const BOUNDS: [Bound; 42] = [
     },
     Bound {
         knob: "segment_max_count",
-        value: |s| u64::from(s.segment_max_count),
+        value: Read::U64(|s| u64::from(s.segment_max_count)),
         min: |_| 1,
         max: u16::MAX as u64,
         why: "entries per segment file; Ra's default is 4,096 (ra.hrl SEGMENT_MAX_ENTRIES)",
     },
     Bound {
         knob: "snapshot_interval",
-        value: |s| s.snapshot_interval,
+        value: Read::U64(|s| s.snapshot_interval),
         min: |_| 0,
         max: 10_000_000,
         why: "applied entries between snapshots (0: never)",
     },
-    Bound { knob: "latency_min_us", value: |s| s.latency_min_us, min: |_| 0, max: 10_000_000, why: "up to 10 s" },
+    Bound {
+        knob: "latency_min_us",
+        value: Read::U64(|s| s.latency_min_us),
+        min: |_| 0,
+        max: 10_000_000,
+        why: "up to 10 s",
+    },
     Bound {
         knob: "latency_max_us",
-        value: |s| s.latency_max_us,
+        value: Read::U64(|s| s.latency_max_us),
         min: |s| s.latency_min_us,
         max: 10_000_000,
         why: "from latency_min_us up to 10 s",
     },
     Bound {
         knob: "step_cost_us",
-        value: |s| s.step_cost_us,
+        value: Read::U64(|s| s.step_cost_us),
         min: |_| 1,
         max: 1_000_000,
         why: "simulated time per actor step (0 would let a busy node run forever in no time)",
     },
     Bound {
         knob: "heartbeat_ms",
-        value: |s| s.heartbeat_ms,
+        value: Read::U64(|s| s.heartbeat_ms),
         min: |_| 1,
         max: 60_000,
         why: "Ra ticks every 1,000 ms (ra_server_proc TICK_INTERVAL_MS)",
     },
     Bound {
         knob: "election_timeout_min_ms",
-        value: |s| s.election_timeout_min_ms,
+        value: Read::U64(|s| s.election_timeout_min_ms),
         min: |_| 1,
         max: 600_000,
         why: "Ra's is broadcast_time 100 ms × 5 (ra_server_proc)",
     },
     Bound {
         knob: "election_timeout_max_ms",
-        value: |s| s.election_timeout_max_ms,
+        value: Read::U64(|s| s.election_timeout_max_ms),
         min: |s| s.election_timeout_min_ms.max(1),
         max: 600_000,
         why: "from election_timeout_min_ms",
     },
     Bound {
         knob: "client_interval_ms",
-        value: |s| s.client_interval_ms,
+        value: Read::U64(|s| s.client_interval_ms),
         min: |_| 1,
         max: DAY_MS,
         why: "0 would issue operations forever at one instant",
     },
-    Bound { knob: "keys", value: |s| u64::from(s.keys), min: |_| 1, max: 1_000_000, why: "the workload needs a key" },
+    Bound {
+        knob: "keys",
+        value: Read::U64(|s| u64::from(s.keys)),
+        min: |_| 1,
+        max: 1_000_000,
+        why: "the workload needs a key",
+    },
     Bound {
         knob: "clients",
-        value: |s| u64::from(s.clients),
+        value: Read::U64(|s| u64::from(s.clients)),
         min: |_| 0,
         max: 1_000,
         why: "closed-loop clients (0: the open-loop generator)",
     },
     Bound {
         knob: "client_timeout_ms",
-        value: |s| s.client_timeout_ms,
+        value: Read::U64(|s| s.client_timeout_ms),
         min: |_| 1,
         max: DAY_MS,
         why: "Ra's command timeout is 5,000 ms (ra.hrl DEFAULT_TIMEOUT)",
     },
-    Bound { knob: "safety_ms", value: |s| s.safety_ms, min: |_| 0, max: DAY_MS, why: "a simulated day" },
-    Bound { knob: "liveness_ms", value: |s| s.liveness_ms, min: |_| 0, max: DAY_MS, why: "a simulated day" },
+    Bound { knob: "safety_ms", value: Read::U64(|s| s.safety_ms), min: |_| 0, max: DAY_MS, why: "a simulated day" },
+    Bound { knob: "liveness_ms", value: Read::U64(|s| s.liveness_ms), min: |_| 0, max: DAY_MS, why: "a simulated day" },
     Bound {
         knob: "liveness_workload_ms",
-        value: |s| s.liveness_workload_ms,
+        value: Read::U64(|s| s.liveness_workload_ms),
         min: |_| 0,
         max: DAY_MS,
         why: "a simulated day",
     },
-    Bound { knob: "contact_bound_ms", value: |s| s.contact_bound_ms, min: |_| 1, max: DAY_MS, why: "a simulated day" },
-    Bound { knob: "fault_every_ms", value: |s| s.fault_every_ms, min: |_| 0, max: DAY_MS, why: "0: no random faults" },
     Bound {
-        knob: "power_loss_weight",
-        value: |s| u64::from(s.power_loss_weight),
-        min: |_| 0,
-        max: 1_000,
-        why: "a relative weight",
+        knob: "contact_bound_ms",
+        value: Read::U64(|s| s.contact_bound_ms),
+        min: |_| 1,
+        max: DAY_MS,
+        why: "a simulated day",
     },
     Bound {
-        knob: "vm_crash_weight",
-        value: |s| u64::from(s.vm_crash_weight),
+        knob: "fault_every_ms",
+        value: Read::U64(|s| s.fault_every_ms),
         min: |_| 0,
-        max: 1_000,
-        why: "a relative weight",
+        max: DAY_MS,
+        why: "0: no random faults",
+    },
+    weight("power_loss_weight", |s| s.power_loss_weight),
+    weight("vm_crash_weight", |s| s.vm_crash_weight),
+    weight("wal_restart_weight", |s| s.wal_restart_weight),
+    weight("partition_weight", |s| s.partition_weight),
+    weight("crash_point_weight", |s| s.crash_point_weight),
+    weight("segment_writer_crash_weight", |s| s.segment_writer_crash_weight),
+    weight("one_way_partition_weight", |s| s.one_way_partition_weight),
+    weight("disk_error_weight", |s| s.disk_error_weight),
+    weight("slow_disk_weight", |s| s.slow_disk_weight),
+    weight("membership_change_weight", |s| s.membership_change_weight),
+    percent("recovery_crash_percent", |s| s.recovery_crash_percent),
+    percent("message_loss_percent", |s| s.message_loss_percent),
+    percent("message_duplicate_percent", |s| s.message_duplicate_percent),
+    percent("message_reorder_percent", |s| s.message_reorder_percent),
+    percent("wal_recovery_cut_percent", |s| s.wal_recovery_cut_percent),
+    Bound {
+        knob: "partition_ms",
+        value: Read::U64(|s| s.partition_ms),
+        min: |_| 0,
+        max: DAY_MS,
+        why: "a simulated day",
     },
     Bound {
-        knob: "wal_restart_weight",
-        value: |s| u64::from(s.wal_restart_weight),
+        knob: "restart_after_ms",
+        value: Read::U64(|s| s.restart_after_ms),
         min: |_| 0,
-        max: 1_000,
-        why: "a relative weight",
+        max: DAY_MS,
+        why: "a simulated day",
     },
-    Bound {
-        knob: "partition_weight",
-        value: |s| u64::from(s.partition_weight),
-        min: |_| 0,
-        max: 1_000,
-        why: "a relative weight",
-    },
-    Bound {
-        knob: "crash_point_weight",
-        value: |s| u64::from(s.crash_point_weight),
-        min: |_| 0,
-        max: 1_000,
-        why: "a relative weight",
-    },
-    Bound {
-        knob: "segment_writer_crash_weight",
-        value: |s| u64::from(s.segment_writer_crash_weight),
-        min: |_| 0,
-        max: 1_000,
-        why: "a relative weight",
-    },
-    Bound {
-        knob: "one_way_partition_weight",
-        value: |s| u64::from(s.one_way_partition_weight),
-        min: |_| 0,
-        max: 1_000,
-        why: "a relative weight",
-    },
-    Bound {
-        knob: "disk_error_weight",
-        value: |s| u64::from(s.disk_error_weight),
-        min: |_| 0,
-        max: 1_000,
-        why: "a relative weight",
-    },
-    Bound {
-        knob: "slow_disk_weight",
-        value: |s| u64::from(s.slow_disk_weight),
-        min: |_| 0,
-        max: 1_000,
-        why: "a relative weight",
-    },
-    Bound {
-        knob: "membership_change_weight",
-        value: |s| u64::from(s.membership_change_weight),
-        min: |_| 0,
-        max: 1_000,
-        why: "a relative weight",
-    },
-    Bound {
-        knob: "recovery_crash_percent",
-        value: |s| u64::from(s.recovery_crash_percent),
-        min: |_| 0,
-        max: 100,
-        why: "a percentage",
-    },
-    Bound {
-        knob: "message_loss_percent",
-        value: |s| u64::from(s.message_loss_percent),
-        min: |_| 0,
-        max: 100,
-        why: "a percentage",
-    },
-    Bound {
-        knob: "message_duplicate_percent",
-        value: |s| u64::from(s.message_duplicate_percent),
-        min: |_| 0,
-        max: 100,
-        why: "a percentage",
-    },
-    Bound {
-        knob: "message_reorder_percent",
-        value: |s| u64::from(s.message_reorder_percent),
-        min: |_| 0,
-        max: 100,
-        why: "a percentage",
-    },
-    Bound {
-        knob: "wal_recovery_cut_percent",
-        value: |s| u64::from(s.wal_recovery_cut_percent),
-        min: |_| 0,
-        max: 100,
-        why: "a percentage",
-    },
-    Bound { knob: "partition_ms", value: |s| s.partition_ms, min: |_| 0, max: DAY_MS, why: "a simulated day" },
-    Bound { knob: "restart_after_ms", value: |s| s.restart_after_ms, min: |_| 0, max: DAY_MS, why: "a simulated day" },
     Bound {
         knob: "value_size_max_bytes",
-        value: |s| s.value_size_max_bytes,
+        value: Read::U64(|s| s.value_size_max_bytes),
         min: |_| 8,
         max: 16 << 20,
         why: "every value starts with its 8-byte number; RabbitMQ 4.0's default max_message_size is 16 MiB",
     },
     Bound {
         knob: "members (nodes × groups)",
-        value: |s| (s.nodes as u64).saturating_mul(s.groups as u64),
+        value: Read::U64(|s| (s.nodes as u64).saturating_mul(s.groups as u64)),
         min: |_| 1,
         max: 256,
         why: "every member is a server, a log and a share of its node's WAL",
     },
     Bound {
         knob: "client operations ((safety_ms + liveness_workload_ms) / client_interval_ms)",
-        value: |s| (s.safety_ms + s.liveness_workload_ms) / s.client_interval_ms.max(1),
+        value: Read::U64(|s| (s.safety_ms + s.liveness_workload_ms) / s.client_interval_ms.max(1)),
         min: |_| 0,
         max: 10_000_000,
         why: "every operation is kept for the linearizability check at the end of the run (about 200 B each)",
     },
     Bound {
         knob: "fault_plan (entries)",
-        value: |s| s.fault_plan.len() as u64,
+        value: Read::U64(|s| s.fault_plan.len() as u64),
         min: |_| 0,
         max: 100_000,
         why: "planned faults",
@@ -272,7 +249,7 @@ const BOUNDS: [Bound; 42] = [
 /// The first knob outside its range, as one line.
 pub(super) fn check_knobs(s: &WorldSpec) -> Result<(), String> {
     for b in &BOUNDS {
-        let (value, min) = ((b.value)(s), (b.min)(s));
+        let (value, min) = (b.value.of(s), (b.min)(s));
         if value < min || value > b.max {
             return Err(format!("{}: {value} is outside {min}..={} ({})", b.knob, b.max, b.why));
         }
