@@ -218,11 +218,21 @@ pub enum Bug {
     /// `converges`: a follower one entry behind at the end of the liveness phase). The fix puts the peer
     /// back to normal replication.
     BackoffStatusKept,
+    /// Found by this harness, present in Ra 3.1.10 (`ra_snapshot:find_snapshots` / `pick_first_valid`
+    /// trust the newest snapshot that validates; `begin_accept` and the local write's job mark nothing
+    /// as unfinished): a snapshot install (`complete_accept`) or local write that fails half-way — a read
+    /// EIO before the directory fsyncs, or an fsync EIO whose lost pages the page cache still shows —
+    /// leaves a `snapshot.dat` that validates from the cache. The server process restarts and trusts it,
+    /// its WAL and segments below it are dropped, and a later power cut loses the snapshot: the log has
+    /// a gap, and the node's last written index goes back (swarm seed 34916) or it cannot boot (seeds
+    /// 43580, 61591). The fix marks a snapshot directory unfinished (an `accepting` file) from its mkdir
+    /// until every fsync succeeded, removes the mark durably, and init skips a marked directory.
+    UnfinishedSnapshotTrusted,
 }
 
 impl Bug {
     /// Every switch: `ra-model.md` §10 order, then the ones this harness found.
-    pub const ALL: [Bug; 29] = [
+    pub const ALL: [Bug; 30] = [
         Bug::IndexesBadmatch,
         Bug::WalRecoveryRescan,
         Bug::SegrefTupleDelete,
@@ -252,6 +262,7 @@ impl Bug {
         Bug::StaleEmptyAppendTruncates,
         Bug::RemovedLeaderCountsItself,
         Bug::BackoffStatusKept,
+        Bug::UnfinishedSnapshotTrusted,
     ];
 
     /// The switch's CLI name (`--bug NAME`).
@@ -286,6 +297,7 @@ impl Bug {
             Bug::StaleEmptyAppendTruncates => "stale-empty-append-truncates",
             Bug::RemovedLeaderCountsItself => "removed-leader-counts-itself",
             Bug::BackoffStatusKept => "backoff-status-kept",
+            Bug::UnfinishedSnapshotTrusted => "unfinished-snapshot-trusted",
         }
     }
 

@@ -419,7 +419,8 @@ fn init_with_snapshot(
     if let Some(index) = snapshot {
         let meta =
             SnapshotMeta { index: LogIndex(index), term: Term(1), machine_version: 1, cluster: vec!["s1".into()] };
-        write_local_snapshot(&mut n.fs, "s1", &meta, &index_list_state(&[]), &raft_core::Seq::new()).unwrap();
+        write_local_snapshot(&mut n.fs, "s1", &meta, &index_list_state(&[]), &raft_core::Seq::new(), &Bugs::none())
+            .unwrap();
     }
     let result = init_log(&mut n, "s1", 2, &bugs).map(|(log, _)| log);
     (n, result)

@@ -18,14 +18,16 @@ use raft_core::storage::new_server::NewServerStart;
 use raft_core::storage::shared::NodeShared;
 use raft_core::storage::snapshot::{
     INDEXES_FILE, IndexesError, SNAPSHOT_FILE, SNAPSHOTS_DIR, SnapshotAccept, SnapshotFileError, SnapshotInit,
-    SnapshotMeta, decode_indexes, decode_snapshot, encode_indexes, encode_snapshot, init_snapshots, read_indexes,
-    read_snapshot, snapshot_dir_name, write_indexes, write_local_snapshot,
+    SnapshotMeta, UNFINISHED_MARKER, decode_indexes, decode_snapshot, encode_indexes, encode_snapshot, init_snapshots,
+    read_indexes, read_snapshot, snapshot_dir_name, write_indexes, write_local_snapshot,
 };
 use raft_core::storage::{LogEvent, StorageError};
 use raft_core::{Bug, Bugs, LogIndex, Payload, ProcessId, Seq, Term, Uid};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
-use vfs::{CrashModel, CrashPoint, FileSystem, OpKind, OpRecord, OpenOptions, SimFs, SimFsConfig};
+use vfs::{
+    CrashModel, CrashPoint, ErrorKind, ErrorRule, FileSystem, OpKind, OpRecord, OpenOptions, SimFs, SimFsConfig,
+};
 
 /// The server every file-level test uses; its directory is `s1`.
 const SERVER: &str = "s1";
@@ -75,7 +77,8 @@ fn disk(seed: u64, record_ops: bool) -> SimFs {
 
 /// The worker's local write path for a snapshot whose machine state is `live` (`IndexListMachine`).
 fn local_snapshot(fs: &mut SimFs, index: u64, term: u64, live: &[u64]) -> String {
-    let dir = write_local_snapshot(fs, SERVER, &meta(index, term), &index_list_state(live), &seq(live)).unwrap();
+    let dir =
+        write_local_snapshot(fs, SERVER, &meta(index, term), &index_list_state(live), &seq(live), &fixed()).unwrap();
     assert_eq!(dir, snap_path(index, term));
     dir
 }
@@ -319,7 +322,7 @@ fn init_multi() {
     // and an empty directory of a higher term): the older valid one wins, the others are deleted.
     let mut fs = disk(3, false);
     local_snapshot(&mut fs, 55, 2, &[]);
-    let mut partial = SnapshotAccept::begin(&mut fs, SERVER, &meta(200, 3)).unwrap();
+    let mut partial = SnapshotAccept::begin(&mut fs, SERVER, &meta(200, 3), &fixed()).unwrap();
     partial.chunk(&mut fs, &index_list_state(&[150])).unwrap();
     fs.mkdir_all(&snap_path(300, 4)).unwrap();
     assert_eq!(snapshot_dirs(&mut fs).len(), 3);
@@ -474,7 +477,7 @@ fn init_recover_corrupt_indexes() {
     // A snapshot whose machine state the machine cannot decode: the rebuild yields no live indexes (Ra:
     // `recover_indexes` falls back to `[]`), init still succeeds.
     let mut fs = disk(10, false);
-    write_local_snapshot(&mut fs, SERVER, &meta(55, 2), b"odd", &seq(&[5])).unwrap();
+    write_local_snapshot(&mut fs, SERVER, &meta(55, 2), b"odd", &seq(&[5]), &fixed()).unwrap();
     put_file(&mut fs, &format!("{}/{INDEXES_FILE}", snap_path(55, 2)), b"");
     let got = init(&mut fs, &fixed(), &mut NodeShared::new()).unwrap();
     assert_eq!((got.live_indexes, got.indexes_rebuilt), (Seq::new(), true));
@@ -721,20 +724,22 @@ fn indexes_badmatch_never_fails_without_a_power_loss() {
 #[test]
 fn power_cut_during_a_local_snapshot() {
     // Cuts at every call of the write path (before it completes, so the server never relied on it).
-    // Whenever snapshot.dat survived whole, init picks it: an unreadable indexes file is rebuilt (and
+    // Whenever snapshot.dat survived whole and the removal of its unfinished marker did too, init picks
+    // it: an unreadable indexes file is rebuilt (and
     // fails under `indexes-badmatch`); a *missing* one — its directory entry not yet synced while
     // snapshot.dat's was kept — reads as "no live indexes" under both switches, as Ra's `indexes/1` does.
     let live = [5, 10, 15];
     let want = seq(&live);
     let state = index_list_state(&live);
     let mut seen: BTreeMap<(bool, IndexesOnDisk), u32> = Default::default();
+    let mut seen_unfinished: BTreeMap<(bool, bool), u32> = Default::default();
     for s in 0..60u64 {
         for k in 1u64.. {
             let mut fs = disk(s * 1000 + k, false);
             local_snapshot(&mut fs, 10, 1, &[]);
             let base = fs.op_seq();
             fs.arm_power_cut(CrashPoint::AfterOp { seq: base + k }, CrashModel::Pessimistic);
-            let result = write_local_snapshot(&mut fs, SERVER, &meta(55, 2), &state, &want);
+            let result = write_local_snapshot(&mut fs, SERVER, &meta(55, 2), &state, &want, &fixed());
             if !fs.is_powered_off() {
                 result.unwrap();
                 fs.disarm_power_cut();
@@ -745,18 +750,20 @@ fn power_cut_during_a_local_snapshot() {
             fs.power_on();
             let dir = snap_path(55, 2);
             let valid = snapshot_intact(&mut fs, &dir, &meta(55, 2), &state);
+            let unfinished = fs.exists(&format!("{dir}/{UNFINISHED_MARKER}")).unwrap();
             let indexes =
                 if fs.exists(&dir).unwrap() { indexes_on_disk(&mut fs, &dir, &want) } else { IndexesOnDisk::Missing };
             *seen.entry((valid, indexes)).or_default() += 1;
 
             let bugged = init(&mut fs, &badmatch(), &mut NodeShared::new());
-            let unreadable = valid && matches!(indexes, IndexesOnDisk::Empty | IndexesOnDisk::Torn);
+            let unreadable = valid && !unfinished && matches!(indexes, IndexesOnDisk::Empty | IndexesOnDisk::Torn);
             assert_eq!(bugged.is_err(), unreadable, "seed {s} cut {k}: {bugged:?}");
             if let Err(e) = bugged {
                 assert!(matches!(e, StorageError::IndexesUnreadable { .. }), "{e}");
             }
+            *seen_unfinished.entry((valid, unfinished)).or_default() += 1;
             let got = init(&mut fs, &fixed(), &mut NodeShared::new()).unwrap();
-            if valid {
+            if valid && !unfinished {
                 assert_eq!(got.current, Some(meta(55, 2)), "seed {s} cut {k}");
                 // Missing or not, the live indexes come back (a missing file is rebuilt from the machine).
                 assert_eq!(got.live_indexes, want, "seed {s} cut {k} {indexes:?}");
@@ -765,6 +772,14 @@ fn power_cut_during_a_local_snapshot() {
                 assert!(!fs.exists(&dir).unwrap());
             }
         }
+    }
+    // A whole snapshot.dat still marked unfinished (the cut came before the marker's removal was
+    // synced) is not trusted; nothing relied on it yet.
+    for class in [(true, true), (true, false), (false, true)] {
+        assert!(
+            seen_unfinished.contains_key(&class),
+            "(valid, unfinished) {class:?} never happened: {seen_unfinished:?}"
+        );
     }
     for class in [
         (true, IndexesOnDisk::Missing),
@@ -783,7 +798,7 @@ const ACCEPT_LIVE: [u64; 3] = [41, 42, 50];
 /// Accepts snapshot 60 (term 2) in 7-byte chunks; returns what `complete` returned.
 fn accept(fs: &mut SimFs, shared: &mut NodeShared, bugs: &Bugs) -> (SnapshotMeta, Seq) {
     let state = index_list_state(&ACCEPT_LIVE);
-    let mut acc = SnapshotAccept::begin(fs, SERVER, &meta(60, 2)).unwrap();
+    let mut acc = SnapshotAccept::begin(fs, SERVER, &meta(60, 2), bugs).unwrap();
     let (body, last) = state.split_at(state.len() - 5);
     for chunk in body.chunks(7) {
         acc.chunk(fs, chunk).unwrap();
@@ -801,11 +816,13 @@ fn accept_round_trip() {
     let dir = snap_path(60, 2);
     let dat = format!("{dir}/{SNAPSHOT_FILE}");
 
-    let mut acc = SnapshotAccept::begin(&mut fs, SERVER, &meta(60, 2)).unwrap();
+    let mut acc = SnapshotAccept::begin(&mut fs, SERVER, &meta(60, 2), &fixed()).unwrap();
     for chunk in state[..20].chunks(7) {
         acc.chunk(&mut fs, chunk).unwrap();
     }
-    // Until the last chunk the CRC field is 0: a partial transfer never validates.
+    // Until the last chunk the CRC field is 0: a partial transfer never validates (and its directory is
+    // marked unfinished).
+    assert!(fs.exists(&format!("{dir}/{UNFINISHED_MARKER}")).unwrap());
     let partial = fs.read_file(&dat).unwrap();
     assert_eq!(&partial[5..9], &[0, 0, 0, 0]);
     assert_eq!(decode_snapshot(&partial), Err(SnapshotFileError::ChecksumError));
@@ -838,12 +855,129 @@ fn accept_round_trip() {
         .iter()
         .position(|o| o.kind == OpKind::FsyncDir && o.path == format!("{SERVER}/{SNAPSHOTS_DIR}"))
         .expect("snapshots/ fsynced");
-    let first_delete = ops.iter().position(|o| matches!(o.kind, OpKind::Unlink | OpKind::Rmdir)).expect("old deleted");
+    let old = snap_path(20, 1);
+    let first_delete = ops
+        .iter()
+        .position(|o| matches!(o.kind, OpKind::Unlink | OpKind::Rmdir) && o.path.starts_with(&old))
+        .expect("old deleted");
     assert!(parent_sync < first_delete);
+    // The unfinished marker, there since `begin`, is removed once snapshot.dat is fsynced and before the
+    // directory fsyncs (Ra's order in `complete_accept`).
+    let marker = format!("{dir}/{UNFINISHED_MARKER}");
+    let removed = ops.iter().position(|o| o.kind == OpKind::Unlink && o.path == marker).expect("marker removed");
+    let dir_sync = ops.iter().position(|o| o.kind == OpKind::FsyncDir && o.path == dir).unwrap();
+    assert!(fsync < removed && removed < dir_sync && dir_sync < parent_sync);
 
     // A restart finds it.
     let got = init(&mut fs, &badmatch(), &mut NodeShared::new()).unwrap();
     assert_eq!((got.current, got.live_indexes, got.deleted), (Some(meta(60, 2)), live, vec![]));
+}
+
+/// The two ways a snapshot directory is written.
+#[derive(Debug, Clone, Copy)]
+enum WritePath {
+    /// The worker's local write.
+    Local,
+    /// A follower's accept, in 7-byte chunks.
+    Accept,
+}
+
+/// Writes snapshot 60 (term 2) by `path`, stopping at the first error as the server does.
+fn write_snapshot_60(
+    fs: &mut SimFs,
+    path: WritePath,
+    bugs: &Bugs,
+    shared: &mut NodeShared,
+) -> Result<(), StorageError> {
+    let state = index_list_state(&ACCEPT_LIVE);
+    match path {
+        WritePath::Local => write_local_snapshot(fs, SERVER, &meta(60, 2), &state, &seq(&ACCEPT_LIVE), bugs).map(drop),
+        WritePath::Accept => {
+            let mut acc = SnapshotAccept::begin(fs, SERVER, &meta(60, 2), bugs)?;
+            let (body, last) = state.split_at(state.len() - 5);
+            for chunk in body.chunks(7) {
+                acc.chunk(fs, chunk)?;
+            }
+            acc.complete(fs, last, &uid(), &IndexListMachine, bugs, shared).map(drop)
+        }
+    }
+}
+
+#[test]
+fn a_snapshot_write_cut_short_by_an_error_is_not_trusted_on_the_page_cache() {
+    // Each call of either write path fails once with EIO (an fsync with fsyncgate semantics: some of
+    // what it covered is lost, and the page cache still shows it). The server restarts on the page
+    // cache; whatever snapshot its init picks, it then drops its log below — so a power cut must not
+    // take it away (a newer durable one is fine). Ra 3.1.10 trusts whatever validates
+    // (`unfinished-snapshot-trusted`), and on both paths a cut then leaves the server with less.
+    // With `shut_down`, a failed directory fsync shuts the filesystem down as ext4 and XFS do (the
+    // engine's setting): the write cannot even clean up, and the restart finds its names in the cache.
+    let switched = Bugs::of(&[Bug::UnfinishedSnapshotTrusted]);
+    for (path, shut_down) in
+        [(WritePath::Local, false), (WritePath::Accept, false), (WritePath::Local, true), (WritePath::Accept, true)]
+    {
+        for bugs in [fixed(), switched.clone()] {
+            let (mut cases, mut lost, mut completed) = (0, 0, 0);
+            for s in 0..12u64 {
+                for k in 1u64.. {
+                    let mut fs = disk(s * 1000 + k, false);
+                    fs.shut_down_on_dir_sync_failure(shut_down);
+                    local_snapshot(&mut fs, 20, 1, &[3]);
+                    let mut shared = NodeShared::new();
+                    init(&mut fs, &fixed(), &mut shared).unwrap();
+                    let base = fs.op_seq();
+                    let rule = ErrorRule {
+                        kind: None,
+                        path_glob: "*".to_owned(),
+                        error: ErrorKind::Io,
+                        after_seq: base + k - 1,
+                        times: 1,
+                    };
+                    fs.inject_error(rule);
+                    let result = write_snapshot_60(&mut fs, path, &bugs, &mut shared);
+                    if fs.op_seq() < base + k {
+                        result.unwrap();
+                        break;
+                    }
+                    cases += 1;
+                    // A restart on the page cache; init may refuse a filesystem that was shut down.
+                    let restarted = match init(&mut fs, &bugs, &mut NodeShared::new()) {
+                        Ok(restarted) => restarted,
+                        Err(e) => {
+                            assert!(fs.is_shut_down(), "{path:?} seed {s} call {k} ({result:?}): {e}");
+                            continue;
+                        }
+                    };
+                    if result.is_ok() {
+                        // The error hit a call whose failure the path ignores (Ra's best-effort
+                        // directory fsyncs): the snapshot is complete and must be current.
+                        completed += 1;
+                        assert_eq!(restarted.current, Some(meta(60, 2)), "{path:?} seed {s} call {k}");
+                    }
+                    fs.crash(CrashModel::Pessimistic);
+                    fs.power_on();
+                    let rebooted = init(&mut fs, &bugs, &mut NodeShared::new()).unwrap();
+                    let index = |i: &SnapshotInit| i.current.as_ref().map(|m| m.index);
+                    if index(&rebooted) < index(&restarted) {
+                        lost += 1;
+                        assert!(
+                            bugs.has(Bug::UnfinishedSnapshotTrusted),
+                            "{path:?} seed {s} call {k} ({result:?}): trusted {:?} at restart, {:?} after the cut",
+                            restarted.current,
+                            rebooted.current
+                        );
+                    }
+                }
+            }
+            assert!(cases > 50, "{path:?}: {cases} cases");
+            if bugs.has(Bug::UnfinishedSnapshotTrusted) {
+                assert!(completed > 0, "{path:?}: Ra ignored no directory fsync's error");
+                assert!(lost > 0, "{path:?} shut down {shut_down}: Ra's trust never lost a snapshot in {cases} cases");
+            } else {
+                assert_eq!(completed, 0, "{path:?}: raft-core ignores no error on these paths");
+            }
+        }
+    }
 }
 
 #[test]
@@ -852,7 +986,7 @@ fn abort_accept_removes_the_partial_snapshot() {
     local_snapshot(&mut fs, 20, 1, &[3]);
     let mut shared = NodeShared::new();
     init(&mut fs, &fixed(), &mut shared).unwrap();
-    let mut acc = SnapshotAccept::begin(&mut fs, SERVER, &meta(60, 2)).unwrap();
+    let mut acc = SnapshotAccept::begin(&mut fs, SERVER, &meta(60, 2), &fixed()).unwrap();
     acc.chunk(&mut fs, &index_list_state(&[41])).unwrap();
     assert_eq!(snapshot_dirs(&mut fs).len(), 2);
     acc.abort(&mut fs).unwrap();

@@ -470,7 +470,8 @@ fn l1_indexes_badmatch_fails_before_older_snapshots_are_deleted() {
     n.fs.mkdir_all("s1").unwrap();
     let snaps = [(5, 1), (8, 1), (12, 2)];
     for (index, term) in snaps {
-        write_local_snapshot(&mut n.fs, "s1", &meta(index, term), &index_list_state(&[3]), &seq(&[3])).unwrap();
+        write_local_snapshot(&mut n.fs, "s1", &meta(index, term), &index_list_state(&[3]), &seq(&[3]), &Bugs::none())
+            .unwrap();
     }
     let dirs = |n: &mut Node| {
         let mut d = n.fs.read_dir(&format!("s1/{SNAPSHOTS_DIR}")).unwrap();

@@ -829,6 +829,7 @@ impl ServerLog {
             meta,
             state,
             live_indexes,
+            bugs: self.bugs.clone(),
         })
     }
 

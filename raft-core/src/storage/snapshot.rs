@@ -8,6 +8,15 @@
 //! missing as "no live indexes", which the simulator showed loses live entries, so raft-core rebuilds a
 //! missing file too (`indexes-missing-trusted` restores Ra's read).
 //!
+//! A snapshot directory being written or received holds an `accepting` marker (Ra's name; Ra 3.1.10
+//! deletes it in `complete_accept` but never creates it) from its mkdir until `snapshot.dat` is fsynced;
+//! the marker is then removed and the directories fsynced, and if any of that fails the directory is
+//! deleted. Init never trusts a directory that holds the marker, and fsyncs the directories of the one it
+//! trusts again (which fails on a filesystem a failed directory fsync shut down). A write that fails half-way (an EIO; the
+//! server restarts) would otherwise leave a `snapshot.dat` that validates from the page cache but, after
+//! a failed fsync ("fsyncgate"), may never reach the disk — and the restarted server would drop its log
+//! below it (`unfinished-snapshot-trusted` restores Ra's trust).
+//!
 //! ```text
 //! snapshot.dat = "RASN" version:u8(=1) crc:u32 meta_len:u32 meta state      crc = CRC-32 of what follows it
 //! meta         = index:u64 term:u64 machine_version:u32 members:u16 (len:u16 name)*
@@ -20,7 +29,7 @@ use crate::bugs::{Bug, Bugs};
 use crate::checksum::crc32;
 use crate::seq::Seq;
 use crate::storage::shared::NodeShared;
-use crate::storage::{StorageError, join, sync_dir_best_effort, write_all};
+use crate::storage::{StorageError, join, sync_dir, sync_dir_best_effort, write_all};
 use crate::types::{LogIndex, Term, Uid};
 use vfs::{ErrorKind, Fd, FileSystem, FsError, OpenOptions};
 
@@ -36,6 +45,8 @@ pub const SNAPSHOT_FILE: &str = "snapshot.dat";
 pub const INDEXES_FILE: &str = "indexes";
 /// The per-server snapshots directory name.
 pub const SNAPSHOTS_DIR: &str = "snapshots";
+/// The marker of a snapshot directory whose write or receive has not finished.
+pub const UNFINISHED_MARKER: &str = "accepting";
 
 /// What a snapshot is of.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -313,7 +324,8 @@ pub struct SnapshotInit {
 }
 
 /// Ra's `ra_snapshot:init` / `find_snapshots`: the newest `snapshots/*` whose `snapshot.dat` validates
-/// wins, every other snapshot directory is deleted (no fsync), its `indexes` are read, and the server's
+/// (and, in raft-core, that holds no [`UNFINISHED_MARKER`], and whose directory and `snapshots/` fsync
+/// again) wins, every other snapshot directory is deleted (no fsync), its `indexes` are read, and the server's
 /// snapshot state is seeded (`-1` / nothing when there is none).
 pub fn init_snapshots(
     fs: &mut dyn FileSystem,
@@ -332,6 +344,9 @@ pub fn init_snapshots(
     let mut current: Option<(String, String, SnapshotMeta, Vec<u8>)> = None;
     for name in &names {
         let path = join(&dir, name);
+        if !bugs.has(Bug::UnfinishedSnapshotTrusted) && is_unfinished(fs, &path)? {
+            continue;
+        }
         if let Ok((meta, state)) = read_snapshot_file(fs, &path)? {
             current = Some((name.clone(), path, meta, state));
             break;
@@ -381,6 +396,14 @@ pub fn init_snapshots(
             (live, true)
         }
     };
+    // A process restart reads the page cache: after a failed directory fsync (which shuts ext4 and XFS
+    // down) the snapshot's names may be there and not on the disk. Syncing them again fails on such a
+    // filesystem, and persists them on a healthy one (a crash between the marker's removal and the
+    // directory fsyncs); either way init trusts nothing the disk may not have.
+    if !bugs.has(Bug::UnfinishedSnapshotTrusted) {
+        sync_dir(fs, &path)?;
+        sync_dir(fs, &dir)?;
+    }
     shared.snapshots.insert(uid, meta.index, live_indexes.clone());
     let mut deleted = Vec::new();
     for name in names.iter().filter(|n| **n != chosen) {
@@ -390,29 +413,73 @@ pub fn init_snapshots(
     Ok(SnapshotInit { current: Some(meta), current_dir: Some(path), live_indexes, indexes_rebuilt: rebuilt, deleted })
 }
 
-/// The local snapshot write path, run by the server's background worker: mkdir, `snapshot.dat`
-/// (unsynced), `indexes` (unsynced, only when there are live indexes), fsync `snapshot.dat`, fsync the
-/// snapshot directory, fsync `snapshots/`. Returns the snapshot directory. The caller then tells the
-/// server (`SnapshotWritten`). As Ra's `maybe_sync`, the directory fsyncs' results are ignored.
+/// The local snapshot write path, run by the server's background worker (Ra's `begin_snapshot` job):
+/// mkdir, the [`UNFINISHED_MARKER`] (raft-core only), `snapshot.dat` (unsynced), `indexes` (unsynced,
+/// only when there are live indexes), fsync `snapshot.dat`, then seals it: remove the marker, fsync the
+/// snapshot directory and `snapshots/`. Returns the snapshot directory. The caller then tells the server
+/// (`SnapshotWritten`).
 pub fn write_local_snapshot(
     fs: &mut dyn FileSystem,
     server_dir: &str,
     meta: &SnapshotMeta,
     state: &[u8],
     live_indexes: &Seq,
+    bugs: &Bugs,
 ) -> Result<String, StorageError> {
     let snapshots = join(server_dir, SNAPSHOTS_DIR);
     let dir = join(&snapshots, &snapshot_dir_name(meta.term, meta.index));
     fs.mkdir_all(&dir)?;
+    if !bugs.has(Bug::UnfinishedSnapshotTrusted) {
+        write_file(fs, &join(&dir, UNFINISHED_MARKER), &[], false)?;
+    }
     let dat = join(&dir, SNAPSHOT_FILE);
     write_file(fs, &dat, &encode_snapshot(meta, state), false)?;
     if !live_indexes.is_empty() {
         write_indexes(fs, &dir, live_indexes)?;
     }
     sync_file(fs, &dat)?;
-    sync_dir_best_effort(fs, &dir)?;
-    sync_dir_best_effort(fs, &snapshots)?;
+    seal(fs, &dir, Some(&snapshots), bugs)?;
     Ok(dir)
+}
+
+/// Whether a snapshot directory holds the [`UNFINISHED_MARKER`] (a stray file in `snapshots/` holds
+/// nothing).
+fn is_unfinished(fs: &mut dyn FileSystem, dir: &str) -> Result<bool, FsError> {
+    match fs.exists(&join(dir, UNFINISHED_MARKER)) {
+        Err(e) if e.kind == ErrorKind::NotADirectory => Ok(false),
+        other => other,
+    }
+}
+
+/// The last steps of a snapshot write or accept, once `snapshot.dat` is fsynced: remove the
+/// [`UNFINISHED_MARKER`], fsync the snapshot directory, then `snapshots/` (`parent`; `None` where
+/// `accept-no-parent-sync` restores Ra's accept path, which skips it) — Ra's order in `complete_accept`.
+///
+/// Ra ignores these directory fsyncs' results (`_ = ra_lib:sync_dir(Dir)` in `maybe_sync` and
+/// `complete_accept`), and `unfinished-snapshot-trusted` restores that. But a failed directory fsync
+/// loses the entries it covered for good while the page cache keeps showing them, so here any failure
+/// after the marker is gone deletes the directory (the marker first): a restarted server must not trust
+/// what only the cache shows, and nothing relies on the snapshot yet.
+fn seal(fs: &mut dyn FileSystem, dir: &str, parent: Option<&str>, bugs: &Bugs) -> Result<(), StorageError> {
+    if bugs.has(Bug::UnfinishedSnapshotTrusted) {
+        sync_dir_best_effort(fs, dir)?;
+        if let Some(parent) = parent {
+            sync_dir_best_effort(fs, parent)?;
+        }
+        return Ok(());
+    }
+    let sealed = fs
+        .unlink(&join(dir, UNFINISHED_MARKER))
+        .map_err(StorageError::from)
+        .and_then(|()| sync_dir(fs, dir))
+        .and_then(|()| parent.map_or(Ok(()), |parent| sync_dir(fs, parent)));
+    if let Err(error) = sealed {
+        if !error.is_power_cut() {
+            let _ = recursive_delete(fs, dir);
+        }
+        return Err(error);
+    }
+    Ok(())
 }
 
 /// A follower receiving a snapshot in chunks (Ra's `begin_accept` / `accept_chunk` / `complete_accept`).
@@ -425,15 +492,19 @@ pub struct SnapshotAccept {
 }
 
 impl SnapshotAccept {
-    /// mkdir `snapshots/<t>_<i>`, open `snapshot.dat`, write the header with a zero CRC and the meta.
-    /// Nothing is synced.
+    /// mkdir `snapshots/<t>_<i>`, create the [`UNFINISHED_MARKER`] (raft-core only), open
+    /// `snapshot.dat`, write the header with a zero CRC and the meta. Nothing is synced.
     pub fn begin(
         fs: &mut dyn FileSystem,
         server_dir: &str,
         meta: &SnapshotMeta,
+        bugs: &Bugs,
     ) -> Result<SnapshotAccept, StorageError> {
         let dir = join(&join(server_dir, SNAPSHOTS_DIR), &snapshot_dir_name(meta.term, meta.index));
         fs.mkdir_all(&dir)?;
+        if !bugs.has(Bug::UnfinishedSnapshotTrusted) {
+            write_file(fs, &join(&dir, UNFINISHED_MARKER), &[], false)?;
+        }
         let fd = fs.open(&join(&dir, SNAPSHOT_FILE), &OpenOptions::create_truncate())?;
         let section = meta_section(meta);
         let mut header = SNAPSHOT_MAGIC.to_vec();
@@ -452,8 +523,8 @@ impl SnapshotAccept {
     }
 
     /// The last chunk: write it, write the CRC at offset 5, fsync, close; recover the machine state,
-    /// write `indexes` unsynced, fsync the snapshot directory and then `snapshots/` itself; seed the
-    /// snapshot state; finally (Ra: background work) delete the older snapshots, unsynced. Returns the
+    /// write `indexes` unsynced, then seals it: remove the [`UNFINISHED_MARKER`] (Ra deletes a marker it
+    /// never created), fsync the snapshot directory and then `snapshots/` itself; seed the snapshot state; finally (Ra: background work) delete the older snapshots, unsynced. Returns the
     /// meta and live indexes.
     ///
     /// Ra (3.1.10) does not fsync `snapshots/` on this path: after a power cut the new snapshot's entry
@@ -477,11 +548,9 @@ impl SnapshotAccept {
         let (meta, state) = read_snapshot(fs, &self.dir)?;
         let live = machine.live_indexes(meta.machine_version, &state).unwrap_or_default();
         write_indexes(fs, &self.dir, &live)?;
-        sync_dir_best_effort(fs, &self.dir)?;
         let snapshots = self.dir.rsplit_once('/').map_or(String::new(), |(p, _)| p.to_owned());
-        if !bugs.has(Bug::AcceptNoParentSync) {
-            sync_dir_best_effort(fs, &snapshots)?;
-        }
+        let parent = if bugs.has(Bug::AcceptNoParentSync) { None } else { Some(snapshots.as_str()) };
+        seal(fs, &self.dir, parent, bugs)?;
         shared.snapshots.insert(uid, meta.index, live.clone());
         let own = self.dir.rsplit('/').next().unwrap_or_default().to_owned();
         for name in fs.read_dir(&snapshots)? {

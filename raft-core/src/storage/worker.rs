@@ -7,6 +7,7 @@
 //! is reported as `SnapshotError`, as Ra's worker catches every failure of its job (`ra_worker`'s
 //! `try … catch` and the snapshot's `err_fun`); only a power cut stops it.
 
+use crate::bugs::Bugs;
 use crate::seq::Seq;
 use crate::storage::snapshot::{self, SnapshotMeta};
 use crate::storage::{Envelope, LogEvent, StorageError};
@@ -30,6 +31,8 @@ pub enum WorkerMsg {
         state: Vec<u8>,
         /// The machine's live indexes at `meta.index`.
         live_indexes: Seq,
+        /// The server's bug switches (the write path reads `unfinished-snapshot-trusted`).
+        bugs: Bugs,
     },
 }
 
@@ -46,8 +49,8 @@ impl Worker {
         out: &mut Vec<Envelope>,
     ) -> Result<(), StorageError> {
         match msg {
-            WorkerMsg::WriteSnapshot { uid, process, server_dir, meta, state, live_indexes } => {
-                let written = snapshot::write_local_snapshot(fs, &server_dir, &meta, &state, &live_indexes);
+            WorkerMsg::WriteSnapshot { uid, process, server_dir, meta, state, live_indexes, bugs } => {
+                let written = snapshot::write_local_snapshot(fs, &server_dir, &meta, &state, &live_indexes, &bugs);
                 let event = match written {
                     Ok(_) => LogEvent::SnapshotWritten { uid, meta, live_indexes },
                     Err(e) if e.is_power_cut() => return Err(e),

@@ -268,7 +268,7 @@ impl World {
                 if let Some(old) = m.accept.take() {
                     old.abort(&mut n.fs)?;
                 }
-                m.accept = Some(SnapshotAccept::begin(&mut n.fs, uid.as_str(), &meta)?);
+                m.accept = Some(SnapshotAccept::begin(&mut n.fs, uid.as_str(), &meta, &bugs)?);
             }
             let Some(mut accept) = m.accept.take() else { return Ok(None) };
             if !last {
