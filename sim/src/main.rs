@@ -14,6 +14,7 @@ mod cli;
 use cli::Usage;
 use cli::check_history::CheckHistoryArgs;
 use cli::explore::ExploreArgs;
+use cli::fuzz::FuzzArgs;
 use cli::list::ListWhat;
 use cli::merge::MergeArgs;
 use cli::replay::ReplayArgs;
@@ -69,6 +70,10 @@ enum Command {
     /// Checks client histories recorded anywhere (Jepsen's log, Knossos's EDN, the engine's JSON lines)
     /// for linearizability: exit 0 linearizable, 10 not, 3 undecided within the budget, 2 bad input.
     CheckHistory(CheckHistoryArgs),
+    /// Fuzzes sim's own inputs — seed files, `--set`, `explore --out` lines — and whole worlds drawn inside
+    /// every knob's range: a bad input must be refused in one line, a world must end in a verdict, nothing
+    /// may panic. Exit 0 if every case did, 1 if one did not (printed with the command that replays it).
+    Fuzz(FuzzArgs),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +82,7 @@ fn main() -> ExitCode {
         Command::List { what } => Ok(cli::list::list(what)),
         Command::Run(args) => cli::run::run(&args),
         Command::Explore(args) => cli::explore::explore(&args),
+        Command::Fuzz(args) => cli::fuzz::fuzz(&args),
         Command::Sweep(args) => cli::sweep::sweep(&args),
         Command::Merge(args) => cli::merge::merge(&args),
         Command::Replay(args) => cli::replay::replay(&args),
@@ -86,7 +92,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(Usage(message)) => {
-            eprintln!("sim: error: {message}");
+            eprintln!("sim: error: {}", sim::seedfile::one_line(&message));
             ExitCode::from(2)
         }
     }

@@ -64,6 +64,10 @@ pub enum ExpectedOutcome {
 impl SeedFile {
     /// Parses a seed file; `Err` is one line naming what is wrong (the field, or the format version).
     pub fn parse(text: &str) -> Result<SeedFile, String> {
+        Self::parse_unescaped(text).map_err(|e| one_line(&e))
+    }
+
+    fn parse_unescaped(text: &str) -> Result<SeedFile, String> {
         let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
         let version = value
             .get("format_version")
@@ -120,6 +124,17 @@ pub fn bugs_named(names: &[String]) -> Result<Bugs, String> {
 
 /// `spec` with `overrides` (knob name → JSON value) set; `Err` names an unknown knob or a bad value.
 pub fn apply_overrides(spec: &WorldSpec, overrides: &Map<String, Value>) -> Result<WorldSpec, String> {
+    apply_overrides_unescaped(spec, overrides).map_err(|e| one_line(&e))
+}
+
+/// `text` with its control characters escaped (`\n`, `\u{1b}`): an error message that quotes what a
+/// user wrote stays one line and cannot drive the terminal (serde quotes an unknown field or variant as
+/// it is).
+pub fn one_line(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+}
+
+fn apply_overrides_unescaped(spec: &WorldSpec, overrides: &Map<String, Value>) -> Result<WorldSpec, String> {
     let Value::Object(mut fields) = serde_json::to_value(spec).expect("a world serialises") else {
         unreachable!("a world is an object")
     };

@@ -8,8 +8,8 @@ use std::time::Instant;
 /// Benchmark binaries, each printing a Markdown section on stdout.
 const BENCHES: [(&str, &str); 3] = [("vfs", "vfs"), ("raft-core", "storage"), ("sim", "engine")];
 
-const USAGE: &str =
-    "usage: cargo xtask bench [--reps N] [--find-ranges N] [--rss-seeds N] [--soak-hours N] [--porcupine DIR]";
+const USAGE: &str = "usage: cargo xtask bench [--reps N] [--find-ranges N] [--rss-seeds N] [--soak-hours N] \
+                     [--fuzz-cases N] [--porcupine DIR]";
 
 /// Seeds per range when timing how long a bug switch takes to be found: a targeted scenario's range, and
 /// swarm's (a switch not found within a range counts as not found there).
@@ -21,6 +21,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut find_ranges = 20u64;
     let mut rss_seeds = 10_000u64;
     let mut soak_hours = 24u64;
+    let mut fuzz_cases = 200_000u64;
     let mut porcupine = None;
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
@@ -35,6 +36,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "--find-ranges" => find_ranges = n,
             "--rss-seeds" => rss_seeds = n,
             "--soak-hours" => soak_hours = n,
+            "--fuzz-cases" => fuzz_cases = n,
             _ => return Err(USAGE.into()),
         }
     }
@@ -74,6 +76,17 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         print!("{text}");
         sections.push(text);
         commands.push(format!("cargo bench -p sim --bench soak -- --hours {soak_hours}"));
+    }
+    if fuzz_cases > 0 {
+        let text = crate::scale::fuzz_section(&sim, fuzz_cases)?;
+        print!("{text}");
+        sections.push(text);
+        commands.push(format!("sim fuzz --seed 1 --cases {fuzz_cases} (worlds: {})", (fuzz_cases / 20).max(1)));
+    }
+    if let Some(text) = crate::scale::scale_section() {
+        print!("{text}");
+        sections.push(text);
+        commands.push("cargo xtask scale (its last run, bench/scale.json)".into());
     }
     if find_ranges > 0 {
         let text = time_to_find_section(&sim, &dir, find_ranges)?;

@@ -5,7 +5,10 @@
 //! - `tidy`: the project's mechanical rules (determinism bans, no ignored or should-panic tests, module
 //!   docs, no `Default` on configs); also runs as a test under `cargo test`;
 //! - `bench`: release-build benchmarks, written to `BENCHMARKS.md`;
-//! - `regress`: replays every seed file in `seeds/` (`sim replay --check`); part of `ci`.
+//! - `regress`: replays every seed file in `seeds/` (`sim replay --check`); part of `ci`;
+//! - `fuzz`: `sim fuzz` over every target, longer than CI runs it;
+//! - `scale`: swarm with no switch and `--determinism` over many seeds, sharded over GNU parallel;
+//!   written to `bench/scale.json`, which `bench` renders.
 //!
 //! xtask is host tooling, so it may read files, spawn processes and read the clock; the simulated crates
 //! may not (see `clippy.toml`).
@@ -14,17 +17,21 @@
 mod bench;
 mod bench_history;
 mod bench_soak;
+mod scale;
 mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-const USAGE: &str = "usage: cargo xtask <ci|tidy|bench|regress>
+const USAGE: &str = "usage: cargo xtask <ci|tidy|bench|regress|fuzz|scale>
 
   ci      fmt --check, clippy -D warnings, tests, docs -D warnings, regress (what CI runs)
   tidy    mechanical project rules (also runs inside `cargo test`)
   bench   release benchmarks; writes BENCHMARKS.md
-  regress replays every seed file in seeds/ and checks what each expects";
+  regress replays every seed file in seeds/ and checks what each expects
+  fuzz    sim fuzz over every target for longer than CI [--cases N] [--world-cases N] [--seed S]
+  scale   swarm 0..100000 with no switch and --determinism 0..10000, over GNU parallel; writes
+          bench/scale.json [--swarm-seeds N] [--determinism-seeds N]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -33,6 +40,8 @@ fn main() -> ExitCode {
         Some("tidy") => run_tidy(),
         Some("bench") => bench::run(&args[1..]),
         Some("regress") => regress(),
+        Some("fuzz") => scale::fuzz(&args[1..]),
+        Some("scale") => scale::scale(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);

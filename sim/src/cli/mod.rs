@@ -14,6 +14,7 @@ use scenarios::Scenario;
 
 pub(crate) mod check_history;
 pub(crate) mod explore;
+pub(crate) mod fuzz;
 pub(crate) mod list;
 pub(crate) mod merge;
 pub(crate) mod plan;

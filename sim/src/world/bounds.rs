@@ -246,6 +246,12 @@ const BOUNDS: [Bound; 42] = [
     },
 ];
 
+/// Every bounded knob (as a seed file's `world` names it) and its accepted range in `s` (a lower end
+/// can depend on other knobs). The fault plan's entry count is not a knob of its own and is left out.
+pub fn knob_ranges(s: &WorldSpec) -> Vec<(&'static str, u64, u64)> {
+    BOUNDS.iter().filter(|b| !b.knob.contains(' ')).map(|b| (b.knob, (b.min)(s), b.max)).collect()
+}
+
 /// The first knob outside its range, as one line.
 pub(super) fn check_knobs(s: &WorldSpec) -> Result<(), String> {
     for b in &BOUNDS {

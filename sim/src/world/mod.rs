@@ -50,6 +50,7 @@ mod record;
 mod server;
 mod supervision;
 
+pub use bounds::knob_ranges;
 pub use config::{WorldConfig, crash_model};
 pub use outcome::{COVERAGE_MARKS, FiredCut, Outcome, RunResult, missed_marks};
 
