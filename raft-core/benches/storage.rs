@@ -67,7 +67,7 @@ impl Pipeline {
                 max_size_bytes: 64 << 20,
                 max_pending: 1024,
                 compute_checksums: true,
-                index_parse: IndexParse::Contiguous,
+                index_parse: IndexParse::Checked,
             },
             delete_keys_per_step: 64,
             bugs: Bugs::none(),

@@ -228,11 +228,22 @@ pub enum Bug {
     /// 43580, 61591). The fix marks a snapshot directory unfinished (an `accepting` file) from its mkdir
     /// until every fsync succeeded, removes the mark durably, and init skips a marked directory.
     UnfinishedSnapshotTrusted,
+    /// Found by this harness, Ra's segment format (3.1.10): a segment index record (32 bytes at
+    /// `8 + 32·k`) straddles a sector boundary every sixteenth slot, with its index, term and offset
+    /// before the boundary and its length and checksum after. A power cut that keeps the first sector of
+    /// the index write and not the second leaves a record that continues the previous one, with length 0
+    /// and checksum 0; Ra's read skips a zero checksum (`ra_log_segment:validate_checksum(0, _) -> true`)
+    /// and returns empty data, which its `binary_to_term` then refuses (`badarg`) wherever the entry is
+    /// read. The segment is obsolete once the WAL replays the entry into a newer segment, but a snapshot
+    /// unlinks both and a power cut that keeps only the newer one's unlink brings it back (swarm seed
+    /// 90054: `log-shape`, the log serving an empty index 143 the member never wrote). The fix ends the
+    /// parse at such a record (any index but 0, the one empty entry raft-core writes).
+    SegmentEmptyRecordTrusted,
 }
 
 impl Bug {
     /// Every switch: `ra-model.md` §10 order, then the ones this harness found.
-    pub const ALL: [Bug; 30] = [
+    pub const ALL: [Bug; 31] = [
         Bug::IndexesBadmatch,
         Bug::WalRecoveryRescan,
         Bug::SegrefTupleDelete,
@@ -263,6 +274,7 @@ impl Bug {
         Bug::RemovedLeaderCountsItself,
         Bug::BackoffStatusKept,
         Bug::UnfinishedSnapshotTrusted,
+        Bug::SegmentEmptyRecordTrusted,
     ];
 
     /// The switch's CLI name (`--bug NAME`).
@@ -298,6 +310,7 @@ impl Bug {
             Bug::RemovedLeaderCountsItself => "removed-leader-counts-itself",
             Bug::BackoffStatusKept => "backoff-status-kept",
             Bug::UnfinishedSnapshotTrusted => "unfinished-snapshot-trusted",
+            Bug::SegmentEmptyRecordTrusted => "segment-empty-record-trusted",
         }
     }
 

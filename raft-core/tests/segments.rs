@@ -787,3 +787,69 @@ fn the_contiguous_parse_ends_at_a_torn_record() {
     assert_eq!(checked.range, Some((LogIndex(10), LogIndex(11))));
     assert_eq!((checked.slots, checked.data_offset), (2, data_start + 10), "the next append overwrites the torn slot");
 }
+
+#[test]
+fn a_record_torn_at_a_sector_boundary_is_not_an_empty_entry() {
+    use raft_core::storage::segment::{IndexParse, parse_index_with};
+    // Record 15 lies at 8 + 32·15 = 488..520, across the 512-byte sector boundary: index, term and offset
+    // before it, length and checksum after. Entries 0..=14 are synced; 15..=20 are appended and flushed,
+    // and power is cut before the fsync. Whatever each sector kept, the checked parse never serves an
+    // entry the segment writer did not write; Ra's parse (and the contiguous one) serve an empty 15 when
+    // the first sector was kept and the second was not.
+    let (mut torn, mut cases) = (0, 0);
+    for seed in 0..400u64 {
+        let mut fs = fs_with_dir(seed);
+        let mut seg = Segment::open_append(&mut fs, PATH, config(64)).unwrap();
+        append_range(&mut fs, &mut seg, 0, 14, 1);
+        seg.sync(&mut fs).unwrap();
+        sync_dir(&mut fs, "s");
+        append_range(&mut fs, &mut seg, 15, 20, 1);
+        seg.flush(&mut fs).unwrap();
+        fs.crash(CrashModel::Pessimistic);
+        fs.power_on();
+        cases += 1;
+        let region = {
+            let fd = fs.open(PATH, &OpenOptions::read_only()).unwrap();
+            let mut buf = vec![0u8; (64 * INDEX_RECORD_SIZE) as usize];
+            let n = fs.pread(fd, HEADER_SIZE, &mut buf).unwrap();
+            buf.truncate(n);
+            fs.close(fd).unwrap();
+            buf
+        };
+        let data_start = HEADER_SIZE + 64 * INDEX_RECORD_SIZE;
+        let serves_empty = |rule: IndexParse, fs: &mut SimFs| {
+            let parsed = parse_index_with(&region, data_start, rule);
+            let reader = SegmentReader::open_with(fs, PATH, rule).unwrap();
+            let empty = parsed
+                .entries
+                .keys()
+                .any(|&i| matches!(reader.read(fs, LogIndex(i)), Ok(Some((_, d))) if d.is_empty()));
+            // What the checked parse serves was written, byte for byte.
+            if rule == IndexParse::Checked {
+                for &i in parsed.entries.keys() {
+                    if let Ok(Some((t, d))) = reader.read(fs, LogIndex(i)) {
+                        assert_eq!((t.0, d), (1, data(i, 1)), "seed {seed} index {i}");
+                    }
+                }
+            }
+            empty
+        };
+        let ra = serves_empty(IndexParse::Ra, &mut fs);
+        let contiguous = serves_empty(IndexParse::Contiguous, &mut fs);
+        assert!(!serves_empty(IndexParse::Checked, &mut fs), "seed {seed}");
+        assert_eq!(ra, contiguous, "seed {seed}: the contiguous parse does not see this tear");
+        torn += u32::from(contiguous);
+    }
+    assert!(torn > 0, "no power cut in {cases} tore record 15 between its offset and its length");
+
+    // Index 0's entry is the one empty entry raft-core writes (a brand-new log's first): the checked
+    // parse keeps it.
+    let mut fs = fs_with_dir(1);
+    let mut seg = Segment::open_append(&mut fs, PATH, config(8)).unwrap();
+    assert!(seg.append(&mut fs, LogIndex(0), Term(0), &[]).unwrap());
+    assert!(seg.append(&mut fs, LogIndex(1), Term(1), &data(1, 1)).unwrap());
+    seg.sync(&mut fs).unwrap();
+    let reader = SegmentReader::open_with(&mut fs, PATH, IndexParse::Checked).unwrap();
+    assert_eq!(reader.indexes().collect::<Vec<_>>(), vec![LogIndex(0), LogIndex(1)]);
+    assert_eq!(reader.read(&mut fs, LogIndex(0)).unwrap(), Some((Term(0), Vec::new())));
+}

@@ -841,7 +841,7 @@ impl ServerLog {
 
 /// The index parse the log uses: raft-core's contiguity check, or Ra's under `segment-index-unchecked`.
 fn index_parse(bugs: &Bugs) -> IndexParse {
-    if bugs.has(Bug::SegmentIndexUnchecked) { IndexParse::Ra } else { IndexParse::Contiguous }
+    IndexParse::for_bugs(bugs)
 }
 
 fn combine(a: Option<(LogIndex, LogIndex)>, b: Option<(LogIndex, LogIndex)>) -> Option<(LogIndex, LogIndex)> {

@@ -112,11 +112,7 @@ pub(super) fn segment_writer_config(cfg: &WorldConfig) -> SegmentWriterConfig {
             max_size_bytes: 64 << 20,
             max_pending: 1024,
             compute_checksums: true,
-            index_parse: if cfg.bugs.has(raft_core::Bug::SegmentIndexUnchecked) {
-                raft_core::storage::segment::IndexParse::Ra
-            } else {
-                raft_core::storage::segment::IndexParse::Contiguous
-            },
+            index_parse: raft_core::storage::segment::IndexParse::for_bugs(&cfg.bugs),
         },
         delete_keys_per_step: 8,
         bugs: cfg.bugs.clone(),

@@ -90,11 +90,16 @@ impl Node {
     }
 
     /// Every entry member `g`'s storage holds, read where it lies (`log-shape`): its mem tables, and its
-    /// segment files over the ranges its segment refs name (parsed strictly: index records whose data
-    /// does not follow on are not the log's; data that fails its CRC is left to the reads that serve it).
-    pub(super) fn stored_entries(&mut self, g: usize) -> Vec<checkers::StoredEntry> {
+    /// segment files over the ranges its segment refs name, parsed with `parse` (contiguous at least:
+    /// index records whose data does not follow on are not the log's; data that fails its CRC is left to
+    /// the reads that serve it).
+    pub(super) fn stored_entries(
+        &mut self,
+        g: usize,
+        parse: raft_core::storage::segment::IndexParse,
+    ) -> Vec<checkers::StoredEntry> {
         use raft_core::storage::mem_table::Lookup;
-        use raft_core::storage::segment::{IndexParse, SegmentReader};
+        use raft_core::storage::segment::SegmentReader;
         let m = &self.members[g];
         let Some(h) = m.host.as_ref() else { return Vec::new() };
         let mut out = Vec::new();
@@ -109,7 +114,7 @@ impl Node {
         }
         for r in h.log.segrefs() {
             let path = format!("{}/{}", m.uid.as_str(), r.file);
-            let Ok(reader) = SegmentReader::open_with(&mut self.fs, &path, IndexParse::Contiguous) else { continue };
+            let Ok(reader) = SegmentReader::open_with(&mut self.fs, &path, parse) else { continue };
             let indexes: Vec<LogIndex> = reader.indexes().filter(|&i| r.first <= i && i <= r.last).collect();
             for index in indexes {
                 if let Ok(Some((term, bytes))) = reader.read(&mut self.fs, index) {

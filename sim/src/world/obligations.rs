@@ -10,6 +10,7 @@ use raft_core::LogIndex;
 use raft_core::consensus::server::Role;
 use raft_core::consensus::{RaftLog, StorageLog};
 use raft_core::storage::Envelope;
+use raft_core::storage::segment::IndexParse;
 
 use crate::checkers;
 use crate::linearizability;
@@ -89,7 +90,12 @@ impl World {
         let n = &mut self.nodes[i];
         let name = n.members[g].name.0.clone();
         let uid = n.members[g].uid.clone();
-        let stored = n.stored_entries(g);
+        // As strict as the member's own parse, and never laxer than contiguous.
+        let parse = match IndexParse::for_bugs(&self.cfg.bugs) {
+            IndexParse::Checked => IndexParse::Checked,
+            IndexParse::Ra | IndexParse::Contiguous => IndexParse::Contiguous,
+        };
+        let stored = n.stored_entries(g, parse);
         let written = n.written.remove(&uid).unwrap_or_default();
         let mut scratch = Vec::new();
         let result = match n.read_log(g, &mut scratch) {
