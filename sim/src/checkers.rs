@@ -52,6 +52,9 @@ pub struct Violation {
     pub detail: String,
     /// The trace lines before the finding (filled in by the world when the run ends).
     pub context: Vec<String>,
+    /// For a liveness violation: why the group is stuck — a verdict line, then a line per member
+    /// (filled in by the world when the run ends; empty for the others).
+    pub diagnosis: Vec<String>,
 }
 
 /// Whether `log` holds the entry `(index, term)`: by its term there, or because its snapshot covers the
@@ -524,6 +527,7 @@ impl Checkers {
             time_ns,
             detail,
             context: Vec::new(),
+            diagnosis: Vec::new(),
         });
     }
 
@@ -539,6 +543,11 @@ impl Checkers {
     }
 
     /// Takes the violations (to attach context).
+    pub fn violations(&self) -> &[Violation] {
+        &self.violations
+    }
+
+    /// Every violation recorded, to fill in what the world knows at the end.
     pub fn violations_mut(&mut self) -> &mut Vec<Violation> {
         &mut self.violations
     }

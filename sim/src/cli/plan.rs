@@ -108,6 +108,14 @@ impl Finished {
         }
     }
 
+    /// A liveness violation's diagnosis: why the group is stuck, then a line per member (empty otherwise).
+    pub(crate) fn diagnosis(&self) -> &[String] {
+        match &self.result {
+            Ok(RunResult { outcome: Outcome::Violation(v), .. }) => &v.diagnosis,
+            _ => &[],
+        }
+    }
+
     pub(crate) fn json(&self, plan: &Plan) -> Value {
         let (outcome, checker, node, detail) = match &self.result {
             _ if self.diverged.is_some() => ("nondeterministic", None, None, self.diverged.clone()),
@@ -135,6 +143,7 @@ impl Finished {
             "wall_ms": self.wall_ms,
             "exit_code": self.exit_code(),
             "reproduce": plan.reproduce(self.seed),
+            "diagnosis": self.diagnosis(),
         })
     }
 }

@@ -106,6 +106,9 @@ pub(crate) fn replay(args: &ReplayArgs) -> Result<u8, Usage> {
         } else {
             let verdict = if matches { "as expected" } else { "NOT AS EXPECTED" };
             println!("{}: seed {}: {} — {verdict}{without}{drift}", path.display(), f.seed, f.summary());
+            for line in f.diagnosis() {
+                println!("  {line}");
+            }
         }
         if !matches {
             mismatches += 1;

@@ -81,4 +81,7 @@ pub(crate) fn report_failure(plan: &Plan, f: &Finished, seed_dir: &Path, found_b
         Err(e) => format!("(no seed file: {e})"),
     };
     println!("seed {}: {}\n  reproduce: {}   or   {file}", f.seed, f.summary(), plan.reproduce(f.seed));
+    for line in f.diagnosis() {
+        println!("  {line}");
+    }
 }

@@ -40,6 +40,7 @@ use crate::trace::{self, Kind};
 mod bounds;
 mod client;
 mod config;
+mod diagnosis;
 mod faults;
 mod membership;
 mod network;

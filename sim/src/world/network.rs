@@ -126,6 +126,11 @@ impl World {
             self.checkers.obligations.pre_vote_delivered(l, f, self.now_ns);
         }
         let m = &mut self.nodes[to].members[group];
+        match &msg {
+            Message::AppendEntries { .. } => m.last_from_leader = Some((self.now_ns, from.clone(), "append")),
+            Message::InstallSnapshot { .. } => m.last_from_leader = Some((self.now_ns, from.clone(), "snapshot chunk")),
+            _ => {}
+        }
         if matches!(
             msg,
             Message::InstallSnapshotAck { .. }

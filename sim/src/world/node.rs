@@ -160,6 +160,8 @@ pub(super) struct Member {
     /// Created as a new server since the node booted: a restart by its supervisor starts it with the
     /// config in memory and writes that config again.
     pub(super) created_here: bool,
+    /// The last append or snapshot chunk it received: when, from whom, which (the liveness diagnosis).
+    pub(super) last_from_leader: Option<(u64, raft_core::consensus::server::ServerId, &'static str)>,
 }
 
 impl Member {
@@ -181,6 +183,7 @@ impl Member {
             removed: false,
             waits_for_wal: false,
             created_here: false,
+            last_from_leader: None,
         }
     }
 

@@ -300,8 +300,15 @@ impl World {
         }
         // Each violation carries the trace that led to it.
         let context: Vec<String> = self.trace.iter().rev().take(24).rev().cloned().collect();
-        for v in self.checkers.violations_mut() {
+        let diagnoses: Vec<Vec<String>> = self
+            .checkers
+            .violations()
+            .iter()
+            .map(|v| self.liveness_groups(v).into_iter().flat_map(|g| self.diagnose_group(g)).collect())
+            .collect();
+        for (v, diagnosis) in self.checkers.violations_mut().iter_mut().zip(diagnoses) {
             v.context = context.clone();
+            v.diagnosis = diagnosis;
         }
         let outcome = match self.checkers.first() {
             None => Outcome::Pass,
