@@ -406,7 +406,8 @@ fn check_merge_line(text: &str) -> Verdict {
 // ----- whole worlds -----
 
 /// A world with every bounded knob kept or drawn inside its range (log-uniformly, so small values are
-/// common and the extremes are reached), a random crash model, and the run phases within `world_ms`.
+/// common and the extremes are reached), a random crash model, the run phases within `world_ms`, and in
+/// half the worlds a few planned faults.
 fn draw_world(u: &mut Unstructured, world_ms: u64) -> arbitrary::Result<WorldSpec> {
     let seed = small_seed(u)?;
     let mut world = scenarios::base(seed);
@@ -454,6 +455,21 @@ fn draw_world(u: &mut Unstructured, world_ms: u64) -> arbitrary::Result<WorldSpe
     world.safety_ms = log_uniform(u, 100.min(half), half)?;
     world.liveness_ms = log_uniform(u, 100.min(half), half)?;
     world.liveness_workload_ms = world.liveness_workload_ms.min(world.liveness_ms);
+    // Half the worlds also get planned faults: each a fault some catalogue scenario plans (power cuts at
+    // a call, disk errors, slow disks, isolations, membership changes, …), moved to a random node and time.
+    if u.arbitrary()? {
+        let pool: Vec<scenarios::PlannedFault> =
+            scenarios::catalogue().iter().flat_map(|s| s.world(seed).fault_plan).collect();
+        let run_ms = (world.safety_ms + world.liveness_ms).max(1);
+        for _ in 0..u.int_in_range(1..=6)? {
+            let mut p = u.choose(&pool)?.clone();
+            p.node = u.int_in_range(0..=world.nodes.saturating_sub(1))?;
+            p.at_ms = u.int_in_range(0..=run_ms - 1)?;
+            p.plus_ns = u.int_in_range(0..=999_999)?;
+            world.fault_plan.push(p);
+        }
+        world.fault_plan.sort_by_key(|p| (p.at_ms, p.plus_ns));
+    }
     Ok(world)
 }
 
