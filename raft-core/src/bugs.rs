@@ -226,7 +226,9 @@ pub enum Bug {
     /// its WAL and segments below it are dropped, and a later power cut loses the snapshot: the log has
     /// a gap, and the node's last written index goes back (swarm seed 34916) or it cannot boot (seeds
     /// 43580, 61591). The fix marks a snapshot directory unfinished (an `accepting` file) from its mkdir
-    /// until every fsync succeeded, removes the mark durably, and init skips a marked directory.
+    /// until `snapshot.dat` is fsynced, removes the mark before the directory fsyncs (deleting the
+    /// directory if one fails), skips a marked directory at init and fsyncs the trusted one's directories
+    /// again there.
     UnfinishedSnapshotTrusted,
     /// Found by this harness, Ra's segment format (3.1.10): a segment index record (32 bytes at
     /// `8 + 32·k`) straddles a sector boundary every sixteenth slot, with its index, term and offset

@@ -542,7 +542,7 @@ impl Checkers {
         }
     }
 
-    /// Takes the violations (to attach context).
+    /// Every violation recorded.
     pub fn violations(&self) -> &[Violation] {
         &self.violations
     }

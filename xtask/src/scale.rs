@@ -148,6 +148,7 @@ pub(crate) fn fuzz_section(sim: &str, cases: u64) -> Result<String, String> {
 /// `sim merge`; the record of it.
 fn sharded_swarm(sim: &str, seeds: u64, extra: &[&str]) -> Result<Value, String> {
     let shards = std::thread::available_parallelism().map_or(2, |n| n.get());
+    // Kept afterwards: a failure's seed file is in `found/` there.
     let dir = std::env::temp_dir().join(format!("xtask-scale-{}-{seeds}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let d = dir.display();
@@ -170,7 +171,18 @@ fn sharded_swarm(sim: &str, seeds: u64, extra: &[&str]) -> Result<Value, String>
     let outs: Vec<String> = (0..shards).map(|k| format!("{d}/shard-{k}.jsonl")).collect();
     let merged = Command::new(sim).arg("merge").args(&outs).output().map_err(|e| format!("sim merge: {e}"))?;
     let report = String::from_utf8_lossy(&merged.stdout).trim().to_owned();
-    let _ = std::fs::remove_dir_all(&dir);
+    // merge's summary line (it names the exploration: `swarm: N of M seeds run, K failed, …`); with
+    // failures, the lines after it list them.
+    let summary = report.lines().find(|l| l.starts_with("swarm: ")).unwrap_or("").to_owned();
+    let failing = report.lines().find_map(|l| l.strip_prefix("failing seeds: ")).unwrap_or("").to_owned();
+    if summary.is_empty() {
+        return Err(format!(
+            "sim merge gave no summary (exit {:?}): {}",
+            merged.status.code(),
+            String::from_utf8_lossy(&merged.stderr).trim()
+        ));
+    }
+    println!("{summary}\nseed files of any failure: {d}/found");
     Ok(json!({
         "command": shown,
         "seeds": seeds,
@@ -178,7 +190,8 @@ fn sharded_swarm(sim: &str, seeds: u64, extra: &[&str]) -> Result<Value, String>
         "parallel_exit": status.code(),
         "merge_exit": merged.status.code(),
         "wall_s": (wall_s * 10.0).round() / 10.0,
-        "report": report,
+        "summary": summary,
+        "failing_seeds": failing,
     }))
 }
 
@@ -213,7 +226,11 @@ pub(crate) fn scale(args: &[String]) -> Result<(), String> {
     let text = serde_json::to_string_pretty(&record).expect("JSON serialises") + "\n";
     std::fs::write(workspace_root().join(SCALE_FILE), text).map_err(|e| format!("write {SCALE_FILE}: {e}"))?;
     println!("{record}\nwrote {SCALE_FILE}");
-    Ok(())
+    // The figures are written either way; a failing seed (or a shard that did not finish) fails the task.
+    let failed = [&record["swarm"], &record["determinism"]]
+        .into_iter()
+        .any(|r| !r.is_null() && (r["merge_exit"] != json!(0) || r["parallel_exit"] != json!(0)));
+    if failed { Err("a seed failed or a shard did not finish: see the summaries above".into()) } else { Ok(()) }
 }
 
 /// `BENCHMARKS.md`'s scale section, from the last `cargo xtask scale` (none if it never ran).
@@ -224,7 +241,8 @@ pub(crate) fn scale_section() -> Option<String> {
         "## sim: the no-false-alarm claim at scale\n\n\
          Measured by `cargo xtask scale` on {} (commit {}), this machine; kept in `{SCALE_FILE}` and rendered \
          here. Swarm with no bug switch must fail on no seed, and a seed run twice must give the same run.\n\n\
-         | run | seeds | shards | wall | seeds/s | `sim merge` says |\n|---|---|---|---|---|---|\n",
+         | run | seeds | shards | wall | seeds/s | exit (parallel, merge) | `sim merge` says | failing seeds |\n\
+         |---|---|---|---|---|---|---|---|\n",
         record["date"].as_str().unwrap_or("?"),
         record["commit"].as_str().unwrap_or("?")
     );
@@ -234,12 +252,25 @@ pub(crate) fn scale_section() -> Option<String> {
         }
         let wall = run["wall_s"].as_f64().unwrap_or(0.0);
         let seeds = run["seeds"].as_u64().unwrap_or(0);
-        let said = run["report"].as_str().unwrap_or("").lines().last().unwrap_or("").replace('|', "\\|");
+        // A record written before `summary` and `failing_seeds` were fields keeps merge's whole report.
+        let report = run["report"].as_str().unwrap_or("");
+        let said = run["summary"]
+            .as_str()
+            .or_else(|| report.lines().find(|l| l.starts_with("swarm: ")))
+            .unwrap_or("")
+            .replace('|', "\\|");
+        let failing = run["failing_seeds"]
+            .as_str()
+            .or_else(|| report.lines().find_map(|l| l.strip_prefix("failing seeds: ")))
+            .filter(|f| !f.is_empty())
+            .unwrap_or("none");
         out.push_str(&format!(
-            "| {name} | {seeds} | {} | {:.0} min | {:.1} | {said} |\n",
+            "| {name} | {seeds} | {} | {:.1} min | {:.1} | {}, {} | {said} | {failing} |\n",
             run["shards"],
             wall / 60.0,
-            seeds as f64 / wall.max(1e-9)
+            seeds as f64 / wall.max(1e-9),
+            run["parallel_exit"],
+            run["merge_exit"]
         ));
     }
     out.push_str("\nCommands (in a scratch directory):\n\n");

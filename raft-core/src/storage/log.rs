@@ -839,7 +839,7 @@ impl ServerLog {
     }
 }
 
-/// The index parse the log uses: raft-core's contiguity check, or Ra's under `segment-index-unchecked`.
+/// The index parse the log uses: raft-core's checked parse, or what a switch restores (`IndexParse::for_bugs`).
 fn index_parse(bugs: &Bugs) -> IndexParse {
     IndexParse::for_bugs(bugs)
 }

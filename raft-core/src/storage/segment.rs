@@ -5,8 +5,9 @@
 //! nothing orders them before the `fsync` in [`Segment::sync`] — Ra writes data then index with no sync
 //! in between, and index records carry no checksum. So Ra's recovery trusts the index up to its first
 //! all-zero record, lets a later record for a lower index overwrite (a truncating rewrite), and only the
-//! data CRC on read detects a torn entry; raft-core's parse ([`IndexParse::Contiguous`]) also ends at the
-//! first record whose data does not continue the previous record's, which a torn record never does. Layout (big-endian):
+//! data CRC on read detects a torn entry; raft-core's parse ([`IndexParse::Checked`]) also ends at the
+//! first record whose data does not continue the previous record's, and at a record with no data (but
+//! for index 0) — the two shapes a record torn at a sector boundary takes. Layout (big-endian):
 //!
 //! ```text
 //! header  "RASG" version:u16(=2) max_count:u16              8 bytes, fsynced on creation

@@ -44,10 +44,11 @@ impl World {
         }
     }
 
-    /// The diagnosis of group `g`: the verdict first, then a line per member.
-    pub(super) fn diagnose_group(&self, g: usize) -> Vec<String> {
+    /// The diagnosis of group `g`: the verdict first, then a line per member. `focus`: the member the
+    /// violation names (`lagging-follower-caught-up`'s follower), judged before the others.
+    pub(super) fn diagnose_group(&self, g: usize, focus: Option<&str>) -> Vec<String> {
         let members: Vec<MemberState> = (0..self.nodes.len()).map(|i| self.member_state(i, g)).collect();
-        let mut out = vec![format!("why: {}", self.verdict(g, &members))];
+        let mut out = vec![format!("why: {}", self.verdict(g, &members, focus))];
         out.extend(members.into_iter().map(|m| format!("  {}", m.line)));
         out
     }
@@ -127,7 +128,7 @@ impl World {
     }
 
     /// The one member that holds the group back, and why.
-    fn verdict(&self, g: usize, members: &[MemberState]) -> String {
+    fn verdict(&self, g: usize, members: &[MemberState], focus: Option<&str>) -> String {
         let up: Vec<&MemberState> = members.iter().filter(|m| m.applied.is_some()).collect();
         if up.is_empty() {
             return "every member of the group is down or not running".into();
@@ -146,7 +147,10 @@ impl World {
         let leader = &members[leader_i];
         let host = self.nodes[leader_i].members[g].host.as_ref().expect("a leader runs");
         let commit = host.server.commit_index().0;
-        for (i, m) in members.iter().enumerate() {
+        let mut order: Vec<usize> = (0..members.len()).collect();
+        order.sort_by_key(|&i| Some(members[i].name.as_str()) != focus);
+        for i in order {
+            let m = &members[i];
             if i == leader_i {
                 continue;
             }

@@ -304,7 +304,10 @@ impl World {
             .checkers
             .violations()
             .iter()
-            .map(|v| self.liveness_groups(v).into_iter().flat_map(|g| self.diagnose_group(g)).collect())
+            .map(|v| {
+                let focus = (v.checker == "lagging-follower-caught-up").then_some(v.node.as_str());
+                self.liveness_groups(v).into_iter().flat_map(|g| self.diagnose_group(g, focus)).collect()
+            })
             .collect();
         for (v, diagnosis) in self.checkers.violations_mut().iter_mut().zip(diagnoses) {
             v.context = context.clone();
