@@ -120,11 +120,13 @@ pub(crate) fn fuzz_section(sim: &str, cases: u64) -> Result<String, String> {
     let mut text = format!(
         "## sim fuzz: hostile input and arbitrary worlds\n\n\
          `sim fuzz --seed {seed} --cases {cases}` for the three parsers a user feeds and `--cases {world_cases}` for \
-         whole worlds (every knob drawn inside its range, run for up to 2 simulated seconds, no bug switch). A \
-         refusal must be one line, an accepted input must round-trip, a world must end in a pass or a checker's \
-         verdict; a panic anywhere fails. CI runs 20,000 cases per parser and 400 worlds (`sim/tests/fuzz.rs`); \
-         `cargo xtask fuzz` runs longer. A world's `converges` verdict judges its own knobs (a group stagger or an \
-         election timeout beyond the run); a safety verdict with no switch would be a finding.\n\n\
+         whole worlds (every knob drawn inside its range, half with planned faults, run for up to 2 simulated \
+         seconds, no bug switch). A refusal must be one line, an accepted input must round-trip, a world must end \
+         in a pass or a liveness verdict; a panic anywhere fails. A world's `converges` verdict judges its own \
+         knobs (a group stagger or an election timeout beyond the run); a safety verdict fails the case unless \
+         the world's crash model is `corrupting` (hardware loss of synced data, which no checker may blame on \
+         the software; the verdicts in that column are all such worlds). CI runs 20,000 cases per parser and \
+         400 worlds (`sim/tests/fuzz.rs`); `cargo xtask fuzz` runs longer.\n\n\
          | target | cases | accepted (worlds: passed) | refused in one line | verdicts | failures | wall s | cases/s |\n\
          |---|---|---|---|---|---|---|---|\n"
     );
