@@ -295,7 +295,8 @@ fn with_cut(spec: &WorldSpec, i: usize, seq: u64, step_ns: u64, image: scenarios
     spec
 }
 
-fn panic_message(payload: &(dyn Any + Send)) -> String {
+/// The message of a caught panic (a `String` or `&str` payload), for reports.
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
     payload
         .downcast_ref::<String>()
         .cloned()

@@ -49,9 +49,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         print!("{text}");
         sections.push(text);
     }
-    crate::run("cargo", &["build", "--release", "--locked", "-q", "-p", "sim"], &[])?;
-    let sim = workspace_root().join("target/release/sim");
-    let sim = sim.to_str().ok_or("target path is not UTF-8")?.to_string();
+    let sim = crate::scale::release_sim()?;
     // Failures' seed files go to a scratch directory, not `seeds/found/`.
     let dir = std::env::temp_dir().join(format!("xtask-bench-{}", std::process::id()));
     let dir = dir.to_str().ok_or("temp path is not UTF-8")?.to_string();
@@ -245,7 +243,7 @@ fn find_row(bug: &str, label: &str, size: u64, found: &[Option<(u64, f64)>]) -> 
     format!("| `{bug}` | {label} | {}/{} ranges | {seed_cell} | {wall_cell} |\n", hits.len(), found.len())
 }
 
-fn command_line(program: &str, args: &[&str]) -> String {
+pub(crate) fn command_line(program: &str, args: &[&str]) -> String {
     Command::new(program)
         .args(args)
         .output()

@@ -37,7 +37,8 @@ fn numbers(args: &[String], known: &[&str], usage: &str) -> Result<Vec<(String, 
     Ok(out)
 }
 
-fn release_sim() -> Result<String, String> {
+/// Builds the release `sim`; its path.
+pub(crate) fn release_sim() -> Result<String, String> {
     crate::run("cargo", &["build", "--release", "--locked", "-q", "-p", "sim"], &[])?;
     let sim = workspace_root().join("target/release/sim");
     sim.to_str().map(str::to_owned).ok_or_else(|| "target path is not UTF-8".into())
@@ -210,17 +211,8 @@ pub(crate) fn scale(args: &[String]) -> Result<(), String> {
         return Err("GNU parallel is not installed (Debian: apt-get install parallel)".into());
     }
     let sim = release_sim()?;
-    let commit = Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .current_dir(workspace_root())
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
-    let date = Command::new("date")
-        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
+    let commit = crate::bench::command_line("git", &["rev-parse", "--short", "HEAD"]);
+    let date = crate::bench::command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
     let swarm = if swarm_seeds > 0 { sharded_swarm(&sim, swarm_seeds, &[])? } else { Value::Null };
     let determinism =
         if determinism_seeds > 0 { sharded_swarm(&sim, determinism_seeds, &["--determinism"])? } else { Value::Null };

@@ -224,17 +224,9 @@ fn run_case(target: Target, bytes: &[u8], world_ms: u64) -> Verdict {
         Ok(Err(e)) => Verdict::Failure { input: String::new(), why: format!("the case could not be built: {e}") },
         Err(payload) => Verdict::Failure {
             input: input_of(target, bytes, world_ms),
-            why: format!("PANIC: {}", panic_message(payload.as_ref())),
+            why: format!("PANIC: {}", sim::sweep::panic_message(payload.as_ref())),
         },
     }
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 /// A refusal must be one non-empty line.
@@ -428,11 +420,7 @@ fn draw_world(u: &mut Unstructured, world_ms: u64) -> arbitrary::Result<WorldSpe
         if !u.arbitrary::<bool>()? {
             continue;
         }
-        let (min, max) = sim::world::knob_ranges(&world)
-            .into_iter()
-            .find(|(k, _, _)| *k == knob)
-            .map(|(_, min, max)| (min, max))
-            .expect("the knob is in the table");
+        let (min, max) = range_of(&world, knob);
         let max = match knob {
             "safety_ms" | "liveness_ms" | "liveness_workload_ms" => max.min(world_ms / 2),
             _ => max,
@@ -444,11 +432,7 @@ fn draw_world(u: &mut Unstructured, world_ms: u64) -> arbitrary::Result<WorldSpe
     // A knob left as it was may now lie below a range an earlier draw moved (latency_max_us below a
     // drawn latency_min_us): brought inside, in table order.
     for (knob, _, _) in sim::world::knob_ranges(&world) {
-        let (min, max) = sim::world::knob_ranges(&world)
-            .into_iter()
-            .find(|(k, _, _)| *k == knob)
-            .map(|(_, min, max)| (min, max))
-            .expect("the knob is in the table");
+        let (min, max) = range_of(&world, knob);
         if let Some(value) = fields.get(knob).and_then(Value::as_u64)
             && (value < min || value > max)
         {
@@ -515,6 +499,15 @@ fn check_world(world: WorldSpec) -> Verdict {
         },
         Err(panic) => Verdict::Failure { input, why: format!("PANIC in the system under test: {panic}") },
     }
+}
+
+/// `knob`'s accepted range in `world` (a lower end can depend on other knobs).
+fn range_of(world: &WorldSpec, knob: &str) -> (u64, u64) {
+    sim::world::knob_ranges(world)
+        .into_iter()
+        .find(|(k, _, _)| *k == knob)
+        .map(|(_, min, max)| (min, max))
+        .expect("the knob is in the table")
 }
 
 /// `min..=max`, the binary exponent uniform: as likely 1..2 as 1,024..2,048.

@@ -150,13 +150,7 @@ impl Finished {
 
 /// Runs one world, catching a panic of the system under test.
 pub(crate) fn run_world(config: WorldConfig) -> Result<RunResult, String> {
-    catch_unwind(AssertUnwindSafe(|| sim::run(config))).map_err(|payload| {
-        payload
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-            .unwrap_or_else(|| "a panic without a message".into())
-    })
+    catch_unwind(AssertUnwindSafe(|| sim::run(config))).map_err(|payload| sim::sweep::panic_message(payload.as_ref()))
 }
 
 pub(crate) fn run_seed(plan: &Plan, seed: u64, trace_messages: bool, trace_fs: bool) -> Finished {
