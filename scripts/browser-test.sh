@@ -7,9 +7,12 @@
 # running the script under a fake DOM, would not see a JSON escape the browser rejects, a script element
 # closed early by data, or an API the fake DOM has and the browser lacks (or the reverse).
 #
-# Usage: scripts/browser-test.sh [--screenshot OUT.png] PAGE.html EXPECT...
-#   EXPECT is attr=value for a <body> attribute, e.g. data-rendered=ok data-lanes=3 data-failing=7.
+# Usage: scripts/browser-test.sh [--screenshot OUT.png] [--show ATTR]... PAGE.html EXPECT...
+#   EXPECT is attr=value for a <body> attribute, e.g. data-rendered=ok data-lanes=3 data-failing=7, or
+#   attr>=N for a count that must be at least N.
 #   --screenshot also saves a 1400x900 screenshot of the page, for a human to look at.
+#   --show prints an attribute's value without checking it (a measurement such as data-load-ms).
+# Any uncaught script error the browser logs fails the test, whatever the page's attributes say.
 # Prints one line per check; exits 1 on any mismatch (showing the dumped <body> tag), 2 on bad usage.
 # Installs Debian's `chromium` (as root, or through sudo) when it is not on PATH.
 set -euo pipefail
@@ -17,11 +20,13 @@ set -euo pipefail
 usage() { echo "usage: $0 [--screenshot OUT.png] PAGE.html attr=value..." >&2; exit 2; }
 
 screenshot=
+shows=()
 args=()
 while [ $# -gt 0 ]; do
     case $1 in
         --screenshot) [ $# -ge 2 ] || usage; screenshot=$2; shift 2 ;;
         --screenshot=*) screenshot=${1#--screenshot=}; shift ;;
+        --show) [ $# -ge 2 ] || usage; shows+=("$2"); shift 2 ;;
         -h|--help) usage ;;
         *) args+=("$1"); shift ;;
     esac
@@ -31,7 +36,7 @@ page=${args[0]}
 expects=("${args[@]:1}")
 [ -f "$page" ] || { echo "no such page: $page" >&2; exit 2; }
 for e in ${expects[@]+"${expects[@]}"}; do
-    [[ $e == *=* ]] || { echo "not attr=value: $e" >&2; usage; }
+    [[ $e == *=* ]] || { echo "not attr=value or attr>=N: $e" >&2; usage; }
 done
 
 # Chromium: a Debian package, installed as root or through sudo (as .ci/run installs its tools).
@@ -57,7 +62,7 @@ run_chromium() { # EXTRA-FLAG...
     mkdir -p "$work/profile-$1"
     timeout 180 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
         --disable-background-networking --disable-component-update --disable-sync \
-        --user-data-dir="$work/profile-$1" --virtual-time-budget=5000 "${@:2}" "$url"
+        --user-data-dir="$work/profile-$1" --virtual-time-budget=5000 --enable-logging=stderr --v=0 "${@:2}" "$url"
 }
 
 if ! run_chromium dump --dump-dom >"$work/dom.html" 2>"$work/chromium.err"; then
@@ -85,7 +90,25 @@ attr() { # NAME
 }
 
 failed=0
+# Uncaught errors, as chromium logs the page's console: `…:CONSOLE…] "Uncaught TypeError: …", source: …`.
+if grep -E 'CONSOLE[^]]*\] "Uncaught' "$work/chromium.err" >&2; then
+    echo "FAIL  the page threw (above)"
+    failed=1
+fi
+for s in ${shows[@]+"${shows[@]}"}; do
+    echo "      $s=$(attr "$s" || echo '(absent)')"
+done
 for e in ${expects[@]+"${expects[@]}"}; do
+    if [[ $e == *'>='* ]]; then
+        name=${e%%>=*} want=${e#*>=}
+        if got=$(attr "$name") && [[ $got =~ ^[0-9]+$ ]] && [ "$got" -ge "$want" ]; then
+            echo "ok    $name=$got (at least $want)"
+        else
+            echo "FAIL  $name: expected at least $want, got '${got:-absent}'"
+            failed=1
+        fi
+        continue
+    fi
     name=${e%%=*} want=${e#*=}
     if got=$(attr "$name"); then
         if [ "$got" = "$want" ]; then

@@ -12,6 +12,7 @@ pub mod fault_classes;
 pub mod history;
 pub mod image;
 pub mod linearizability;
+pub mod run_page;
 pub mod seedfile;
 pub mod shrink;
 pub mod sweep;

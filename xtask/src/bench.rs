@@ -63,6 +63,13 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             None => "sim check-history --json FILES".to_string(),
         });
     }
+    {
+        let reps_n: usize = reps.parse().map_err(|_| USAGE.to_string())?;
+        let text = crate::bench_page::section(&sim, &format!("{dir}/pages"), reps_n)?;
+        print!("{text}");
+        sections.push(text);
+        commands.push("sim replay FILE --html PAGE; scripts/browser-test.sh --show data-load-ms PAGE".into());
+    }
     if rss_seeds > 0 {
         let text = memory_section(&sim, &dir, rss_seeds)?;
         print!("{text}");

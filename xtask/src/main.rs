@@ -16,6 +16,7 @@
 
 mod bench;
 mod bench_history;
+mod bench_page;
 mod bench_soak;
 mod scale;
 mod tidy;

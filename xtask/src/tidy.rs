@@ -13,7 +13,7 @@ const SIMULATED_CRATES: [&str; 4] = ["vfs", "raft-core", "scenarios", "sim"];
 /// Files of simulated crates that face the host (real filesystem, clock for benchmarks, CLI threads).
 /// Only these may switch off the `disallowed_*` lints or name the host APIs. An entry ending in `/` is a
 /// folder: every file under it.
-const HOST_FACING: [&str; 12] = [
+const HOST_FACING: [&str; 13] = [
     "vfs/src/real.rs",
     "vfs/tests/differential.rs",
     "vfs/benches/vfs.rs",
@@ -33,6 +33,8 @@ const HOST_FACING: [&str; 12] = [
     "sim/tests/check_history.rs",
     // Runs the `sim` binary on bad worlds, some written as edited seed files.
     "sim/tests/bad_worlds.rs",
+    // Runs `sim run`/`replay` with `--html` and `--pages` into a scratch directory and reads the pages.
+    "sim/tests/run_page.rs",
 ];
 
 /// Source folders where a file past this many lines is a sign it holds two things (ARCHITECTURE.md,

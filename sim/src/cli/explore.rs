@@ -14,7 +14,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::{
-    Finished, Plan, Usage, WorldArgs, parse_seeds, parse_shard, peak_memory_mib, report_failure, run_seed,
+    Finished, Plan, Recording, Usage, WorldArgs, parse_seeds, parse_shard, peak_memory_mib, report_failure, run_seed,
     run_seed_twice, scenario_named, shard_len, terminal_bar,
 };
 
@@ -128,7 +128,11 @@ pub(crate) fn explore(args: &ExploreArgs) -> Result<u8, Usage> {
                         return;
                     }
                     let seed = first + shard + index * shards;
-                    let f = if determinism { run_seed_twice(&plan, seed) } else { run_seed(&plan, seed, false, false) };
+                    let f = if determinism {
+                        run_seed_twice(&plan, seed)
+                    } else {
+                        run_seed(&plan, seed, Recording::NOTABLE)
+                    };
                     if tx.send(f).is_err() {
                         return;
                     }
@@ -149,7 +153,7 @@ pub(crate) fn explore(args: &ExploreArgs) -> Result<u8, Usage> {
             if f.failed() {
                 failures.push((f.seed, f.exit_code()));
                 bar.set_message(format!("{} failures", failures.len()));
-                bar.suspend(|| report_failure(&plan, &f, &args.world.seed_dir, &found_by));
+                bar.suspend(|| report_failure(&plan, &f, &args.world, &found_by));
                 if args.stop_on_failure {
                     stop.store(true, Ordering::SeqCst);
                 }

@@ -17,6 +17,7 @@ pub(crate) mod explore;
 pub(crate) mod fuzz;
 pub(crate) mod list;
 pub(crate) mod merge;
+pub(crate) mod page;
 pub(crate) mod plan;
 pub(crate) mod progress;
 pub(crate) mod replay;
@@ -43,6 +44,9 @@ pub(crate) struct WorldArgs {
     /// Where a failure's seed file is written.
     #[arg(long, value_name = "DIR", default_value = "seeds/found")]
     pub(crate) seed_dir: PathBuf,
+    /// Beside each seed file written for a failure, a page drawing its run (`NAME.html`, as `--html`).
+    #[arg(long)]
+    pub(crate) pages: bool,
 }
 
 /// A usage error: one line, exit 2.

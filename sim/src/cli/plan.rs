@@ -153,11 +153,26 @@ pub(crate) fn run_world(config: WorldConfig) -> Result<RunResult, String> {
     catch_unwind(AssertUnwindSafe(|| sim::run(config))).map_err(|payload| sim::sweep::panic_message(payload.as_ref()))
 }
 
-pub(crate) fn run_seed(plan: &Plan, seed: u64, trace_messages: bool, trace_fs: bool) -> Finished {
+/// What a run records besides its notable events: MSG and FS trace lines, and the timeline its page
+/// draws. None of it changes the run.
+#[derive(Clone, Copy)]
+pub(crate) struct Recording {
+    pub(crate) messages: bool,
+    pub(crate) fs: bool,
+    pub(crate) timeline: bool,
+}
+
+impl Recording {
+    /// Notable events only.
+    pub(crate) const NOTABLE: Recording = Recording { messages: false, fs: false, timeline: false };
+}
+
+pub(crate) fn run_seed(plan: &Plan, seed: u64, recording: Recording) -> Finished {
     let started = Instant::now();
     let mut config = plan.config(seed).expect("checked when the plan was made");
-    config.trace_messages = trace_messages;
-    config.trace_fs = trace_fs;
+    config.trace_messages = recording.messages;
+    config.trace_fs = recording.fs;
+    config.record_timeline = recording.timeline;
     let result = run_world(config);
     Finished { seed, result, diverged: None, wall_ms: started.elapsed().as_millis() }
 }

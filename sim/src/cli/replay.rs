@@ -10,6 +10,9 @@ use serde_json::json;
 use sim::seedfile::{ExpectedOutcome, SeedFile};
 use sim::{Outcome, WorldConfig};
 
+use sim::run_page::PageSource;
+
+use super::page::{page_path, write_page};
 use super::{Finished, Plan, Usage, run_world, scenario_named};
 
 #[derive(Args)]
@@ -34,6 +37,10 @@ pub(crate) struct ReplayArgs {
     /// only).
     #[arg(long)]
     pub(crate) check: bool,
+    /// Writes a self-contained page drawing each run (as `sim run --html`); with several files, OUT is a
+    /// directory and each page is named after its file.
+    #[arg(long, value_name = "OUT")]
+    pub(crate) html: Option<PathBuf>,
 }
 
 pub(crate) fn replay(args: &ReplayArgs) -> Result<u8, Usage> {
@@ -43,6 +50,7 @@ pub(crate) fn replay(args: &ReplayArgs) -> Result<u8, Usage> {
         let file = SeedFile::parse(&text).map_err(|e| Usage(format!("{}: {e}", path.display())))?;
         files.push((path, file));
     }
+    let several = files.len() > 1;
     let mut code = 0;
     let mut mismatches = 0;
     for (path, file) in files {
@@ -51,6 +59,7 @@ pub(crate) fn replay(args: &ReplayArgs) -> Result<u8, Usage> {
         let mut config = file.config().map_err(|e| Usage(format!("{}: {e}", path.display())))?;
         config.trace_messages = args.messages;
         config.trace_fs = args.fs;
+        config.record_timeline = args.html.is_some();
         if plan.spec(file.seed).as_ref() != Ok(&file.world) {
             println!(
                 "{}: note: the scenario's world for seed {} has changed since the file was written; replaying the stored world",
@@ -65,6 +74,14 @@ pub(crate) fn replay(args: &ReplayArgs) -> Result<u8, Usage> {
             diverged: None,
             wall_ms: started.elapsed().as_millis(),
         };
+        if let (Some(out), Ok(r)) = (&args.html, &f.result) {
+            let page = page_path(out, several, path)?;
+            let title =
+                path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+            let reproduce = format!("sim replay {}", path.display());
+            let source = PageSource { title: &title, reproduce: &reproduce, bugs: &file.bugs };
+            write_page(&page, &source, r).map_err(Usage)?;
+        }
         if args.trace
             && let Ok(r) = &f.result
         {

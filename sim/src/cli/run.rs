@@ -3,7 +3,10 @@
 
 use clap::Args;
 
-use super::{Plan, Usage, WorldArgs, report_failure, run_seed, scenario_named};
+use sim::run_page::PageSource;
+
+use super::page::write_page;
+use super::{Plan, Recording, Usage, WorldArgs, report_failure, run_seed, scenario_named};
 
 #[derive(Args)]
 pub(crate) struct RunArgs {
@@ -30,11 +33,22 @@ pub(crate) struct RunArgs {
     /// Writes the clients' history as JSON lines (what `sim check-history` reads).
     #[arg(long, value_name = "FILE")]
     pub(crate) history: Option<std::path::PathBuf>,
+    /// Writes a self-contained page drawing the run: members' roles and indexes, messages, faults, the
+    /// clients' operations, the violation, and the trace beside it.
+    #[arg(long, value_name = "OUT.html")]
+    pub(crate) html: Option<std::path::PathBuf>,
 }
 
 pub(crate) fn run(args: &RunArgs) -> Result<u8, Usage> {
     let plan = Plan::new(scenario_named(&args.scenario)?, &args.world)?;
-    let f = run_seed(&plan, args.seed, args.messages, args.fs);
+    let recording = Recording { messages: args.messages, fs: args.fs, timeline: args.html.is_some() };
+    let f = run_seed(&plan, args.seed, recording);
+    if let (Some(out), Ok(r)) = (&args.html, &f.result) {
+        let title = format!("{} seed {}", plan.scenario.name, args.seed);
+        let reproduce = plan.reproduce(args.seed);
+        let source = PageSource { title: &title, reproduce: &reproduce, bugs: &plan.bugs };
+        write_page(out, &source, r).map_err(Usage)?;
+    }
     if args.trace
         && let Ok(r) = &f.result
     {
@@ -51,7 +65,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<u8, Usage> {
     if args.json {
         println!("{}", f.json(&plan));
     } else if f.failed() {
-        report_failure(&plan, &f, &args.world.seed_dir, &plan.reproduce(args.seed));
+        report_failure(&plan, &f, &args.world, &plan.reproduce(args.seed));
     } else {
         println!("seed {}: {}", f.seed, f.summary());
     }

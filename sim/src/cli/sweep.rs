@@ -206,6 +206,6 @@ pub(crate) fn write_sweep_seed_file(
         .ok_or_else(|| format!("{what}: the replayed seed file passes (a sweep/replay mismatch)"))?;
     let file = seed_file(plan, args.seed, overrides, f.spec.clone(), &result, &note)?;
     let name = format!("sweep_{}-{}-n{}-c{}", plan.scenario.name.replace('/', "_"), args.seed, f.node, f.after_call);
-    let path = store_seed_file(&file, &args.world.seed_dir, &name, &plan.bugs)?;
+    let path = store_seed_file(&file, &args.world, &name, &plan.bugs)?;
     Ok((path, format!("{what}: {found}")))
 }

@@ -33,12 +33,23 @@ pub struct WorldConfig {
     /// diverge: `check_determinism` turns it on. Off, a long run does not hold a word per decision (a
     /// 15-million-event swarm seed held over 200 MB).
     pub record_trail: bool,
+    /// Record the run's timeline (`RunResult::timeline`: states, messages, fault spans, when each trace
+    /// line happened) for drawing it (`sim run --html`). It changes nothing in the run.
+    pub record_timeline: bool,
 }
 
 impl WorldConfig {
     /// A world as `spec` says, with `bugs` switched on and the trace showing notable events only.
     pub fn new(spec: WorldSpec, bugs: Bugs) -> WorldConfig {
-        WorldConfig { spec, bugs, trace_messages: false, trace_fs: false, checkers: true, record_trail: false }
+        WorldConfig {
+            spec,
+            bugs,
+            trace_messages: false,
+            trace_fs: false,
+            checkers: true,
+            record_trail: false,
+            record_timeline: false,
+        }
     }
 
     /// Whether the world can be built: at least one node and one group, and a plan that names existing

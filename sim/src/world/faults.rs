@@ -444,6 +444,7 @@ impl World {
             Kind::Disk,
             format!("SLOW DISK: each WAL sync takes {sync_latency_us} us for {duration_ms} ms"),
         );
+        self.span_started(i, "slow disk", duration_ms * 1_000_000);
     }
 
     /// Node `i`'s disk fails calls of kind `call` on `path_glob` with `error`: the next `times` of them,
@@ -486,6 +487,7 @@ impl World {
                 Kind::Disk,
                 format!("DISK ERRORS: every {call} of {path_glob} fails with {name} for {duration_ms} ms"),
             );
+            self.span_started(i, "disk errors", duration_ms * 1_000_000);
         } else {
             self.count("transient disk errors");
             self.note(
@@ -505,6 +507,7 @@ impl World {
         n.fs.set_capacity_bytes(used);
         self.schedule(duration_ms * 1_000_000, Event::DiskRecovered { node: i, rule: None });
         self.note(Some(i), Kind::Disk, format!("DISK FULL for {duration_ms} ms (every new page: ENOSPC)"));
+        self.span_started(i, "disk full", duration_ms * 1_000_000);
     }
 
     /// A sticky disk error's time is over (`rule`), or a full disk has room again (`None`).
@@ -670,6 +673,7 @@ impl World {
             n.fs.set_capacity_bytes(DISK_CAPACITY_BYTES);
             n.slow_wal = None;
         }
+        self.timeline_healed();
         self.note(None, Kind::Phase, "HEAL: faults off, liveness phase".into());
         for i in 0..self.nodes.len() {
             if !self.nodes[i].up && self.checkers.first().is_none() {

@@ -50,10 +50,12 @@ mod outcome;
 mod record;
 mod server;
 mod supervision;
+mod timeline;
 
 pub use bounds::knob_ranges;
 pub use config::{WorldConfig, crash_model};
 pub use outcome::{COVERAGE_MARKS, FiredCut, Outcome, RunResult, missed_marks};
+pub use timeline::{Arrow, Fate, Lane, LaneRole, LineMeta, MAX_MESSAGES, MAX_STATES, Span, StateSample, Timeline};
 
 use client::{Client, InFlight};
 use config::{segment_writer_config, wal_config};
@@ -69,6 +71,8 @@ enum Event {
         group: usize,
         from: ServerId,
         msg: Message,
+        /// Its arrow in the timeline (`timeline::NO_ARROW` when none is recorded).
+        arrow: timeline::ArrowId,
     },
     Timer {
         node: usize,
@@ -190,6 +194,8 @@ pub struct World {
     recorder: Recorder,
     /// How many checkers are reading now (`hold_disk_errors`): injected disk errors are held off.
     judging: u32,
+    /// What the run records for drawing it, when the config asks (`WorldConfig::record_timeline`).
+    timeline: Option<Box<Timeline>>,
 }
 
 impl World {
@@ -281,8 +287,12 @@ impl World {
             coverage: BTreeMap::new(),
             recorder: Recorder::default(),
             judging: 0,
+            timeline: None,
             cfg,
         };
+        if w.cfg.record_timeline {
+            w.start_timeline();
+        }
         // An exact cut at a call, planned for time 0, is armed before the first boot: its call may be
         // one of the boot's own (the plan's events come after it).
         let mut armed_at_start = vec![false; w.cfg.spec.fault_plan.len()];
@@ -343,6 +353,9 @@ impl World {
     /// Renders a line. The optional detail lines (MSG, FS) do not feed the trace hash, so that tracing
     /// more of a run does not change its hash (the run itself is the same).
     fn push_line(&mut self, node: Option<usize>, kind: Kind, detail: &str) {
+        if self.timeline.is_some() {
+            self.line_rendered(node, kind);
+        }
         let name = node.map_or("-", |i| self.nodes[i].name.as_str());
         let line = trace::render(self.now_ns, name, kind, detail);
         if matches!(kind, Kind::Msg | Kind::Fs) {
@@ -495,6 +508,9 @@ impl World {
         if stepped == Stepped::Event {
             self.check_obligations();
         }
+        if self.timeline.is_some() {
+            self.sample_states();
+        }
     }
 
     /// Arms a held power cut ([`SimFs::arm_power_cut_held`]) right after node `i`'s call `seq`: now, or
@@ -583,7 +599,7 @@ impl World {
     /// Handles one event: each kind is its concern's.
     fn handle_event(&mut self, event: Event) {
         match event {
-            Event::Deliver { to, group, from, msg } => self.deliver(to, group, from, msg),
+            Event::Deliver { to, group, from, msg, arrow } => self.deliver(to, group, from, msg, arrow),
             Event::Timer { node, group, incarnation, timer, generation } => {
                 self.timer_fired(node, group, incarnation, timer, generation)
             }

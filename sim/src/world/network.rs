@@ -13,6 +13,7 @@ use scenarios::Fault;
 use crate::trace::{self, Kind};
 
 use super::node::ServerWork;
+use super::timeline::{ArrowId, NO_ARROW};
 use super::{Event, World};
 
 /// A network cut around one node.
@@ -55,6 +56,12 @@ impl World {
             }
         };
         self.note(Some(i), Kind::Net, what.into());
+        let span = match (inbound, outbound) {
+            (true, true) => "isolated",
+            (true, false) => "deaf",
+            _ => "mute",
+        };
+        self.span_started(i, span, duration_ms * 1_000_000);
         self.schedule(duration_ms * 1_000_000, Event::Reconnect { node: i });
     }
 
@@ -78,6 +85,7 @@ impl World {
         }
         if self.net_fault(self.cfg.spec.message_loss_percent) {
             self.count("messages lost");
+            self.arrow_sent(from, j, g, &msg, None, false);
             return;
         }
         let (lo, hi) = (self.cfg.spec.latency_min_us, self.cfg.spec.latency_max_us.max(self.cfg.spec.latency_min_us));
@@ -94,19 +102,24 @@ impl World {
         let name = self.nodes[from].members[g].name.clone();
         if self.net_fault(self.cfg.spec.message_duplicate_percent) {
             self.count("messages duplicated");
+            let arrow = self.arrow_sent(from, j, g, &msg, Some(at), true);
             self.seq += 1;
-            let copy = Event::Deliver { to: j, group, from: name.clone(), msg: msg.clone() };
+            let copy = Event::Deliver { to: j, group, from: name.clone(), msg: msg.clone(), arrow };
             self.queue.insert((at, self.seq), copy);
         }
+        let arrow = self.arrow_sent(from, j, g, &msg, Some(at), false);
         self.seq += 1;
-        self.queue.insert((at, self.seq), Event::Deliver { to: j, group, from: name, msg });
+        self.queue.insert((at, self.seq), Event::Deliver { to: j, group, from: name, msg, arrow });
     }
 
     /// A message arrives (or is dropped: its node down or cut off).
-    pub(super) fn deliver(&mut self, to: usize, group: usize, from: ServerId, msg: Message) {
+    pub(super) fn deliver(&mut self, to: usize, group: usize, from: ServerId, msg: Message, arrow: ArrowId) {
         let from_member = self.member_of(&from);
         let from_node = from_member.map(|(j, _)| j);
         let dropped = !self.nodes[to].up || self.cut.is_some_and(|c| c.drops(from_node, to));
+        if arrow != NO_ARROW {
+            self.arrow_arrived(arrow, dropped);
+        }
         if self.cfg.trace_messages {
             let verb = if dropped { "dropped" } else { "from" };
             let detail = format!("{verb} {from}: {}", trace::describe_message(&msg));
@@ -151,6 +164,7 @@ impl World {
     pub(super) fn reconnect(&mut self, node: usize) {
         if self.cut.is_some_and(|c| c.node == node) {
             self.cut = None;
+            self.spans_ended(Some(node), &["isolated", "deaf", "mute"]);
             self.note(Some(node), Kind::Net, "reconnected".into());
         }
     }

@@ -298,6 +298,9 @@ impl World {
                 self.check_commit_durability(g);
             }
         }
+        if self.timeline.is_some() {
+            self.sample_states();
+        }
         // Each violation carries the trace that led to it.
         let context: Vec<String> = self.trace.iter().rev().take(24).rev().cloned().collect();
         let diagnoses: Vec<Vec<String>> = self
@@ -329,6 +332,7 @@ impl World {
             materialized,
             fired_cuts,
             history: self.history,
+            timeline: self.timeline.map(|t| *t),
         }
     }
 

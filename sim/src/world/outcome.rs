@@ -77,6 +77,8 @@ pub struct RunResult {
     /// The clients' history: every operation with its outcome (unknown for those never answered), in
     /// the order their outcomes became known (`sim run --history`).
     pub history: Vec<crate::linearizability::Op>,
+    /// What the run recorded for drawing it (with `WorldConfig::record_timeline`).
+    pub timeline: Option<super::Timeline>,
 }
 
 /// Where a power cut of a materialised plan fell: what a reader wants to know of an `ExactPowerCut`
