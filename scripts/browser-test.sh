@@ -7,11 +7,12 @@
 # running the script under a fake DOM, would not see a JSON escape the browser rejects, a script element
 # closed early by data, or an API the fake DOM has and the browser lacks (or the reverse).
 #
-# Usage: scripts/browser-test.sh [--screenshot OUT.png] [--show ATTR]... PAGE.html EXPECT...
+# Usage: scripts/browser-test.sh [--screenshot OUT.png] [--show ATTR]... [--fragment F] PAGE.html EXPECT...
 #   EXPECT is attr=value for a <body> attribute, e.g. data-rendered=ok data-lanes=3 data-failing=7, or
 #   attr>=N for a count that must be at least N.
 #   --screenshot also saves a 1400x900 screenshot of the page, for a human to look at.
 #   --show prints an attribute's value without checking it (a measurement such as data-load-ms).
+#   --fragment opens PAGE.html#F (a page's own options, e.g. select=power cut).
 # Any uncaught script error the browser logs fails the test, whatever the page's attributes say.
 # Prints one line per check; exits 1 on any mismatch (showing the dumped <body> tag), 2 on bad usage.
 # Installs Debian's `chromium` (as root, or through sudo) when it is not on PATH.
@@ -20,6 +21,7 @@ set -euo pipefail
 usage() { echo "usage: $0 [--screenshot OUT.png] PAGE.html attr=value..." >&2; exit 2; }
 
 screenshot=
+fragment=
 shows=()
 args=()
 while [ $# -gt 0 ]; do
@@ -27,6 +29,7 @@ while [ $# -gt 0 ]; do
         --screenshot) [ $# -ge 2 ] || usage; screenshot=$2; shift 2 ;;
         --screenshot=*) screenshot=${1#--screenshot=}; shift ;;
         --show) [ $# -ge 2 ] || usage; shows+=("$2"); shift 2 ;;
+        --fragment) [ $# -ge 2 ] || usage; fragment=$2; shift 2 ;;
         -h|--help) usage ;;
         *) args+=("$1"); shift ;;
     esac
@@ -55,6 +58,7 @@ trap 'rm -rf "$work"' EXIT
 
 abs=$(cd "$(dirname "$page")" && pwd)/$(basename "$page")
 url="file://$(printf '%s' "$abs" | sed -e 's/%/%25/g' -e 's/ /%20/g' -e 's/#/%23/g' -e 's/?/%3F/g')"
+[ -z "$fragment" ] || url="$url#$(printf '%s' "$fragment" | sed -e 's/%/%25/g' -e 's/ /%20/g')"
 
 # A fresh profile per run, no network, no first-run or background work; the virtual time budget lets the
 # page's script (and any timers) finish before the DOM is dumped.
