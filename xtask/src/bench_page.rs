@@ -95,14 +95,14 @@ pub(crate) fn section(sim: &str, scratch: &str, reps: usize) -> Result<String, S
             Err(e) => format!("not measured: {} | –", e.lines().next().unwrap_or("")),
         };
         rows.push(format!(
-            "| `{}` ({what}) | {events} | {size_mb:.1} MB | {:.2} s ({:.2}–{:.2}) | {:.2} s ({:.2}–{:.2}) | {figures} |",
+            "| `{}` ({what}) | {events} | {size_mb:.1} MB | {:.0} ms ({:.0}–{:.0}) | {:.0} ms ({:.0}–{:.0}) | {figures} |",
             file.trim_start_matches("seeds/"),
-            p.0,
-            p.1,
-            p.2,
-            d.0,
-            d.1,
-            d.2
+            p.0 * 1e3,
+            p.1 * 1e3,
+            p.2 * 1e3,
+            d.0 * 1e3,
+            d.1 * 1e3,
+            d.2 * 1e3
         ));
     }
     Ok(format!(
