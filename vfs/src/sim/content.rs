@@ -223,6 +223,23 @@ impl Content {
         (last - first + 1) - present
     }
 
+    /// Makes each page of `[first, last]` that holds the same bytes as `other`'s page there share it:
+    /// after an fsync the durable image and the cache hold one copy of what they agree on, not two (the
+    /// durable copy of a long run's segments was half the harness's memory). A later partial write to a
+    /// shared page copies it first, so neither side ever sees the other's changes. `other`'s last page,
+    /// when partly filled, is left alone: appends go on writing there, and sharing it would cost both
+    /// sides a copy per append.
+    pub(crate) fn share_equal_pages(&mut self, other: &Content, first: u64, last: u64) {
+        let tail = if other.len.is_multiple_of(PAGE) { u64::MAX } else { other.len / PAGE };
+        for index in first..last.saturating_add(1).min(tail) {
+            let (Some(mine), Some(theirs)) = (self.pages.get(index), other.pages.get(index)) else { continue };
+            if !Rc::ptr_eq(mine, theirs) && mine[..] == theirs[..] {
+                let theirs = theirs.clone();
+                self.pages.insert(index, theirs);
+            }
+        }
+    }
+
     /// Writes `data` at `offset`, extending `len` if needed.
     pub(crate) fn write(&mut self, offset: u64, data: &[u8]) {
         if data.is_empty() {

@@ -67,6 +67,20 @@ impl WriteData {
 }
 
 impl DataOpKind {
+    /// The first and last page the operation changes (`None`: an empty write).
+    pub(crate) fn pages(&self) -> Option<(u64, u64)> {
+        match self {
+            DataOpKind::Write { offset, data } => {
+                let len = match data {
+                    WriteData::Arena { len, .. } => *len as u64,
+                    WriteData::Pages(pages) => pages.len() as u64 * PAGE,
+                };
+                (len > 0).then(|| (offset / PAGE, (offset + len - 1) / PAGE))
+            }
+            DataOpKind::SetLen { len } => Some((len / PAGE, len / PAGE)),
+        }
+    }
+
     /// Applies the operation to a content (the durable image at commit, a replay in checks).
     pub(crate) fn apply_to(&self, content: &mut Content, arena: &[u8]) {
         match self {
@@ -144,11 +158,15 @@ impl FileNode {
     /// Makes the pending operations with sequence numbers up to `seq` durable, in order (all of them for
     /// a successful fsync, a prefix for writeback), then drops or compacts the unsynced bytes.
     pub(crate) fn commit_through(&mut self, seq: u64, sector: u64) {
-        let FileNode { durable, pending, arena, overlays, .. } = self;
+        let FileNode { durable, cached, pending, arena, overlays, .. } = self;
         let split = pending.partition_point(|op| op.seq <= seq);
         for op in pending.drain(..split) {
             faults::heal_overlays(overlays, &op.kind, sector);
             op.kind.apply_to(durable, arena);
+            // The pages the write made durable usually hold what the cache holds: one copy for both.
+            if let Some((first, last)) = op.kind.pages() {
+                durable.share_equal_pages(cached, first, last);
+            }
         }
         if self.pending.is_empty() {
             self.clear_arena();
