@@ -641,6 +641,32 @@ fn r7_an_aborted_receive_resets_the_log_to_the_last_applied_index() {
 }
 
 #[test]
+fn a_receive_with_live_entries_first_ends_the_log_at_the_last_applied_index() {
+    // Ra 3.1.10 `handle_follower(#install_snapshot_rpc{chunk_state = {0, init}})`: `set_last_index(LastApplied)`
+    // before the pre-phase, written entries above it included; a snapshot without live entries gets no
+    // `init` (3.1.9+) and cuts nothing. (Follower `c` has written 1..=5 and applied 3; snapshot 9's live
+    // entry 7 lies above its log.)
+    for (live, last_after) in [(vec![cmd_entry(7, 1, "k", "v")], LogIndex(7)), (vec![], LogIndex(5))] {
+        let mut log = MemLog::new();
+        let mut s = server("c", Term(1), &mut log);
+        let entries = (1..=5).map(|i| noop_entry(i, 1)).collect();
+        msg(&mut s, &mut log, "a", ae(1, 0, 0, entries, 3));
+        log.write_all();
+        s.handle(0, Input::Written, &mut log).unwrap();
+        assert_eq!((s.last_applied(), log.last_written().0), (LogIndex(3), LogIndex(5)));
+        let cut = !live.is_empty();
+        msg(&mut s, &mut log, "a", Message::InstallSnapshotLive { term: Term(1), meta: meta(9, 1), entries: live });
+        assert_eq!(log.last_index_term().0, last_after);
+        let expected: Vec<Option<Term>> = (4..=5).map(|_| if cut { None } else { Some(Term(1)) }).collect();
+        let held: Vec<Option<Term>> = (4..=5).map(|i| log.term_at(LogIndex(i)).unwrap()).collect();
+        assert_eq!(held, expected, "entries 4 and 5 leave the log only with live entries to write");
+        if cut {
+            assert_eq!(log.last_written().0, LogIndex(3), "the written index goes down with the cut");
+        }
+    }
+}
+
+#[test]
 fn r7_recovery_ends_the_log_before_a_hole_the_pre_phase_left() {
     let (_, mut log) = c_receiving_live_entry_7();
     log.write_all();

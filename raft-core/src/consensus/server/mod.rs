@@ -63,8 +63,6 @@ pub struct Server {
     /// follower applies what it has only appended, and a leader what the others have written.
     deferred_snapshot: Option<(LogIndex, Effect)>,
     receiving_snapshot: Option<LogIndex>,
-    /// The receive's pre-phase wrote live entries sparsely above the last applied index.
-    receive_wrote_live: bool,
     /// The snapshot being received has live entries (Ra's `snapshot_has_live_indexes`).
     receive_has_live: bool,
     /// Its last chunk, held until nothing the log appended waits for the WAL any more (Ra's
@@ -120,7 +118,6 @@ impl Server {
             snapshot_pending: false,
             deferred_snapshot: None,
             receiving_snapshot: None,
-            receive_wrote_live: false,
             receive_has_live: false,
             awaiting_pending: None,
             awaiting: None,

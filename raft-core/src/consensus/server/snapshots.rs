@@ -83,16 +83,15 @@ impl Server {
         Ok(true)
     }
 
-    /// Ra's `abort_receive`: the partial snapshot goes, and when the pre-phase wrote live entries the
-    /// log is reset to the last applied index (`ra_log:set_last_index`), since the sparse entries above it
-    /// are not a log the leader can append to.
+    /// Ra's `abort_receive`: the partial snapshot goes, and for a snapshot with live entries the log is
+    /// reset to the last applied index again (`ra_log:set_last_index`, when `snapshot_has_live_indexes`),
+    /// since the sparse entries above it are not a log the leader can append to.
     pub(super) fn abort_receive(&mut self, log: &mut dyn RaftLog, fx: &mut Vec<Effect>) -> Result<(), StorageError> {
         self.receiving_snapshot = None;
-        self.receive_has_live = false;
         self.awaiting_pending = None;
         fx.push(Effect::CancelTimer(Timer::ReceiveSnapshot));
         fx.push(Effect::AbortSnapshotAccept);
-        if std::mem::take(&mut self.receive_wrote_live) {
+        if std::mem::take(&mut self.receive_has_live) {
             log.set_last_index(self.last_applied)?;
         }
         Ok(())
@@ -127,7 +126,8 @@ impl Server {
         Ok(())
     }
 
-    /// The live entries of a snapshot (its pre-phase), written sparsely above the log.
+    /// The live entries of a snapshot (Ra's `init` and `pre` phases in one message), written sparsely
+    /// above the log.
     pub(super) fn install_snapshot_live(
         &mut self,
         from: ServerId,
@@ -137,14 +137,24 @@ impl Server {
         log: &mut dyn RaftLog,
         fx: &mut Vec<Effect>,
     ) -> Result<(), StorageError> {
+        // A receive starts here (none under way, or another snapshot's, which `begin_receive` aborts).
+        let starts = self.receiving_snapshot != Some(meta.index);
         if !self.begin_receive(term, &from, (meta.index, meta.term), log, fx)? {
             return Ok(());
         }
-        self.receive_has_live |= !entries.is_empty();
+        if !entries.is_empty() {
+            self.receive_has_live = true;
+        }
+        if starts && !entries.is_empty() {
+            // Ra's `handle_follower(#install_snapshot_rpc{chunk_state = {0, init}})` (Ra sends `init` only
+            // for a snapshot with live indexes, since 3.1.9): the log ends at the last applied index
+            // (`ra_log:set_last_index(LastApplied)`) before the pre-phase writes the live entries above
+            // it — written entries above it leave the log, whatever their term.
+            log.set_last_index(self.last_applied)?;
+        }
         for e in entries {
             if e.index > self.last_applied && log.term_at(e.index)? != Some(e.term) {
                 log.write_sparse(e.index, e.term, e.payload)?;
-                self.receive_wrote_live = true;
             }
         }
         fx.push(Effect::Send { to: from, msg: Message::InstallSnapshotLiveAck { term: self.current_term } });
@@ -236,7 +246,6 @@ impl Server {
             return Ok(()); // an abandoned or outdated install
         }
         self.receiving_snapshot = None;
-        self.receive_wrote_live = false;
         self.receive_has_live = false;
         self.awaiting_pending = None;
         fx.push(Effect::CancelTimer(Timer::ReceiveSnapshot));
