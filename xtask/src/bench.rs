@@ -88,6 +88,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         sections.push(text);
         commands.push(format!("sim fuzz --seed 1 --cases {fuzz_cases} (worlds: {})", (fuzz_cases / 20).max(1)));
     }
+    if let Some(text) = crate::mutants::section() {
+        print!("{text}");
+        sections.push(text);
+        commands.push("cargo xtask mutants --summary (the shards kept in mutants/results/)".into());
+    }
     if let Some(text) = crate::scale::scale_section() {
         print!("{text}");
         sections.push(text);

@@ -8,7 +8,9 @@
 //! - `regress`: replays every seed file in `seeds/` (`sim replay --check`); part of `ci`;
 //! - `fuzz`: `sim fuzz` over every target, longer than CI runs it;
 //! - `scale`: swarm with no switch and `--determinism` over many seeds, sharded over GNU parallel;
-//!   written to `bench/scale.json`, which `bench` renders.
+//!   written to `bench/scale.json`, which `bench` renders;
+//! - `mutants`: mutation testing of raft-core with cargo-mutants, the simulator (or the unit tests) as
+//!   the oracle, in shards kept under `mutants/results/`, which `bench` renders.
 //!
 //! xtask is host tooling, so it may read files, spawn processes and read the clock; the simulated crates
 //! may not (see `clippy.toml`).
@@ -18,13 +20,14 @@ mod bench;
 mod bench_history;
 mod bench_page;
 mod bench_soak;
+mod mutants;
 mod scale;
 mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-const USAGE: &str = "usage: cargo xtask <ci|tidy|bench|regress|fuzz|scale>
+const USAGE: &str = "usage: cargo xtask <ci|tidy|bench|regress|fuzz|scale|mutants>
 
   ci      fmt --check, clippy -D warnings, tests, docs -D warnings, regress (what CI runs)
   tidy    mechanical project rules (also runs inside `cargo test`)
@@ -32,7 +35,10 @@ const USAGE: &str = "usage: cargo xtask <ci|tidy|bench|regress|fuzz|scale>
   regress replays every seed file in seeds/ and checks what each expects
   fuzz    sim fuzz over every target for longer than CI [--cases N] [--world-cases N] [--seed S]
   scale   swarm 0..100000 with no switch and --determinism 0..10000, over GNU parallel; writes
-          bench/scale.json [--swarm-seeds N] [--determinism-seeds N]";
+          bench/scale.json [--swarm-seeds N] [--determinism-seeds N]
+  mutants cargo-mutants on raft-core's storage and consensus, judged by the simulator alone (or raft-core's
+          unit tests: --oracle unit), one shard (--shard K/N, from 0) kept in mutants/results/; --summary
+          sums every shard kept, --list lists the mutants";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -43,6 +49,7 @@ fn main() -> ExitCode {
         Some("regress") => regress(),
         Some("fuzz") => scale::fuzz(&args[1..]),
         Some("scale") => scale::scale(&args[1..]),
+        Some("mutants") => mutants::run(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
