@@ -225,13 +225,18 @@ fn selection_size() -> Option<usize> {
 /// The mutants `mutants/triage.md` judges equivalent or unreachable by design: no oracle can catch them,
 /// so they leave the score's denominator (a row's first column is the whole mutant name, in backticks).
 fn not_catchable() -> Vec<String> {
-    let text = std::fs::read_to_string(workspace_root().join("mutants/triage.md")).unwrap_or_default();
+    ruled_out_in(&std::fs::read_to_string(workspace_root().join("mutants/triage.md")).unwrap_or_default())
+}
+
+/// The mutants a triage table rules out.
+fn ruled_out_in(text: &str) -> Vec<String> {
     text.lines()
         .filter_map(|row| {
             let cells: Vec<&str> = row.split(" | ").collect();
             let name = cells.first()?.trim_start_matches('|').trim().strip_prefix('`')?.strip_suffix('`')?;
             let verdict = cells.get(1)?.trim();
-            matches!(verdict, "equivalent" | "unreachable by design").then(|| name.to_owned())
+            // A `|` inside a table cell is written `\|`.
+            matches!(verdict, "equivalent" | "unreachable by design").then(|| name.replace("\\|", "|"))
         })
         .collect()
 }
@@ -287,9 +292,12 @@ fn summary() -> Result<(), String> {
     let text = section().ok_or("no shard kept yet under mutants/results/")?;
     print!("{text}");
     let missed: Vec<String> = outcomes("sim").into_iter().filter(|(_, v)| *v == "missed").map(|(m, _)| m).collect();
-    println!("\nmissed by the simulator ({}):", missed.len());
+    let ruled_out = not_catchable();
+    let open = missed.iter().filter(|m| !ruled_out.contains(m)).count();
+    println!("\nmissed by the simulator ({}; {open} not ruled out by mutants/triage.md):", missed.len());
     for m in missed {
-        println!("  {m}");
+        let mark = if ruled_out.contains(&m) { "ruled out " } else { "          " };
+        println!("  {mark}{m}");
     }
     Ok(())
 }
@@ -312,6 +320,19 @@ mod tests {
         for (line, module) in cases {
             assert_eq!(module_of(line), module, "{line}");
         }
+    }
+
+    #[test]
+    fn the_triage_table_rules_out_equivalent_and_unreachable_mutants_only() {
+        let table = "| mutant | verdict | why |\n|---|---|---|\n\
+            | `a.rs:1:1: replace \\|\\| with && in f` | equivalent | x |\n\
+            | `a.rs:2:1: replace g -> bool with true` | unreachable by design | y |\n\
+            | `a.rs:3:1: replace h -> bool with true` | blind spot (open) | z |\n\
+            not a row | `a.rs:4:1` | equivalent |\n";
+        assert_eq!(
+            ruled_out_in(table),
+            vec!["a.rs:1:1: replace || with && in f".to_owned(), "a.rs:2:1: replace g -> bool with true".to_owned()]
+        );
     }
 
     #[test]
