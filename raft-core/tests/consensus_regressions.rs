@@ -608,16 +608,22 @@ fn a_stalled_snapshot_receive_is_abandoned() {
 // the sim's `no-log-gap` checker: Ra resets the log on abort and at recovery; raft-core did neither)
 // ---------------------------------------------------------------------------------------------
 
-/// Follower `c` holds 1..=3 (term 1, applied) and receives the pre-phase of snapshot 9 whose live entry
-/// 7 lies above its log.
-fn c_receiving_live_entry_7() -> (Server, MemLog) {
+/// Follower `c` with `1..=last` written (term 1) and 3 committed and applied.
+fn c_written_through(last: u64) -> (Server, MemLog) {
     let mut log = MemLog::new();
     let mut s = server("c", Term(1), &mut log);
-    let entries = (1..=3).map(|i| noop_entry(i, 1)).collect();
+    let entries = (1..=last).map(|i| noop_entry(i, 1)).collect();
     msg(&mut s, &mut log, "a", ae(1, 0, 0, entries, 3));
     log.write_all();
     s.handle(0, Input::Written, &mut log).unwrap();
-    assert_eq!(s.last_applied(), LogIndex(3));
+    assert_eq!((s.last_applied(), log.last_written().0), (LogIndex(3), LogIndex(last)));
+    (s, log)
+}
+
+/// Follower `c` holds 1..=3 (term 1, applied) and receives the pre-phase of snapshot 9 whose live entry
+/// 7 lies above its log.
+fn c_receiving_live_entry_7() -> (Server, MemLog) {
+    let (mut s, mut log) = c_written_through(3);
     let live = vec![cmd_entry(7, 1, "k", "v")];
     msg(&mut s, &mut log, "a", Message::InstallSnapshotLive { term: Term(1), meta: meta(9, 1), entries: live });
     assert_eq!(log.last_index_term(), (LogIndex(7), Term(1)), "the sparse write extends the log");
@@ -647,13 +653,7 @@ fn a_receive_with_live_entries_first_ends_the_log_at_the_last_applied_index() {
     // `init` (3.1.9+) and cuts nothing. (Follower `c` has written 1..=5 and applied 3; snapshot 9's live
     // entry 7 lies above its log.)
     for (live, last_after) in [(vec![cmd_entry(7, 1, "k", "v")], LogIndex(7)), (vec![], LogIndex(5))] {
-        let mut log = MemLog::new();
-        let mut s = server("c", Term(1), &mut log);
-        let entries = (1..=5).map(|i| noop_entry(i, 1)).collect();
-        msg(&mut s, &mut log, "a", ae(1, 0, 0, entries, 3));
-        log.write_all();
-        s.handle(0, Input::Written, &mut log).unwrap();
-        assert_eq!((s.last_applied(), log.last_written().0), (LogIndex(3), LogIndex(5)));
+        let (mut s, mut log) = c_written_through(5);
         let cut = !live.is_empty();
         msg(&mut s, &mut log, "a", Message::InstallSnapshotLive { term: Term(1), meta: meta(9, 1), entries: live });
         assert_eq!(log.last_index_term().0, last_after);

@@ -147,7 +147,7 @@ pub(crate) fn check_history(args: &CheckHistoryArgs) -> Result<u8, Usage> {
 }
 
 /// `OUT/<file's stem>.<extension>`.
-fn file_in(out: &Path, file: &Path, extension: &str) -> PathBuf {
+pub(crate) fn file_in(out: &Path, file: &Path, extension: &str) -> PathBuf {
     let stem = file.file_stem().map_or_else(|| "history".into(), |s| s.to_string_lossy().into_owned());
     out.join(format!("{stem}.{extension}"))
 }

@@ -28,21 +28,26 @@ pub(crate) fn page_of_run(mut config: WorldConfig, out: &Path, source: &PageSour
     }
 }
 
+/// A seed file's page: titled by the file's name, reproduced by replaying it.
+pub(crate) fn seed_file_title(path: &Path) -> (String, String) {
+    let title = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    (title, format!("sim replay {}", path.display()))
+}
+
 /// The page of a seed file's run, beside it (`NAME.html`): what `--pages` writes for each finding.
 pub(crate) fn page_beside(file: &SeedFile, path: &Path) -> Result<(), String> {
     let config = file.config()?;
-    let title = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-    let reproduce = format!("sim replay {}", path.display());
+    let (title, reproduce) = seed_file_title(path);
     let source = PageSource { title: &title, reproduce: &reproduce, bugs: &file.bugs };
     page_of_run(config, &path.with_extension("html"), &source)
 }
 
-/// `--html` with several inputs: `OUT` is a directory and each page is `OUT/STEM.html`.
+/// `--html` with several inputs: `OUT` is a directory and each page is `OUT/STEM.html` (as
+/// `check-history --html` names its pages).
 pub(crate) fn page_path(out: &Path, several: bool, input: &Path) -> Result<std::path::PathBuf, Usage> {
     if !several {
         return Ok(out.to_path_buf());
     }
     std::fs::create_dir_all(out).map_err(|e| Usage(format!("{}: {e}", out.display())))?;
-    let stem = input.file_stem().map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned());
-    Ok(out.join(format!("{stem}.html")))
+    Ok(super::check_history::file_in(out, input, "html"))
 }

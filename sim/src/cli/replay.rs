@@ -12,7 +12,7 @@ use sim::{Outcome, WorldConfig};
 
 use sim::run_page::PageSource;
 
-use super::page::{page_path, write_page};
+use super::page::{page_path, seed_file_title, write_page};
 use super::{Finished, Plan, Usage, run_world, scenario_named};
 
 #[derive(Args)]
@@ -76,9 +76,7 @@ pub(crate) fn replay(args: &ReplayArgs) -> Result<u8, Usage> {
         };
         if let (Some(out), Ok(r)) = (&args.html, &f.result) {
             let page = page_path(out, several, path)?;
-            let title =
-                path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-            let reproduce = format!("sim replay {}", path.display());
+            let (title, reproduce) = seed_file_title(path);
             let source = PageSource { title: &title, reproduce: &reproduce, bugs: &file.bugs };
             write_page(&page, &source, r).map_err(Usage)?;
         }
