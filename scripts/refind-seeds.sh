@@ -8,11 +8,14 @@
 # `-shrunk` file whose partner still finds its bug is re-shrunk alone.
 #
 # Usage: scripts/refind-seeds.sh [FILE...]   (default: every file `sim replay --check` fails)
-# From the repository root; builds the release `sim`. Prints what it replaced; `git status seeds/` shows it.
+# From the repository root; builds the release `sim` (or uses the binary `SIM` names, so that building
+# something else meanwhile cannot change it). Prints what it replaced; `git status seeds/` shows it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p sim
-SIM=target/release/sim
+if [ -z "${SIM:-}" ]; then
+  cargo build --release -q -p sim
+  SIM=target/release/sim
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

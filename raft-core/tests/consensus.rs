@@ -10,7 +10,7 @@ use cluster::*;
 use raft_core::consensus::RaftLog;
 use raft_core::consensus::kv::{KvCommand, KvMachine, KvResult, KvState, ValueSource};
 use raft_core::consensus::mem_log::MemLog;
-use raft_core::consensus::server::{ClientId, Effect, EntryBody, Role, Server, Timer};
+use raft_core::consensus::server::{ClientId, Effect, EntryBody, Input, Message, Role, Server, Timer};
 use raft_core::storage::snapshot::LiveIndexes;
 use raft_core::{Bugs, LogIndex, Seq, Term};
 use rand_chacha::ChaCha8Rng;
@@ -508,4 +508,52 @@ fn recovered_server_serves_reads_after_winning_an_election() {
     let log = c.log(&leader.0);
     assert!(log.fetch(LogIndex(2)).unwrap().is_none(), "a's overwritten entry was compacted");
     assert!(log.fetch(LogIndex(3)).unwrap().is_some(), "b's entry was live at the snapshot");
+}
+
+/// Ra's `follower(enter)` and `trigger_election` (`ra_server_proc`): a server whose log holds nothing
+/// above index 0 arms no election timer — not at its start, not when it steps down — and waits for a
+/// trigger or a leader; a server with an entry arms one at recovery. A trigger makes a follower
+/// campaign at once (a pre-vote to every peer); a leader ignores it; granting a vote arms nothing.
+#[test]
+fn new_servers_wait_for_a_trigger_and_recovered_ones_arm_their_timer() {
+    struct Case {
+        what: &'static str,
+        entries: u64,
+        timer_at_recovery: bool,
+    }
+    let cases = [
+        Case { what: "an empty log (a new server)", entries: 0, timer_at_recovery: false },
+        Case { what: "a log with one entry", entries: 1, timer_at_recovery: true },
+    ];
+    for case in cases {
+        let mut log = MemLog::new();
+        for i in 1..=case.entries {
+            log.append(LogIndex(i), Term(1), EntryBody::Noop.encode()).unwrap();
+        }
+        log.write_all();
+        let (mut s, fx) =
+            Server::recover(config("a", &["a", "b", "c"], Bugs::none()), Term(1), None, LogIndex(0), None, &mut log)
+                .unwrap();
+        let armed = fx.iter().any(|e| matches!(e, Effect::SetTimer { timer: Timer::Election, .. }));
+        assert_eq!(armed, case.timer_at_recovery, "{}: {fx:?}", case.what);
+        // A vote granted to a peer as up to date arms nothing (Ra's `handle_follower(#request_vote_rpc{})`).
+        let vote = Message::RequestVote { term: Term(2), last_index: LogIndex(5), last_term: Term(1) };
+        let fx = s.handle(0, Input::Message { from: sid("b"), msg: vote }, &mut log).unwrap();
+        assert!(fx.iter().any(|e| matches!(e, Effect::PersistTermAndVote { .. })), "{}: {fx:?}", case.what);
+        let armed = fx.iter().any(|e| matches!(e, Effect::SetTimer { timer: Timer::Election, .. }));
+        assert_eq!(armed, case.timer_at_recovery, "{}: stepping down to term 2: {fx:?}", case.what);
+        // The trigger: a pre-vote round at once.
+        let fx = s.handle(0, Input::TriggerElection, &mut log).unwrap();
+        assert_eq!(s.role(), &Role::PreVoteCandidate, "{}", case.what);
+        let pre_votes = fx.iter().filter(|e| matches!(e, Effect::Send { .. })).count();
+        assert_eq!(pre_votes, 2, "{}: {fx:?}", case.what);
+    }
+    // A leader ignores a trigger (Ra's `leader({call, From}, trigger_election, …)` only replies).
+    let mut c = Cluster::new(&["a", "b", "c"], Bugs::none());
+    c.deliver_all();
+    assert_eq!(c.leaders(), vec![sid("a")], "the triggered member leads");
+    let term = c.server("a").current_term();
+    c.input(&sid("a"), Input::TriggerElection);
+    c.deliver_all();
+    assert_eq!((c.leaders(), c.server("a").current_term()), (vec![sid("a")], term));
 }

@@ -820,6 +820,9 @@ impl RaftLog for FailingLog {
     fn has_pending(&self) -> bool {
         self.inner.has_pending()
     }
+    fn can_write(&self) -> bool {
+        self.inner.can_write()
+    }
     fn set_last_index(&mut self, index: LogIndex) -> Result<bool, raft_core::storage::StorageError> {
         self.inner.set_last_index(index)
     }

@@ -242,6 +242,7 @@ pub fn base(seed: u64) -> WorldSpec {
         slow_disk_weight: 0,
         wal_recovery_cut_percent: 0,
         membership_change_weight: 0,
+        log_restart_ms: 0,
     }
 }
 

@@ -173,6 +173,13 @@ pub struct WorldSpec {
     /// voter, a promotable member or a non-voter) if not. Absent in older files: 0.
     #[serde(default)]
     pub membership_change_weight: u32,
+    /// How long the log supervisor's restart (`ra_log_sup`, one_for_all: after a segment writer crash,
+    /// or when the WAL's own supervisor gives up) leaves the WAL's name unregistered — Ra starts
+    /// pre-init, the meta store and the segment writer before the WAL. Appends in between find the WAL
+    /// down (Ra's `await_condition` on `wal_down`; a leader hands its leadership over after 5 s).
+    /// Absent in older files: 0 (the new WAL registers at once).
+    #[serde(default)]
+    pub log_restart_ms: u64,
 }
 
 /// The value of `value_size_max_bytes` in worlds written before it existed.

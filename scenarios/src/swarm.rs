@@ -11,7 +11,18 @@ pub fn swarm(seed: u64) -> WorldSpec {
     crowd(seed, &mut world);
     widen(seed, &mut world);
     churn(seed, &mut world);
+    slow_log_restart(seed, &mut world);
     world
+}
+
+/// From its own stream: in half of the worlds a log supervisor restart leaves the WAL unregistered for
+/// a while — under a second (the stores and the segment writer starting) or several (a segment writer
+/// finishing its flush within its 30 s shutdown, pre-init of many servers), past the 5 s after which a
+/// leader that cannot append hands its leadership over.
+fn slow_log_restart(seed: u64, world: &mut WorldSpec) {
+    let mut rng = stream(seed, 0x1_06_5E);
+    let choices = [0, 0, 0, 0, 50, 400, 2_000, 8_000];
+    world.log_restart_ms = choices[below(&mut rng, choices.len() as u64) as usize];
 }
 
 /// Membership churn, from its own stream: in about half of the worlds with more than one node and
@@ -130,6 +141,7 @@ fn first_draws(seed: u64) -> WorldSpec {
         slow_disk_weight: 0,
         wal_recovery_cut_percent: 0,
         membership_change_weight: 0,
+        log_restart_ms: 0,
     }
 }
 
@@ -174,6 +186,7 @@ mod tests {
                 slow_disk_weight: before.slow_disk_weight,
                 disk_error_weight: before.disk_error_weight,
                 membership_change_weight: before.membership_change_weight,
+                log_restart_ms: before.log_restart_ms,
                 ..world.clone()
             };
             assert_eq!(restored, before, "seed {seed}");

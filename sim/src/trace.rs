@@ -9,7 +9,7 @@ pub enum Kind {
     Boot,
     /// A server's log came back from disk (snapshot, segments, deletions).
     Recover,
-    /// A server started (restarted from its config, or as new).
+    /// A server started (restarted from its config, or as new); a new cluster's election triggered.
     Server,
     /// An actor stopped with an error.
     Fail,
@@ -62,7 +62,7 @@ pub const LEGEND: &str = "\
 columns: simulated time (ms.µs) | node | kind | detail
   BOOT      node boots: pre-init done, WAL recovery begins
   RECOVER   a server's log read back from disk (snapshot, segments, files deleted, indexes rebuilt)
-  SERVER    a server started: restarted from its config, or as new
+  SERVER    a server started: restarted from its config, or as new; a new cluster's election triggered
   FAIL      an actor stopped with an error (a power cut's EIO, or a real failure)
   CRASH     power loss, VM crash, WAL restart, power cut armed at / fired by a durability point
   DISK      what a power cut kept of the unsynced state: per file the unsynced sectors kept, per
@@ -173,5 +173,6 @@ pub fn describe_message(msg: &raft_core::consensus::server::Message) -> String {
         M::InstallSnapshotDeclined { term, next_index, last_index, last_term } => {
             format!("snapshot declined t{term} next {next_index} last {last_index}@t{last_term}")
         }
+        M::ElectionTimeout => "election_timeout (leadership handed over)".to_owned(),
     }
 }

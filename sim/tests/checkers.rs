@@ -68,6 +68,9 @@ impl RaftLog for HandLog {
     fn has_pending(&self) -> bool {
         false
     }
+    fn can_write(&self) -> bool {
+        true
+    }
     fn set_last_index(&mut self, index: LogIndex) -> Result<bool, StorageError> {
         self.entries.retain(|i, _| *i <= index.0);
         Ok(true)

@@ -212,9 +212,10 @@ fn registration_not_synced_loses_acknowledged_writes() {
     // before its auto-save leaves the server unregistered; WAL recovery skips its records and the
     // segment writer drops them: acknowledged writes are gone. raft-core now syncs the registration;
     // `registration-not-synced` restores Ra's code.
-    // (The world as swarm drew it before crash points existed.) First seen as a linearizability
-    // violation; `written-survives` now sees it at the reboot: the server starts as new, its log empty.
-    let world = |bugs| swarm_as_first_drawn(94, bugs);
+    // (The world as swarm drew it before crash points existed; seed 4 since a new cluster's election is
+    // triggered, as Ra's `start_cluster` does.) First seen as a linearizability violation;
+    // `written-survives` now sees it at the reboot: the server starts as new, its log empty.
+    let world = |bugs| swarm_as_first_drawn(4, bugs);
     let buggy = run(world(Bugs::of(&[Bug::RegistrationNotSynced])));
     assert_eq!(violation_of(&buggy).map(|v| v.0), Some("written-survives".to_owned()));
     assert_eq!(violation_of(&run(world(Bugs::none()))), None);
@@ -234,9 +235,10 @@ fn segment_index_unchecked_deletes_older_segments_after_a_torn_index_record() {
     // Found with no switch on: a power cut armed just before a segment's closing fsync tore an unsynced
     // index record so that it read as index 0; Ra's parse stretched the segment's range to 0..N and
     // init's segref compaction deleted every older segment (`missing_key` at boot). raft-core's parse
-    // ends at the first record whose data does not continue the previous one.
+    // ends at the first record whose data does not continue the previous one. (Seed 231 of this world
+    // since a new cluster's election is triggered; it was seed 53.)
     let world = |bugs| {
-        with(config(53, 700, bugs), |s| WorldSpec {
+        with(config(231, 700, bugs), |s| WorldSpec {
             wal_max_size_bytes: 65536,
             segment_max_count: 128,
             snapshot_interval: 0,
@@ -276,7 +278,7 @@ fn stale_tail_resurrected_brings_back_a_suffix_older_than_the_snapshot() {
     // raft-core's recovery ends the log where a term goes down. The targeted scenario's world (its
     // seed file's):
     let world =
-        |bugs| WorldConfig::new(scenarios::find("recovery/stale-leader-installs-snapshot").unwrap().world(76), bugs);
+        |bugs| WorldConfig::new(scenarios::find("recovery/stale-leader-installs-snapshot").unwrap().world(91), bugs);
     let buggy = run(world(Bugs::of(&[Bug::StaleTailResurrected])));
     assert_eq!(violation_of(&buggy).map(|v| v.0), Some("written-survives".to_owned()));
     assert_eq!(violation_of(&run(world(Bugs::none()))), None);
@@ -304,13 +306,14 @@ fn register_after_init_loses_a_new_servers_first_entry_to_another_groups_roll_ov
     // first entry is the last one of a WAL file and another group's append rolls the WAL over before
     // the new server handles its `Written`, the segment writer drops the unregistered uid's mem table
     // and the new server crashes on its next access. A scheduling race, not a crash: no fault is on.
-    let buggy = run(new_groups_while_writing(68, Bugs::of(&[Bug::RegisterAfterInit])));
+    // (Seed 6 since a new cluster's election is triggered; it was seed 68.)
+    let buggy = run(new_groups_while_writing(6, Bugs::of(&[Bug::RegisterAfterInit])));
     // Groups were being created at run time when it struck (the run stops at the violation).
     assert!(buggy.coverage.get("groups created at run time").is_some_and(|n| *n > 0), "{:?}", buggy.coverage);
     let (checker, detail) = violation_of(&buggy).expect("found");
     assert_eq!(checker, "node-boots");
     assert!(detail.contains("was deleted"), "{detail}");
-    let fixed = run(new_groups_while_writing(68, Bugs::none()));
+    let fixed = run(new_groups_while_writing(6, Bugs::none()));
     assert_eq!(violation_of(&fixed), None);
     assert!(fixed.coverage["client operations ok"] > 1_000);
 }
@@ -410,4 +413,74 @@ fn a_fault_plan_naming_what_does_not_exist_is_refused() {
             .unwrap_err()
             .starts_with("groups: 0 is outside 1..=128")
     );
+}
+
+/// Ra's `ra:start_cluster`: one started member of each new group is told `trigger_election` — new servers
+/// arm no election timer of their own — and the start is tried again while no member knows a leader or
+/// holds an entry after members × 5 s. Here every node loses power 1 ms in, just after the trigger and
+/// before any election can finish: the nodes come back with empty logs, new servers waiting for a trigger,
+/// and only the retry at 15 s can elect a leader — the run converges only because it does.
+#[test]
+fn a_new_cluster_elects_when_triggered_and_its_start_is_retried_until_it_forms() {
+    let power_loss = |node| scenarios::PlannedFault {
+        at_ms: 1,
+        plus_ns: 0,
+        node,
+        fault: scenarios::Fault::PowerLoss { reboot_cut_after_calls: None },
+    };
+    let cfg = with(config(1, 0, Bugs::none()), |s| WorldSpec {
+        fault_plan: (0..3).map(power_loss).collect(),
+        safety_ms: 20_000,
+        ..s
+    });
+    let r = run(cfg);
+    assert_eq!(violation_of(&r), None);
+    let triggers: Vec<&String> =
+        r.trace.iter().filter(|l| l.contains("trigger_election (the cluster's start)")).collect();
+    let retries = r.coverage.get("cluster starts retried (no leader after Ra's start timeout)").copied();
+    assert_eq!((triggers.len(), retries), (2, Some(1)), "the start and one retry: {triggers:?}");
+    let first_leader = r.trace.iter().find(|l| l.contains(" LEADER ")).expect("a leader");
+    let at_ms: f64 = first_leader.split_whitespace().next().and_then(|t| t.parse().ok()).expect("a time");
+    assert!((15_000.0..15_100.0).contains(&at_ms), "elected at the retry: {first_leader}");
+    // Without the power losses the first trigger elects at once and nothing is retried.
+    let quiet = run(config(1, 0, Bugs::none()));
+    assert_eq!(violation_of(&quiet), None);
+    assert_eq!(quiet.coverage.get("cluster starts retried (no leader after Ra's start timeout)"), None);
+    let first_leader = quiet.trace.iter().position(|l| l.contains(" LEADER ")).expect("a leader");
+    let trigger = quiet.trace.iter().position(|l| l.contains("trigger_election")).expect("a trigger");
+    assert!(trigger < first_leader, "the triggered member leads first");
+}
+
+/// Ra's `ra_log_sup` restarts the segment writer and the stores before the WAL: for `log_restart_ms`
+/// the WAL's name is unregistered and every append finds it down. Each node's segment writer crashes in
+/// turn (at 2, 4 and 6 s) with clients writing: the leader's turns commands away and waits (Ra's
+/// `await_condition`, back to leader), a follower's waits in silence, and once the WAL registers the
+/// cluster goes on — no checker fires, and the run converges.
+#[test]
+fn appends_while_the_log_supervisor_restarts_find_the_wal_down_and_wait() {
+    let crash = |node: usize| scenarios::PlannedFault {
+        at_ms: 2_000 * (node as u64 + 1),
+        plus_ns: 0,
+        node,
+        fault: scenarios::Fault::SegmentWriterCrash,
+    };
+    let world = |log_restart_ms| {
+        with(config(3, 0, Bugs::none()), |s| WorldSpec {
+            fault_plan: (0..3).map(crash).collect(),
+            log_restart_ms,
+            safety_ms: 8_000,
+            ..s
+        })
+    };
+    let r = run(world(1_000));
+    assert_eq!(violation_of(&r), None);
+    let count = |k: &str| r.coverage.get(k).copied().unwrap_or(0);
+    assert_eq!(count("WAL down while the log supervisor restarts"), 3);
+    assert!(count("await_condition: a leader's WAL down") >= 1, "{:?}", r.coverage);
+    assert!(count("await_condition: a follower's WAL down") >= 1, "{:?}", r.coverage);
+    // The same world with the WAL registering at once never waits for it.
+    let at_once = run(world(0));
+    assert_eq!(violation_of(&at_once), None);
+    let waits = at_once.coverage.keys().filter(|k| k.contains("WAL down")).count();
+    assert_eq!(waits, 0, "{:?}", at_once.coverage);
 }

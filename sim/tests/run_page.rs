@@ -35,7 +35,7 @@ const CONFIG_NO_DIR_SYNC: &str = include_str!("../../seeds/recovery_config-dir-e
 const BACKOFF: &str =
     include_str!("../../seeds/liveness_lagging-follower-snapshot-backoff-16-backoff-peer-skipped.json");
 const STALE_TAIL: &str =
-    include_str!("../../seeds/recovery_stale-leader-installs-snapshot-76-stale-tail-resurrected.json");
+    include_str!("../../seeds/recovery_stale-leader-installs-snapshot-91-stale-tail-resurrected.json");
 
 #[test]
 fn recording_the_timeline_changes_nothing_in_the_run() {

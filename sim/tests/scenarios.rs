@@ -39,13 +39,13 @@ fn finds(scenario: &str, seed: u64, bug: &str, checker: &str) {
 #[test]
 fn crash_between_segment_flush_and_wal_delete() {
     passes("recovery/crash-between-segment-flush-and-wal-delete", &[1, 2]);
-    finds("recovery/crash-between-segment-flush-and-wal-delete", 0, "segref-tuple-delete", "node-boots");
+    finds("recovery/crash-between-segment-flush-and-wal-delete", 14, "segref-tuple-delete", "node-boots");
 }
 
 #[test]
 fn segment_writer_deletes_mid_recovery() {
     passes("recovery/segment-writer-deletes-mid-recovery", &[1, 2]);
-    finds("recovery/segment-writer-deletes-mid-recovery", 2, "wal-recovery-rescan", "node-boots");
+    finds("recovery/segment-writer-deletes-mid-recovery", 4, "wal-recovery-rescan", "node-boots");
 }
 
 #[test]

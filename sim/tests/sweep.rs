@@ -10,9 +10,11 @@ use sim::sweep::{SweepOptions, SweepReport, base_spec, sweep};
 use sim::{Outcome, WorldConfig, run};
 use vfs::CrashModel;
 
-/// One swept window: a scenario's seed-0 world, one node, a window of its base run.
+/// One swept window: a scenario's world, one node, a window of its base run.
 struct Case {
     scenario: &'static str,
+    /// The seed of the scenario's world.
+    seed: u64,
     /// The safety phase: short, so that a window's suffix runs stay cheap.
     safety_ms: u64,
     /// `base_spec`'s `keep_planned_crashes`: the sweep cuts on top of the scenario's own cuts.
@@ -24,7 +26,7 @@ struct Case {
 
 /// Sweeps `case` with `bug` on or off; checks and snapshots the report.
 fn check(case: &Case, bug: Option<&str>) -> SweepReport {
-    let world = scenarios::find(case.scenario).expect("in the catalogue").world(0);
+    let world = scenarios::find(case.scenario).expect("in the catalogue").world(case.seed);
     let spec = WorldSpec { safety_ms: case.safety_ms, ..base_spec(&world, case.keep_planned_crashes) };
     let names: Vec<String> = bug.iter().map(|b| (*b).to_owned()).collect();
     let bugs: Bugs = bugs_named(&names).expect("known switches");
@@ -89,15 +91,16 @@ fn finds(case: &Case, bug: &str, checker: &str) {
     assert_eq!(found.failures.first().map(|f| f.failure.checker()), Some(checker), "{bug} is found");
 }
 
-/// The window around node 0's fourth WAL append after the first election: the WAL's fdatasyncs, a torn
-/// append whose first sector holds only the first byte of a record header, and the first group's
-/// config, which under `config-no-dir-sync` was renamed into place with no directory fsync.
+/// A window of node 0's WAL appends 210 ms in: the WAL's fdatasyncs, a torn append (call 145) whose first
+/// sector holds only the first byte of a record header, and the first group's config, which under
+/// `config-no-dir-sync` was renamed into place with no directory fsync.
 const CONFIG_DIR_ENTRY_LOST: Case = Case {
     scenario: "recovery/config-dir-entry-lost",
+    seed: 0,
     safety_ms: 1_500,
     keep_planned_crashes: false,
     node: 0,
-    window_ms: (195, 210),
+    window_ms: (210, 220),
     horizon_ms: 3_000,
 };
 
@@ -115,15 +118,17 @@ fn a_lost_config_rename_loses_written_entries_under_config_no_dir_sync() {
 
 /// A second cut, on top of the scenario's own cut before a WAL unlink: the reboot it causes finds
 /// several WAL files, flushes them and unlinks them one after another — under `wal-unlink-no-dir-sync`
-/// with no directory fsync, so the second cut can keep a later unlink and lose an earlier one.
+/// with no directory fsync, so the second cut (call 818, 718.6 ms) can keep a later unlink and lose an
+/// earlier one.
 #[test]
 fn a_second_cut_keeps_a_later_wal_unlink_under_wal_unlink_no_dir_sync() {
     let case = Case {
         scenario: "recovery/segment-writer-deletes-mid-recovery",
+        seed: 0,
         safety_ms: 1_500,
         keep_planned_crashes: true,
         node: 0,
-        window_ms: (815, 830),
+        window_ms: (710, 725),
         horizon_ms: 3_000,
     };
     finds(&case, "wal-unlink-no-dir-sync", "written-survives");
@@ -131,15 +136,18 @@ fn a_second_cut_keeps_a_later_wal_unlink_under_wal_unlink_no_dir_sync() {
 
 /// A segment's index write that starts with the record straddling the first sector boundary (record
 /// 15, bytes 488..520), torn so that only its later sectors reached the disk: the record reads as
-/// index 0 with a nonzero length, which Ra's parse (`segment-index-unchecked`) accepts.
+/// index 0 with a nonzero length, which Ra's parse (`segment-index-unchecked`) accepts. Node 0 of seed
+/// 3's world, call 993 at 805 ms (seed 0's world, pinned before a new cluster's election was triggered,
+/// no longer tears such a record with one cut; seeds 1 and 2 neither).
 #[test]
 fn an_index_write_torn_at_its_start_reads_as_index_0_under_segment_index_unchecked() {
     let case = Case {
         scenario: "recovery/torn-segment-index",
+        seed: 3,
         safety_ms: 1_500,
         keep_planned_crashes: false,
-        node: 2,
-        window_ms: (950, 960),
+        node: 0,
+        window_ms: (800, 810),
         horizon_ms: 3_000,
     };
     finds(&case, "segment-index-unchecked", "node-boots");
@@ -156,6 +164,7 @@ fn an_index_write_torn_at_its_start_reads_as_index_0_under_segment_index_uncheck
 fn a_follower_cut_under_overtaking_raises_no_false_alarm() {
     let case = Case {
         scenario: "recovery/follower-crash-under-overtaking",
+        seed: 0,
         safety_ms: 1_500,
         keep_planned_crashes: false,
         node: 1,
@@ -165,17 +174,19 @@ fn a_follower_cut_under_overtaking_raises_no_false_alarm() {
     assert!(check(&case, None).failures.is_empty(), "with no switch no crash image fails");
 }
 
-/// A cut of node 2 at 2.18 s, as it writes the snapshot it installs, on top of the scenario's isolations
-/// and cuts: it holds a stale suffix under that snapshot, and the reboot brings the suffix back under
-/// `stale-tail-resurrected` (`seeds/sweep_recovery_stale-leader-installs-snapshot-0-n2-c536-…`).
+/// A cut of node 0 at 740 ms of seed 1's world, on top of the scenario's isolations and cuts: the node
+/// holds a stale suffix of term 3 under a snapshot it installed, and the reboot brings the suffix back
+/// under `stale-tail-resurrected` (`seeds/sweep_recovery_stale-leader-installs-snapshot-1-n0-c212-…`; seed
+/// 0's world, pinned before a new cluster's election was triggered, no longer reaches it with one cut).
 #[test]
 fn a_stale_suffix_comes_back_after_a_snapshot_install_under_stale_tail_resurrected() {
     let case = Case {
         scenario: "recovery/stale-leader-installs-snapshot",
+        seed: 1,
         safety_ms: 8_000,
         keep_planned_crashes: true,
-        node: 2,
-        window_ms: (2_180, 2_185),
+        node: 0,
+        window_ms: (735, 745),
         horizon_ms: 3_000,
     };
     finds(&case, "stale-tail-resurrected", "written-survives");
@@ -188,6 +199,7 @@ fn a_stale_suffix_comes_back_after_a_snapshot_install_under_stale_tail_resurrect
 fn a_snapshot_synced_ahead_of_a_slow_wal_names_a_lost_entry_under_snapshot_before_written() {
     let case = Case {
         scenario: "recovery/snapshot-ahead-of-slow-wal",
+        seed: 0,
         safety_ms: 1_500,
         keep_planned_crashes: false,
         node: 0,

@@ -15,6 +15,8 @@ pub struct MemLog {
     written: (LogIndex, Term),
     snapshot: Option<(LogIndex, Term)>,
     live: Seq,
+    /// The WAL is down: appends fail with `WalDown` (a test sets it).
+    pub wal_down: bool,
 }
 
 impl Default for MemLog {
@@ -28,7 +30,7 @@ impl MemLog {
     pub fn new() -> MemLog {
         let mut entries = BTreeMap::new();
         entries.insert(0, (Term(0), Payload::from(&[][..])));
-        MemLog { entries, written: (LogIndex(0), Term(0)), snapshot: None, live: Seq::new() }
+        MemLog { entries, written: (LogIndex(0), Term(0)), snapshot: None, live: Seq::new(), wal_down: false }
     }
 
     /// Marks everything appended as written (the WAL's `Written`); returns the new last written.
@@ -98,6 +100,9 @@ impl RaftLog for MemLog {
     }
 
     fn write_sparse(&mut self, index: LogIndex, term: Term, payload: Payload) -> Result<(), StorageError> {
+        if self.wal_down {
+            return Err(StorageError::WalDown);
+        }
         self.entries.insert(index.0, (term, payload));
         self.live = self.live.union(&Seq::from_range(index, index));
         Ok(())
@@ -107,11 +112,18 @@ impl RaftLog for MemLog {
         self.live.clone()
     }
 
+    fn can_write(&self) -> bool {
+        !self.wal_down
+    }
+
     fn has_pending(&self) -> bool {
         self.entries.keys().next_back().is_some_and(|&i| i > self.written.0.0)
     }
 
     fn append(&mut self, index: LogIndex, term: Term, payload: Payload) -> Result<(), StorageError> {
+        if self.wal_down {
+            return Err(StorageError::WalDown);
+        }
         let last = self.last_index_term().0;
         assert!(index.0 <= last.0 + 1 || self.entries.is_empty(), "append at {index} after {last}");
         let doomed: Vec<u64> = self.entries.range(index.0..).map(|(i, _)| *i).collect();

@@ -40,6 +40,9 @@ pub trait RaftLog {
     fn snapshot_live_indexes(&self) -> crate::seq::Seq;
     /// Whether appended entries still wait for the WAL's `Written` (Ra's `ra_log:has_pending`).
     fn has_pending(&self) -> bool;
+    /// Whether the WAL is registered, so that an append can be made (Ra's `ra_log:can_write/1`); while
+    /// it is not, `append` and `write_sparse` fail with [`StorageError::WalDown`].
+    fn can_write(&self) -> bool;
 
     /// Ra's `ra_log:set_last_index`: the log ends at `index` (which it holds, or which is the snapshot's
     /// index); entries above it are no longer part of the log and the next append follows `index`.
@@ -71,6 +74,10 @@ pub struct StorageLog<'a> {
 }
 
 impl RaftLog for StorageLog<'_> {
+    fn can_write(&self) -> bool {
+        self.shared.wal_registered
+    }
+
     fn last_index_term(&self) -> (LogIndex, Term) {
         self.log.last_index_term().unwrap_or((LogIndex(0), Term(0)))
     }

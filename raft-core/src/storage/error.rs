@@ -104,6 +104,9 @@ pub enum StorageError {
         /// What was wrong.
         error: SnapshotFileError,
     },
+    /// The WAL's name is not registered: it exited and its successor has not started yet (Ra's
+    /// `{error, wal_down}` from `ra_log:write`/`append`, `exit(wal_down)` from `ra_log:init`).
+    WalDown,
     /// Server init found an unreadable `indexes` file and crashed (Ra before PR 589 fix 1: `badmatch`).
     IndexesUnreadable {
         /// The snapshot directory.
@@ -117,6 +120,7 @@ impl fmt::Display for StorageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StorageError::Fs(e) => write!(f, "{e}"),
+            StorageError::WalDown => write!(f, "wal_down"),
             StorageError::UnknownWalFileFormat { file } => write!(f, "unknown_wal_file_format: {file}"),
             StorageError::WalChecksumValidationFailure { file, offset } => {
                 write!(f, "wal_checksum_validation_failure: {file} at byte {offset}")

@@ -93,6 +93,10 @@ impl ServerLog {
         fs: &mut dyn FileSystem,
         out: &mut Vec<Envelope>,
     ) -> Result<(ServerLog, LogInitReport), StorageError> {
+        // Ra's `ra_log:init` checks the WAL first and exits with `wal_down` (its supervisor restarts it).
+        if !shared.wal_registered {
+            return Err(StorageError::WalDown);
+        }
         let dir = join(data_dir, uid.as_str());
         fs.mkdir_all(&dir)?;
         let snap = snapshot::init_snapshots(fs, &dir, uid, machine, bugs, shared)?;
@@ -311,6 +315,10 @@ impl ServerLog {
         fs: &mut dyn FileSystem,
         out: &mut Vec<Envelope>,
     ) -> Result<(), StorageError> {
+        // Ra's `ra_log:append`/`write` find the WAL unregistered before they change anything.
+        if !shared.wal_registered {
+            return Err(StorageError::WalDown);
+        }
         let last = self.last_index_term().map(|(l, _)| l);
         if let Some(l) = last
             && index.0 > l.0.saturating_add(1)
@@ -427,6 +435,9 @@ impl ServerLog {
         shared: &mut NodeShared,
         out: &mut Vec<Envelope>,
     ) -> Result<(), StorageError> {
+        if !shared.wal_registered {
+            return Err(StorageError::WalDown);
+        }
         let last = self.mt.indexes().last();
         match self.mt.insert_sparse(&mut shared.mem_tables, index, term, payload.clone(), last) {
             Ok(()) => {}
@@ -643,6 +654,10 @@ impl ServerLog {
         shared: &NodeShared,
         out: &mut Vec<Envelope>,
     ) -> Result<(), StorageError> {
+        // Ra's `resend_from` catches `wal_down` and keeps its state: the next tick tries again.
+        if !shared.wal_registered {
+            return Ok(());
+        }
         if let Some((at_s, wal)) = self.last_resend {
             if shared.clock_ms / 1000 > at_s + RESEND_WINDOW_SECONDS || wal != shared.wal_process {
                 self.last_resend = None;

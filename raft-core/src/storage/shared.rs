@@ -23,6 +23,11 @@ pub struct NodeShared {
     /// Which WAL process runs (Ra's `whereis(ra_log_wal)`): the driver gives every WAL process it
     /// starts a new number, so a writer can tell that the WAL restarted since it last wrote.
     pub wal_process: u64,
+    /// Whether a WAL process is registered under the WAL's name (Ra's `whereis(ra_log_wal) =/= undefined`,
+    /// `ra_log:can_write/1`). False from a WAL's exit until its successor registers — at once under
+    /// `ra_log_wal_sup`, after the segment writer and the stores under `ra_log_sup`'s one_for_all restart:
+    /// writers then get [`StorageError::WalDown`](crate::storage::StorageError::WalDown) and cast nothing.
+    pub wal_registered: bool,
     /// The VM's clock in milliseconds (Ra's `erlang:system_time`), set by the driver before each step.
     pub clock_ms: u64,
 }
@@ -35,6 +40,7 @@ impl NodeShared {
             directory: Directory::new(),
             snapshots: SnapshotStates::new(),
             wal_process: 0,
+            wal_registered: true,
             clock_ms: 0,
         }
     }

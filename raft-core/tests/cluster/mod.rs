@@ -47,27 +47,10 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// A new cluster, started as Ra's `ra:start_cluster` starts one: every server new (no election
+    /// timer of its own), then `trigger_election` to the first member.
     pub fn new(members: &[&str], bugs: Bugs) -> Cluster {
-        let mut c = Cluster {
-            servers: BTreeMap::new(),
-            logs: BTreeMap::new(),
-            persisted: BTreeMap::new(),
-            network: VecDeque::new(),
-            timers: BTreeMap::new(),
-            now: 0,
-            effects: Vec::new(),
-            isolated: BTreeSet::new(),
-            auto_write: true,
-        };
-        for m in members {
-            let mut log = MemLog::new();
-            let (s, fx) =
-                Server::recover(config(m, members, bugs.clone()), Term(0), None, LogIndex(0), None, &mut log).unwrap();
-            c.servers.insert(sid(m), s);
-            c.logs.insert(sid(m), log);
-            c.apply_effects(&sid(m), fx);
-        }
-        c
+        Cluster::new_configured(members, bugs, |_| {})
     }
 
     pub fn server(&self, name: &str) -> &Server {
@@ -212,9 +195,17 @@ impl Cluster {
     /// Like [`Cluster::new`], with every member's config passed through `tweak` first (e.g. to set a
     /// snapshot interval).
     pub fn new_configured(members: &[&str], bugs: Bugs, tweak: impl Fn(&mut ConsensusConfig)) -> Cluster {
-        let mut c = Cluster::new(members, bugs.clone());
-        c.timers.clear();
-        c.effects.clear();
+        let mut c = Cluster {
+            servers: BTreeMap::new(),
+            logs: BTreeMap::new(),
+            persisted: BTreeMap::new(),
+            network: VecDeque::new(),
+            timers: BTreeMap::new(),
+            now: 0,
+            effects: Vec::new(),
+            isolated: BTreeSet::new(),
+            auto_write: true,
+        };
         for m in members {
             let mut cfg = config(m, members, bugs.clone());
             tweak(&mut cfg);
@@ -224,6 +215,7 @@ impl Cluster {
             c.logs.insert(sid(m), log);
             c.apply_effects(&sid(m), fx);
         }
+        c.input(&sid(members[0]), Input::TriggerElection);
         c
     }
 }

@@ -50,7 +50,7 @@ const fn percent(knob: &'static str, value: fn(&WorldSpec) -> u32) -> Bound {
 }
 
 /// Every knob of a world but the crash model (an enum) and the fault plan (checked entry by entry).
-const BOUNDS: [Bound; 42] = [
+const BOUNDS: [Bound; 43] = [
     Bound {
         knob: "nodes",
         value: Read::U64(|s| s.nodes as u64),
@@ -208,6 +208,13 @@ const BOUNDS: [Bound; 42] = [
         min: |_| 0,
         max: DAY_MS,
         why: "a simulated day",
+    },
+    Bound {
+        knob: "log_restart_ms",
+        value: Read::U64(|s| s.log_restart_ms),
+        min: |_| 0,
+        max: 60_000,
+        why: "Ra's segment writer may take its 30 s shutdown before the log tier restarts, pre-init and the stores after it; twice that",
     },
     Bound {
         knob: "restart_after_ms",

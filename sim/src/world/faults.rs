@@ -179,8 +179,8 @@ impl World {
     /// whether it happened (not on a node that is down).
     pub(super) fn restart_wal(&mut self, i: usize) -> bool {
         let n = &mut self.nodes[i];
-        if !n.up || n.fs.is_powered_off() {
-            return false;
+        if !n.up || n.fs.is_powered_off() || !n.shared.wal_registered {
+            return false; // down, or no WAL runs yet (the log supervisor's restart registers one)
         }
         if n.sup.names_poisoned {
             // Its recovery lists the registered servers from the names store, in DETS' error mode.
@@ -244,7 +244,7 @@ impl World {
         self.count("segment writer crashes");
         self.record_now(i, Fault::SegmentWriterCrash);
         self.note(Some(i), Kind::Crash, "segment writer crash (the log supervisor restarts the WAL too)".into());
-        if self.restart_wal(i) {
+        if self.restart_log_tier_wal(i) {
             self.maybe_cut_wal_recovery(i);
         }
     }
@@ -678,6 +678,15 @@ impl World {
         for i in 0..self.nodes.len() {
             if !self.nodes[i].up && self.checkers.first().is_none() {
                 self.boot(i, None);
+            }
+        }
+        // A log supervisor's restart still under way completes: its WAL registers now.
+        for i in 0..self.nodes.len() {
+            let n = &self.nodes[i];
+            if let Some(at_ns) = n.wal_registers_at_ns.filter(|_| n.up) {
+                let incarnation = n.incarnation;
+                self.count("WAL down windows ended by the heal");
+                self.wal_registers(i, incarnation, at_ns);
             }
         }
         // Members whose supervisor gave up are restarted (`ra:restart_server`, an operator's job).

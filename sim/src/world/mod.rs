@@ -42,6 +42,7 @@ mod client;
 mod config;
 mod diagnosis;
 mod faults;
+mod formation;
 mod membership;
 mod network;
 mod node;
@@ -119,6 +120,10 @@ enum Event {
     CreateGroup {
         group: usize,
     },
+    /// Ra's `start_cluster` timeout after group `group`'s election was triggered (`formation.rs`).
+    FormationCheck {
+        group: usize,
+    },
     /// Liveness phase: has the cluster converged yet?
     ConvergeCheck,
     /// A slow WAL sync's time has passed: its WAL process may step again (nothing else to do).
@@ -133,6 +138,12 @@ enum Event {
     LogTick {
         node: usize,
         incarnation: u64,
+    },
+    /// The log supervisor's restart reaches the WAL: it registers and recovers (`log_restart_ms`).
+    WalRegisters {
+        node: usize,
+        incarnation: u64,
+        at_ns: u64,
     },
     /// A new server's init has waited 60 s for its first entry (`process` is the start's).
     StartTimeout {
@@ -179,6 +190,8 @@ pub struct World {
     clients: Vec<Client>,
     /// Which groups exist yet.
     created: Vec<bool>,
+    /// Each group's cluster formation (Ra's `start_cluster` trigger).
+    formation: Vec<formation::Formation>,
     /// The completed history (outcomes known or, at the end, unknown).
     history: Vec<linearizability::Op>,
     faults_on: bool,
@@ -257,6 +270,7 @@ impl World {
                 wal_ready_ns: None,
                 sup: Supervisors::default(),
                 next_wal_process: 0,
+                wal_registers_at_ns: None,
                 node_timers_armed: false,
             })
             .collect();
@@ -276,6 +290,7 @@ impl World {
             in_flight: BTreeMap::new(),
             clients: (0..cfg.spec.clients).map(|_| Client { target: None, request: None }).collect(),
             created: (0..cfg.spec.groups).map(|g| g == 0 || cfg.spec.group_stagger_ms == 0).collect(),
+            formation: vec![formation::Formation::Starting; cfg.spec.groups],
             history: Vec::new(),
             faults_on: true,
             checkers: Checkers::new(cfg.spec.contact_bound_ms),
@@ -622,6 +637,8 @@ impl World {
             Event::Heal => self.heal(),
             Event::ClientTimeout { client, request } => self.client_timeout(client, request),
             Event::ClientRetry { client, request } => self.client_retry(client, request),
+            Event::FormationCheck { group } => self.formation_check(group),
+            Event::WalRegisters { node, incarnation, at_ns } => self.wal_registers(node, incarnation, at_ns),
             Event::ConvergeCheck => self.converge_check(),
         }
     }

@@ -77,6 +77,9 @@ pub(super) struct Node {
     /// Ra's supervisors on this node, and the stores a failed auto-save left unusable.
     pub(super) sup: Supervisors,
     /// The number the next WAL process gets (`NodeShared::wal_process`).
+    /// While the log supervisor's restart leaves the WAL unregistered: when the new WAL registers
+    /// (`log_restart_ms`; `Event::WalRegisters` carries it, so that a later restart's window wins).
+    pub(super) wal_registers_at_ns: Option<u64>,
     pub(super) next_wal_process: u64,
     /// The names and meta auto-save and the servers' tick run (armed by the boot's first server start).
     pub(super) node_timers_armed: bool,
@@ -162,6 +165,8 @@ pub(super) struct Member {
     pub(super) created_here: bool,
     /// The last append or snapshot chunk it received: when, from whom, which (the liveness diagnosis).
     pub(super) last_from_leader: Option<(u64, raft_core::consensus::server::ServerId, &'static str)>,
+    /// Why its server waited in `await_condition` after its last step (coverage counts each new wait).
+    pub(super) last_condition: Option<raft_core::consensus::server::Condition>,
 }
 
 impl Member {
@@ -184,6 +189,7 @@ impl Member {
             waits_for_wal: false,
             created_here: false,
             last_from_leader: None,
+            last_condition: None,
         }
     }
 
@@ -198,6 +204,7 @@ impl Member {
         self.timer_generation.clear();
         self.written_before_receive = None;
         self.waits_for_wal = false;
+        self.last_condition = None;
     }
 
     /// The process of its server, running or starting.
@@ -540,6 +547,7 @@ impl World {
                     self.after_recovery(i, g);
                 }
                 self.run_effects(i, g, fx);
+                self.try_trigger_formation(g);
             }
             Err(e) => self.actor_failed(i, Failed::Member(g), "server init", e, true),
         }
@@ -600,6 +608,10 @@ impl World {
             m.server_box.push_back(ServerWork::LogTick);
         }
         self.schedule(LOG_TICK_NS, Event::LogTick { node, incarnation });
+        // A node that went down while its group was starting no longer holds the trigger up.
+        for g in 0..self.cfg.spec.groups {
+            self.try_trigger_formation(g);
+        }
     }
 
     /// The names and meta stores' auto-save timer fired.
@@ -701,6 +713,11 @@ impl World {
         for env in out {
             let n = &mut self.nodes[i];
             match env {
+                // A cast to a name nobody has registered is lost (only the segment writer casts
+                // without checking: writers see `wal_down` first).
+                Envelope::Wal(_) if !n.shared.wal_registered => {
+                    *self.coverage.entry("casts to an unregistered WAL dropped").or_default() += 1;
+                }
                 Envelope::Wal(m) => {
                     if let WalMsg::Append(a) = &m {
                         n.written.entry(a.uid.clone()).or_default().note(a.index, a.term, &a.payload);

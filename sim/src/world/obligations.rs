@@ -7,7 +7,7 @@
 //! of `crate::checkers`. Must not change the run's state beyond recording verdicts.
 
 use raft_core::LogIndex;
-use raft_core::consensus::server::Role;
+use raft_core::consensus::server::{Condition, Role};
 use raft_core::consensus::{RaftLog, StorageLog};
 use raft_core::storage::Envelope;
 use raft_core::storage::segment::IndexParse;
@@ -159,7 +159,24 @@ impl World {
         let Some(host) = self.nodes[i].members[g].host.as_ref() else { return };
         let (role, term, commit) = (host.server.role().clone(), host.server.current_term(), host.server.commit_index());
         let receiving = host.server.receiving_snapshot().is_some();
+        // A leader waiting in Ra's `await_condition` (its WAL down, or handing over) is not in Ra's
+        // `leader` state: it contacts nobody, as a crashed one cannot, and leads again only when the
+        // wait ends — when it is judged as a leader again.
+        let condition = host.server.awaiting_condition();
+        let waiting = condition.is_some();
         let written = host.log.last_written();
+        let m = &mut self.nodes[i].members[g];
+        if condition != std::mem::replace(&mut m.last_condition, condition)
+            && let Some(c) = condition
+        {
+            self.count(match c {
+                Condition::Missing => "await_condition: a follower's previous entry missing",
+                Condition::TermMismatch => "await_condition: a follower's previous entry of another term",
+                Condition::WalDown => "await_condition: a follower's WAL down",
+                Condition::LeaderWalDown => "await_condition: a leader's WAL down",
+                Condition::TransferLeadership => "await_condition: a leader handing its leadership over",
+            });
+        }
         let m = &mut self.nodes[i].members[g];
         match (receiving, m.written_before_receive) {
             (true, None) => m.written_before_receive = Some(written),
@@ -168,7 +185,7 @@ impl World {
         }
         let key = self.member_key(i, g);
         self.mix(&[key as u64, term.0, commit.0]);
-        if role != Role::Leader || !self.cfg.checkers {
+        if role != Role::Leader || waiting || !self.cfg.checkers {
             self.checkers.obligations.forget_leader(key);
             return;
         }
@@ -321,6 +338,13 @@ impl World {
             Some(v) => Outcome::Violation(v.clone()),
         };
         let (materialized, fired_cuts) = self.recorder.into_plan();
+        // A fault still on when the run stopped (at a violation, say) ends with the run.
+        let end_ns = self.now_ns;
+        if let Some(t) = self.timeline.as_mut() {
+            for s in t.spans.iter_mut() {
+                s.to_ns = s.to_ns.min(end_ns);
+            }
+        }
         RunResult {
             outcome,
             sim_time_ns: self.now_ns,

@@ -46,6 +46,7 @@ impl World {
                             self.route(i, out);
                             self.after_recovery(i, g);
                             self.run_effects(i, g, fx);
+                            self.try_trigger_formation(g);
                         }
                         Err(e) => {
                             self.route(i, out);

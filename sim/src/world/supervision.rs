@@ -25,14 +25,15 @@ use std::collections::VecDeque;
 use raft_core::consensus::server::{Input, ServerId};
 use raft_core::storage::StorageError;
 use raft_core::storage::durable_files::MetaStore;
+use raft_core::storage::messages::WalMsg;
 use raft_core::storage::segment_writer::SegmentWriter;
 use vfs::ErrorKind;
 
 use crate::trace::Kind;
 
-use super::World;
 use super::config::segment_writer_config;
 use super::node::ServerWork;
+use super::{Event, World};
 
 /// Ra's supervisors count restarts over a 5 s period.
 const RESTART_PERIOD_NS: u64 = 5_000_000_000;
@@ -123,6 +124,13 @@ impl World {
         }
         if is_disk_error(&e) {
             self.count("disk errors a process crashed on");
+            self.supervise(i, who);
+            return;
+        }
+        if matches!(e, StorageError::WalDown) {
+            // Ra's `ra_log:init` exits with `wal_down`, a snapshot's pre-phase crashes on it (`{ok, L} =`):
+            // the server's supervisor restarts it.
+            self.count("servers crashed on wal_down");
             self.supervise(i, who);
             return;
         }
@@ -220,6 +228,42 @@ impl World {
                 return;
             }
         }
+        self.restart_log_tier_wal(i);
+    }
+
+    /// The WAL's part in `ra_log_sup`'s one_for_all restart: a new WAL at once (`log_restart_ms` 0), or
+    /// none until `log_restart_ms` later. Whether a WAL restarted now.
+    pub(super) fn restart_log_tier_wal(&mut self, i: usize) -> bool {
+        let wait_ms = self.cfg.spec.log_restart_ms;
+        if wait_ms == 0 || !self.nodes[i].up || !self.nodes[i].shared.wal_registered {
+            return wait_ms == 0 && self.restart_wal(i);
+        }
+        // The WAL stopped with the others; its successor registers only once pre-init, the meta store
+        // and the segment writer have started: until then writers find it down (Ra's `wal_down`).
+        let n = &mut self.nodes[i];
+        let lost = n.wal_box.iter().filter(|m| matches!(m, WalMsg::Append(_))).count() as u64;
+        n.wal_box.clear();
+        n.wal_next = None;
+        n.wal_ready_ns = None;
+        n.shared.wal_registered = false;
+        let at_ns = self.now_ns + wait_ms * 1_000_000;
+        n.wal_registers_at_ns = Some(at_ns);
+        let incarnation = n.incarnation;
+        self.count("WAL down while the log supervisor restarts");
+        self.count_n("appends lost in a restarted WAL's mailbox", lost);
+        self.note(Some(i), Kind::Crash, format!("WAL down for {wait_ms} ms ({lost} queued appends lost)"));
+        self.schedule(wait_ms * 1_000_000, Event::WalRegisters { node: i, incarnation, at_ns });
+        false
+    }
+
+    /// The log supervisor's restart reaches the WAL: a new one registers and recovers.
+    pub(super) fn wal_registers(&mut self, i: usize, incarnation: u64, at_ns: u64) {
+        let n = &mut self.nodes[i];
+        if !n.up || n.incarnation != incarnation || n.wal_registers_at_ns != Some(at_ns) {
+            return;
+        }
+        n.wal_registers_at_ns = None;
+        n.shared.wal_registered = true;
         self.restart_wal(i);
     }
 

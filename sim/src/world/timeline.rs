@@ -192,7 +192,8 @@ pub(super) fn message_kind(msg: &Message) -> &'static str {
         Message::PreVote { .. }
         | Message::PreVoteReply { .. }
         | Message::RequestVote { .. }
-        | Message::RequestVoteReply { .. } => "vote",
+        | Message::RequestVoteReply { .. }
+        | Message::ElectionTimeout => "vote",
         Message::InstallSnapshot { .. }
         | Message::InstallSnapshotLive { .. }
         | Message::InstallSnapshotLiveAck { .. }

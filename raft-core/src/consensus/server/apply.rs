@@ -47,9 +47,34 @@ impl Server {
             return Ok(());
         }
         let (last, _) = log.last_index_term();
-        log.append(LogIndex(last.0 + 1), self.current_term, EntryBody::Command { client, request, command }.encode())?;
+        let body = EntryBody::Command { client, request, command }.encode();
+        if !self.leader_append(LogIndex(last.0 + 1), body, log, fx)? {
+            // Ra's `append_error_reply(Cmd, wal_down, …)`: the caller learns it was not appended (the
+            // engine's client, like a redirect, tries again).
+            fx.push(Effect::Redirect { client, request, leader: None });
+            return Ok(());
+        }
         // Ra: `{next_event, info, pipeline_rpcs}` after appending a command.
         self.pipeline(false, log, fx)
+    }
+
+    /// A leader's append (a command, its noop, a cluster change): `false` when the WAL is down — Ra's
+    /// `append_log_leader` catches `wal_down` (`{not_appended, wal_down, …}`) and the leader waits.
+    pub(super) fn leader_append(
+        &mut self,
+        index: LogIndex,
+        payload: crate::types::Payload,
+        log: &mut dyn RaftLog,
+        fx: &mut Vec<Effect>,
+    ) -> Result<bool, StorageError> {
+        match log.append(index, self.current_term, payload) {
+            Ok(()) => Ok(true),
+            Err(StorageError::WalDown) => {
+                self.await_wal(fx);
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Applies committed entries in order; the leader replies to clients.

@@ -1,5 +1,6 @@
-//! Roles and elections: stepping down on a higher term, following a leader, the pre-vote round the
-//! election timer starts, votes, and becoming leader (its first entry, its peers, its first RPCs).
+//! Roles and elections: stepping down on a higher term, following a leader, which followers arm an
+//! election timer (a new server does not) and `trigger_election`, the pre-vote round the election timer
+//! starts, votes, and becoming leader (its first entry, its peers, its first RPCs).
 
 use crate::consensus::RaftLog;
 use crate::storage::StorageError;
@@ -26,19 +27,47 @@ impl Server {
             self.voted_for = None;
             fx.push(Effect::PersistTermAndVote { term, voted_for: None });
         }
+        self.leave_leadership(fx);
+        self.role = Role::Follower;
+        self.leader = leader;
+        self.votes.clear();
+        self.arm_follower_timer(log, fx);
+        Ok(())
+    }
+
+    /// A leader becomes a follower in its term: its heartbeat and snapshot retries stop, its peers go.
+    pub(super) fn leave_leadership(&mut self, fx: &mut Vec<Effect>) {
         if self.role == Role::Leader {
             fx.push(Effect::CancelTimer(Timer::Heartbeat));
             for peer in self.peers.keys() {
                 fx.push(Effect::CancelTimer(Timer::SnapshotRetry(peer.clone())));
             }
             self.peers.clear();
+            self.role = Role::Follower;
+            self.leader = None;
         }
-        self.role = Role::Follower;
-        self.leader = leader;
-        self.votes.clear();
-        let t = self.election_timer();
-        fx.push(t);
-        Ok(())
+    }
+
+    /// Ra's `ra_server_proc:follower(enter, …)`: a follower arms its election timer unless its server is
+    /// new (`ra_server:is_new`: nothing in the log above index 0 and no snapshot) — a new cluster's
+    /// elections are triggered explicitly (`trigger_election`), and a server joining a running cluster
+    /// waits for the leader. A known leader stands for Ra's process monitor on it, which arms the timer
+    /// when the leader dies, new server or not.
+    pub(super) fn arm_follower_timer(&mut self, log: &dyn RaftLog, fx: &mut Vec<Effect>) {
+        if !is_new(log) || self.leader.is_some() {
+            let t = self.election_timer();
+            fx.push(t);
+        }
+    }
+
+    /// Ra's `trigger_election` (`ra_server_proc`'s `follower` and `await_condition` clauses): a follower
+    /// runs its election timeout at once; a leader, a candidate and a server receiving a snapshot only
+    /// acknowledge it (a non-voter's timeout does nothing, as Ra's `handle_follower(election_timeout)`).
+    pub(super) fn trigger_election(&mut self, log: &mut dyn RaftLog, fx: &mut Vec<Effect>) -> Result<(), StorageError> {
+        if self.role != Role::Follower || self.receiving_snapshot.is_some() {
+            return Ok(());
+        }
+        self.election_timeout(log, fx)
     }
 
     /// A message from a leader of `term` (≥ ours): follow it, or just restart the election timer.
@@ -119,6 +148,10 @@ impl Server {
         log: &mut dyn RaftLog,
         fx: &mut Vec<Effect>,
     ) -> Result<(), StorageError> {
+        if self.awaiting.is_some() {
+            self.pre_vote_waiting(from, term, last_index, last_term, log, fx);
+            return Ok(());
+        }
         if self.role == Role::Leader && term <= self.current_term {
             // Ra's process_pre_vote on a leader: enforce leadership (make_all_rpcs).
             self.make_all_rpcs(log, fx)?;
@@ -157,6 +190,31 @@ impl Server {
             fx.push(Effect::Send { to: from, msg: Message::PreVoteReply { term, granted: false } });
         }
         Ok(())
+    }
+
+    /// Ra's `process_pre_vote(await_condition, …)`, for a follower or a leader that waits: a higher term
+    /// is taken (durably, no vote) without leaving the wait — a waiting leader leads in it when its wait
+    /// ends —, and the pre-vote is answered either way (only a plain follower declines in silence).
+    fn pre_vote_waiting(
+        &mut self,
+        from: ServerId,
+        term: Term,
+        last_index: LogIndex,
+        last_term: Term,
+        log: &dyn RaftLog,
+        fx: &mut Vec<Effect>,
+    ) {
+        if term < self.current_term {
+            fx.push(Effect::Send { to: from, msg: Message::PreVoteReply { term: self.current_term, granted: false } });
+            return;
+        }
+        if term > self.current_term {
+            self.current_term = term;
+            self.voted_for = None;
+            fx.push(Effect::PersistTermAndVote { term, voted_for: None });
+        }
+        let granted = self.log_up_to_date(last_index, last_term, log);
+        fx.push(Effect::Send { to: from, msg: Message::PreVoteReply { term, granted } });
     }
 
     /// A pre-vote answer.
@@ -209,14 +267,11 @@ impl Server {
         }
         let can_vote = self.voted_for.is_none() || self.voted_for.as_ref() == Some(&from);
         let granted = term == self.current_term && can_vote && self.log_up_to_date(last_index, last_term, log);
-        if granted {
-            if self.voted_for.is_none() {
-                self.voted_for = Some(from.clone());
-                // Durable before the reply below.
-                fx.push(Effect::PersistTermAndVote { term: self.current_term, voted_for: Some(from.clone()) });
-            }
-            let t = self.election_timer();
-            fx.push(t);
+        // Ra's `handle_follower(#request_vote_rpc{})` grants without touching the election timer.
+        if granted && self.voted_for.is_none() {
+            self.voted_for = Some(from.clone());
+            // Durable before the reply below.
+            fx.push(Effect::PersistTermAndVote { term: self.current_term, voted_for: Some(from.clone()) });
         }
         fx.push(Effect::Send { to: from, msg: Message::RequestVoteReply { term: self.current_term, granted } });
         Ok(())
@@ -295,9 +350,17 @@ impl Server {
         // followers end their logs there), then appends its term's noop (carrying the machine version)
         // and pipelines it regardless of what is in flight.
         self.make_all_rpcs(log, fx)?;
-        log.append(LogIndex(last.0 + 1), self.current_term, EntryBody::Noop.encode())?;
-        self.pipeline(true, log, fx)?;
         fx.push(Effect::SetTimer { timer: Timer::Heartbeat, after_ms: self.cfg.heartbeat_ms });
+        // A noop the WAL refused is not appended again: the term goes on without one until a command.
+        if self.leader_append(LogIndex(last.0 + 1), EntryBody::Noop.encode(), log, fx)? {
+            self.pipeline(true, log, fx)?;
+        }
         Ok(())
     }
+}
+
+/// Ra's `ra_server:is_new/1` (`ra_log:next_index(Log) =:= 1`): the log holds only the dummy entry 0 a
+/// new server writes, and no snapshot.
+pub(super) fn is_new(log: &dyn RaftLog) -> bool {
+    log.last_index_term().0 == LogIndex(0) && log.snapshot_index_term().is_none()
 }

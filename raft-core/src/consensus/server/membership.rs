@@ -156,27 +156,33 @@ impl Server {
                 }
             }
         }
-        self.append_cluster_change(cluster, log, fx)?;
+        if !self.append_cluster_change(cluster, log, fx)? {
+            return Ok(Err(MembershipRefusal::WalDown));
+        }
         Ok(Ok(next))
     }
 
     /// Ra's `append_cluster_change`: the entry is appended and the new configuration is in force at
-    /// once (replication follows it; new members start from index 1, Ra's `new_peer`).
+    /// once (replication follows it; new members start from index 1, Ra's `new_peer`). `false`: the WAL
+    /// is down, nothing changed (Ra: `{not_appended, wal_down, …}`), and the leader waits.
     fn append_cluster_change(
         &mut self,
         cluster: Cluster,
         log: &mut dyn RaftLog,
         fx: &mut Vec<Effect>,
-    ) -> Result<(), StorageError> {
+    ) -> Result<bool, StorageError> {
         let next = LogIndex(log.last_index_term().0.0 + 1);
-        log.append(next, self.current_term, EntryBody::ClusterChange { cluster: cluster.clone() }.encode())?;
+        if !self.leader_append(next, EntryBody::ClusterChange { cluster: cluster.clone() }.encode(), log, fx)? {
+            return Ok(false);
+        }
         let (old_index, old_term) = self.cluster.index_term;
         let old = std::mem::take(&mut self.cluster.cluster);
         self.cluster.previous = Some((old_index, old_term, old));
         self.cluster.change_permitted = false;
         self.cluster.adopt(&self.cfg.id.clone(), cluster, (next, self.current_term));
         self.sync_peers(fx);
-        self.pipeline(false, log, fx)
+        self.pipeline(false, log, fx)?;
+        Ok(true)
     }
 
     /// The leader's peers follow the configuration in force: a new member gets Ra's `new_peer`

@@ -134,7 +134,11 @@ impl Server {
         effects.retain(|e| !matches!(e, Effect::TakeSnapshot { .. }));
         s.snapshot_pending = false;
         s.deferred_snapshot = None;
-        effects.push(s.election_timer());
+        // Ra's `follower(enter, recovered)`: a recovered server arms its timer, a new one waits for
+        // `trigger_election` (`election::is_new`).
+        if !election::is_new(log) {
+            effects.push(s.election_timer());
+        }
         s.written_seen = log.last_written();
         Ok((s, effects))
     }
@@ -165,7 +169,7 @@ impl Server {
     }
 
     /// Why this follower waits in Ra's `await_condition`, if it does.
-    pub fn awaiting_condition(&self) -> Option<CatchUp> {
+    pub fn awaiting_condition(&self) -> Option<Condition> {
         self.awaiting.as_ref().map(|a| a.reason)
     }
 
@@ -251,10 +255,18 @@ impl Server {
                 self.release_awaiting_chunk(log, &mut fx)?;
             }
             Input::SnapshotWritten { .. } | Input::SnapshotFailed { .. } => self.snapshot_pending = false,
+            // Ra's `await_condition` turns commands away with no leader named (`{not_leader, undefined, …}`).
+            Input::Command { client, request, .. } if self.awaiting.is_some() => {
+                fx.push(Effect::Redirect { client, request, leader: None })
+            }
             Input::Command { client, request, command } => {
                 self.handle_command(client, request, command, log, &mut fx)?
             }
+            Input::ChangeMembership(change) if self.awaiting.is_some() => {
+                fx.push(Effect::MembershipReply { change, result: Err(MembershipRefusal::NotLeader) })
+            }
             Input::ChangeMembership(change) => self.change_membership(change, log, &mut fx)?,
+            Input::TriggerElection => self.trigger_election(log, &mut fx)?,
             Input::SnapshotSenderFinished { peer, index } => {
                 self.snapshot_sender_finished(peer, index, log, &mut fx)?
             }
@@ -303,6 +315,8 @@ impl Server {
             Message::InstallSnapshotLive { term, meta, entries } => {
                 self.install_snapshot_live(from, term, meta, entries, log, fx)
             }
+            // Ra: the cast `election_timeout` a leader handing over sends is handled as the timer's.
+            Message::ElectionTimeout => self.election_timeout(log, fx),
             // For the snapshot sender, not the server.
             Message::InstallSnapshotAck { .. }
             | Message::InstallSnapshotLiveAck { .. }
@@ -314,13 +328,21 @@ impl Server {
     fn handle_timer(&mut self, t: Timer, log: &mut dyn RaftLog, fx: &mut Vec<Effect>) -> Result<(), StorageError> {
         match t {
             Timer::Election => self.election_timeout(log, fx),
-            Timer::Heartbeat => self.heartbeat(log, fx),
-            Timer::ReceiveSnapshot => self.receive_timeout(log, fx),
-            Timer::SnapshotRetry(peer) => self.snapshot_retry(peer, log, fx),
-            Timer::AwaitCondition => {
-                self.await_timeout(fx);
+            // Ra's `await_condition(_, tick_timeout, …)`: the tick runs `aux` only, no RPCs.
+            Timer::Heartbeat if self.awaiting.is_some() => {
+                if self.role == Role::Leader {
+                    fx.push(Effect::SetTimer { timer: Timer::Heartbeat, after_ms: self.cfg.heartbeat_ms });
+                }
                 Ok(())
             }
+            Timer::Heartbeat => self.heartbeat(log, fx),
+            Timer::ReceiveSnapshot => self.receive_timeout(log, fx),
+            Timer::SnapshotRetry(peer) if self.awaiting.is_some() => {
+                self.postpone_snapshot_retry(peer);
+                Ok(())
+            }
+            Timer::SnapshotRetry(peer) => self.snapshot_retry(peer, log, fx),
+            Timer::AwaitCondition => self.await_timeout(log, fx),
         }
     }
 

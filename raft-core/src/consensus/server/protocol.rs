@@ -148,6 +148,8 @@ pub enum MembershipRefusal {
     AlreadyMember,
     /// Not a member.
     NotMember,
+    /// The WAL was down: not appended (Ra's `{error, wal_down}`).
+    WalDown,
 }
 
 /// What an entry carries.
@@ -349,6 +351,9 @@ pub enum Message {
         /// Its term.
         last_term: Term,
     },
+    /// A leader handing its leadership over tells the peer to campaign now (Ra's
+    /// `{send_msg, Peer, election_timeout, cast}` from `transfer_leadership`).
+    ElectionTimeout,
 }
 
 /// Named timers.
@@ -403,6 +408,9 @@ pub enum Input {
     },
     /// An operator's membership change, for the leader.
     ChangeMembership(MembershipChange),
+    /// Ra's `ra:trigger_election`: what `ra:start_cluster` sends one member of a new cluster, whose
+    /// servers arm no election timer of their own while their logs are empty.
+    TriggerElection,
     /// A snapshot sender delivered every chunk to `peer`.
     SnapshotSenderFinished {
         /// The peer.
@@ -568,15 +576,26 @@ pub const MAX_PIPELINE_COUNT: u64 = 4096;
 /// an append waits for one it can take before it repeats its reply and becomes a plain follower again.
 pub const AWAIT_CONDITION_TIMEOUT_MS: u64 = 30_000;
 
-/// Why a follower waits in Ra's `await_condition` (`ra_server:follower_catchup_cond/3`).
+/// How long a leader whose append found the WAL down waits before it hands its leadership over (Ra's
+/// `handle_leader({command, …})`: `timeout => #{duration => 5000, …}`).
+pub const LEADER_WAL_DOWN_TIMEOUT_MS: u64 = 5_000;
+
+/// Why a server waits in Ra's `await_condition` (its `condition`'s predicate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CatchUp {
-    /// The append's previous entry was missing: an append whose previous entry is there, or whose
-    /// previous entry has another term, ends the wait.
+pub enum Condition {
+    /// A follower's append whose previous entry was missing (`follower_catchup_cond/3`): an append whose
+    /// previous entry is there, or whose previous entry has another term, ends the wait.
     Missing,
-    /// The append's previous entry had another term: only an append whose previous entry is there ends
-    /// the wait.
+    /// A follower's append whose previous entry had another term: only an append whose previous entry
+    /// is there ends the wait.
     TermMismatch,
+    /// A follower's append found the WAL down (`wal_down_condition/2`): any message once it is back.
+    WalDown,
+    /// A leader's append found the WAL down: the same, back to leader; after 5 s, a leadership transfer.
+    LeaderWalDown,
+    /// A leader handing its leadership over (`transfer_leadership_condition/2`): a newer leader's append
+    /// or snapshot ends it; after 30 s it leads again.
+    TransferLeadership,
 }
 
 /// What `has_log_entry_or_snapshot` finds at an append's previous index.

@@ -12,7 +12,7 @@ use crate::storage::StorageError;
 use crate::types::{LogIndex, Term};
 
 use super::{
-    CatchUp, Effect, Entry, MAX_PIPELINE_COUNT, Message, PeerStatus, PrevEntry, Role, Server, ServerId, Timer,
+    Condition, Effect, Entry, MAX_PIPELINE_COUNT, Message, PeerStatus, PrevEntry, Role, Server, ServerId, Timer,
 };
 
 impl Server {
@@ -129,7 +129,7 @@ impl Server {
             PrevEntry::Ok => {}
             PrevEntry::Missing => {
                 let reply = self.written_reply(false, log);
-                self.await_catch_up(CatchUp::Missing, leader, reply, fx);
+                self.await_catch_up(Condition::Missing, leader, reply, fx);
                 return Ok(());
             }
             PrevEntry::TermMismatch => {
@@ -144,7 +144,7 @@ impl Server {
                     last_index: applied,
                     last_term: applied_term.unwrap_or(Term(0)),
                 };
-                self.await_catch_up(CatchUp::TermMismatch, leader, reply, fx);
+                self.await_catch_up(Condition::TermMismatch, leader, reply, fx);
                 return Ok(());
             }
         }
@@ -211,6 +211,17 @@ impl Server {
                 };
                 fx.push(Effect::Send { to: leader, msg });
             }
+            return Ok(());
+        }
+        if !log.can_write() {
+            // Ra folds `pre_append_log_follower` over the entries and takes the leader's commit index,
+            // then `ra_log:write` finds the WAL down: no reply, the log as it was, and a wait for the WAL
+            // ("we dont know exactly which in flight messages made it to the wal").
+            for e in &remaining {
+                self.pre_append_follower(e.index, e.term, &e.payload);
+            }
+            self.raise_commit(leader_commit, log);
+            self.await_wal(fx);
             return Ok(());
         }
         for e in remaining {

@@ -165,8 +165,7 @@ impl Server {
     pub(super) fn receive_timeout(&mut self, log: &mut dyn RaftLog, fx: &mut Vec<Effect>) -> Result<(), StorageError> {
         if self.receiving_snapshot.is_some() {
             self.abort_receive(log, fx)?;
-            let t = self.election_timer();
-            fx.push(t);
+            self.arm_follower_timer(log, fx);
         }
         Ok(())
     }
