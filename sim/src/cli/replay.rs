@@ -60,8 +60,9 @@ pub(crate) fn replay(args: &ReplayArgs) -> Result<u8, Usage> {
         config.trace_messages = args.messages;
         config.trace_fs = args.fs;
         config.record_timeline = args.html.is_some();
+        // On stderr: with `--json`, stdout holds one JSON object per file and nothing else.
         if plan.spec(file.seed).as_ref() != Ok(&file.world) {
-            println!(
+            eprintln!(
                 "{}: note: the scenario's world for seed {} has changed since the file was written; replaying the stored world",
                 path.display(),
                 file.seed
