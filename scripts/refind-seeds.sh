@@ -7,6 +7,10 @@
 # name carries the new seed or crash point), and re-shrinks its `-shrunk` partner from it. A drifted
 # `-shrunk` file whose partner still finds its bug is re-shrunk alone.
 #
+# A finding a wide swarm made (one seed in tens of thousands) is rarely re-found by its note's command.
+# With SAME_WORLD_SEEDS=A..B, each file is re-found instead by exploring the seeds A..B of the world the
+# file stores — every knob set (`--set`) as it was, only the seed (so the random faults) changing.
+#
 # Usage: scripts/refind-seeds.sh [FILE...]   (default: every file `sim replay --check` fails)
 # From the repository root; builds the release `sim` (or uses the binary `SIM` names, so that building
 # something else meanwhile cannot change it). Prints what it replaced; `git status seeds/` shows it.
@@ -36,6 +40,17 @@ refind() {
   out="$work/$(basename "$file" .json)"
   mkdir -p "$out"
   read -r -a args <<<"$cmd"
+  if [ -n "${SAME_WORLD_SEEDS:-}" ]; then
+    local sets=() bugs=()
+    # A knob absent from an older file has its serde default there (`scenarios/src/spec.rs`), which
+    # swarm would otherwise draw anew.
+    local defaults='{"value_size_max_bytes": 8, "disk_error_weight": 0, "slow_disk_weight": 0,
+      "wal_recovery_cut_percent": 0, "membership_change_weight": 0, "log_restart_ms": 0}'
+    mapfile -t sets < <(jq -r --argjson d "$defaults" '($d + .world) | del(.fault_plan, .seed)
+      | to_entries[] | "--set=\(.key)=\(.value | tostring)"' "$file")
+    mapfile -t bugs < <(jq -r '.bugs[] | "--bug=\(.)"' "$file")
+    args=(explore --scenario swarm --seeds "$SAME_WORLD_SEEDS" "${sets[@]}" "${bugs[@]}")
+  fi
   case "${args[0]}" in
     explore)
       "$SIM" "${args[@]}" --stop-on-failure --seed-dir "$out" >"$out/log" 2>&1 || true ;;
