@@ -18,6 +18,15 @@ fn led_by_a() -> Cluster {
     c
 }
 
+/// `led_by_a`, then a command that finds `a`'s WAL down: `a` waits as leader; effects cleared.
+fn a_waiting_for_its_wal() -> Cluster {
+    let mut c = led_by_a();
+    c.log("a").wal_down = true;
+    c.command(&sid("a"), 1, 1, put("k", "v"));
+    c.effects.clear();
+    c
+}
+
 /// Effects of `name` since the last `clear`.
 fn effects_of(c: &Cluster, name: &str) -> Vec<Effect> {
     c.effects.iter().filter(|(n, _)| n.0 == name).map(|(_, e)| e.clone()).collect()
@@ -103,10 +112,7 @@ fn a_leader_whose_append_finds_the_wal_down_turns_the_client_away_and_waits() {
 
 #[test]
 fn a_leader_still_without_its_wal_after_five_seconds_hands_its_leadership_to_its_first_peer() {
-    let mut c = led_by_a();
-    c.log("a").wal_down = true;
-    c.command(&sid("a"), 1, 1, put("k", "v"));
-    c.effects.clear();
+    let mut c = a_waiting_for_its_wal();
     c.fire("a", Timer::AwaitCondition);
     // `b` is the first peer and up to date: it is told to campaign, and `a` waits for a newer leader.
     let fx = effects_of(&c, "a");
@@ -123,9 +129,7 @@ fn a_leader_still_without_its_wal_after_five_seconds_hands_its_leadership_to_its
 
 #[test]
 fn a_transferring_leader_follows_the_first_append_of_a_newer_term() {
-    let mut c = led_by_a();
-    c.log("a").wal_down = true;
-    c.command(&sid("a"), 1, 1, put("k", "v"));
+    let mut c = a_waiting_for_its_wal();
     c.fire("a", Timer::AwaitCondition);
     assert_eq!(c.server("a").awaiting_condition(), Some(Condition::TransferLeadership));
     c.network.clear();
@@ -146,11 +150,8 @@ fn a_transferring_leader_follows_the_first_append_of_a_newer_term() {
 
 #[test]
 fn a_waiting_leader_asked_for_its_vote_steps_down_and_answers_as_a_follower() {
-    let mut c = led_by_a();
-    c.log("a").wal_down = true;
-    c.command(&sid("a"), 1, 1, put("k", "v"));
+    let mut c = a_waiting_for_its_wal();
     let (li, lt) = (LogIndex(1), Term(1));
-    c.effects.clear();
     c.input(
         &sid("a"),
         Input::Message { from: sid("c"), msg: Message::RequestVote { term: Term(2), last_index: li, last_term: lt } },
@@ -169,10 +170,7 @@ fn a_waiting_leader_asked_for_its_vote_steps_down_and_answers_as_a_follower() {
 /// wait, and the leader's wait then ends in `leader`: it leads on in a term it never won.
 #[test]
 fn a_waiting_leader_takes_a_pre_votes_higher_term_and_leads_in_it_after_the_wait() {
-    let mut c = led_by_a();
-    c.log("a").wal_down = true;
-    c.command(&sid("a"), 1, 1, put("k", "v"));
-    c.effects.clear();
+    let mut c = a_waiting_for_its_wal();
     c.input(
         &sid("a"),
         Input::Message {

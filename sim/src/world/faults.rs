@@ -193,12 +193,7 @@ impl World {
         n.wal = Wal::new(wal_config(&self.cfg), incarnation);
         n.next_wal_process += 1;
         n.shared.wal_process = n.next_wal_process;
-        n.wal_next = None;
-        n.wal_ready_ns = None;
-        // Erlang drops a crashed process's mailbox: its queued appends and its batch are gone, and the
-        // writers find out by a gap, a `Written` that skips what they sent, or their tick (`ra_log`).
-        let lost = n.wal_box.iter().filter(|m| matches!(m, WalMsg::Append(_))).count() as u64;
-        n.wal_box.clear();
+        let lost = n.drop_wal_mailbox();
         n.wal_box.push_back(WalMsg::Recover);
         self.count("wal restarts");
         self.count_n("appends lost in a restarted WAL's mailbox", lost);

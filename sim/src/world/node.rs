@@ -86,6 +86,17 @@ pub(super) struct Node {
 }
 
 impl Node {
+    /// The WAL process exits: Erlang drops its mailbox — its queued appends and its batch are gone, and
+    /// the writers find out by a gap, a `Written` that skips what they sent, or their tick (`ra_log`).
+    /// How many appends were lost.
+    pub(super) fn drop_wal_mailbox(&mut self) -> u64 {
+        let lost = self.wal_box.iter().filter(|m| matches!(m, WalMsg::Append(_))).count() as u64;
+        self.wal_box.clear();
+        self.wal_next = None;
+        self.wal_ready_ns = None;
+        lost
+    }
+
     /// Group `g`'s server log as a [`RaftLog`] for the checkers' reads (nothing they call appends to `out`).
     pub(super) fn read_log<'a>(&'a mut self, g: usize, out: &'a mut Vec<Envelope>) -> Option<StorageLog<'a>> {
         let h = self.members[g].host.as_mut()?;

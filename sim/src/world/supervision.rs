@@ -25,7 +25,6 @@ use std::collections::VecDeque;
 use raft_core::consensus::server::{Input, ServerId};
 use raft_core::storage::StorageError;
 use raft_core::storage::durable_files::MetaStore;
-use raft_core::storage::messages::WalMsg;
 use raft_core::storage::segment_writer::SegmentWriter;
 use vfs::ErrorKind;
 
@@ -235,16 +234,16 @@ impl World {
     /// none until `log_restart_ms` later. Whether a WAL restarted now.
     pub(super) fn restart_log_tier_wal(&mut self, i: usize) -> bool {
         let wait_ms = self.cfg.spec.log_restart_ms;
-        if wait_ms == 0 || !self.nodes[i].up || !self.nodes[i].shared.wal_registered {
-            return wait_ms == 0 && self.restart_wal(i);
+        if wait_ms == 0 {
+            return self.restart_wal(i);
+        }
+        if !self.nodes[i].up || !self.nodes[i].shared.wal_registered {
+            return false; // down, or a restart's window already open: its registration is scheduled
         }
         // The WAL stopped with the others; its successor registers only once pre-init, the meta store
         // and the segment writer have started: until then writers find it down (Ra's `wal_down`).
         let n = &mut self.nodes[i];
-        let lost = n.wal_box.iter().filter(|m| matches!(m, WalMsg::Append(_))).count() as u64;
-        n.wal_box.clear();
-        n.wal_next = None;
-        n.wal_ready_ns = None;
+        let lost = n.drop_wal_mailbox();
         n.shared.wal_registered = false;
         let at_ns = self.now_ns + wait_ms * 1_000_000;
         n.wal_registers_at_ns = Some(at_ns);
