@@ -123,7 +123,9 @@ impl World {
             if !self.nodes[i].up {
                 return;
             }
-            self.run_effect(i, g, e);
+            if !self.run_effect(i, g, e) {
+                return;
+            }
         }
     }
 
@@ -137,7 +139,8 @@ impl World {
         }
     }
 
-    pub(super) fn run_effect(&mut self, i: usize, g: usize, e: Effect) {
+    /// Runs one effect; `false` when the server did not survive it, so the rest of its list must not run.
+    pub(super) fn run_effect(&mut self, i: usize, g: usize, e: Effect) -> bool {
         match e {
             Effect::Send { to, msg } => self.send(i, g, &to, msg),
             Effect::SetTimer { timer, after_ms } => self.timer_event(i, g, timer, Some(after_ms)),
@@ -146,7 +149,10 @@ impl World {
                 let n = &mut self.nodes[i];
                 let uid = n.members[g].uid.clone();
                 if let Err(e) = n.meta.store_term_and_vote_sync(&mut n.fs, "", &uid, term, voted_for.map(|v| v.0)) {
+                    // Ra's server waits in `ra_log_meta:store_sync`: a store that fails — a disk error, or
+                    // the power going — takes the server with it before the vote it was about to give.
                     self.actor_failed(i, Failed::Meta(g), "meta", e, false);
+                    return false;
                 }
             }
             Effect::PersistLastApplied(index) => {
@@ -182,6 +188,7 @@ impl World {
                 }
             }
         }
+        true
     }
 
     /// Starts a sender with the current snapshot (the one `StartSnapshotSender` names, or a newer one).
