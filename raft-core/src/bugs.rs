@@ -241,11 +241,20 @@ pub enum Bug {
     /// 90054: `log-shape`, the log serving an empty index 143 the member never wrote). The fix ends the
     /// parse at such a record (any index but 0, the one empty entry raft-core writes).
     SegmentEmptyRecordTrusted,
+    /// Found by `sim hunt`, present in Ra 3.1.10: a leader waiting in `await_condition` for its WAL
+    /// (`wal_down_condition`, `transition_to => leader`) answers a pre-vote with
+    /// `process_pre_vote(await_condition, …)`, whose `update_term` takes the pre-vote's higher term, and
+    /// stays waiting; once the WAL is back the wait ends in `leader` — in a term it never won. If another
+    /// member won that term meanwhile, two leaders share it (`election-safety`; Ra's own
+    /// `handle_leader(#append_entries_rpc{})` for the same term says "this should not happen" and
+    /// exits). The fix: a waiting leader that learns of a higher term leads no more — it becomes a
+    /// follower and answers the pre-vote as one, as Ra's wait does for a vote request.
+    WaitingLeaderTakesTerm,
 }
 
 impl Bug {
     /// Every switch: `ra-model.md` §10 order, then the ones this harness found.
-    pub const ALL: [Bug; 31] = [
+    pub const ALL: [Bug; 32] = [
         Bug::IndexesBadmatch,
         Bug::WalRecoveryRescan,
         Bug::SegrefTupleDelete,
@@ -277,6 +286,7 @@ impl Bug {
         Bug::BackoffStatusKept,
         Bug::UnfinishedSnapshotTrusted,
         Bug::SegmentEmptyRecordTrusted,
+        Bug::WaitingLeaderTakesTerm,
     ];
 
     /// The switch's CLI name (`--bug NAME`).
@@ -313,6 +323,7 @@ impl Bug {
             Bug::BackoffStatusKept => "backoff-status-kept",
             Bug::UnfinishedSnapshotTrusted => "unfinished-snapshot-trusted",
             Bug::SegmentEmptyRecordTrusted => "segment-empty-record-trusted",
+            Bug::WaitingLeaderTakesTerm => "waiting-leader-takes-term",
         }
     }
 

@@ -5,13 +5,17 @@
 mod cluster;
 
 use cluster::*;
-use raft_core::Bugs;
 use raft_core::consensus::server::{Condition, Effect, Input, Message, Role, Timer};
+use raft_core::{Bug, Bugs};
 use raft_core::{LogIndex, Term};
 
 /// A three-member cluster led by `a` in term 1, its noop committed everywhere.
 fn led_by_a() -> Cluster {
-    let mut c = Cluster::new(&["a", "b", "c"], Bugs::none());
+    led_by_a_with(Bugs::none())
+}
+
+fn led_by_a_with(bugs: Bugs) -> Cluster {
+    let mut c = Cluster::new(&["a", "b", "c"], bugs);
     c.deliver_all();
     assert_eq!(c.leaders(), vec![sid("a")]);
     c.effects.clear();
@@ -20,7 +24,11 @@ fn led_by_a() -> Cluster {
 
 /// `led_by_a`, then a command that finds `a`'s WAL down: `a` waits as leader; effects cleared.
 fn a_waiting_for_its_wal() -> Cluster {
-    let mut c = led_by_a();
+    a_waiting_for_its_wal_with(Bugs::none())
+}
+
+fn a_waiting_for_its_wal_with(bugs: Bugs) -> Cluster {
+    let mut c = led_by_a_with(bugs);
     c.log("a").wal_down = true;
     c.command(&sid("a"), 1, 1, put("k", "v"));
     c.effects.clear();
@@ -167,22 +175,40 @@ fn a_waiting_leader_asked_for_its_vote_steps_down_and_answers_as_a_follower() {
 }
 
 /// Ra's `process_pre_vote(await_condition, …)` takes a pre-vote's higher term without leaving the
-/// wait, and the leader's wait then ends in `leader`: it leads on in a term it never won.
+/// wait, and the leader's wait then ends in `leader`: it leads on in a term it never won
+/// (`waiting-leader-takes-term`). Fixed, a waiting leader that learns of a higher term steps down and
+/// answers the pre-vote as a follower; the end of the wait then finds no leader to go back to.
 #[test]
-fn a_waiting_leader_takes_a_pre_votes_higher_term_and_leads_in_it_after_the_wait() {
-    let mut c = a_waiting_for_its_wal();
-    c.input(
-        &sid("a"),
-        Input::Message {
-            from: sid("c"),
-            msg: Message::PreVote { term: Term(3), last_index: LogIndex(1), last_term: Term(1) },
+fn a_waiting_leader_told_of_a_higher_term_by_a_pre_vote() {
+    struct Case {
+        bugs: Bugs,
+        waits_after_the_pre_vote: Option<Condition>,
+        after_the_wait: (Role, Term),
+    }
+    let cases = [
+        Case {
+            bugs: Bugs::of(&[Bug::WaitingLeaderTakesTerm]),
+            waits_after_the_pre_vote: Some(Condition::LeaderWalDown),
+            after_the_wait: (Role::Leader, Term(3)),
         },
-    );
-    let fx = effects_of(&c, "a");
-    assert!(fx.contains(&Effect::PersistTermAndVote { term: Term(3), voted_for: None }), "{fx:?}");
-    assert_eq!(sends(&fx), vec![("c".to_owned(), Message::PreVoteReply { term: Term(3), granted: true })]);
-    assert_eq!(c.server("a").awaiting_condition(), Some(Condition::LeaderWalDown));
-    c.log("a").wal_down = false;
-    c.fire("a", Timer::AwaitCondition);
-    assert_eq!((c.server("a").role(), c.server("a").current_term()), (&Role::Leader, Term(3)));
+        Case { bugs: Bugs::none(), waits_after_the_pre_vote: None, after_the_wait: (Role::Follower, Term(3)) },
+    ];
+    for case in cases {
+        let mut c = a_waiting_for_its_wal_with(case.bugs.clone());
+        c.input(
+            &sid("a"),
+            Input::Message {
+                from: sid("c"),
+                msg: Message::PreVote { term: Term(3), last_index: LogIndex(1), last_term: Term(1) },
+            },
+        );
+        let fx = effects_of(&c, "a");
+        assert!(fx.contains(&Effect::PersistTermAndVote { term: Term(3), voted_for: None }), "{fx:?}");
+        assert_eq!(sends(&fx), vec![("c".to_owned(), Message::PreVoteReply { term: Term(3), granted: true })]);
+        assert_eq!(c.server("a").awaiting_condition(), case.waits_after_the_pre_vote, "{:?}", case.bugs);
+        c.log("a").wal_down = false;
+        c.fire("a", Timer::AwaitCondition);
+        let (role, term) = (c.server("a").role().clone(), c.server("a").current_term());
+        assert_eq!((role, term), case.after_the_wait, "{:?}", case.bugs);
+    }
 }

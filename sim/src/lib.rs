@@ -10,6 +10,7 @@
 pub mod checkers;
 pub mod fault_classes;
 pub mod history;
+pub mod hunt;
 pub mod image;
 pub mod linearizability;
 pub mod run_page;

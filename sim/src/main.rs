@@ -1,4 +1,4 @@
-//! The `sim` command: `list`, `run`, `explore`, `sweep`, `merge`, `replay`, `shrink`, `check-history`.
+//! The `sim` command: `list`, `run`, `explore`, `sweep`, `hunt`, `merge`, `replay`, `shrink`, `check-history`.
 //!
 //! Why a thin layer: everything a run is (world, switches, checkers, trace, seed files) lives in the
 //! library, so that tests and `cargo xtask regress` see exactly what a user sees. This file only parses
@@ -15,6 +15,7 @@ use cli::Usage;
 use cli::check_history::CheckHistoryArgs;
 use cli::explore::ExploreArgs;
 use cli::fuzz::FuzzArgs;
+use cli::hunt::HuntArgs;
 use cli::list::ListWhat;
 use cli::merge::MergeArgs;
 use cli::replay::ReplayArgs;
@@ -59,6 +60,10 @@ enum Command {
     /// Cuts power after every call of one run that changes or syncs a node's disk, in every crash image
     /// the disk admits there, and runs each to the end under every checker.
     Sweep(SweepArgs),
+    /// Hunts for failures: a coverage-guided search over worlds and fault plans that keeps every run
+    /// reaching a state no earlier run had and mutates its faults (a cut moved a few calls, another crash
+    /// image, a cut into the recovery, a slow disk around it, another knob); writes a seed file per finding.
+    Hunt(HuntArgs),
     /// Combines the `--out` files of an exploration's shards: its failures and summary, and the exit code
     /// `explore` over the whole range would have given.
     Merge(MergeArgs),
@@ -84,6 +89,7 @@ fn main() -> ExitCode {
         Command::Explore(args) => cli::explore::explore(&args),
         Command::Fuzz(args) => cli::fuzz::fuzz(&args),
         Command::Sweep(args) => cli::sweep::sweep(&args),
+        Command::Hunt(args) => cli::hunt::hunt(&args),
         Command::Merge(args) => cli::merge::merge(&args),
         Command::Replay(args) => cli::replay::replay(&args),
         Command::Shrink(args) => cli::shrink::shrink(&args),

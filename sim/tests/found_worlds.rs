@@ -9,7 +9,8 @@ use sim::WorldConfig;
 use sim::world::run;
 
 /// The world of the swarm seed file in `seeds/` that finds `bug` alone (`swarm-<seed>-<bug>.json`, not
-/// shrunk) — or, when swarm no longer finds it, of its targeted scenario's file
+/// shrunk) — or, when swarm no longer finds it, of a hunt's file (`hunt-<seed>-<run>-<bug>.json`) or of
+/// its targeted scenario's file
 /// (`<scenario>-<seed>-<bug>.json`): these files are re-made when the engine's behaviour moves a finding
 /// to another seed, and `cargo xtask regress` checks each one.
 fn swarm_seed_file_world(bug: Bug) -> WorldSpec {
@@ -79,5 +80,19 @@ fn snapshot_over_written_log_loses_a_committed_entry() {
         matches!(checker.as_deref(), Some("commit-durability" | "leader-completeness" | "log-matching")),
         "{checker:?}"
     );
+    assert_eq!(violation_of(&run(world(Bugs::none()))), None);
+}
+
+#[test]
+fn waiting_leader_takes_term_leads_in_a_term_it_never_won() {
+    // First found by `sim hunt` with no switch on (hunt seed 0, run 1713: six groups, segment writer
+    // crashes with an 8 s log supervisor restart, a member leaving): a leader whose WAL was down waited in
+    // `await_condition`, took a higher term from a pre-vote, and led in it once the WAL was back — while
+    // another member had won that term. raft-core's waiting leader steps down on a higher term;
+    // `waiting-leader-takes-term` restores Ra's wait.
+    let world = |bugs| WorldConfig::new(swarm_seed_file_world(Bug::WaitingLeaderTakesTerm), bugs);
+    let buggy = run(world(Bugs::of(&[Bug::WaitingLeaderTakesTerm])));
+    let (checker, detail) = violation_of(&buggy).expect("found");
+    assert_eq!(checker, "election-safety", "{detail}");
     assert_eq!(violation_of(&run(world(Bugs::none()))), None);
 }

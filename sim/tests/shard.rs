@@ -3,25 +3,11 @@
 //! that are not the shards of one exploration.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod binary;
+
+use binary::sim;
 
 use serde_json::Value;
-
-/// Runs the `sim` binary in `dir`; (exit code, stdout, stderr).
-fn sim(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sim")).args(args).current_dir(dir).output().expect("sim runs");
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
-}
-
-/// A fresh directory under the target directory for one test case.
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("shard").join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("a scratch directory");
-    dir
-}
 
 fn lines(text: &str) -> Vec<Value> {
     text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
@@ -42,7 +28,7 @@ fn shards_merged_are_the_unsharded_run() {
         ("swarm-bug", &["--swarm", "--bug", "config-no-dir-sync"], "0..7", 7, 3),
     ];
     for (case, explore_args, seeds, count, shards) in cases {
-        let dir = scratch(case);
+        let dir = binary::scratch("shard", case);
         let explore = |extra: &[&str]| {
             let mut args = vec!["explore", "--seeds", seeds, "--jobs", "1", "--seed-dir", "found"];
             args.extend_from_slice(explore_args);
@@ -90,7 +76,7 @@ fn shards_merged_are_the_unsharded_run() {
 
 #[test]
 fn merge_refuses_files_that_are_not_one_exploration() {
-    let dir = scratch("refuse");
+    let dir = binary::scratch("shard", "refuse");
     let (code, _, err) =
         sim(&dir, &["explore", "--swarm", "--seeds", "0..4", "--shard", "1/2", "--jobs", "1", "--out", "b.jsonl"]);
     assert_eq!(code, 0, "{err}");

@@ -15,6 +15,7 @@ use scenarios::Scenario;
 pub(crate) mod check_history;
 pub(crate) mod explore;
 pub(crate) mod fuzz;
+pub(crate) mod hunt;
 pub(crate) mod list;
 pub(crate) mod merge;
 pub(crate) mod page;

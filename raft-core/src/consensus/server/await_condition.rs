@@ -17,8 +17,10 @@
 //! While it waits a server answers no append, takes no term from one, and reports nothing the WAL
 //! writes; a vote request ends any wait (Ra re-handles it as a follower: a waiting leader steps down); a
 //! pre-vote is answered without ending it (Ra's `process_pre_vote(await_condition, …)`, which takes a
-//! higher term — and a leader that took one leads in it when its wait ends); commands are turned away
-//! with no leader named; the leader's tick sends nothing and its snapshot retries wait with it.
+//! higher term) — except by a waiting leader when the pre-vote's term is higher: Ra's leader takes the
+//! term and leads in it when its wait ends, in a term it never won (`waiting-leader-takes-term`); here it
+//! steps down first. Commands are turned away with no leader named; the leader's tick sends nothing and
+//! its snapshot retries wait with it.
 //!
 //! This module owns the waits: entering them, which messages end them, their timeouts and the leader's
 //! transfer. What a server does with the message that ends a wait is its concern's module's business.
@@ -171,7 +173,7 @@ impl Server {
 
     /// Any wait ends in `follower` (a vote request; a transfer's newer leader): a waiting leader leaves
     /// its leadership in its term, as Ra's `transition_to => follower` does.
-    fn end_wait_as_follower(&mut self, log: &dyn RaftLog, fx: &mut Vec<Effect>) {
+    pub(super) fn end_wait_as_follower(&mut self, log: &dyn RaftLog, fx: &mut Vec<Effect>) {
         if self.role == Role::Leader {
             self.awaiting = None;
             fx.push(Effect::CancelTimer(Timer::AwaitCondition));

@@ -2,6 +2,7 @@
 //! election timer (a new server does not) and `trigger_election`, the pre-vote round the election timer
 //! starts, votes, and becoming leader (its first entry, its peers, its first RPCs).
 
+use crate::bugs::Bug;
 use crate::consensus::RaftLog;
 use crate::storage::StorageError;
 use crate::types::{LogIndex, Term};
@@ -149,8 +150,14 @@ impl Server {
         fx: &mut Vec<Effect>,
     ) -> Result<(), StorageError> {
         if self.awaiting.is_some() {
-            self.pre_vote_waiting(from, term, last_index, last_term, log, fx);
-            return Ok(());
+            // A waiting leader that learns of a higher term steps down and answers as a follower (Ra's
+            // wait takes the term and would lead in it once the WAL is back: `waiting-leader-takes-term`).
+            let steps_down = self.role == Role::Leader && term > self.current_term;
+            if !steps_down || self.cfg.bugs.has(Bug::WaitingLeaderTakesTerm) {
+                self.pre_vote_waiting(from, term, last_index, last_term, log, fx);
+                return Ok(());
+            }
+            self.end_wait_as_follower(log, fx);
         }
         if self.role == Role::Leader && term <= self.current_term {
             // Ra's process_pre_vote on a leader: enforce leadership (make_all_rpcs).
