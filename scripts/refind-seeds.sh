@@ -3,8 +3,8 @@
 # raft-core can move a finding to another seed or crash point (a fault that now falls one call later, a
 # new fault class drawn from the same stream): the file still replays its own world, which now passes.
 # For each drifted file this re-runs the command its note names — an exploration to its first failure,
-# a sweep to its first failing image of the expected checker — writes the new file in its place (its
-# name carries the new seed or crash point), and re-shrinks its `-shrunk` partner from it. A drifted
+# a sweep to its first failing image of the expected checker, a hunt to its first finding — writes the new
+# file in its place (its name carries the new seed or crash point), and re-shrinks its `-shrunk` partner from it. A drifted
 # `-shrunk` file whose partner still finds its bug is re-shrunk alone.
 #
 # A finding a wide swarm made (one seed in tens of thousands) is rarely re-found by its note's command.
@@ -68,6 +68,14 @@ refind() {
         --stop-on-failure --seed-dir "$out" >"$out/log" 2>&1 || true ;;
     sweep)
       "$SIM" "${args[@]}" --seed-dir "$out" >"$out/log" 2>&1 || true ;;
+    hunt)
+      # The hunt its note names, stopping at its first finding, with the file's switches (a hunt with no
+      # switch may have found what a switch now restores).
+      local hunt=()
+      for a in "${args[@]}"; do [ "$a" = --keep-going ] || hunt+=("$a"); done
+      bugs=()
+      printf '%s\n' "${hunt[@]}" | grep -q -- '^--bug' || mapfile -t bugs < <(jq -r '.bugs[] | "--bug=\(.)"' "$file")
+      "$SIM" "${hunt[@]}" "${bugs[@]}" --seed-dir "$out" >"$out/log" 2>&1 || true ;;
     *) echo "  $file: cannot re-run \`sim $cmd\`" >&2; return ;;
   esac
   # The first new file that expects the same checker.

@@ -250,11 +250,22 @@ pub enum Bug {
     /// exits). The fix: a waiting leader that learns of a higher term leads no more — it becomes a
     /// follower and answers the pre-vote as one, as Ra's wait does for a vote request.
     WaitingLeaderTakesTerm,
+    /// Found by `sim hunt`, present in Ra 3.1.10 as far as its code reads: a snapshot receive with live
+    /// entries first ends the follower's log at its last applied index (the init phase's
+    /// `ra_log:set_last_index(LastApplied)`, in memory only), then the pre phase writes the live entries
+    /// above it sparsely (`ra_log:write_sparse`) — one the log held, with the same term, included. If the
+    /// server restarts before the install, nothing aborts the receive: the sparse entries are flushed
+    /// into a segment whose range spans them and shadows the held entries after the rewritten one, and
+    /// recovery's scan (`ra_server:recover`) ends the log at the first index it lacks — written,
+    /// acknowledged entries lost (`written-survives`). The fix cuts the log after the highest live entry
+    /// it holds with the same term (log matching vouches for everything up to it) and does not write
+    /// that entry again.
+    ReceiveCutLosesWritten,
 }
 
 impl Bug {
     /// Every switch: `ra-model.md` §10 order, then the ones this harness found.
-    pub const ALL: [Bug; 32] = [
+    pub const ALL: [Bug; 33] = [
         Bug::IndexesBadmatch,
         Bug::WalRecoveryRescan,
         Bug::SegrefTupleDelete,
@@ -287,6 +298,7 @@ impl Bug {
         Bug::UnfinishedSnapshotTrusted,
         Bug::SegmentEmptyRecordTrusted,
         Bug::WaitingLeaderTakesTerm,
+        Bug::ReceiveCutLosesWritten,
     ];
 
     /// The switch's CLI name (`--bug NAME`).
@@ -324,6 +336,7 @@ impl Bug {
             Bug::UnfinishedSnapshotTrusted => "unfinished-snapshot-trusted",
             Bug::SegmentEmptyRecordTrusted => "segment-empty-record-trusted",
             Bug::WaitingLeaderTakesTerm => "waiting-leader-takes-term",
+            Bug::ReceiveCutLosesWritten => "receive-cut-loses-written",
         }
     }
 

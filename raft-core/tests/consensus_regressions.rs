@@ -1053,3 +1053,46 @@ fn r16_an_overtaken_empty_append_keeps_the_leaders_newer_entries() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// A snapshot receive's cut keeps what a live entry vouches for (`receive-cut-loses-written`)
+// ---------------------------------------------------------------------------------------------
+
+/// A follower has written 1..=10 (term 1) and applied 5 when a snapshot arrives whose live entries are 7
+/// and 9, which it holds with the same term, and 15. Ra ends the log at the last applied index and writes
+/// all three again — sparse writes that, flushed after a restart, shadow the held entries 8 and 10. Fixed,
+/// the log ends after 9 (log matching: the leader's 9 is the follower's, and so is everything before it)
+/// and only 15 is written.
+#[test]
+fn a_receive_keeps_the_entries_its_live_entries_vouch_for() {
+    struct Case {
+        bugs: Bugs,
+        /// Which of 6..=10 the log holds after the live entries.
+        held: Vec<u64>,
+        written_again: Vec<u64>,
+    }
+    let cases = [
+        Case { bugs: Bugs::none(), held: vec![6, 7, 8, 9], written_again: vec![15] },
+        Case {
+            bugs: Bugs::of(&[raft_core::Bug::ReceiveCutLosesWritten]),
+            held: vec![7, 9],
+            written_again: vec![7, 9, 15],
+        },
+    ];
+    for case in cases {
+        let mut log = MemLog::new();
+        let mut s = Server::recover(config("c", &ABC, case.bugs.clone()), Term(1), None, LogIndex(0), None, &mut log)
+            .unwrap()
+            .0;
+        let entries: Vec<Entry> = (1..=10).map(|i| cmd_entry(i, 1, "k", &format!("v{i}"))).collect();
+        msg(&mut s, &mut log, "a", ae(1, 0, 0, entries, 5));
+        log.write_all();
+        assert_eq!(s.last_applied(), LogIndex(5));
+        let live = [7, 9, 15].into_iter().map(|i| cmd_entry(i, 1, "k", &format!("v{i}"))).collect();
+        msg(&mut s, &mut log, "a", Message::InstallSnapshotLive { term: Term(1), meta: meta(20, 1), entries: live });
+        let held: Vec<u64> = (6..=10).filter(|&i| log.term_at(LogIndex(i)).unwrap().is_some()).collect();
+        assert_eq!(held, case.held, "{:?}", case.bugs);
+        let sparse: Vec<u64> = log.snapshot_live_indexes().iter().map(|i| i.0).collect();
+        assert_eq!(sparse, case.written_again, "{:?}", case.bugs);
+    }
+}

@@ -96,3 +96,17 @@ fn waiting_leader_takes_term_leads_in_a_term_it_never_won() {
     assert_eq!(checker, "election-safety", "{detail}");
     assert_eq!(violation_of(&run(world(Bugs::none()))), None);
 }
+
+#[test]
+fn receive_cut_loses_written_entries_of_a_follower_restarted_mid_receive() {
+    // First found by `sim hunt` with no switch on (hunt seed 7, run 9309: a full disk makes the WAL and
+    // then a server restart): a follower restarted during a snapshot receive's pre phase, whose live entry
+    // rewrote one the log held; the flush of the sparse entries shadowed the held ones after it and
+    // recovery ended the log there. raft-core cuts the log after the highest live entry it holds;
+    // `receive-cut-loses-written` restores Ra's cut to the last applied index.
+    let world = |bugs| WorldConfig::new(swarm_seed_file_world(Bug::ReceiveCutLosesWritten), bugs);
+    let buggy = run(world(Bugs::of(&[Bug::ReceiveCutLosesWritten])));
+    let (checker, detail) = violation_of(&buggy).expect("found");
+    assert_eq!(checker, "written-survives", "{detail}");
+    assert_eq!(violation_of(&run(world(Bugs::none()))), None);
+}

@@ -149,11 +149,35 @@ impl Server {
             // Ra's `handle_follower(#install_snapshot_rpc{chunk_state = {0, init}})` (Ra sends `init` only
             // for a snapshot with live indexes, since 3.1.9): the log ends at the last applied index
             // (`ra_log:set_last_index(LastApplied)`) before the pre-phase writes the live entries above
-            // it — written entries above it leave the log, whatever their term.
-            log.set_last_index(self.last_applied)?;
+            // it — written entries above it leave the log, whatever their term. The cut is in memory
+            // only: a live entry the log held is then written again, and if the server restarts before
+            // the install, its sparse entries are flushed into a segment whose range shadows the held
+            // entries after it, and recovery ends the log at the first one it lacks — acknowledged
+            // entries lost (`receive-cut-loses-written`, found by `sim hunt`). Fixed: a live entry the
+            // log holds with the same term vouches for every entry up to it (log matching), so the log
+            // is cut after the highest such entry instead, and that entry is not written again.
+            let keep_to = if self.cfg.bugs.has(Bug::ReceiveCutLosesWritten) {
+                self.last_applied
+            } else {
+                let (last, _) = log.last_index_term();
+                let mut keep_to = self.last_applied;
+                for e in &entries {
+                    if e.index > keep_to && e.index <= last && log.term_at(e.index)? == Some(e.term) {
+                        keep_to = e.index;
+                    }
+                }
+                keep_to
+            };
+            log.set_last_index(keep_to)?;
         }
+        // Ra writes every live entry above the last applied index, at every `pre` phase (a new sender's
+        // `init` restarts a receive under way). One the log holds with the same term and has written
+        // need not go again; one still pending must — the WAL that had it may have restarted, and
+        // nothing else writes it again while the install's last chunk waits for it.
+        let written = log.last_written().0;
         for e in entries {
-            if e.index > self.last_applied && log.term_at(e.index)? != Some(e.term) {
+            let held = log.term_at(e.index)? == Some(e.term) && e.index <= written;
+            if e.index > self.last_applied && !held {
                 log.write_sparse(e.index, e.term, e.payload)?;
             }
         }
