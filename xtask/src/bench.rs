@@ -9,7 +9,8 @@ use std::time::Instant;
 const BENCHES: [(&str, &str); 3] = [("vfs", "vfs"), ("raft-core", "storage"), ("sim", "engine")];
 
 const USAGE: &str = "usage: cargo xtask bench [--reps N] [--find-ranges N] [--rss-seeds N] [--soak-hours N] \
-                     [--fuzz-cases N] [--porcupine DIR]";
+                     [--fuzz-cases N] [--porcupine DIR] [--hunt-seeds N] [--hunt-budget SECS] \
+                     [--hunt-switches A,B,…|all]";
 
 /// Seeds per range when timing how long a bug switch takes to be found: a targeted scenario's range, and
 /// swarm's (a switch not found within a range counts as not found there).
@@ -23,11 +24,18 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut soak_hours = 24u64;
     let mut fuzz_cases = 200_000u64;
     let mut porcupine = None;
+    let mut hunt_seeds = 3u64;
+    let mut hunt_budget = 60u64;
+    let mut hunt_switches: Vec<String> = Vec::new();
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
         let value = rest.next().ok_or(USAGE)?;
         if flag == "--porcupine" {
             porcupine = Some(value.clone());
+            continue;
+        }
+        if flag == "--hunt-switches" {
+            hunt_switches = value.split(',').filter(|b| !b.is_empty()).map(str::to_owned).collect();
             continue;
         }
         let n: u64 = value.parse().map_err(|_| USAGE.to_string())?;
@@ -37,6 +45,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "--rss-seeds" => rss_seeds = n,
             "--soak-hours" => soak_hours = n,
             "--fuzz-cases" => fuzz_cases = n,
+            "--hunt-seeds" => hunt_seeds = n,
+            "--hunt-budget" if n >= 1 => hunt_budget = n,
             _ => return Err(USAGE.into()),
         }
     }
@@ -97,6 +107,22 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         print!("{text}");
         sections.push(text);
         commands.push("cargo xtask scale (its last run, bench/scale.json)".into());
+    }
+    if hunt_seeds > 0 {
+        if hunt_switches == ["all"] {
+            hunt_switches = String::from_utf8_lossy(
+                &Command::new(&sim).args(["list", "bugs"]).output().map_err(|e| format!("sim list bugs: {e}"))?.stdout,
+            )
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        }
+        let text = crate::bench_hunt::section(&sim, &dir, hunt_seeds, hunt_budget, &hunt_switches)?;
+        print!("{text}");
+        sections.push(text);
+        commands.push(format!(
+            "sim hunt --swarm [--blind] [--bug B] --seed S --time-budget {hunt_budget} --json, seeds 0..{hunt_seeds}"
+        ));
     }
     if find_ranges > 0 {
         let text = time_to_find_section(&sim, &dir, find_ranges)?;

@@ -18,6 +18,7 @@
 
 mod bench;
 mod bench_history;
+mod bench_hunt;
 mod bench_page;
 mod bench_soak;
 mod mutants;
