@@ -69,8 +69,8 @@ pub fn holds(log: &mut dyn RaftLog, index: LogIndex, term: Term) -> Result<bool,
     }
 }
 
-/// `leader-completeness`: a new leader's log holds the highest entry committed so far (and so, by log
-/// matching, every committed entry).
+/// `leader-completeness`: a new leader's log holds the highest entry committed in a term before its own
+/// (`Checkers::highest_committed_before`), and so, by log matching, every entry committed before it.
 pub fn leader_completeness(log: &mut dyn RaftLog, committed: (LogIndex, Term)) -> Result<(), String> {
     let (index, term) = committed;
     if holds(log, index, term)? {
@@ -494,6 +494,9 @@ pub struct Checkers {
     highest_committed: BTreeMap<usize, (LogIndex, Term)>,
     /// Per group, the voters (node positions) of the configuration that committed it.
     committing_voters: BTreeMap<usize, BTreeSet<usize>>,
+    /// Per group and entry term, the highest committed index of that term (`leader-completeness` judges a
+    /// leader of term T by the entries committed in terms before T).
+    committed_by_term: BTreeMap<(usize, Term), LogIndex>,
     /// `lagging-follower-caught-up`.
     pub obligations: ContactObligations,
 }
@@ -509,6 +512,7 @@ impl Checkers {
             committed_in_liveness: 0,
             highest_committed: BTreeMap::new(),
             committing_voters: BTreeMap::new(),
+            committed_by_term: BTreeMap::new(),
             obligations: ContactObligations::new(contact_bound_ms * 1_000_000),
         }
     }
@@ -576,6 +580,8 @@ impl Checkers {
     /// A leader of `group` advanced its commit index to `index`, whose entry has `term`, with `voters`
     /// (node positions) the voters of the configuration it had in force.
     pub fn commit_advanced(&mut self, group: usize, index: LogIndex, term: Term, voters: BTreeSet<usize>) {
+        let of_term = self.committed_by_term.entry((group, term)).or_insert(index);
+        *of_term = (*of_term).max(index);
         if self.highest_committed(group).is_none_or(|(i, _)| index > i) {
             self.highest_committed.insert(group, (index, term));
             self.committing_voters.insert(group, voters);
@@ -590,6 +596,18 @@ impl Checkers {
     /// The highest entry of `group` committed so far.
     pub fn highest_committed(&self, group: usize) -> Option<(LogIndex, Term)> {
         self.highest_committed.get(&group).copied()
+    }
+
+    /// The highest entry of `group` committed so far among those of a term before `term`: what a leader
+    /// of `term` must hold (Raft's Leader Completeness: an entry committed in a term is in the log of
+    /// every leader of a higher term). A leader of a lower term — elected by members that had not yet
+    /// heard of the entry's term — need not hold it, and cannot commit past it: the members that did hear
+    /// of that term refuse its appends.
+    pub fn highest_committed_before(&self, group: usize, term: Term) -> Option<(LogIndex, Term)> {
+        self.committed_by_term
+            .range((group, Term(0))..(group, term))
+            .map(|(&(_, t), &i)| (i, t))
+            .max_by_key(|&(i, _)| i)
     }
 
     /// A client operation was invoked.

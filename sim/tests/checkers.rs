@@ -2,7 +2,7 @@
 //! None relies on a bug in the system under test; each builds the bad observation by hand — a log with
 //! a hole, two leaders in a term, a referenced segment that is not on disk, a disk that cannot boot.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use raft_core::consensus::RaftLog;
 use raft_core::consensus::kv::{KvCommand, KvState, ValueSource};
@@ -85,6 +85,27 @@ fn disk() -> SimFs {
         max_file_size: 1 << 30,
         record_ops: false,
     })
+}
+
+/// Raft's Leader Completeness concerns leaders of higher terms than the committed entry's: what a new
+/// leader of term T must hold is the highest entry committed in a term before T.
+#[test]
+fn a_new_leader_is_judged_by_the_entries_committed_before_its_term() {
+    let mut c = Checkers::new(4_000);
+    let voters = BTreeSet::from([0, 1, 2]);
+    c.commit_advanced(0, LogIndex(364), Term(2), voters.clone());
+    c.commit_advanced(0, LogIndex(365), Term(4), voters.clone());
+    c.commit_advanced(1, LogIndex(900), Term(1), voters);
+    let cases = [
+        (2, None),
+        (3, Some((LogIndex(364), Term(2)))),
+        (4, Some((LogIndex(364), Term(2)))),
+        (5, Some((LogIndex(365), Term(4)))),
+    ];
+    for (term, want) in cases {
+        assert_eq!(c.highest_committed_before(0, Term(term)), want, "a leader of term {term}");
+    }
+    assert_eq!(c.highest_committed(0), Some((LogIndex(365), Term(4))));
 }
 
 #[test]

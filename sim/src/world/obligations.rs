@@ -216,7 +216,7 @@ impl World {
             return;
         }
         let Some(mut log) = n.read_log(g, &mut scratch) else { return };
-        let completeness = match self.checkers.highest_committed(g) {
+        let completeness = match self.checkers.highest_committed_before(g, term) {
             Some(committed) if new_leader => Some(checkers::leader_completeness(&mut log, committed)),
             _ => None,
         };
