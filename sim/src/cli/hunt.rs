@@ -73,9 +73,10 @@ pub(crate) fn hunt(args: &HuntArgs) -> Result<u8, Usage> {
         blind: args.blind,
     };
     let mut hunt = Hunt::new(options);
-    let budget_arg = match (args.time_budget, args.runs) {
-        (Some(s), _) => format!(" --time-budget {s}"),
-        (None, Some(r)) => format!(" --runs {r}"),
+    // The budget as the reproduce line spells it, and the progress bar's length (seconds or runs).
+    let (budget_arg, bar_len) = match (args.time_budget, args.runs) {
+        (Some(s), _) => (format!(" --time-budget {s}"), s),
+        (None, Some(r)) => (format!(" --runs {r}"), r),
         (None, None) => unreachable!("clap requires one"),
     };
     let found_by = format!(
@@ -92,11 +93,7 @@ pub(crate) fn hunt(args: &HuntArgs) -> Result<u8, Usage> {
     }
     let started = Instant::now();
     let budget = args.time_budget.map(Duration::from_secs);
-    let bar = match (args.time_budget, args.runs) {
-        (Some(s), _) => terminal_bar(s, "{elapsed_precise} [{bar:30}] {msg}"),
-        (None, Some(r)) => terminal_bar(r, "{elapsed_precise} [{bar:30}] {msg}"),
-        (None, None) => unreachable!("clap requires one"),
-    };
+    let bar = terminal_bar(bar_len, "{elapsed_precise} [{bar:30}] {msg}");
     let mut findings: Vec<(u64, u8, String)> = Vec::new();
     'hunt: loop {
         if interrupted.load(Ordering::SeqCst) || budget.is_some_and(|b| started.elapsed() >= b) {
@@ -147,10 +144,7 @@ pub(crate) fn hunt(args: &HuntArgs) -> Result<u8, Usage> {
         }
         let stats = hunt.stats();
         let secs = started.elapsed().as_secs_f64().max(1e-9);
-        match (args.time_budget, args.runs) {
-            (Some(_), _) => bar.set_position(started.elapsed().as_secs()),
-            _ => bar.set_position(stats.runs),
-        }
+        bar.set_position(if args.time_budget.is_some() { started.elapsed().as_secs() } else { stats.runs });
         bar.set_message(format!(
             "{} runs, {:.0} runs/s, corpus {}, {} coverage points, {} findings",
             stats.runs,

@@ -21,7 +21,7 @@
 pub mod coverage;
 pub mod mutate;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use raft_core::Bugs;
 use rand_chacha::ChaCha8Rng;
@@ -139,8 +139,8 @@ pub struct Hunt {
     rng: ChaCha8Rng,
     corpus: Vec<Entry>,
     seen: BTreeSet<u64>,
-    calls: BTreeMap<CallClass, u64>,
-    call_list: Vec<CallClass>,
+    /// The kinds of call seen, sorted, each once.
+    calls: Vec<CallClass>,
     next_run: u64,
     fresh: u64,
     traced: u64,
@@ -156,8 +156,7 @@ impl Hunt {
             rng,
             corpus: Vec::new(),
             seen: BTreeSet::new(),
-            calls: BTreeMap::new(),
-            call_list: Vec::new(),
+            calls: Vec::new(),
             next_run: 0,
             fresh: 0,
             traced: 0,
@@ -171,7 +170,7 @@ impl Hunt {
             runs: self.runs,
             corpus: self.corpus.len(),
             points: self.seen.len(),
-            call_classes: self.call_list.len(),
+            call_classes: self.calls.len(),
         }
     }
 
@@ -229,7 +228,7 @@ impl Hunt {
                 spec.fault_plan.remove(gone);
                 Some(format!("drop entry {gone} (a long plan)"))
             } else {
-                mutate::mutate_once(&mut spec, &self.call_list, &mut self.rng)
+                mutate::mutate_once(&mut spec, &self.calls, &mut self.rng)
             };
             applied.extend(done);
         }
@@ -282,10 +281,10 @@ impl Hunt {
             // `#seq call path [-> target] [@offset+length] [-> error]`
             let mut words = detail.split_whitespace().skip(1);
             let (Some(call), Some(path)) = (words.next(), words.next()) else { continue };
-            let class = (call.to_owned(), path_class(path));
-            *self.calls.entry(class).or_default() += 1;
+            self.calls.push((call.to_owned(), path_class(path)));
         }
-        self.call_list = self.calls.keys().cloned().collect();
+        self.calls.sort_unstable();
+        self.calls.dedup();
     }
 }
 
