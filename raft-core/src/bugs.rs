@@ -261,11 +261,34 @@ pub enum Bug {
     /// it holds with the same term (log matching vouches for everything up to it) and does not write
     /// that entry again.
     ReceiveCutLosesWritten,
+    /// Found by `sim hunt`, present in Ra 3.1.10 as far as its code reads: a follower's server restarts
+    /// (here its Ra system, after a disk-full WAL restart storm) between a snapshot's live phase and its
+    /// last chunk, losing the live entries it had written sparsely but not yet made durable. The
+    /// sender (the leader's process, which calls the follower by name) does not notice and sends the
+    /// last chunk to the new server, which begins a receive there (`handle_follower(#install_snapshot_rpc{})`
+    /// accepts any chunk numbered 0 or 1 but `pre`), never saw an `init` phase, so has
+    /// `snapshot_has_live_indexes` unset, and installs at once (`complete_accept`,
+    /// `ra_log:install_snapshot`): the machine names a live entry the log does not hold, and the
+    /// next read of it fails (`missing_key`). The fix: before sealing a received snapshot, check that
+    /// the log holds every live index it names; otherwise refuse it and abort the receive, so that the
+    /// leader's next sender starts again with the live phase.
+    InstallWithoutLiveEntries,
+    /// Found by `sim hunt` (a plain swarm world, seed 11006591), present in Ra 3.1.10: a member removed
+    /// by `ra:remove_member` that never received its removal keeps campaigning. Once it has become a
+    /// candidate (here: a pre-vote granted before the removal was replicated), `handle_candidate(election_timeout)`
+    /// calls a new election in a new term at every timeout, and nobody sends it anything that ends its
+    /// candidacy (the leader no longer replicates to it). Ra's leader ignores its vote requests
+    /// (`handle_leader(#request_vote_rpc{})`: `peer(Cand)` undefined), but the followers take its term
+    /// (`handle_follower(#request_vote_rpc{})`), and the leader steps down at their next reply: the
+    /// group churns through a term per election timeout for as long as the removed server runs
+    /// (`converges`). The fix: a follower or candidate ignores a vote request or pre-vote from a server
+    /// not in its configuration, as Ra's leader does.
+    RemovedMemberDisrupts,
 }
 
 impl Bug {
     /// Every switch: `ra-model.md` §10 order, then the ones this harness found.
-    pub const ALL: [Bug; 33] = [
+    pub const ALL: [Bug; 35] = [
         Bug::IndexesBadmatch,
         Bug::WalRecoveryRescan,
         Bug::SegrefTupleDelete,
@@ -299,6 +322,8 @@ impl Bug {
         Bug::SegmentEmptyRecordTrusted,
         Bug::WaitingLeaderTakesTerm,
         Bug::ReceiveCutLosesWritten,
+        Bug::InstallWithoutLiveEntries,
+        Bug::RemovedMemberDisrupts,
     ];
 
     /// The switch's CLI name (`--bug NAME`).
@@ -337,6 +362,8 @@ impl Bug {
             Bug::SegmentEmptyRecordTrusted => "segment-empty-record-trusted",
             Bug::WaitingLeaderTakesTerm => "waiting-leader-takes-term",
             Bug::ReceiveCutLosesWritten => "receive-cut-loses-written",
+            Bug::InstallWithoutLiveEntries => "install-without-live-entries",
+            Bug::RemovedMemberDisrupts => "removed-member-disrupts",
         }
     }
 

@@ -1096,3 +1096,39 @@ fn a_receive_keeps_the_entries_its_live_entries_vouch_for() {
         assert_eq!(sparse, case.written_again, "{:?}", case.bugs);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// A server outside the configuration cannot make a follower take its term (`removed-member-disrupts`)
+// ---------------------------------------------------------------------------------------------
+
+/// Follower `c` of {a, b, c} in term 3 hears a vote request and a pre-vote of term 9 from `zz`, a member
+/// removed before it learnt so. Ra's follower takes term 9 (and its leader steps down at `c`'s next
+/// reply); fixed, `c` ignores both. A member's requests are handled as before.
+#[test]
+fn a_follower_ignores_elections_called_by_a_server_outside_its_configuration() {
+    struct Case {
+        bugs: Bugs,
+        from: &'static str,
+        term_after: u64,
+    }
+    let cases = [
+        Case { bugs: Bugs::none(), from: "zz", term_after: 3 },
+        Case { bugs: Bugs::of(&[raft_core::Bug::RemovedMemberDisrupts]), from: "zz", term_after: 9 },
+        Case { bugs: Bugs::none(), from: "b", term_after: 9 },
+    ];
+    let requests = [
+        Message::RequestVote { term: Term(9), last_index: LogIndex(0), last_term: Term(0) },
+        Message::PreVote { term: Term(9), last_index: LogIndex(0), last_term: Term(0) },
+    ];
+    for case in &cases {
+        for request in &requests {
+            let mut log = MemLog::new();
+            let mut s =
+                Server::recover(config("c", &ABC, case.bugs.clone()), Term(3), None, LogIndex(0), None, &mut log)
+                    .unwrap()
+                    .0;
+            let fx = msg(&mut s, &mut log, case.from, request.clone());
+            assert_eq!(s.current_term(), Term(case.term_after), "{request:?} from {}: {fx:?}", case.from);
+        }
+    }
+}

@@ -40,73 +40,92 @@ fn violation_of(r: &sim::RunResult) -> Option<(String, String)> {
     }
 }
 
-#[test]
-fn wal_unlink_no_dir_sync_loses_entries_through_out_of_order_unlinks() {
-    // First found by swarm with no switch on (seed 330): Ra unlinks a flushed WAL file without a
-    // directory fsync; a later file's unlink became durable while earlier and later files came back,
-    // their replay re-flushed into the same segment, and "later wins" dropped the middle file's entries.
-    let world = |bugs| WorldConfig::new(swarm_seed_file_world(Bug::WalUnlinkNoDirSync), bugs);
-    let buggy = run(world(Bugs::of(&[Bug::WalUnlinkNoDirSync])));
-    let (checker, _) = violation_of(&buggy).expect("found");
-    assert!(["node-boots", "written-survives", "storage-error"].contains(&checker.as_str()), "{checker}");
-    assert_eq!(violation_of(&run(world(Bugs::none()))), None);
+/// A bug found with no switch on, its story, and what its world's run must report with the switch.
+struct Found {
+    bug: Bug,
+    /// How it was found and what the fix does (kept here, next to the world that shows it).
+    story: &'static str,
+    /// The checkers that may report it (the same world may reach it through several).
+    checkers: &'static [&'static str],
+    /// Text the violation's detail must contain ("" for any).
+    detail: &'static str,
 }
 
-#[test]
-fn indexes_missing_trusted_loses_live_entries() {
-    // First found by swarm with no switch on (seed 1538: one node, a power cut armed before a snapshot's
-    // `indexes` write): the snapshot survived without its `indexes` file, Ra's init read that as "no
-    // live indexes", and a later get could not read its key's entry (`missing_key`). Fix 1 covers only
-    // an unreadable file; raft-core also rebuilds a missing one from the machine.
-    let world = |bugs| WorldConfig::new(swarm_seed_file_world(Bug::IndexesMissingTrusted), bugs);
-    let buggy = run(world(Bugs::of(&[Bug::IndexesMissingTrusted])));
-    let (checker, detail) = violation_of(&buggy).expect("found");
-    assert_eq!(checker, "storage-error");
-    assert!(detail.contains("missing_key"), "{detail}");
-    assert_eq!(violation_of(&run(world(Bugs::none()))), None);
-}
+const FOUND: &[Found] = &[
+    Found {
+        bug: Bug::WalUnlinkNoDirSync,
+        story: "swarm seed 330: Ra unlinks a flushed WAL file without a directory fsync; a later file's \
+                unlink became durable while earlier and later files came back, their replay re-flushed \
+                into the same segment, and \"later wins\" dropped the middle file's entries",
+        checkers: &["node-boots", "written-survives", "storage-error"],
+        detail: "",
+    },
+    Found {
+        bug: Bug::IndexesMissingTrusted,
+        story: "swarm seed 1538 (one node, a power cut armed before a snapshot's `indexes` write): the \
+                snapshot survived without its `indexes` file, Ra's init read that as \"no live indexes\", \
+                and a later get could not read its key's entry; raft-core rebuilds a missing file from \
+                the machine",
+        checkers: &["storage-error"],
+        detail: "missing_key",
+    },
+    Found {
+        bug: Bug::SnapshotOverWrittenLog,
+        story: "swarm seed 317 (five nodes, 1% message loss): a lost append made the leader fall back to \
+                a snapshot for a follower that meanwhile accepted the resent entries; the leader \
+                committed with its acknowledgement and the stale snapshot then truncated them. raft-core \
+                keeps a written log that holds the snapshot's last entry (Raft §7)",
+        checkers: &["commit-durability", "leader-completeness", "log-matching"],
+        detail: "",
+    },
+    Found {
+        bug: Bug::WaitingLeaderTakesTerm,
+        story: "`sim hunt` seed 0, run 1713 (segment writer crashes, a member leaving): a leader whose WAL \
+                was down waited in `await_condition`, took a higher term from a pre-vote, and led in it \
+                once the WAL was back — while another member had won that term. raft-core's waiting \
+                leader steps down on a higher term",
+        checkers: &["election-safety"],
+        detail: "",
+    },
+    Found {
+        bug: Bug::ReceiveCutLosesWritten,
+        story: "`sim hunt` seed 7, run 9309 (a full disk makes the WAL and then a server restart): a \
+                follower restarted during a snapshot receive's pre phase, whose live entry rewrote one the \
+                log held; the flush of the sparse entries shadowed the held ones after it and recovery \
+                ended the log there. raft-core cuts the log after the highest live entry it holds",
+        checkers: &["written-survives"],
+        detail: "",
+    },
+    Found {
+        bug: Bug::InstallWithoutLiveEntries,
+        story: "`sim hunt` seed 11, run 22308 (a full disk, a Ra system restart): a follower restarted \
+                between a snapshot's live phase and its last chunk; the new server began a receive at the \
+                last chunk and installed a snapshot whose live entry its log had lost. raft-core refuses \
+                the snapshot and the leader sends it again, live phase first",
+        checkers: &["storage-error"],
+        detail: "missing_key",
+    },
+    Found {
+        bug: Bug::RemovedMemberDisrupts,
+        story: "`sim hunt` seed 11, run 25997 (a plain swarm world, seed 11006591): a member removed \
+                before it received its removal became a candidate and, its log too short to win, called \
+                an election in a new term at every timeout; the followers took each term and the \
+                leader stepped down at their replies. raft-core's followers ignore a server outside \
+                their configuration, as Ra's leader does",
+        checkers: &["converges"],
+        detail: "0 leaders",
+    },
+];
 
 #[test]
-fn snapshot_over_written_log_loses_a_committed_entry() {
-    // First found by swarm with no switch on (seed 317: five nodes, 1% message loss — a lost append made
-    // the leader fall back to a snapshot for a follower that meanwhile accepted the resent entries; the
-    // leader committed with its acknowledgement and the stale snapshot then truncated them). raft-core
-    // keeps a written log that holds the snapshot's last entry (Raft §7); `snapshot-over-written-log`
-    // restores Ra's install.
-    let world = |bugs| WorldConfig::new(swarm_seed_file_world(Bug::SnapshotOverWrittenLog), bugs);
-    let buggy = run(world(Bugs::of(&[Bug::SnapshotOverWrittenLog])));
-    let checker = violation_of(&buggy).map(|v| v.0);
-    assert!(
-        matches!(checker.as_deref(), Some("commit-durability" | "leader-completeness" | "log-matching")),
-        "{checker:?}"
-    );
-    assert_eq!(violation_of(&run(world(Bugs::none()))), None);
-}
-
-#[test]
-fn waiting_leader_takes_term_leads_in_a_term_it_never_won() {
-    // First found by `sim hunt` with no switch on (hunt seed 0, run 1713: six groups, segment writer
-    // crashes with an 8 s log supervisor restart, a member leaving): a leader whose WAL was down waited in
-    // `await_condition`, took a higher term from a pre-vote, and led in it once the WAL was back — while
-    // another member had won that term. raft-core's waiting leader steps down on a higher term;
-    // `waiting-leader-takes-term` restores Ra's wait.
-    let world = |bugs| WorldConfig::new(swarm_seed_file_world(Bug::WaitingLeaderTakesTerm), bugs);
-    let buggy = run(world(Bugs::of(&[Bug::WaitingLeaderTakesTerm])));
-    let (checker, detail) = violation_of(&buggy).expect("found");
-    assert_eq!(checker, "election-safety", "{detail}");
-    assert_eq!(violation_of(&run(world(Bugs::none()))), None);
-}
-
-#[test]
-fn receive_cut_loses_written_entries_of_a_follower_restarted_mid_receive() {
-    // First found by `sim hunt` with no switch on (hunt seed 7, run 9309: a full disk makes the WAL and
-    // then a server restart): a follower restarted during a snapshot receive's pre phase, whose live entry
-    // rewrote one the log held; the flush of the sparse entries shadowed the held ones after it and
-    // recovery ended the log there. raft-core cuts the log after the highest live entry it holds;
-    // `receive-cut-loses-written` restores Ra's cut to the last applied index.
-    let world = |bugs| WorldConfig::new(swarm_seed_file_world(Bug::ReceiveCutLosesWritten), bugs);
-    let buggy = run(world(Bugs::of(&[Bug::ReceiveCutLosesWritten])));
-    let (checker, detail) = violation_of(&buggy).expect("found");
-    assert_eq!(checker, "written-survives", "{detail}");
-    assert_eq!(violation_of(&run(world(Bugs::none()))), None);
+fn each_bug_found_blind_fails_its_world_with_its_switch_and_passes_without() {
+    for found in FOUND {
+        let world = |bugs| WorldConfig::new(swarm_seed_file_world(found.bug), bugs);
+        let buggy = run(world(Bugs::of(&[found.bug])));
+        let (checker, detail) =
+            violation_of(&buggy).unwrap_or_else(|| panic!("{}: not found ({})", found.bug, found.story));
+        assert!(found.checkers.contains(&checker.as_str()), "{}: {checker}: {detail}", found.bug);
+        assert!(detail.contains(found.detail), "{}: {detail}", found.bug);
+        assert_eq!(violation_of(&run(world(Bugs::none()))), None, "{}: fails with the switch off", found.bug);
+    }
 }

@@ -522,17 +522,10 @@ impl SnapshotAccept {
         Ok(())
     }
 
-    /// The last chunk: write it, write the CRC at offset 5, fsync, close; recover the machine state,
-    /// write `indexes` unsynced, then seals it: remove the [`UNFINISHED_MARKER`] (Ra deletes a marker it
-    /// never created), fsync the snapshot directory and then `snapshots/` itself; seed the snapshot state; finally (Ra: background work) delete the older snapshots, unsynced. Returns the
-    /// meta and live indexes.
-    ///
-    /// Ra (3.1.10) does not fsync `snapshots/` on this path: after a power cut the new snapshot's entry
-    /// can be lost while the deletion of the old snapshot and the unlinks of the segments it made
-    /// obsolete survive, and the follower cannot boot (`gap_between_snapshot_and_log_range`). The
-    /// simulator found this with no switch on; the `accept-no-parent-sync` switch restores Ra's code.
+    /// The last chunk, then the seal ([`SnapshotAccept::finish`] and [`ReceivedSnapshot::seal`] in one
+    /// step, for a caller with nothing to check between them). Returns the meta and live indexes.
     pub fn complete(
-        mut self,
+        self,
         fs: &mut dyn FileSystem,
         last: &[u8],
         uid: &Uid,
@@ -540,31 +533,91 @@ impl SnapshotAccept {
         bugs: &Bugs,
         shared: &mut NodeShared,
     ) -> Result<(SnapshotMeta, Seq), StorageError> {
+        self.finish(fs, last, machine)?.seal(fs, uid, bugs, shared)
+    }
+
+    /// The last chunk: write it, write the CRC at offset 5, fsync, close; recover the machine state and
+    /// its live indexes. The snapshot is not sealed yet (its [`UNFINISHED_MARKER`] is still there, so a
+    /// boot ignores it): the caller may still refuse it ([`ReceivedSnapshot::abort`]).
+    pub fn finish(
+        mut self,
+        fs: &mut dyn FileSystem,
+        last: &[u8],
+        machine: &dyn LiveIndexes,
+    ) -> Result<ReceivedSnapshot, StorageError> {
         self.chunk(fs, last)?;
         let crc = crc32(&self.crc_state);
         fs.pwrite(self.fd, 5, &crc.to_be_bytes())?;
         fs.fsync(self.fd)?;
         fs.close(self.fd)?;
         let (meta, state) = read_snapshot(fs, &self.dir)?;
-        let live = machine.live_indexes(meta.machine_version, &state).unwrap_or_default();
-        write_indexes(fs, &self.dir, &live)?;
-        let snapshots = self.dir.rsplit_once('/').map_or(String::new(), |(p, _)| p.to_owned());
-        let parent = if bugs.has(Bug::AcceptNoParentSync) { None } else { Some(snapshots.as_str()) };
-        seal(fs, &self.dir, parent, bugs)?;
-        shared.snapshots.insert(uid, meta.index, live.clone());
-        let own = self.dir.rsplit('/').next().unwrap_or_default().to_owned();
-        for name in fs.read_dir(&snapshots)? {
-            if name != own {
-                recursive_delete(fs, &join(&snapshots, &name))?;
-            }
-        }
         debug_assert_eq!(meta, self.meta);
-        Ok((meta, live))
+        let live = machine.live_indexes(meta.machine_version, &state).unwrap_or_default();
+        Ok(ReceivedSnapshot { dir: self.dir, meta, live })
     }
 
     /// Abandons the transfer (the receive timed out): closes and deletes the partial snapshot.
     pub fn abort(self, fs: &mut dyn FileSystem) -> Result<(), StorageError> {
         let _ = fs.close(self.fd);
+        recursive_delete(fs, &self.dir)?;
+        Ok(())
+    }
+}
+
+/// A snapshot received whole and synced but not sealed: the accept's last step, where the receiver can
+/// still refuse it (Ra's `complete_accept` goes straight on to the seal).
+#[derive(Debug, Clone)]
+pub struct ReceivedSnapshot {
+    dir: String,
+    meta: SnapshotMeta,
+    live: Seq,
+}
+
+impl ReceivedSnapshot {
+    /// The snapshot's meta.
+    pub fn meta(&self) -> &SnapshotMeta {
+        &self.meta
+    }
+
+    /// The entries the snapshot's machine state still needs from the log.
+    pub fn live_indexes(&self) -> &Seq {
+        &self.live
+    }
+
+    /// Writes `indexes` unsynced, then seals the snapshot: remove the [`UNFINISHED_MARKER`] (Ra deletes a
+    /// marker it never created), fsync the snapshot directory and then `snapshots/` itself; seed the
+    /// snapshot state; finally (Ra: background work) delete the older snapshots, unsynced. Returns the
+    /// meta and live indexes.
+    ///
+    /// Ra (3.1.10) does not fsync `snapshots/` on this path: after a power cut the new snapshot's entry
+    /// can be lost while the deletion of the old snapshot and the unlinks of the segments it made
+    /// obsolete survive, and the follower cannot boot (`gap_between_snapshot_and_log_range`). The
+    /// simulator found this with no switch on; the `accept-no-parent-sync` switch restores Ra's code.
+    pub fn seal(
+        self,
+        fs: &mut dyn FileSystem,
+        uid: &Uid,
+        bugs: &Bugs,
+        shared: &mut NodeShared,
+    ) -> Result<(SnapshotMeta, Seq), StorageError> {
+        let ReceivedSnapshot { dir, meta, live } = self;
+        write_indexes(fs, &dir, &live)?;
+        let snapshots = dir.rsplit_once('/').map_or(String::new(), |(p, _)| p.to_owned());
+        let parent = if bugs.has(Bug::AcceptNoParentSync) { None } else { Some(snapshots.as_str()) };
+        seal(fs, &dir, parent, bugs)?;
+        shared.snapshots.insert(uid, meta.index, live.clone());
+        let own = dir.rsplit('/').next().unwrap_or_default().to_owned();
+        for name in fs.read_dir(&snapshots)? {
+            if name != own {
+                recursive_delete(fs, &join(&snapshots, &name))?;
+            }
+        }
+        Ok((meta, live))
+    }
+
+    /// Refuses the snapshot: deletes it (still marked unfinished, so a power cut before the delete
+    /// leaves a directory boot ignores — unless `unfinished-snapshot-trusted` left the marker out).
+    pub fn abort(self, fs: &mut dyn FileSystem) -> Result<(), StorageError> {
         recursive_delete(fs, &self.dir)?;
         Ok(())
     }

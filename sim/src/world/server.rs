@@ -12,7 +12,7 @@ use raft_core::consensus::sender::{SenderConfig, SenderEffect, SnapshotSender};
 use raft_core::consensus::server::{Effect, Entry, Input, Server, ServerId, Timer};
 use raft_core::storage::snapshot::{self, SnapshotAccept};
 use raft_core::storage::{LogEvent, StorageError};
-use raft_core::{LogIndex, Term};
+use raft_core::{Bug, LogIndex, Term};
 
 use crate::trace::Kind;
 
@@ -271,7 +271,7 @@ impl World {
         let n = &mut self.nodes[i];
         let m = &mut n.members[g];
         let uid = m.uid.clone();
-        let result: Result<Option<(snapshot::SnapshotMeta, Vec<u8>)>, StorageError> = (|| {
+        let result: Result<Option<Accepted>, StorageError> = (|| {
             if chunk == 0 {
                 if let Some(old) = m.accept.take() {
                     old.abort(&mut n.fs)?;
@@ -284,19 +284,47 @@ impl World {
                 m.accept = Some(accept);
                 return Ok(None);
             }
-            let (meta, live) = accept.complete(&mut n.fs, &data, &uid, &KvMachine, &bugs, &mut n.shared)?;
+            let received = accept.finish(&mut n.fs, &data, &KvMachine)?;
+            // The machine state names entries it still needs from the log; one the log does not hold
+            // (its live phase reached an earlier incarnation of this server) would be read by nobody's
+            // write: refuse the snapshot. `install-without-live-entries` restores Ra's install.
+            if let Some(h) = m.host.as_mut()
+                && !bugs.has(Bug::InstallWithoutLiveEntries)
+            {
+                let mut missing = None;
+                for index in received.live_indexes().iter() {
+                    if h.log.fetch_term(index, &n.shared, &mut n.fs)?.is_none() {
+                        missing = Some(index);
+                        break;
+                    }
+                }
+                if let Some(missing) = missing {
+                    let meta = received.meta().clone();
+                    received.abort(&mut n.fs)?;
+                    return Ok(Some(Accepted::Refused { meta, missing }));
+                }
+            }
+            let (meta, live) = received.seal(&mut n.fs, &uid, &bugs, &mut n.shared)?;
             let state = snapshot::read_snapshot_state(&mut n.fs, uid.as_str(), &meta)?;
             if let Some(h) = m.host.as_mut() {
                 h.log.install_snapshot(&meta, &live, &mut n.shared, &mut n.fs)?;
             }
-            Ok(Some((meta, state)))
+            Ok(Some(Accepted::Installed { meta, state }))
         })();
         match result {
-            Ok(Some((meta, state))) => {
+            Ok(Some(Accepted::Installed { meta, state })) => {
                 self.count("snapshots installed");
                 self.note_member(i, g, Kind::Snapshot, format!("installed snapshot {} from {leader}", meta.index));
                 let installed = Input::SnapshotInstalled { meta, state, leader };
                 self.nodes[i].members[g].server_box.push_back(ServerWork::Input(installed));
+            }
+            Ok(Some(Accepted::Refused { meta, missing })) => {
+                self.count("snapshots refused");
+                let line =
+                    format!("refused snapshot {} from {leader}: live index {missing} not in the log", meta.index);
+                self.note_member(i, g, Kind::Snapshot, line);
+                let refused = Input::SnapshotRefused { meta, missing };
+                self.nodes[i].members[g].server_box.push_back(ServerWork::Input(refused));
             }
             Ok(None) => {}
             Err(e) => self.actor_failed(i, Failed::Member(g), "snapshot accept", e, false),
@@ -332,4 +360,12 @@ impl World {
         };
         self.run_sender_effects(node, group, &peer, fx);
     }
+}
+
+/// How a snapshot's last chunk ended on the follower.
+enum Accepted {
+    /// Sealed and installed in the log.
+    Installed { meta: snapshot::SnapshotMeta, state: Vec<u8> },
+    /// Refused: the log does not hold live index `missing`.
+    Refused { meta: snapshot::SnapshotMeta, missing: LogIndex },
 }

@@ -149,6 +149,10 @@ impl Server {
         log: &mut dyn RaftLog,
         fx: &mut Vec<Effect>,
     ) -> Result<(), StorageError> {
+        // (A leader that is not waiting keeps Ra's answer, below.)
+        if (self.role != Role::Leader || self.awaiting.is_some()) && self.ignores_outsider(&from) {
+            return Ok(());
+        }
         if self.awaiting.is_some() {
             // A waiting leader that learns of a higher term steps down and answers as a follower (Ra's
             // wait takes the term and would lead in it once the WAL is back: `waiting-leader-takes-term`).
@@ -252,6 +256,21 @@ impl Server {
         Ok(())
     }
 
+    /// Whether a (pre-)vote request from `from` is ignored because `from` is not in this server's
+    /// configuration. Ra's leader ignores a higher-term vote request from a server not in its cluster
+    /// (`handle_leader(#request_vote_rpc{})`, `peer(Cand)`), but its followers and candidates take the
+    /// term of any (`handle_follower(#request_vote_rpc{})`, `process_pre_vote`): a removed member that
+    /// missed its removal and became a candidate calls an election in a new term at every timeout
+    /// (`handle_candidate(election_timeout)`), nobody sends it anything that ends its candidacy, and
+    /// each of its requests makes the followers take its term and the leader step down at their next
+    /// reply — the group churns through a term per timeout for as long as it runs (`converges`, found
+    /// by `sim hunt`). raft-core's followers ignore a server outside their configuration, as Ra's
+    /// leader does; `removed-member-disrupts` restores Ra's. (Ignoring a request never breaks safety; a
+    /// member joining is in the configuration of every server whose vote it needs.)
+    fn ignores_outsider(&self, from: &ServerId) -> bool {
+        !self.cluster().contains_key(from) && !self.cfg.bugs.has(Bug::RemovedMemberDisrupts)
+    }
+
     /// A vote request.
     pub(super) fn request_vote(
         &mut self,
@@ -264,6 +283,9 @@ impl Server {
     ) -> Result<(), StorageError> {
         if self.role == Role::Leader && term > self.current_term && !self.peers.contains_key(&from) {
             return Ok(()); // Ra's leader ignores a vote request from a server not in its cluster
+        }
+        if self.ignores_outsider(&from) {
+            return Ok(());
         }
         // Ra: a non-voter ignores vote requests (its term is not even raised).
         if !self.membership().is_voter() {

@@ -271,6 +271,7 @@ impl Server {
                 self.snapshot_sender_finished(peer, index, log, &mut fx)?
             }
             Input::SnapshotSenderFailed { peer } => self.snapshot_sender_failed(peer, &mut fx)?,
+            Input::SnapshotRefused { meta, missing: _ } => self.snapshot_refused(&meta, log, &mut fx)?,
             Input::SnapshotInstalled { meta, state, leader } => {
                 self.snapshot_installed(meta, state, leader, log, &mut fx)?
             }

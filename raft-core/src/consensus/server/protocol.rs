@@ -423,6 +423,15 @@ pub enum Input {
         /// The peer.
         peer: ServerId,
     },
+    /// The follower's accept path refused the snapshot it received whole: the log does not hold a live
+    /// entry its machine state names (the live phase went to an earlier incarnation of this server, or
+    /// its writes were lost), so installing it would leave the machine reading an entry nobody wrote.
+    SnapshotRefused {
+        /// The snapshot.
+        meta: SnapshotMeta,
+        /// A live index the log does not hold.
+        missing: LogIndex,
+    },
     /// The follower install path finished (storage: accept completed, log reset above the snapshot).
     SnapshotInstalled {
         /// The snapshot.

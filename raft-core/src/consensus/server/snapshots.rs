@@ -256,6 +256,22 @@ impl Server {
         Ok(())
     }
 
+    /// The follower's accept path refused the snapshot (a live entry it names is not in the log): the
+    /// receive ends, as on Ra's `abort_receive`, and the leader's next append finds the log short and
+    /// sends the snapshot again — live phase first.
+    pub(super) fn snapshot_refused(
+        &mut self,
+        meta: &SnapshotMeta,
+        log: &mut dyn RaftLog,
+        fx: &mut Vec<Effect>,
+    ) -> Result<(), StorageError> {
+        if self.receiving_snapshot == Some(meta.index) {
+            self.abort_receive(log, fx)?;
+            self.arm_follower_timer(log, fx);
+        }
+        Ok(())
+    }
+
     /// The follower's accept path installed the snapshot: adopt its machine and tell the leader.
     pub(super) fn snapshot_installed(
         &mut self,
