@@ -69,21 +69,33 @@ refind() {
     sweep)
       "$SIM" "${args[@]}" --seed-dir "$out" >"$out/log" 2>&1 || true ;;
     hunt)
-      # The hunt its note names, stopping at its first finding, with the file's switches (a hunt with no
-      # switch may have found what a switch now restores).
+      # The hunt its note names, for its whole budget (its first finding may be one with the switches
+      # off), with the file's switches (a hunt with no switch may have found what a switch now restores).
       local hunt=()
       for a in "${args[@]}"; do [ "$a" = --keep-going ] || hunt+=("$a"); done
       bugs=()
       printf '%s\n' "${hunt[@]}" | grep -q -- '^--bug' || mapfile -t bugs < <(jq -r '.bugs[] | "--bug=\(.)"' "$file")
-      "$SIM" "${hunt[@]}" "${bugs[@]}" --seed-dir "$out" >"$out/log" 2>&1 || true ;;
+      "$SIM" "${hunt[@]}" "${bugs[@]}" --keep-going --seed-dir "$out" >"$out/log" 2>&1 || true ;;
     *) echo "  $file: cannot re-run \`sim $cmd\`" >&2; return ;;
   esac
-  # The first new file that expects the same checker.
+  # Only a file that names the same switches finds the same bug. One that names none found a failure
+  # with every switch off: not this file's, and worth a look — it goes to seeds/open/.
+  local same=() bugs_of
+  bugs_of=$(jq -c '.bugs | sort' "$file")
   for f in "$out"/*.json; do
     [ -e "$f" ] || continue
+    if [ "$(jq -c '.bugs | sort' "$f")" = "$bugs_of" ]; then
+      same+=("$f")
+    elif [ "$(jq -c .bugs "$f")" = "[]" ]; then
+      cp "$f" seeds/open/
+      echo "  FOUND WITH THE SWITCHES OFF: seeds/open/$(basename "$f")" >&2
+    fi
+  done
+  # The first that expects the same checker, else the first.
+  for f in "${same[@]}"; do
     if [ "$(jq -r .expect.checker "$f")" = "$checker" ]; then echo "$f"; return; fi
   done
-  for f in "$out"/*.json; do [ -e "$f" ] && { echo "$f"; return; }; done
+  [ ${#same[@]} -gt 0 ] && echo "${same[0]}"
   true
 }
 

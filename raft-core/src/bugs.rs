@@ -1,5 +1,5 @@
 //! Bug switches: each restores one code path Ra had before a fix, in place, so that the harness can
-//! show it would have found the bug (`ra-model.md` §10).
+//! show it would have found the bug (PR 589 first).
 //!
 //! Why a closed enum: a switch is read by exactly one code path in `raft-core`; checkers, the engine and
 //! the scenarios never read it. The set is part of the node configuration and is empty by default.
@@ -201,15 +201,6 @@ pub enum Bug {
     /// (`commit-durability`). The fix keeps entries of the leader's own term after the previous index —
     /// the leader sent them after the empty append — and answers success up to that index only.
     StaleEmptyAppendTruncates,
-    /// Ra 3.1.10's `match_indexes` starts from the leader's own last written index whatever the
-    /// configuration in force, while `required_quorum` counts that configuration's voters only: a leader
-    /// that removed itself (`'$ra_leave'` of the leader, in force on append) counts its own copy towards a
-    /// quorum of a configuration it is not in, and commits an entry that fewer voters hold than any
-    /// election quorum of the new configuration overlaps (five nodes, one removed, then the leader
-    /// removes itself: three voters, and the entry on the leader and one of them). Found by swarm with
-    /// membership churn (`commit-durability`). The fix, as the Raft thesis (§4.2.2) has it: a leader not
-    /// in its configuration replicates but does not count itself.
-    RemovedLeaderCountsItself,
     /// Ra 3.1.10's `make_all_rpcs` cancels a snapshot-backoff peer's retry timer and sends it a one-entry
     /// append, but leaves its status `snapshot_backoff`: a peer that needs no snapshot any more is then
     /// skipped by the pipeline and the ticks, and hears from the leader only at the next `make_all_rpcs`
@@ -284,11 +275,29 @@ pub enum Bug {
     /// (`converges`). The fix: a follower or candidate ignores a vote request or pre-vote from a server
     /// not in its configuration, as Ra's leader does.
     RemovedMemberDisrupts,
+    /// Found by `sim hunt`, present in Ra 3.1.10: a candidate counts its own vote even when its
+    /// configuration does not hold it. `call_for_election` casts `VoteForSelf` into the count, which
+    /// `handle_pre_vote(#pre_vote_result{})` and `handle_candidate(#request_vote_result{})` compare with
+    /// `required_quorum(Cluster)` — a majority of the configuration's voters only; and a server whose
+    /// log removed it still takes itself for a voter (`get_membership` keeps the last known standing,
+    /// `cluster_scan_fun` at recovery). A leader that removed itself, restarted before the removal
+    /// committed, campaigned in the three-voter configuration that excludes it: one member's vote and
+    /// its own made two, while the other two members elected another leader in the same term
+    /// (`election-safety`). The fix counts only the votes of the configuration's voters.
+    RemovedCandidateCountsItself,
+    /// Found by `sim hunt`, present in Ra 3.1.10: a new leader's noop (`become(leader)` sends it as a
+    /// `{command, Noop}` event) that finds the WAL down is dropped — `handle_leader({command, …})` answers
+    /// `wal_down` to nobody and waits in `await_condition` (`wal_down_condition`) — and is never sent
+    /// again when the WAL is back. Entries of earlier terms commit only through an entry of the current
+    /// term, so the term commits nothing until a client's command arrives: an idle group is left with
+    /// members that applied different indexes, and the commands waiting on those entries get no answer
+    /// (`converges`). The fix appends the noop when the wait ends, if the term still has no entry.
+    LeaderNoopDropped,
 }
 
 impl Bug {
-    /// Every switch: `ra-model.md` §10 order, then the ones this harness found.
-    pub const ALL: [Bug; 35] = [
+    /// Every switch: PR 589's seven in its order, then the ones this harness found.
+    pub const ALL: [Bug; 36] = [
         Bug::IndexesBadmatch,
         Bug::WalRecoveryRescan,
         Bug::SegrefTupleDelete,
@@ -316,7 +325,6 @@ impl Bug {
         Bug::NextIndexPastLog,
         Bug::UnvalidatedReplyUnwritten,
         Bug::StaleEmptyAppendTruncates,
-        Bug::RemovedLeaderCountsItself,
         Bug::BackoffStatusKept,
         Bug::UnfinishedSnapshotTrusted,
         Bug::SegmentEmptyRecordTrusted,
@@ -324,6 +332,8 @@ impl Bug {
         Bug::ReceiveCutLosesWritten,
         Bug::InstallWithoutLiveEntries,
         Bug::RemovedMemberDisrupts,
+        Bug::RemovedCandidateCountsItself,
+        Bug::LeaderNoopDropped,
     ];
 
     /// The switch's CLI name (`--bug NAME`).
@@ -356,7 +366,6 @@ impl Bug {
             Bug::NextIndexPastLog => "next-index-past-log",
             Bug::UnvalidatedReplyUnwritten => "unvalidated-reply-unwritten",
             Bug::StaleEmptyAppendTruncates => "stale-empty-append-truncates",
-            Bug::RemovedLeaderCountsItself => "removed-leader-counts-itself",
             Bug::BackoffStatusKept => "backoff-status-kept",
             Bug::UnfinishedSnapshotTrusted => "unfinished-snapshot-trusted",
             Bug::SegmentEmptyRecordTrusted => "segment-empty-record-trusted",
@@ -364,6 +373,8 @@ impl Bug {
             Bug::ReceiveCutLosesWritten => "receive-cut-loses-written",
             Bug::InstallWithoutLiveEntries => "install-without-live-entries",
             Bug::RemovedMemberDisrupts => "removed-member-disrupts",
+            Bug::RemovedCandidateCountsItself => "removed-candidate-counts-itself",
+            Bug::LeaderNoopDropped => "leader-noop-dropped",
         }
     }
 

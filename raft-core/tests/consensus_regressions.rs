@@ -1132,3 +1132,44 @@ fn a_follower_ignores_elections_called_by_a_server_outside_its_configuration() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// A candidate outside its configuration does not count itself (`removed-candidate-counts-itself`)
+// ---------------------------------------------------------------------------------------------
+
+/// `c` of {a, b, c} has appended (not committed) the configuration {a, b}: its own removal. It still
+/// takes itself for a voter (Ra's `get_membership` keeps the last known standing) and campaigns; `a`
+/// grants its pre-vote. Ra counts `c`'s own vote with `a`'s — two, the quorum of {a, b} — and calls the
+/// election; fixed, only `a`'s counts and `c` stays in its pre-vote round.
+#[test]
+fn a_candidate_outside_its_configuration_does_not_count_itself() {
+    use raft_core::consensus::server::Membership;
+    struct Case {
+        bugs: Bugs,
+        role_after_grant: Role,
+    }
+    let cases = [
+        Case { bugs: Bugs::none(), role_after_grant: Role::PreVoteCandidate },
+        Case { bugs: Bugs::of(&[raft_core::Bug::RemovedCandidateCountsItself]), role_after_grant: Role::Candidate },
+    ];
+    for case in cases {
+        let mut log = MemLog::new();
+        let mut c = Server::recover(config("c", &ABC, case.bugs.clone()), Term(1), None, LogIndex(0), None, &mut log)
+            .unwrap()
+            .0;
+        let without_c = [(sid("a"), Membership::Voter), (sid("b"), Membership::Voter)].into_iter().collect();
+        let change = Entry {
+            index: LogIndex(2),
+            term: Term(1),
+            payload: EntryBody::ClusterChange { cluster: without_c }.encode(),
+        };
+        msg(&mut c, &mut log, "a", ae(1, 0, 0, vec![noop_entry(1, 1), change], 1));
+        log.write_all();
+        c.handle(0, Input::Written, &mut log).unwrap();
+        assert!(!c.cluster().contains_key(&sid("c")), "the removal is in force on append");
+        c.handle(0, Input::Timer(Timer::Election), &mut log).unwrap();
+        assert_eq!(c.role(), &Role::PreVoteCandidate, "{:?}", case.bugs);
+        msg(&mut c, &mut log, "a", Message::PreVoteReply { term: Term(1), granted: true });
+        assert_eq!(c.role(), &case.role_after_grant, "{:?}", case.bugs);
+    }
+}

@@ -1364,3 +1364,29 @@ fn seeded_corruption_of_indexes() {
     assert_eq!(outcomes.get("CRC-32 collision"), None, "{outcomes:?}");
     assert!(errors.contains("checksum_error") && errors.contains("invalid_format"), "{errors:?}");
 }
+
+/// A partial snapshot's delete that an unlink error cuts short leaves it marked unfinished, whichever
+/// file fails: the marker goes last (it sorts first), so the next init ignores the directory instead of
+/// trusting a `snapshot.dat` whose fsync failed.
+#[test]
+fn a_delete_cut_short_leaves_a_partial_snapshot_marked() {
+    for failing in ["indexes", "snapshot.dat"] {
+        let mut fs = disk(1, false);
+        let dir = "s1/snapshots/0000000000000001_0000000000000010";
+        fs.mkdir_all(dir).unwrap();
+        for name in [UNFINISHED_MARKER, "indexes", "snapshot.dat"] {
+            put_file(&mut fs, &format!("{dir}/{name}"), b"x");
+        }
+        fs.inject_error(ErrorRule {
+            kind: Some(OpKind::Unlink),
+            path_glob: format!("{dir}/{failing}"),
+            error: ErrorKind::Io,
+            after_seq: 0,
+            times: 1,
+        });
+        assert!(raft_core::storage::snapshot::recursive_delete(&mut fs, dir).is_err(), "{failing}");
+        assert!(fs.exists(&format!("{dir}/{UNFINISHED_MARKER}")).unwrap(), "{failing}: the marker stays");
+        raft_core::storage::snapshot::recursive_delete(&mut fs, dir).unwrap();
+        assert!(!fs.exists(dir).unwrap(), "{failing}: the retry deletes it all");
+    }
+}

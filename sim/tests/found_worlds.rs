@@ -80,11 +80,12 @@ const FOUND: &[Found] = &[
     },
     Found {
         bug: Bug::WaitingLeaderTakesTerm,
-        story: "`sim hunt` seed 0, run 1713 (segment writer crashes, a member leaving): a leader whose WAL \
-                was down waited in `await_condition`, took a higher term from a pre-vote, and led in it \
-                once the WAL was back — while another member had won that term. raft-core's waiting \
-                leader steps down on a higher term",
-        checkers: &["election-safety"],
+        story: "`sim hunt` seed 0, run 13939 (a leader removing itself, its segment writer crashing, a 2 s \
+                log supervisor restart): the leader whose WAL was down waited in `await_condition`, took \
+                a higher term from a pre-vote, and led in it once the WAL was back, without the entries \
+                another leader had committed meanwhile. raft-core's waiting leader steps down on a higher \
+                term",
+        checkers: &["election-safety", "leader-completeness"],
         detail: "",
     },
     Found {
@@ -114,6 +115,25 @@ const FOUND: &[Found] = &[
                 their configuration, as Ra's leader does",
         checkers: &["converges"],
         detail: "0 leaders",
+    },
+    Found {
+        bug: Bug::RemovedCandidateCountsItself,
+        story: "`sim hunt` seed 11, run 8212 (two followers silent after lost replies, a leader removing \
+                itself, a power loss): the leader restarted with its removal uncommitted in its log, still \
+                took itself for a voter, and counted its own vote with one member's in the configuration \
+                that excludes it, while the other two members elected another leader in the same term. \
+                raft-core counts only the configuration's voters",
+        checkers: &["election-safety"],
+        detail: "",
+    },
+    Found {
+        bug: Bug::LeaderNoopDropped,
+        story: "`sim hunt` seed 0, run 1355 (segment writer crashes with an 8 s log supervisor restart): a \
+                leader elected while its WAL was down had its noop refused and never sent it again, so the \
+                term committed nothing — not even its predecessor's entries — once the workload stopped. \
+                raft-core appends the noop when the wait ends",
+        checkers: &["converges"],
+        detail: "applied different indexes",
     },
 ];
 

@@ -5,7 +5,7 @@
 //! fsynced segments whose directory was fsynced. In Ra the unlink itself is **not** followed by a WAL
 //! directory fsync, so after a power cut the WAL file may come back and be replayed and flushed a second
 //! time (the precondition of PR 589 fix 3); raft-core syncs the directory after the unlink (a crash just
-//! before that sync still replays the file), and `wal-unlink-no-dir-sync` restores Ra's code. Steps per `MemTables{ranges, wal_file}` (`ra-model.md` §5):
+//! before that sync still replays the file), and `wal-unlink-no-dir-sync` restores Ra's code. Steps per `MemTables{ranges, wal_file}` (docs/ra-design.md, the segment writer):
 //! 1. drop every table of uids that are not registered;
 //! 2. per registered uid, one step each: append its ranges to the highest existing segment (successors
 //!    when full; close = fsync), fsync the server directory;

@@ -260,13 +260,20 @@ pub(crate) fn sync_file(fs: &mut dyn FileSystem, path: &str) -> Result<(), FsErr
     closed
 }
 
-/// Ra's `ra_lib:recursive_delete`: unlinks a tree, no fsync. A missing path is fine.
+/// Ra's `ra_lib:recursive_delete`: unlinks a tree, no fsync. A missing path is fine. A directory's
+/// [`UNFINISHED_MARKER`] goes last: a delete cut short (an unlink's EIO, which restarts the server) must
+/// leave a partial snapshot still marked, or the next init trusts what a failed write left — here the
+/// marker went first (it sorts first), a failed write's `snapshot.dat` survived unmarked, init took it,
+/// the segments below it went, and a power cut then lost its unsynced data: the log began above the
+/// older snapshot (`node-boots`, found by `sim hunt`; Ra has no marker, so its order does not matter).
 pub fn recursive_delete(fs: &mut dyn FileSystem, path: &str) -> Result<(), FsError> {
     match fs.metadata(path) {
         Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
         Ok(m) if m.kind == vfs::FileKind::Dir => {
-            for name in fs.read_dir(path)? {
+            let mut names = fs.read_dir(path)?;
+            names.sort_by_key(|name| name == UNFINISHED_MARKER);
+            for name in names {
                 recursive_delete(fs, &join(path, &name))?;
             }
             fs.rmdir(path)

@@ -25,13 +25,14 @@
 //! This module owns the waits: entering them, which messages end them, their timeouts and the leader's
 //! transfer. What a server does with the message that ends a wait is its concern's module's business.
 
+use crate::bugs::Bug;
 use crate::consensus::RaftLog;
 use crate::storage::StorageError;
 use crate::types::LogIndex;
 
 use super::{
-    AWAIT_CONDITION_TIMEOUT_MS, Condition, Effect, LEADER_WAL_DOWN_TIMEOUT_MS, Message, PrevEntry, Role, Server,
-    ServerId, Timer,
+    AWAIT_CONDITION_TIMEOUT_MS, Condition, Effect, EntryBody, LEADER_WAL_DOWN_TIMEOUT_MS, Message, PrevEntry, Role,
+    Server, ServerId, Timer,
 };
 
 /// A server's wait.
@@ -184,12 +185,26 @@ impl Server {
         }
     }
 
-    /// A leader's wait ends in `leader`: its postponed snapshot retries run.
+    /// A leader's wait ends in `leader`: its postponed snapshot retries run, and a term still without an
+    /// entry of its own gets its noop now. Ra drops a noop the down WAL refused (`handle_leader({command,
+    /// Noop})` → `append_error_reply`, and nobody asked for it) and does not send it again: the term then
+    /// commits nothing — not even its predecessors' entries, which count only through an entry of the
+    /// current term — until a client's command arrives, and an idle group stays with members that applied
+    /// different indexes (`converges`, found by `sim hunt`). `leader-noop-dropped` restores Ra's.
     fn end_wait_as_leader(&mut self, log: &mut dyn RaftLog, fx: &mut Vec<Effect>) -> Result<(), StorageError> {
         let Some(awaiting) = self.awaiting.take() else { return Ok(()) };
         fx.push(Effect::CancelTimer(Timer::AwaitCondition));
         for peer in awaiting.postponed_retries {
             self.snapshot_retry(peer, log, fx)?;
+        }
+        let (last, last_term) = log.last_index_term();
+        if !self.cfg.bugs.has(Bug::LeaderNoopDropped)
+            && self.role == Role::Leader
+            && last_term < self.current_term
+            && log.can_write()
+            && self.leader_append(LogIndex(last.0 + 1), EntryBody::Noop.encode(), log, fx)?
+        {
+            self.pipeline(true, log, fx)?;
         }
         Ok(())
     }

@@ -133,7 +133,7 @@ impl Server {
         }
         let t = self.election_timer();
         fx.push(t);
-        if self.votes.len() >= self.quorum() {
+        if self.counted_votes() >= self.quorum() {
             self.start_election(log, fx)?;
         }
         Ok(())
@@ -249,11 +249,28 @@ impl Server {
             && self.cluster().contains_key(&from)
         {
             self.votes.insert(from);
-            if self.votes.len() >= self.quorum() {
+            if self.counted_votes() >= self.quorum() {
                 self.start_election(log, fx)?;
             }
         }
         Ok(())
+    }
+
+    /// The votes of this round that count towards `quorum()`: those of voters of the configuration in
+    /// force. Ra counts every grant and its own vote (`call_for_election` casts `VoteForSelf`;
+    /// `handle_pre_vote`/`handle_candidate` add one per grant and compare with `required_quorum`, which
+    /// counts only the configuration's voters) — so a server whose log removed it, which still takes
+    /// itself for a voter (`get_membership` keeps the last known standing), counts itself towards a
+    /// quorum it is not part of. Restarted with its removal uncommitted in its log, such a server won a
+    /// term with one member's vote while the other two members elected another leader in the same term
+    /// (`election-safety`, found by `sim hunt`). Raft counts only configuration members' votes (thesis
+    /// §4.1); `removed-candidate-counts-itself` restores Ra's count.
+    fn counted_votes(&self) -> usize {
+        if self.cfg.bugs.has(Bug::RemovedCandidateCountsItself) {
+            return self.votes.len();
+        }
+        let cluster = self.cluster();
+        self.votes.iter().filter(|v| cluster.get(*v).is_some_and(|m| m.is_voter())).count()
     }
 
     /// Whether a (pre-)vote request from `from` is ignored because `from` is not in this server's
@@ -321,7 +338,7 @@ impl Server {
         }
         if self.role == Role::Candidate && term == self.current_term && granted && self.cluster().contains_key(&from) {
             self.votes.insert(from);
-            if self.votes.len() >= self.quorum() {
+            if self.counted_votes() >= self.quorum() {
                 self.become_leader(log, fx)?;
             }
         }
@@ -344,7 +361,7 @@ impl Server {
         }
         let t = self.election_timer();
         fx.push(t);
-        if self.votes.len() >= self.quorum() {
+        if self.counted_votes() >= self.quorum() {
             // A single-member cluster.
             self.become_leader(log, fx)?;
         }

@@ -12,15 +12,15 @@
 //!   (`pre_append_log_follower`).
 //! - Apply: a cluster change re-enables changes (and is adopted if newer: recovery); so does the noop of
 //!   the current term. Recovery scans the uncommitted tail for changes (`cluster_scan_fun`).
-//! - Quorums (`required_quorum`, `match_indexes`): the voters of the current cluster. Ra counts the
-//!   leader's own written index even when it is not a voter of the cluster it leads; here it does not
-//!   (`removed-leader-counts-itself` restores Ra's rule, a gap found by swarm).
+//! - Quorums: a vote counts if it is a voter's of the current cluster (`required_quorum`); a commit is
+//!   Ra's `agreed_commit` over `match_indexes` — the leader's own written index and each voter peer's
+//!   match index, the (n/2+1)-th highest of those n. For a leader that removed itself that is one more
+//!   than half of the list it is in, which still needs a majority of the new configuration's voters.
 //! - A non-voter never starts an election and ignores vote and pre-vote requests.
 //!
 //! Departure: Ra matches a member's standing by its uid too (a server deleted and re-created under the
 //! same name is another member); members here are never re-created, so the name identifies them.
 
-use crate::bugs::Bug;
 use crate::consensus::RaftLog;
 use crate::storage::StorageError;
 use crate::types::{LogIndex, Term};
@@ -96,13 +96,10 @@ impl Server {
         self.cluster.cluster.keys().filter(|m| **m != self.cfg.id).cloned().collect()
     }
 
-    /// Ra's `match_indexes`: the match index of each voter peer, and the leader's last written index —
-    /// only while the leader is a voter of the configuration it leads (`removed-leader-counts-itself`
-    /// restores Ra's, which counts it always).
+    /// Ra's `match_indexes`: the leader's last written index, and the match index of each voter peer —
+    /// the leader's own counts even when the configuration it leads no longer holds it.
     pub(super) fn match_indexes(&self, log: &dyn RaftLog) -> Vec<LogIndex> {
-        let counts_itself = self.cfg.bugs.has(Bug::RemovedLeaderCountsItself)
-            || self.cluster.cluster.get(&self.cfg.id).is_some_and(|m| m.is_voter());
-        let mut indexes = if counts_itself { vec![log.last_written().0] } else { Vec::new() };
+        let mut indexes = vec![log.last_written().0];
         for (id, m) in &self.cluster.cluster {
             if *id != self.cfg.id && m.is_voter() {
                 indexes.push(self.peers.get(id).map_or(LogIndex(0), |p| p.match_index));

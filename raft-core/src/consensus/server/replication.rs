@@ -225,13 +225,18 @@ impl Server {
             return Ok(());
         }
         for e in remaining {
-            if e.index <= self.commit_index && self.term_in_range(e.index, log)?.is_some() {
-                // A leader never overwrites a committed entry; a message that would is refused (Ra
-                // asserts; the log-matching checker, not a panic, reports such a leader).
+            if e.index <= self.last_applied && self.term_in_range(e.index, log)?.is_some() {
+                // A leader never overwrites an applied entry; a message that would is refused (Ra asserts
+                // `FstIdx >= LastApplied`; the log-matching checker, not a panic, reports such a leader).
+                // Not the commit index: Ra raises it to the leader's before the write, even over
+                // entries of an older term this append replaces — and when the WAL was down then, the
+                // resent append must still overwrite them (refusing it had the leader and follower
+                // trade the same two failures every millisecond for good: `converges`, found by
+                // `sim hunt`).
                 let msg = Message::AppendEntriesReply {
                     term: self.current_term,
                     success: false,
-                    next_index: LogIndex(self.commit_index.0.saturating_add(1)),
+                    next_index: LogIndex(self.last_applied.0.saturating_add(1)),
                     last_index: log.last_written().0,
                     last_term: log.last_written().1,
                 };
@@ -495,9 +500,13 @@ impl Server {
         if self.role != Role::Leader {
             return Ok(());
         }
+        // Ra's `agreed_commit`: of the n indexes `match_indexes` lists, the (n/2+1)-th highest. With the
+        // leader a voter, n is the configuration's voters and that is a quorum of them; a leader that
+        // removed itself is one index more, and the rule still needs a majority of the voters (⌊(v+1)/2⌋
+        // of v voters besides itself, which overlaps every election quorum of ⌊v/2⌋+1).
         let mut written = self.match_indexes(log);
         written.sort_unstable_by(|a, b| b.cmp(a));
-        let Some(&candidate) = written.get(self.quorum() - 1) else { return Ok(()) };
+        let Some(&candidate) = written.get(written.len() / 2) else { return Ok(()) };
         if candidate > self.commit_index && log.term_at(candidate)? == Some(self.current_term) {
             self.commit_index = candidate;
             self.apply(log, fx, true)?;
