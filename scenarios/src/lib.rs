@@ -6,6 +6,18 @@
 //! another machine, shrunk by deleting entries, and read by a reviewer. Nothing here knows the engine,
 //! so the names of filesystem calls and crash models are strings the engine resolves (an unknown name
 //! is the engine's typed error, never a silent no-op).
+//!
+//! ```
+//! // A named scenario's world for seed 3, and swarm's random world for seed 3: plain values.
+//! let scenario = scenarios::find("recovery/config-dir-entry-lost").expect("in the catalogue");
+//! let world = scenario.world(3);
+//! assert!(scenario.targets.contains(&"config-no-dir-sync"));
+//! assert_eq!(scenarios::swarm(3), scenarios::swarm(3), "one seed, one world");
+//! // A world is what a seed file stores.
+//! let json = serde_json::to_string(&world).unwrap();
+//! let back: scenarios::WorldSpec = serde_json::from_str(&json).unwrap();
+//! assert_eq!(back, world);
+//! ```
 
 mod catalogue;
 mod fault;

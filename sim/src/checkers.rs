@@ -1,4 +1,4 @@
-//! The run's checkers, named as in `harness.md`: each violation names its checker, the node, the
+//! The run's checkers, described in `docs/checkers.md`: each violation names its checker, the node, the
 //! simulated time and the trace lines that led to it.
 //!
 //! Why here and not in raft-core: a checker judges the system from outside, from what any observer
@@ -17,7 +17,7 @@ use raft_core::storage::shared::Directory;
 use raft_core::{LogIndex, Seq, Term};
 use vfs::FileSystem;
 
-/// Every checker's name, in the order of `harness.md`.
+/// Every checker's name, in the order `docs/checkers.md` gives them.
 pub const CHECKERS: [&str; 16] = [
     "election-safety",
     "log-matching",
@@ -33,7 +33,7 @@ pub const CHECKERS: [&str; 16] = [
     "node-boots",
     "converges",
     "lagging-follower-caught-up",
-    // Not a property of `harness.md` but an observation: a storage call failed on a running node.
+    // Not a property of the design but an observation: a storage call failed on a running node.
     "storage-error",
     // What a recovered log holds, against what its member wrote.
     "log-shape",

@@ -163,3 +163,23 @@ fn what_grows_with_the_run_is_bounded_jointly() {
         &["client operations", "86401000 is outside 0..=10000000"],
     );
 }
+
+#[test]
+fn list_knobs_shows_every_range_that_refuses() {
+    // What `sim list knobs` says is accepted is what `--set` accepts: each knob's upper end is taken and
+    // one above it refused (the lower end can depend on other knobs, so the upper is the one tested).
+    let (code, out, err) = sim(&["list", "knobs"]);
+    assert_eq!(code, 0, "{err}");
+    let world = scenarios::swarm(0);
+    for (knob, min, max) in sim::world::knob_ranges(&world) {
+        let line = out.lines().find(|l| l.split_whitespace().next() == Some(knob));
+        let line = line.unwrap_or_else(|| panic!("{knob} missing from `sim list knobs`:\n{out}"));
+        assert!(line.contains(&format!("{min}..={max}")), "{line}");
+        let above = format!("{knob}={}", max.saturating_add(1));
+        if max < u64::MAX {
+            let (code, _, err) = sim(&["run", "--scenario", "swarm", "--seed", "0", "--set", &above]);
+            assert_eq!(code, 2, "{above}: {err}");
+            assert!(err.contains(knob), "{above}: {err}");
+        }
+    }
+}

@@ -1,4 +1,4 @@
-//! One test (or more) per durability rule of `design/vfs-model.md`: what makes data, sizes and names
+//! One test (or more) per durability rule of `docs/filesystem-model.md`: what makes data, sizes and names
 //! durable, what a process crash keeps, what each crash model may lose.
 
 mod common;

@@ -135,7 +135,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let _ = std::fs::remove_dir_all(&dir);
     let document = format!(
         "# Benchmarks\n\n\
-         Written by `cargo xtask bench --reps {reps}`; do not edit by hand. Every figure is a median over the \
+         Written by `cargo xtask bench --reps {reps}`; do not edit by hand above the line that starts the \
+         hand-kept part (\"Measured by scripts\", at the end). Every figure is a median over the \
          repetitions with (min–max), from a release build.\n\n\
          - date: {}\n- machine: {}\n- toolchain: {}\n- commands: {}\n\n{}",
         command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
@@ -144,8 +145,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         commands.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
         sections.join("\n")
     );
-    std::fs::write(workspace_root().join("BENCHMARKS.md"), document)
-        .map_err(|e| format!("write BENCHMARKS.md: {e}"))?;
+    let path = workspace_root().join("BENCHMARKS.md");
+    let kept = kept_part(&std::fs::read_to_string(&path).unwrap_or_default());
+    std::fs::write(&path, format!("{document}{kept}")).map_err(|e| format!("write BENCHMARKS.md: {e}"))?;
     println!("wrote BENCHMARKS.md");
     Ok(())
 }
@@ -304,4 +306,14 @@ fn machine() -> String {
         .find_map(|l| l.strip_prefix("MemTotal:").map(|v| v.trim().to_string()))
         .unwrap_or_default();
     format!("{model}, {cores} cores, {memory} RAM, Linux {}", kernel.trim())
+}
+
+/// The line that starts BENCHMARKS.md's hand-kept part: measurements the scripts each section names
+/// make (the switch tables, sweeps, shrinks, hunts), which `bench` keeps as they are when it rewrites
+/// the rest.
+const KEPT_MARKER: &str = "<!-- kept by cargo xtask bench: measured by the scripts each section names -->";
+
+/// The hand-kept part of an existing BENCHMARKS.md, from its marker line to the end ("" if none).
+fn kept_part(existing: &str) -> String {
+    existing.find(KEPT_MARKER).map(|at| format!("\n{}", &existing[at..])).unwrap_or_default()
 }

@@ -6,6 +6,7 @@
 //!   docs, no `Default` on configs); also runs as a test under `cargo test`;
 //! - `bench`: release-build benchmarks, written to `BENCHMARKS.md`;
 //! - `regress`: replays every seed file in `seeds/` (`sim replay --check`); part of `ci`;
+//! - `readme`: runs every command README.md shows and checks its exit code; part of `ci`;
 //! - `fuzz`: `sim fuzz` over every target, longer than CI runs it;
 //! - `scale`: swarm with no switch and `--determinism` over many seeds, sharded over GNU parallel;
 //!   written to `bench/scale.json`, which `bench` renders;
@@ -22,18 +23,20 @@ mod bench_hunt;
 mod bench_page;
 mod bench_soak;
 mod mutants;
+mod readme;
 mod scale;
 mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-const USAGE: &str = "usage: cargo xtask <ci|tidy|bench|regress|fuzz|scale|mutants>
+const USAGE: &str = "usage: cargo xtask <ci|tidy|bench|regress|readme|fuzz|scale|mutants>
 
-  ci      fmt --check, clippy -D warnings, tests, docs -D warnings, regress (what CI runs)
+  ci      fmt --check, clippy -D warnings, tests, docs -D warnings, regress, readme (what CI runs)
   tidy    mechanical project rules (also runs inside `cargo test`)
   bench   release benchmarks; writes BENCHMARKS.md
   regress replays every seed file in seeds/ and checks what each expects
+  readme  runs every command README.md shows and checks each exit code
   fuzz    sim fuzz over every target for longer than CI [--cases N] [--world-cases N] [--seed S]
   scale   swarm 0..100000 with no switch and --determinism 0..10000, over GNU parallel; writes
           bench/scale.json [--swarm-seeds N] [--determinism-seeds N]
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         Some("tidy") => run_tidy(),
         Some("bench") => bench::run(&args[1..]),
         Some("regress") => regress(),
+        Some("readme") => readme::run(),
         Some("fuzz") => scale::fuzz(&args[1..]),
         Some("scale") => scale::scale(&args[1..]),
         Some("mutants") => mutants::run(&args[1..]),
@@ -90,6 +94,7 @@ fn ci() -> Result<(), String> {
     run("cargo", &["test", "--workspace", "--locked"], &[])?;
     run("cargo", &["doc", "--workspace", "--no-deps", "--locked"], &[("RUSTDOCFLAGS", "-D warnings")])?;
     regress()?;
+    readme::run()?;
     println!("xtask ci: all steps passed in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
 }

@@ -104,7 +104,101 @@ pub(crate) fn check_workspace(root: &Path) -> Vec<Problem> {
         let source = read(&path);
         problems.extend(check_file(&relative, &source));
     }
+    problems.extend(check_docs(root));
     problems
+}
+
+/// The Markdown files a user reads: the top level's and those of `docs/`, `seeds/` and `mutants/`.
+const DOC_FOLDERS: [&str; 5] = ["", "docs", "seeds", "seeds/open", "mutants"];
+
+/// Every user doc stands alone: each relative link names a file or folder inside the repository (a
+/// clone has nothing beside it), and no issue number appears (they mean nothing to a user).
+fn check_docs(root: &Path) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for folder in DOC_FOLDERS {
+        let Ok(entries) = std::fs::read_dir(root.join(folder)) else { continue };
+        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        paths.sort();
+        for path in paths.into_iter().filter(|p| p.extension().is_some_and(|x| x == "md")) {
+            let relative = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+            let text = read(&path);
+            let dir = path.parent().unwrap_or(root);
+            for (k, line) in text.lines().enumerate() {
+                let mut add = |message: String| problems.push(Problem { file: relative.clone(), line: k + 1, message });
+                for target in link_targets(line) {
+                    if let Some(problem) = link_problem(root, dir, target) {
+                        add(problem);
+                    }
+                }
+                if let Some(at) = issue_number(line) {
+                    add(format!("`{at}`: an issue number in a user doc (say what it is instead)"));
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// The targets of the Markdown links and images on a line (`[text](target)`).
+fn link_targets(line: &str) -> Vec<&str> {
+    let mut targets = Vec::new();
+    let mut rest = line;
+    while let Some(at) = rest.find("](") {
+        let after = &rest[at + 2..];
+        let Some(end) = after.find(')') else { break };
+        targets.push(after[..end].split_whitespace().next().unwrap_or(""));
+        rest = &after[end..];
+    }
+    targets
+}
+
+/// Why a link target is not allowed: outside the repository, or naming nothing in it.
+fn link_problem(root: &Path, dir: &Path, target: &str) -> Option<String> {
+    if target.is_empty() || target.starts_with('#') || target.contains("://") || target.starts_with("mailto:") {
+        return None;
+    }
+    let path = target.split('#').next().unwrap_or(target);
+    let resolved = normalize(&dir.join(path));
+    if !resolved.starts_with(normalize(root)) {
+        return Some(format!("link `{target}` leaves the repository"));
+    }
+    if !resolved.exists() {
+        return Some(format!("link `{target}` names nothing in the repository"));
+    }
+    None
+}
+
+/// `path` with `.` and `..` components resolved lexically.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// "issue 12", "issues 6, 7", "issue #12": the first on the line, if any.
+fn issue_number(line: &str) -> Option<&str> {
+    let lower = line.to_ascii_lowercase();
+    for word in ["issue ", "issues ", "issue #"] {
+        let mut from = 0;
+        while let Some(at) = lower[from..].find(word) {
+            let start = from + at;
+            let after = &line[start + word.len()..];
+            if after.starts_with(|c: char| c.is_ascii_digit()) {
+                let digits = after.find(|c: char| !c.is_ascii_digit()).unwrap_or(after.len());
+                return Some(&line[start..start + word.len() + digits]);
+            }
+            from = start + word.len();
+        }
+    }
+    None
 }
 
 fn read(path: &Path) -> String {
@@ -237,6 +331,28 @@ mod tests {
         let problems = check_workspace(&crate::workspace_root());
         let listing: Vec<String> = problems.iter().map(ToString::to_string).collect();
         assert!(problems.is_empty(), "tidy problems:\n{}", listing.join("\n"));
+    }
+
+    #[test]
+    fn user_docs_link_inside_the_repository_and_name_no_issue_numbers() {
+        let root = crate::workspace_root();
+        let docs = root.join("docs");
+        let cases: [(&str, bool); 7] = [
+            ("../README.md", true),
+            ("../README.md#the-two-commands", true),
+            ("https://github.com/rabbitmq/ra", true),
+            ("#exit-codes", true),
+            ("../../shared/design/harness.md", false),
+            ("missing.md", false),
+            ("../seeds/", true),
+        ];
+        for (target, ok) in cases {
+            assert_eq!(link_problem(&root, &docs, target).is_none(), ok, "{target}");
+        }
+        assert_eq!(link_targets("see [a](x.md) and ![b](y.png \"t\")"), ["x.md", "y.png"]);
+        assert_eq!(issue_number("built (issue 23): the search"), Some("issue 23"));
+        assert_eq!(issue_number("Issues 6, 7"), Some("Issues 6"));
+        assert_eq!(issue_number("an issue with the disk"), None);
     }
 
     #[test]

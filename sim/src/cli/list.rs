@@ -1,4 +1,4 @@
-//! `sim list scenarios|bugs|checkers|faults`.
+//! `sim list scenarios|bugs|checkers|faults|knobs`.
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods, clippy::disallowed_types)]
 
 use clap::ValueEnum;
@@ -10,6 +10,7 @@ pub(crate) enum ListWhat {
     Bugs,
     Checkers,
     Faults,
+    Knobs,
 }
 
 pub(crate) fn list(what: ListWhat) -> u8 {
@@ -46,6 +47,20 @@ pub(crate) fn list(what: ListWhat) -> u8 {
                 }
             }
         }
+        ListWhat::Knobs => {
+            let spec = scenarios::swarm(0);
+            println!("knob (--set KNOB=VALUE), its value in swarm seed 0's world, the accepted range, why");
+            for k in sim::world::knob_table(&spec) {
+                let range = format!("{}..={}", k.min, k.max);
+                println!("{:<28} {:>10}  {range:<20} {}", k.knob, k.value, k.why);
+            }
+            let model = serde_json::to_string(&spec.crash_model).unwrap_or_default();
+            println!("{:<28} {:>10}  one of {CRASH_MODELS}", "crash_model", model.trim_matches('"'));
+            println!("fault_plan: a list of planned faults (see docs/seed-files.md)");
+        }
     }
     0
 }
+
+/// The crash models a world may name.
+const CRASH_MODELS: &str = "no_loss, lose_unsynced, pessimistic, ext4_ordered, unsynced_garbage, corrupting";

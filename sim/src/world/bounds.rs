@@ -259,6 +259,31 @@ pub fn knob_ranges(s: &WorldSpec) -> Vec<(&'static str, u64, u64)> {
     BOUNDS.iter().filter(|b| !b.knob.contains(' ')).map(|b| (b.knob, (b.min)(s), b.max)).collect()
 }
 
+/// Every bounded knob with its value in `s`, its accepted range there and why the range is what it is
+/// (`sim list knobs`).
+pub fn knob_table(s: &WorldSpec) -> Vec<KnobRange> {
+    BOUNDS
+        .iter()
+        .filter(|b| !b.knob.contains(' '))
+        .map(|b| KnobRange { knob: b.knob, value: b.value.of(s), min: (b.min)(s), max: b.max, why: b.why })
+        .collect()
+}
+
+/// One row of [`knob_table`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnobRange {
+    /// The knob, as a seed file's `world` and `--set` name it.
+    pub knob: &'static str,
+    /// Its value in the world asked about.
+    pub value: u64,
+    /// The smallest value accepted (it can depend on other knobs).
+    pub min: u64,
+    /// The largest value accepted.
+    pub max: u64,
+    /// Where the range comes from.
+    pub why: &'static str,
+}
+
 /// The first knob outside its range, as one line.
 pub(super) fn check_knobs(s: &WorldSpec) -> Result<(), String> {
     for b in &BOUNDS {

@@ -53,7 +53,7 @@ mod server;
 mod supervision;
 mod timeline;
 
-pub use bounds::knob_ranges;
+pub use bounds::{KnobRange, knob_ranges, knob_table};
 pub use config::{WorldConfig, crash_model};
 pub use outcome::{COVERAGE_MARKS, FiredCut, Outcome, RunResult, missed_marks};
 pub use timeline::{Arrow, Fate, Lane, LaneRole, LineMeta, MAX_MESSAGES, MAX_STATES, Span, StateSample, Timeline};

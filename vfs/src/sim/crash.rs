@@ -19,7 +19,7 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// How a power cut treats unsynced state (vfs-model.md, "Crash models").
+/// How a power cut treats unsynced state (docs/filesystem-model.md, "Crash models").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CrashModel {

@@ -105,7 +105,7 @@ pub struct ErrorRule {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct MediaFaultId(pub u64);
 
-/// The media fault classes of vfs-model.md.
+/// The media fault classes of docs/filesystem-model.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MediaFaultKind {

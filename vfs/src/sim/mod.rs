@@ -7,7 +7,7 @@
 //! the durable entries with the pending entry operations applied, except for operations a failed
 //! directory fsync forgot. `check_invariants` verifies all of this and the tests call it after every step.
 //!
-//! Durability rules (vfs-model.md): data and size changes become durable by `fsync`/`fdatasync` of the
+//! Durability rules (docs/filesystem-model.md): data and size changes become durable by `fsync`/`fdatasync` of the
 //! file; a name becomes durable only by `fsync` of its directory (committing an entry operation also
 //! commits the earlier entry operations on the same inodes, and both halves of a rename, so a file is
 //! never durable in two places); `sync` makes everything durable. A process crash closes every handle
