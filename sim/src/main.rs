@@ -26,15 +26,16 @@ use cli::sweep::SweepArgs;
 const EXIT_CODES: &str = "\
 Exit codes:
   0   every run passed
+  1   `replay --check`: a file's outcome or checker differs from what it expects; `fuzz`: a case failed
+  2   a usage error (unknown scenario or bug, bad --seeds or --shard, unreadable seed file, `merge` of files
+      that are not the shards of one exploration, …)
+  3   `check-history`: undecided within its time budget
   10  a safety or correctness violation (election-safety, log-matching, linearizability, commit-durability, …)
   11  a liveness violation (converges, lagging-follower-caught-up)
   12  a node failed to boot or recover (node-boots, registered-implies-config)
   13  the system under test panicked
   14  `explore --determinism`: a seed ran twice gave two different runs
-  2   a usage error (unknown scenario or bug, bad --seeds or --shard, unreadable seed file, `merge` of files
-      that are not the shards of one exploration, …)
   130 interrupted (Ctrl-C) before any failure
-  1   `replay --check`: a file's outcome or checker differs from what it expects
 `merge` exits with the code of the first failing seed of its files (0 if none failed), as `explore` over the
 whole range would have.";
 
@@ -48,7 +49,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Lists the named scenarios, the bug switches or the checkers.
+    /// Lists the named scenarios, the bug switches, the checkers, the fault classes or the knobs of a world.
     List {
         /// What to list.
         what: ListWhat,
