@@ -1035,3 +1035,22 @@ fn a_drained_reply_for_another_wal_process_is_ignored() {
     n.finish_recovery();
     assert_eq!(n.wal.phase(), &raft_core::storage::wal::WalPhase::Running);
 }
+
+/// Ra's WAL answers `last_writer_seq` between batches, after the batch it arrived with was synced; a
+/// server's log init that asks while a batch is in flight must not take the batch's entries as written
+/// (a power cut before the sync would lose entries the server had counted).
+#[test]
+fn last_writer_seq_counts_only_synced_batches() {
+    let mut n = node(1, 1 << 20);
+    let mut w = Writer::start(&mut n, "s1", 1);
+    w.write_range(&mut n, 1, 10, 1);
+    n.run();
+    w.write_range(&mut n, 11, 12, 1);
+    // The two appends are taken into the batch; its write and sync are still to come.
+    assert!(n.step() && n.step());
+    assert_eq!(n.written(ProcessId(1)), seq(1, 10));
+    assert_eq!(n.wal.last_writer_seq(&w.uid), Some(WriterSeq::InSeq(LogIndex(10))), "the batch is unsynced");
+    n.run();
+    assert_eq!(n.written(ProcessId(1)), seq(1, 12));
+    assert_eq!(n.wal.last_writer_seq(&w.uid), Some(WriterSeq::InSeq(LogIndex(12))));
+}

@@ -276,3 +276,53 @@ fn normalisation_fills_in_dropped_entries_and_per_inode_order() {
     fs.crash_with(&sparse).unwrap();
     assert_eq!(fs.tree().keys().collect::<Vec<_>>(), vec!["y"]);
 }
+
+/// Decisions replayed on another state may hold garbage their model does not admit there: garbage in a
+/// sector that holds synced data under `UnsyncedGarbage`, any garbage under a model without it. They are
+/// refused (the caller lets the model choose instead), so a replay can never damage more than the model
+/// allows; `Corrupting` takes them.
+#[test]
+fn replayed_garbage_is_refused_where_the_model_admits_none() {
+    // Sector 0 holds 100 synced bytes; an unsynced write covers sectors 0 and 1.
+    let build = || {
+        let (mut fs, fd) = empty_file();
+        fs.append(fd, &[1; 100]).unwrap();
+        fs.fsync(fd).unwrap();
+        fs.pwrite(fd, 0, &[2; 1024]).unwrap();
+        fs
+    };
+    let fs = build();
+    // The enumerator's one garbage image (a tear whose first lost sector, 1, is garbage), and the same
+    // garbage moved to sector 0, which the write touched too.
+    let torn = fs
+        .enumerate_crash_images(CrashModel::Corrupting)
+        .into_iter()
+        .find(|i| i.label.ends_with("garbage"))
+        .expect("a torn image with garbage")
+        .decisions;
+    let garbage_in = |sector: u64| -> CrashDecisions {
+        let mut decisions = torn.clone();
+        for f in &mut decisions.files {
+            f.sectors.retain(|s| matches!(s.version, vfs::SectorVersion::Garbage(_)));
+            for s in &mut f.sectors {
+                s.sector = sector;
+            }
+        }
+        decisions
+    };
+    let cases = [
+        (0, CrashModel::UnsyncedGarbage, false),
+        (1, CrashModel::UnsyncedGarbage, true),
+        (1, CrashModel::Pessimistic, false),
+        (0, CrashModel::Corrupting, true),
+    ];
+    for (sector, model, admitted) in cases {
+        let mut decisions = garbage_in(sector);
+        decisions.model = model;
+        let result = build().crash_with(&decisions);
+        assert_eq!(result.is_ok(), admitted, "garbage in sector {sector} under {model:?}: {result:?}");
+        if !admitted {
+            assert!(matches!(result, Err(DecisionError::GarbageNotAdmitted { sector: s, .. }) if s == sector));
+        }
+    }
+}

@@ -119,6 +119,8 @@ struct Batch {
     writes: u64,
     /// Per process, its batch writers oldest first (a term or table change starts a new one).
     waiting: BTreeMap<ProcessId, Vec<BatchWriter>>,
+    /// Each writer's sequence as it stood before its first write in this batch (`None`: untracked).
+    before: BTreeMap<Uid, Option<WriterSeq>>,
 }
 
 #[derive(Debug, Clone)]
@@ -206,9 +208,16 @@ impl Wal {
         self.stats
     }
 
-    /// Ra's `last_writer_seq`: the WAL's tracked last index for `uid`.
+    /// Ra's `last_writer_seq`: the WAL's tracked last index for `uid` — as of the last batch made
+    /// durable. Ra's WAL answers the call between batches, after the batch it came in with was written and
+    /// synced; a reader here asks at any moment, so a batch still in flight (a slow fsync) must not count:
+    /// a server restarted then took an unsynced entry as written, counted it towards a commit, and a power
+    /// cut lost it (`written-survives`, found by `sim hunt`).
     pub fn last_writer_seq(&self, uid: &Uid) -> Option<WriterSeq> {
-        self.writers.get(uid).copied()
+        match self.batch.before.get(uid) {
+            Some(before) => *before,
+            None => self.writers.get(uid).copied(),
+        }
     }
 
     /// The current file's path.
@@ -376,6 +385,10 @@ impl Wal {
                     smallest_live: smallest,
                 });
             }
+        }
+        if !self.batch.before.contains_key(&a.uid) {
+            let before = self.writers.get(&a.uid).copied();
+            self.batch.before.insert(a.uid.clone(), before);
         }
         self.writers.insert(a.uid, WriterSeq::InSeq(a.index));
         Ok(())

@@ -76,7 +76,8 @@ impl CrashModel {
 /// The complete choice a power cut made; [`SimFs::crash_with`] replays it exactly.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct CrashDecisions {
-    /// The model the choice was made under (informational on replay).
+    /// The model the choice was made under. On replay it bounds the garbage the decisions may hold
+    /// ([`DecisionError::GarbageNotAdmitted`]); the rest is as recorded.
     pub model: CrashModel,
     /// One entry per file that had pending data operations; a file left out keeps its durable image.
     pub files: Vec<FileDecision>,
@@ -160,6 +161,15 @@ pub enum DecisionError {
     UnknownEntryOp {
         /// The sequence number given.
         seq: u64,
+    },
+    /// The decisions put garbage in a sector their model does not let a power cut damage: any sector
+    /// under a model without garbage, one holding synced data under `UnsyncedGarbage`. Decisions recorded
+    /// in one run and replayed on another state (a fuzzer's mutant) can do that; the model chooses afresh.
+    GarbageNotAdmitted {
+        /// The inode.
+        ino: u64,
+        /// The sector.
+        sector: u64,
     },
 }
 
@@ -532,6 +542,16 @@ impl SimFs {
                     && !versions.iter().any(|(_, v)| *v == seq)
                 {
                     return Err(bad);
+                }
+                if let SectorVersion::Garbage(_) = sd.version {
+                    let admitted = match decisions.model {
+                        CrashModel::Corrupting => true,
+                        CrashModel::UnsyncedGarbage => h.holds_no_synced_data(sd.sector, self.config.sector_size),
+                        _ => false,
+                    };
+                    if !admitted {
+                        return Err(DecisionError::GarbageNotAdmitted { ino: fd.ino, sector: sd.sector });
+                    }
                 }
             }
             files.push(FileDecision { ino: fd.ino, path: self.inode_path(fd.ino), size_after: fd.size_after, sectors });
