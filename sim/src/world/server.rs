@@ -272,6 +272,16 @@ impl World {
         let m = &mut n.members[g];
         let uid = m.uid.clone();
         let result: Result<Option<Accepted>, StorageError> = (|| {
+            // Ra installs at the last chunk within the same step, so a duplicate of the first chunk finds a
+            // follower whose applied index is the snapshot's and is declined. Here the install reaches the
+            // server as a later input: a first chunk of the snapshot the log already holds arriving in
+            // between must not begin an accept, which would mark and truncate the installed snapshot's
+            // own directory (found by `sim hunt`: a duplicated chunk and a power cut left no snapshot
+            // at all, `node-boots`).
+            let installed = m.host.as_ref().and_then(|h| h.log.snapshot()).is_some_and(|s| s.index >= meta.index);
+            if chunk == 0 && installed {
+                return Ok(None);
+            }
             if chunk == 0 {
                 if let Some(old) = m.accept.take() {
                     old.abort(&mut n.fs)?;

@@ -76,8 +76,8 @@ impl CrashModel {
 /// The complete choice a power cut made; [`SimFs::crash_with`] replays it exactly.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct CrashDecisions {
-    /// The model the choice was made under. On replay it bounds the garbage the decisions may hold
-    /// ([`DecisionError::GarbageNotAdmitted`]); the rest is as recorded.
+    /// The model the choice was made under. On replay it bounds the damage the decisions may do
+    /// ([`DecisionError::NotAdmitted`]).
     pub model: CrashModel,
     /// One entry per file that had pending data operations; a file left out keeps its durable image.
     pub files: Vec<FileDecision>,
@@ -162,14 +162,13 @@ pub enum DecisionError {
         /// The sequence number given.
         seq: u64,
     },
-    /// The decisions put garbage in a sector their model does not let a power cut damage: any sector
-    /// under a model without garbage, one holding synced data under `UnsyncedGarbage`. Decisions recorded
-    /// in one run and replayed on another state (a fuzzer's mutant) can do that; the model chooses afresh.
-    GarbageNotAdmitted {
-        /// The inode.
-        ino: u64,
-        /// The sector.
-        sector: u64,
+    /// The decisions fit the pending state but put garbage where their model puts none: anywhere under a
+    /// model without garbage, in a sector holding synced data under `UnsyncedGarbage` — damage to what an
+    /// fsync made durable, which no software survives. Decisions recorded on one state and replayed on
+    /// another (a search's mutant) can do that; the caller lets the model choose instead.
+    NotAdmitted {
+        /// The model the decisions name.
+        model: CrashModel,
     },
 }
 
@@ -543,16 +542,6 @@ impl SimFs {
                 {
                     return Err(bad);
                 }
-                if let SectorVersion::Garbage(_) = sd.version {
-                    let admitted = match decisions.model {
-                        CrashModel::Corrupting => true,
-                        CrashModel::UnsyncedGarbage => h.holds_no_synced_data(sd.sector, self.config.sector_size),
-                        _ => false,
-                    };
-                    if !admitted {
-                        return Err(DecisionError::GarbageNotAdmitted { ino: fd.ino, sector: sd.sector });
-                    }
-                }
             }
             files.push(FileDecision { ino: fd.ino, path: self.inode_path(fd.ino), size_after: fd.size_after, sectors });
         }
@@ -577,10 +566,15 @@ impl SimFs {
     }
 
     /// Power loss with given decisions (replay). On success returns the normalised decisions applied;
-    /// on mismatch nothing changes.
+    /// on mismatch — decisions that do not fit the pending state, or damage more than their model may
+    /// ([`DecisionError::NotAdmitted`]) — nothing changes.
     pub fn crash_with(&mut self, decisions: &CrashDecisions) -> Result<CrashDecisions, DecisionError> {
         let histories = self.histories();
-        self.apply_crash(decisions.clone(), &histories)
+        let normalized = self.normalize_with(decisions.clone(), &histories)?;
+        if !self.admits(&normalized, &histories) {
+            return Err(DecisionError::NotAdmitted { model: decisions.model });
+        }
+        self.apply_crash(normalized, &histories)
     }
 
     fn apply_crash(

@@ -182,6 +182,21 @@ impl SimFs {
         CrashDecisions { model, files, entries }
     }
 
+    /// Whether replayed `decisions` (normalised) damage no more than their model may: garbage only where
+    /// the model puts it (`Corrupting` anywhere, `UnsyncedGarbage` only in sectors holding no synced data,
+    /// the others nowhere). Which pending operations they keep is not checked against the model: a sweep's
+    /// images are chosen under the sweep's model (pessimistic by default) and replayed in worlds that name
+    /// another, and shrunk images keep less than their model chose — both on purpose.
+    pub(crate) fn admits(&self, decisions: &CrashDecisions, histories: &BTreeMap<Ino, History>) -> bool {
+        match decisions.model {
+            CrashModel::Corrupting => true,
+            CrashModel::UnsyncedGarbage => garbage_only_unsynced(decisions, histories, self.config.sector_size),
+            CrashModel::NoLoss | CrashModel::LoseUnsynced | CrashModel::Pessimistic | CrashModel::Ext4Ordered => {
+                !has_garbage(decisions)
+            }
+        }
+    }
+
     /// `Ext4Ordered`: kept metadata is a prefix of program order covering the forced part, and no
     /// appended sector inside the surviving size reads as the old zeros.
     pub(crate) fn ext4_admits(&self, decisions: &CrashDecisions, histories: &BTreeMap<Ino, History>) -> bool {
