@@ -342,7 +342,7 @@ mod tests {
             ("../README.md#the-two-commands", true),
             ("https://github.com/rabbitmq/ra", true),
             ("#exit-codes", true),
-            ("../../shared/design/harness.md", false),
+            ("../../outside/notes.md", false),
             ("missing.md", false),
             ("../seeds/", true),
         ];

@@ -384,11 +384,11 @@ impl Wal {
                     seq,
                     smallest_live: smallest,
                 });
+                // A writer's first append in a batch always starts a batch writer: its sequence before
+                // the batch is kept here, off the path of the appends that extend one.
+                let before = self.writers.get(&a.uid).copied();
+                self.batch.before.entry(a.uid.clone()).or_insert(before);
             }
-        }
-        if !self.batch.before.contains_key(&a.uid) {
-            let before = self.writers.get(&a.uid).copied();
-            self.batch.before.insert(a.uid.clone(), before);
         }
         self.writers.insert(a.uid, WriterSeq::InSeq(a.index));
         Ok(())

@@ -278,11 +278,10 @@ impl World {
             // between must not begin an accept, which would mark and truncate the installed snapshot's
             // own directory (found by `sim hunt`: a duplicated chunk and a power cut left no snapshot
             // at all, `node-boots`).
-            let installed = m.host.as_ref().and_then(|h| h.log.snapshot()).is_some_and(|s| s.index >= meta.index);
-            if chunk == 0 && installed {
-                return Ok(None);
-            }
             if chunk == 0 {
+                if m.host.as_ref().and_then(|h| h.log.snapshot()).is_some_and(|s| s.index >= meta.index) {
+                    return Ok(None);
+                }
                 if let Some(old) = m.accept.take() {
                     old.abort(&mut n.fs)?;
                 }
