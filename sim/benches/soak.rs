@@ -4,7 +4,9 @@
 //!
 //! `cargo bench -p sim --bench soak -- [--hours H] [--sample-minutes M]` prints one tab-separated line per
 //! sample: simulated hours, resident MiB (`VmRSS`), events so far, wall seconds, and the sizes of what
-//! the world keeps for the end of the run (client history operations, trace lines). `cargo xtask bench
+//! the world holds that could grow with the run (`World::retained`: client history operations held,
+//! trace lines, unknown operations carried, unanswered requests, indexes the log-shape records keep);
+//! then the run's client and history counts. `cargo xtask bench
 //! --soak-hours H` runs it and draws the plot in BENCHMARKS.md.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types, clippy::print_stdout, missing_docs)]
 
@@ -55,14 +57,21 @@ fn main() {
     let mut world = World::new(cfg);
     let mut next = 0u64;
     let mut steps = 0u64;
-    println!("sim_hours\trss_mib\tsteps\twall_s\thistory_ops\ttrace_lines");
+    println!(
+        "sim_hours\trss_mib\tsteps\twall_s\thistory_ops\ttrace_lines\tunknown_carried\tunanswered\twritten_indexes"
+    );
     let sample = |w: &World, steps: u64| {
-        let (history, trace) = w.retained();
+        let r = w.retained();
         println!(
-            "{:.3}\t{:.1}\t{steps}\t{:.1}\t{history}\t{trace}",
+            "{:.3}\t{:.1}\t{steps}\t{:.1}\t{}\t{}\t{}\t{}\t{}",
             w.now_ns() as f64 / 3.6e12,
             rss_mib(),
-            start.elapsed().as_secs_f64()
+            start.elapsed().as_secs_f64(),
+            r.history_ops,
+            r.trace_lines,
+            r.unknown_carried,
+            r.unanswered,
+            r.written_indexes,
         );
     };
     while world.step() {
@@ -75,4 +84,12 @@ fn main() {
     sample(&world, steps);
     let result = world.finish();
     println!("# outcome: {:?}; {} events; wall {:.1} s", result.outcome, result.events, start.elapsed().as_secs_f64());
+    println!("# written horizon indexes: {}", sim::checkers::WRITTEN_HORIZON_INDEXES);
+    println!("# trace keep lines: {}", sim::world::TRACE_KEEP_LINES);
+    println!("# max recorded faults: {}", sim::world::MAX_RECORDED_FAULTS);
+    for (name, n) in &result.coverage {
+        if name.contains("history") || name.contains("client") || name.contains("unknown operations") {
+            println!("# {name}: {n}");
+        }
+    }
 }

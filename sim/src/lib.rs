@@ -40,6 +40,6 @@ pub mod trace;
 pub mod world;
 
 pub use world::{
-    COVERAGE_MARKS, Divergence, FiredCut, Outcome, RunResult, World, WorldConfig, check_determinism, crash_model,
-    missed_marks, run,
+    COVERAGE_MARKS, Divergence, FiredCut, Outcome, Retained, RunResult, World, WorldConfig, check_determinism,
+    crash_model, missed_marks, run,
 };

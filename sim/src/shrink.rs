@@ -106,6 +106,12 @@ pub fn shrink(cfg: &WorldConfig, checker: &str, max_runs: usize) -> Result<Shrun
         Some(c) if c == checker => {}
         got => return Err(format!("the run does not fail with {checker} (got {})", got.unwrap_or("a pass"))),
     }
+    if original.materialized_overflowed {
+        return Err(format!(
+            "the run has more faults than a plan keeps ({}): shrink a shorter run of the same world (a lower safety_ms)",
+            crate::world::MAX_RECORDED_FAULTS
+        ));
+    }
     let start = WorldConfig { spec: materialized_spec(&cfg.spec, original.materialized.clone()), ..cfg.clone() };
     let result = run_caught(&start).ok_or("its materialised plan panics")?;
     if result.outcome.checker() != Some(checker) {

@@ -163,7 +163,8 @@ fn bad_input_is_refused_naming_its_line() {
 
 #[test]
 fn the_engine_exports_its_history_and_check_history_agrees() {
-    let cfg = sim::WorldConfig::new(scenarios::swarm(3), raft_core::Bugs::none());
+    let cfg =
+        sim::WorldConfig { keep_history: true, ..sim::WorldConfig::new(scenarios::swarm(3), raft_core::Bugs::none()) };
     let result = sim::run(cfg);
     assert!(result.history.len() > 100, "a workload ran");
     let text = history::to_jsonl(&result.history, Model::CasRegister);

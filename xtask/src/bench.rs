@@ -10,7 +10,18 @@ const BENCHES: [(&str, &str); 3] = [("vfs", "vfs"), ("raft-core", "storage"), ("
 
 const USAGE: &str = "usage: cargo xtask bench [--reps N] [--find-ranges N] [--rss-seeds N] [--soak-hours N] \
                      [--fuzz-cases N] [--porcupine DIR] [--hunt-seeds N] [--hunt-budget SECS] \
-                     [--hunt-switches A,B,…|all]";
+                     [--hunt-switches A,B,…|all] [--only SECTION,…]\n\
+                     --only re-measures only the named sections (memory, soak, fuzz, hunt, find) and writes \
+                     each over its old text in BENCHMARKS.md";
+
+/// The sections `--only` can re-measure alone: (name, the heading its text starts with).
+const ALONE: [(&str, &str); 5] = [
+    ("memory", "## sim: memory\n"),
+    ("soak", "## sim: memory over a long run (the soak)\n"),
+    ("fuzz", "## sim fuzz: hostile input and arbitrary worlds\n"),
+    ("hunt", "## sim hunt: coverage over time, guided and blind\n"),
+    ("find", "## sim: time to find each bug switch\n"),
+];
 
 /// Seeds per range when timing how long a bug switch takes to be found: a targeted scenario's range, and
 /// swarm's (a switch not found within a range counts as not found there).
@@ -27,9 +38,18 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut hunt_seeds = 3u64;
     let mut hunt_budget = 60u64;
     let mut hunt_switches: Vec<String> = Vec::new();
+    let mut only: Option<Vec<String>> = None;
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
         let value = rest.next().ok_or(USAGE)?;
+        if flag == "--only" {
+            let names: Vec<String> = value.split(',').map(str::to_owned).collect();
+            if let Some(bad) = names.iter().find(|n| !ALONE.iter().any(|(a, _)| a == n)) {
+                return Err(format!("--only: no section {bad:?} to re-measure alone\n{USAGE}"));
+            }
+            only = Some(names);
+            continue;
+        }
         if flag == "--porcupine" {
             porcupine = Some(value.clone());
             continue;
@@ -50,9 +70,17 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             _ => return Err(USAGE.into()),
         }
     }
+    if let Some(names) = &only {
+        let wanted = |name: &str| names.iter().any(|n| n == name);
+        rss_seeds = if wanted("memory") { rss_seeds } else { 0 };
+        soak_hours = if wanted("soak") { soak_hours } else { 0 };
+        fuzz_cases = if wanted("fuzz") { fuzz_cases } else { 0 };
+        hunt_seeds = if wanted("hunt") { hunt_seeds } else { 0 };
+        find_ranges = if wanted("find") { find_ranges } else { 0 };
+    }
     let mut sections = Vec::new();
     let mut commands = Vec::new();
-    for (package, bench) in BENCHES {
+    for (package, bench) in BENCHES.into_iter().filter(|_| only.is_none()) {
         let args = ["bench", "--quiet", "-p", package, "--bench", bench, "--", "--reps", &reps];
         commands.push(format!("cargo {}", args.join(" ")));
         let text = cargo_stdout(&args)?;
@@ -63,7 +91,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     // Failures' seed files go to a scratch directory, not `seeds/found/`.
     let dir = std::env::temp_dir().join(format!("xtask-bench-{}", std::process::id()));
     let dir = dir.to_str().ok_or("temp path is not UTF-8")?.to_string();
-    {
+    if only.is_none() {
         let reps_n: usize = reps.parse().map_err(|_| USAGE.to_string())?;
         let text = crate::bench_history::section(&sim, &dir, porcupine.as_deref(), reps_n)?;
         print!("{text}");
@@ -73,7 +101,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             None => "sim check-history --json FILES".to_string(),
         });
     }
-    {
+    if only.is_none() {
         let reps_n: usize = reps.parse().map_err(|_| USAGE.to_string())?;
         let text = crate::bench_page::section(&sim, &format!("{dir}/pages"), reps_n)?;
         print!("{text}");
@@ -98,12 +126,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         sections.push(text);
         commands.push(format!("sim fuzz --seed 1 --cases {fuzz_cases} (worlds: {})", (fuzz_cases / 20).max(1)));
     }
-    if let Some(text) = crate::mutants::section() {
+    if let Some(text) = crate::mutants::section().filter(|_| only.is_none()) {
         print!("{text}");
         sections.push(text);
         commands.push("cargo xtask mutants --summary (the shards kept in mutants/results/)".into());
     }
-    if let Some(text) = crate::scale::scale_section() {
+    if let Some(text) = crate::scale::scale_section().filter(|_| only.is_none()) {
         print!("{text}");
         sections.push(text);
         commands.push("cargo xtask scale (its last run, bench/scale.json)".into());
@@ -133,6 +161,17 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         ));
     }
     let _ = std::fs::remove_dir_all(&dir);
+    let path = workspace_root().join("BENCHMARKS.md");
+    if only.is_some() {
+        let mut text = std::fs::read_to_string(&path).map_err(|e| format!("read BENCHMARKS.md: {e}"))?;
+        let date = command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
+        for (section, command) in sections.iter().zip(&commands) {
+            text = splice_section(&text, section, &format!("`{command}` on {date}"))?;
+        }
+        std::fs::write(&path, text).map_err(|e| format!("write BENCHMARKS.md: {e}"))?;
+        println!("re-measured {} section(s) of BENCHMARKS.md", sections.len());
+        return Ok(());
+    }
     let document = format!(
         "# Benchmarks\n\n\
          Written by `cargo xtask bench --reps {reps}`; do not edit by hand above the line that starts the \
@@ -145,7 +184,6 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         commands.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
         sections.join("\n")
     );
-    let path = workspace_root().join("BENCHMARKS.md");
     let kept = kept_part(&std::fs::read_to_string(&path).unwrap_or_default());
     std::fs::write(&path, format!("{document}{kept}")).map_err(|e| format!("write BENCHMARKS.md: {e}"))?;
     println!("wrote BENCHMARKS.md");
@@ -314,6 +352,77 @@ fn machine() -> String {
 const KEPT_MARKER: &str = "<!-- kept by cargo xtask bench: measured by the scripts each section names -->";
 
 /// The hand-kept part of an existing BENCHMARKS.md, from its marker line to the end ("" if none).
+/// `existing` with the section of `section`'s heading replaced by `section` (to the next heading or
+/// the hand-kept part), and the header's line of sections re-measured alone saying when (`stamp`).
+fn splice_section(existing: &str, section: &str, stamp: &str) -> Result<String, String> {
+    let section = section.trim_start_matches('\n');
+    let heading = ALONE
+        .iter()
+        .map(|(_, h)| *h)
+        .find(|h| section.starts_with(h))
+        .ok_or_else(|| format!("a section with no heading to splice: {:?}", section.lines().next()))?;
+    let from = existing.find(heading).ok_or_else(|| format!("BENCHMARKS.md has no {:?} to replace", heading.trim()))?;
+    let rest = &existing[from + heading.len()..];
+    let end = [rest.find("\n## "), rest.find(KEPT_MARKER)]
+        .into_iter()
+        .flatten()
+        .min()
+        .map_or(existing.len(), |e| from + heading.len() + e);
+    let mut out = format!("{}{}\n{}", &existing[..from], section.trim_end(), &existing[end..]);
+    // The header says which sections were re-measured alone, and when (one entry per heading).
+    const PREFIX: &str = "- re-measured alone since: ";
+    let title = heading.trim().trim_start_matches("## ");
+    let entry = format!("{title}: {stamp}");
+    match out.find(PREFIX) {
+        Some(at) => {
+            let line_end = out[at..].find('\n').map_or(out.len(), |e| at + e);
+            let mut entries: Vec<String> = out[at + PREFIX.len()..line_end]
+                .split("; ")
+                .filter(|e| !e.is_empty() && !e.starts_with(&format!("{title}: ")))
+                .map(str::to_owned)
+                .collect();
+            entries.push(entry);
+            out.replace_range(at..line_end, &format!("{PREFIX}{}", entries.join("; ")));
+        }
+        None => {
+            let at = out.find("\n- commands: ").ok_or("BENCHMARKS.md has no commands line")?;
+            out.insert_str(at, &format!("\n{PREFIX}{entry}"));
+        }
+    }
+    Ok(out)
+}
+
 fn kept_part(existing: &str) -> String {
     existing.find(KEPT_MARKER).map(|at| format!("\n{}", &existing[at..])).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = "# Benchmarks\n\n- date: then\n- commands: `a`\n\n## vfs: x\n\nold vfs\n\n\
+                        ## sim: memory over a long run (the soak)\n\nold soak\n\n## sim: memory\n\nold memory\n";
+
+    #[test]
+    fn a_section_measured_alone_replaces_its_old_text_and_is_stamped() {
+        let soak = "\n## sim: memory over a long run (the soak)\n\nnew soak\n";
+        let once = splice_section(FILE, soak, "`s` on today").expect("spliced");
+        assert!(once.contains("new soak") && !once.contains("old soak"), "{once}");
+        assert!(once.contains("old vfs") && once.contains("old memory"), "{once}");
+        assert!(once.contains("- re-measured alone since: sim: memory over a long run (the soak): `s` on today\n"));
+        // Again, and another section: one entry per section, the newest.
+        let twice = splice_section(&once, soak, "`s` on tomorrow").expect("spliced");
+        let memory = splice_section(&twice, "## sim: memory\n\nnew memory\n", "`m` on tomorrow").expect("spliced");
+        assert!(memory.contains("new memory") && !memory.contains("old memory") && memory.contains("new soak"));
+        assert!(memory.contains(
+            "- re-measured alone since: sim: memory over a long run (the soak): `s` on tomorrow; sim: memory: `m` on tomorrow\n"
+        ));
+        assert_eq!(memory.matches("## ").count(), FILE.matches("## ").count());
+    }
+
+    #[test]
+    fn a_section_with_no_heading_or_no_old_text_is_refused() {
+        assert!(splice_section(FILE, "## sim: unheard of\n", "x").is_err());
+        assert!(splice_section("# Benchmarks\n- commands: x\n", "## sim: memory\n\nnew\n", "x").is_err());
+    }
 }

@@ -160,11 +160,13 @@ pub(crate) struct Recording {
     pub(crate) messages: bool,
     pub(crate) fs: bool,
     pub(crate) timeline: bool,
+    /// Keep every client operation (`--history`).
+    pub(crate) history: bool,
 }
 
 impl Recording {
     /// Notable events only.
-    pub(crate) const NOTABLE: Recording = Recording { messages: false, fs: false, timeline: false };
+    pub(crate) const NOTABLE: Recording = Recording { messages: false, fs: false, timeline: false, history: false };
 }
 
 pub(crate) fn run_seed(plan: &Plan, seed: u64, recording: Recording) -> Finished {
@@ -173,6 +175,7 @@ pub(crate) fn run_seed(plan: &Plan, seed: u64, recording: Recording) -> Finished
     config.trace_messages = recording.messages;
     config.trace_fs = recording.fs;
     config.record_timeline = recording.timeline;
+    config.keep_history = recording.history;
     let result = run_world(config);
     Finished { seed, result, diverged: None, wall_ms: started.elapsed().as_millis() }
 }

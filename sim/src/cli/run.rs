@@ -41,7 +41,12 @@ pub(crate) struct RunArgs {
 
 pub(crate) fn run(args: &RunArgs) -> Result<u8, Usage> {
     let plan = Plan::new(scenario_named(&args.scenario)?, &args.world)?;
-    let recording = Recording { messages: args.messages, fs: args.fs, timeline: args.html.is_some() };
+    let recording = Recording {
+        messages: args.messages,
+        fs: args.fs,
+        timeline: args.html.is_some(),
+        history: args.history.is_some(),
+    };
     let f = run_seed(&plan, args.seed, recording);
     if let (Some(out), Ok(r)) = (&args.html, &f.result) {
         let title = format!("{} seed {}", plan.scenario.name, args.seed);

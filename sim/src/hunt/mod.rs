@@ -267,7 +267,8 @@ impl Hunt {
         }
         let new_points = coverage::points(r).into_iter().filter(|p| self.seen.insert(*p)).count();
         let failed = r.outcome.checker().is_some();
-        if new_points > 0 && !failed {
+        // A run whose plan overflowed the recorder cannot be replayed as one: it joins no corpus.
+        if new_points > 0 && !failed && !r.materialized_overflowed {
             let spec = materialized_spec(&candidate.config.spec, r.materialized.clone());
             self.corpus.push(Entry { run: candidate.run, spec, new_points, picked: 0 });
         }

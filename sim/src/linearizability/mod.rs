@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 mod model;
 mod search;
 mod stale;
+pub mod windows;
 
 use search::check_key;
 

@@ -11,6 +11,7 @@ use scenarios::rng::below;
 
 use crate::linearizability;
 
+use super::fates::Fate;
 use super::node::ServerWork;
 use super::{Event, World};
 
@@ -26,6 +27,11 @@ pub(super) struct InFlight {
     pub(super) invoke_ns: u64,
     pub(super) command: KvCommand,
 }
+
+/// A key's history window is cut (checked and let go) once it holds this many operations: a few
+/// seconds of a long run's workload, and more than most short runs ever record, whose histories are then
+/// judged whole at the end as before.
+pub(super) const HISTORY_WINDOW_OPS: usize = 1024;
 
 /// A closed-loop client.
 #[derive(Clone)]
@@ -55,6 +61,7 @@ impl World {
             && let Some(f) = self.in_flight.remove(&request)
         {
             self.count("client timeouts");
+            self.follow_unknown(request, &f);
             self.record_unknown(f);
             self.clients[client] = Client { target: None, request: None };
         }
@@ -150,6 +157,7 @@ impl World {
         };
         let request = self.client_seq;
         let process = client.map_or(linearizability::NO_PROCESS, |c| c as u64);
+        self.settle_history(&key);
         let f = InFlight { group, key, call, process, invoke_ns: self.now_ns, command: command.clone() };
         self.in_flight.insert(request, f);
         self.checkers.invoke(request, self.now_ns);
@@ -220,6 +228,17 @@ impl World {
         hint: Option<usize>,
     ) {
         let closed = (client.0 >= 2).then(|| (client.0 - 2) as usize);
+        self.fates.forget(request);
+        self.dead_in_flight.remove(&request);
+        if self.given_up.remove(&request) {
+            // The history gave up on it (`settle_history`): the answer counts for the run only.
+            if result.is_some() {
+                self.count("client answers after the history gave up on them");
+                self.count("client operations ok");
+                self.checkers.committed(request, self.now_ns);
+            }
+            return;
+        }
         if !self.in_flight.contains_key(&request) {
             return;
         }
@@ -253,7 +272,7 @@ impl World {
                 linearizability::Ret::CasRefused { previous: previous.as_deref().map(history_value) }
             }
         };
-        self.history.push(linearizability::Op {
+        self.record_op(linearizability::Op {
             process: f.process,
             key: Some(f.key),
             call: f.call,
@@ -265,7 +284,7 @@ impl World {
 
     /// An operation whose outcome nobody will learn: it may take effect at any time after its invocation.
     pub(super) fn record_unknown(&mut self, f: InFlight) {
-        self.history.push(linearizability::Op {
+        self.record_op(linearizability::Op {
             process: f.process,
             key: Some(f.key),
             call: f.call,
@@ -273,6 +292,95 @@ impl World {
             invoke_ns: f.invoke_ns,
             complete_ns: u64::MAX,
         });
+    }
+
+    /// The history recorded `f` as unknown: follow its command's fate (`fates`), unless it is a read,
+    /// whose fate changes nothing.
+    fn follow_unknown(&mut self, request: u64, f: &InFlight) {
+        if f.call == linearizability::Call::Read {
+            self.fates.forget(request);
+        } else {
+            self.unknown_followed.insert(request, (f.key.clone(), f.call.clone()));
+        }
+    }
+
+    /// What commits showed about unanswered commands: a committed one took effect (it stays unknown in
+    /// the history: when is unknown); a dead one never will, and the history lets its operation go.
+    pub(super) fn learn_fates(&mut self, fates: Vec<Fate>) {
+        for fate in fates {
+            match fate {
+                Fate::Committed(request) => {
+                    if self.unknown_followed.remove(&request).is_some() {
+                        self.count("unknown operations whose commands committed");
+                    }
+                }
+                Fate::Dead(request) => {
+                    if let Some((key, call)) = self.unknown_followed.remove(&request) {
+                        if self.history.retire(Some(&key), &call) {
+                            self.count("unknown operations let go: their commands can never commit");
+                        }
+                        if self.given_up.remove(&request) {
+                            self.given_up_dead += 1;
+                        }
+                        self.checkers.forget_invocation(request);
+                    } else if self.in_flight.get(&request).is_some_and(|f| f.process == linearizability::NO_PROCESS) {
+                        self.dead_in_flight.insert(request);
+                    }
+                }
+            }
+        }
+    }
+
+    fn record_op(&mut self, op: linearizability::Op) {
+        if let Some(whole) = self.whole_history.as_mut() {
+            whole.push(op.clone());
+        }
+        self.history.record(op);
+    }
+
+    /// Before an operation on `key` is invoked: cuts the key's history window if nothing on it is in
+    /// flight (`linearizability::windows`). An open-loop operation unanswered for longer than a client's
+    /// timeout is given up first — recorded as unknown, as a closed-loop client's would be — so that one
+    /// lost to a crash cannot hold the window open for the rest of the run; its answer, if one comes,
+    /// still counts for the run (liveness), not for the history. Only windows of `HISTORY_WINDOW_OPS`
+    /// are cut, so a short run's history is judged whole, as it always was.
+    fn settle_history(&mut self, key: &str) {
+        if self.history.window_len(Some(key)) < HISTORY_WINDOW_OPS {
+            return;
+        }
+        let timeout_ns = self.cfg.spec.client_timeout_ms * 1_000_000;
+        let now = self.now_ns;
+        let lapsed: Vec<u64> = self
+            .in_flight
+            .iter()
+            .filter(|(_, f)| {
+                f.key == key && f.process == linearizability::NO_PROCESS && now.saturating_sub(f.invoke_ns) > timeout_ns
+            })
+            .map(|(&request, _)| request)
+            .collect();
+        for request in lapsed {
+            let f = self.in_flight.remove(&request).expect("listed");
+            self.count("client operations the history gave up on");
+            if self.dead_in_flight.remove(&request) {
+                // Its command can never commit: it did not happen (and no answer will come).
+                self.count("unknown operations let go: their commands can never commit");
+                self.given_up_dead += 1;
+                self.checkers.forget_invocation(request);
+                continue;
+            }
+            self.given_up.insert(request);
+            self.follow_unknown(request, &f);
+            self.record_unknown(f);
+        }
+        let busy = self.in_flight.values().any(|f| f.key == key);
+        if busy {
+            return;
+        }
+        match self.history.cut(Some(key), now) {
+            linearizability::windows::Cut::Settled => self.count("history windows checked and let go"),
+            linearizability::windows::Cut::NotLinearizable => self.count("history windows not linearizable"),
+            linearizability::windows::Cut::Kept | linearizability::windows::Cut::TooFew => {}
+        }
     }
 }
 

@@ -36,6 +36,10 @@ pub struct WorldConfig {
     /// Record the run's timeline (`RunResult::timeline`: states, messages, fault spans, when each trace
     /// line happened) for drawing it (`sim run --html`). It changes nothing in the run.
     pub record_timeline: bool,
+    /// Keep every client operation for `RunResult::history` (`sim run --history`; a timeline keeps it
+    /// too). Off, the history is judged in windows as it grows and only the operations since each key's
+    /// last cut are held, so memory does not grow with the run's length; the verdict is the same.
+    pub keep_history: bool,
 }
 
 impl WorldConfig {
@@ -49,6 +53,7 @@ impl WorldConfig {
             checkers: true,
             record_trail: false,
             record_timeline: false,
+            keep_history: false,
         }
     }
 

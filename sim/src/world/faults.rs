@@ -80,6 +80,7 @@ pub(super) fn arm(fs: &mut SimFs, point: CrashPoint, model: vfs::CrashModel, ima
 impl World {
     /// Bookkeeping of every crash of node `i`: what it had written, and obligations that lapse.
     pub(super) fn crashed(&mut self, i: usize) {
+        self.fates.node_down(i);
         for m in self.nodes[i].members.iter_mut() {
             if let Some(h) = m.host.as_ref() {
                 m.written_at_crash = Some(m.written_before_receive.unwrap_or_else(|| h.log.last_written()));
@@ -116,7 +117,7 @@ impl World {
         let entry = self.record_now(i, Fault::ExactPowerCut { at: CutAt::Now, image, reboot_cut: None });
         let r = self.recorder.node(i);
         r.armed = None;
-        r.crash_entry = Some(entry);
+        r.crash_entry = Some(entry).filter(|&e| e != super::record::NOT_KEPT);
         self.record_down(i);
         let n = &mut self.nodes[i];
         n.fs.power_on();

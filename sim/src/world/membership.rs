@@ -140,6 +140,7 @@ impl World {
         self.note_member(i, g, Kind::Member, "removed from its cluster: the leader stops".into());
         let key = self.member_key(i, g);
         self.checkers.obligations.forget(key);
+        self.fates.member_down(i, g);
         let m = &mut self.nodes[i].members[g];
         if let Some(h) = m.host.as_ref() {
             m.written_at_crash = Some(m.written_before_receive.unwrap_or_else(|| h.log.last_written()));

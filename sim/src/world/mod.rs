@@ -20,7 +20,7 @@
 //! - `membership` — membership changes asked of a group's leader, and a removed leader's stop;
 //! - `obligations` — when each checker runs and what it is shown.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use raft_core::consensus::server::{Message, ServerId, Timer};
 use raft_core::storage::durable_files::{MetaStore, NamesStore};
@@ -41,6 +41,7 @@ mod bounds;
 mod client;
 mod config;
 mod diagnosis;
+mod fates;
 mod faults;
 mod formation;
 mod membership;
@@ -56,6 +57,7 @@ mod timeline;
 pub use bounds::{KnobRange, knob_ranges, knob_table};
 pub use config::{WorldConfig, crash_model};
 pub use outcome::{COVERAGE_MARKS, FiredCut, Outcome, RunResult, missed_marks};
+pub use record::MAX_RECORDED_FAULTS;
 pub use timeline::{Arrow, Fate, Lane, LaneRole, LineMeta, MAX_MESSAGES, MAX_STATES, Span, StateSample, Timeline};
 
 use client::{Client, InFlight};
@@ -186,14 +188,31 @@ pub struct World {
     cut: Option<Cut>,
     /// Client operations in flight: request → (key, operation, invoke time).
     in_flight: BTreeMap<u64, InFlight>,
+    /// Open-loop operations still unanswered that the history recorded as unknown (`settle_history`):
+    /// an answer still counts for the run.
+    given_up: BTreeSet<u64>,
+    /// Given-up operations whose commands can never commit: counted, not kept (no answer will come; while
+    /// any exist the workload is not done, as while they were in flight).
+    given_up_dead: u64,
+    /// Operations the history recorded as unknown (given up on, or a closed-loop client's timeout) whose
+    /// commands may still commit: request → (key, call), until `fates` decides.
+    unknown_followed: BTreeMap<u64, (String, linearizability::Call)>,
+    /// Open-loop operations in flight whose commands can never commit (`fates`): when given up on, they
+    /// are not recorded.
+    dead_in_flight: BTreeSet<u64>,
+    /// What became of unanswered commands.
+    fates: fates::Fates,
     /// The closed-loop clients (none for the open-loop generator); client `c` uses group `c % groups`.
     clients: Vec<Client>,
     /// Which groups exist yet.
     created: Vec<bool>,
     /// Each group's cluster formation (Ra's `start_cluster` trigger).
     formation: Vec<formation::Formation>,
-    /// The completed history (outcomes known or, at the end, unknown).
-    history: Vec<linearizability::Op>,
+    /// The completed history (outcomes known or, at the end, unknown), judged in windows as it grows
+    /// (`linearizability::windows`): what is held is the operations since each key's last cut.
+    history: linearizability::windows::Windows,
+    /// Every operation, when the config asks for the history itself (`WorldConfig::keep_history`).
+    whole_history: Option<Vec<linearizability::Op>>,
     faults_on: bool,
     checkers: Checkers,
     /// The liveness phase saw the cluster converge: the run is over.
@@ -201,6 +220,8 @@ pub struct World {
     events: u64,
     hash: u64,
     trace: Vec<String>,
+    /// Trace lines dropped from the front (`TRACE_KEEP_LINES`).
+    trace_dropped: u64,
     trail: Vec<u64>,
     coverage: BTreeMap<&'static str, u64>,
     /// The faults that took effect, for `RunResult::materialized`.
@@ -288,16 +309,26 @@ impl World {
             client_seq: 0,
             cut: None,
             in_flight: BTreeMap::new(),
+            given_up: BTreeSet::new(),
+            given_up_dead: 0,
+            unknown_followed: BTreeMap::new(),
+            dead_in_flight: BTreeSet::new(),
+            fates: fates::Fates::default(),
             clients: (0..cfg.spec.clients).map(|_| Client { target: None, request: None }).collect(),
             created: (0..cfg.spec.groups).map(|g| g == 0 || cfg.spec.group_stagger_ms == 0).collect(),
             formation: vec![formation::Formation::Starting; cfg.spec.groups],
-            history: Vec::new(),
+            history: linearizability::windows::Windows::new(
+                linearizability::Model::CasRegister,
+                client::HISTORY_WINDOW_OPS,
+            ),
+            whole_history: (cfg.keep_history || cfg.record_timeline).then(Vec::new),
             faults_on: true,
             checkers: Checkers::new(cfg.spec.contact_bound_ms),
             converged: false,
             events: 0,
             hash: 0xcbf2_9ce4_8422_2325,
             trace: Vec::new(),
+            trace_dropped: 0,
             trail: Vec::new(),
             coverage: BTreeMap::new(),
             recorder: Recorder::default(),
@@ -382,6 +413,13 @@ impl World {
             self.hash = self.hash.wrapping_mul(0x0100_0000_01b3);
         }
         self.trace.push(line);
+        // Only the notable lines: a run asked for its detail (FS, MSG lines, a timeline) keeps all of them.
+        let detailed = self.cfg.trace_fs || self.cfg.trace_messages || self.cfg.record_timeline;
+        if !detailed && self.trace.len() >= 2 * TRACE_KEEP_LINES {
+            let dropped = self.trace.len() - TRACE_KEEP_LINES;
+            self.trace.drain(..dropped);
+            self.trace_dropped += dropped as u64;
+        }
     }
 
     /// With `trace_fs`: an FS line per recorded filesystem call that changed or synced a disk.
@@ -573,12 +611,45 @@ impl World {
         &self.cfg
     }
 
-    /// What the world keeps for the end of the run, whose size grows with its length: (client history
-    /// operations, trace lines). The soak bench watches them.
-    pub fn retained(&self) -> (usize, usize) {
-        (self.history.len(), self.trace.len())
+    /// What the world holds whose size could grow with the run's length (the soak bench watches it).
+    pub fn retained(&self) -> Retained {
+        Retained {
+            history_ops: self.history.held() + self.whole_history.as_ref().map_or(0, Vec::len),
+            unknown_carried: self.history.carried(),
+            unanswered: self.in_flight.len() + self.given_up.len() + self.unknown_followed.len(),
+            trace_lines: self.trace.len(),
+            written_indexes: self
+                .nodes
+                .iter()
+                .flat_map(|n| n.written.values())
+                .map(crate::checkers::WrittenEntries::len)
+                .sum(),
+        }
     }
 }
+
+/// What a world holds whose size could grow with the run's length: [`World::retained`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retained {
+    /// Client operations held: each key's window since its last cut, and unknown operations carried
+    /// (every operation, with `WorldConfig::keep_history`).
+    pub history_ops: usize,
+    /// Of those, unknown operations carried across cuts (their values never observed: they may still
+    /// take effect).
+    pub unknown_carried: usize,
+    /// Client requests with no answer yet that the world keeps a record of: in flight, given up on by the
+    /// history, or recorded as unknown with their commands' fate still undecided.
+    pub unanswered: usize,
+    /// Trace lines.
+    pub trace_lines: usize,
+    /// Indexes remembered by the log-shape checker's records of what members wrote.
+    pub written_indexes: usize,
+}
+
+/// A run keeps at least its last this many notable trace lines (at most twice as many; the trace hash
+/// covers every line): a simulated day renders half a million, and nobody reads a trace that long from
+/// its start. A run rendering its detail (FS or MSG lines, a timeline) keeps every line.
+pub const TRACE_KEEP_LINES: usize = 20_000;
 
 /// Runs one world and returns its result.
 pub fn run(cfg: WorldConfig) -> RunResult {

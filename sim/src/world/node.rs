@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, VecDeque};
 use raft_core::consensus::StorageLog;
 use raft_core::consensus::kv::KvMachine;
 use raft_core::consensus::sender::SnapshotSender;
-use raft_core::consensus::server::{ConsensusConfig, Input, Server, ServerId, Timer};
+use raft_core::consensus::server::{ConsensusConfig, EntryBody, Input, Server, ServerId, Timer};
 use raft_core::storage::boot::{load_directory, pre_init};
 use raft_core::storage::durable_files::{MetaStore, NamesStore, ServerConfig};
 use raft_core::storage::log::ServerLog;
@@ -732,8 +732,13 @@ impl World {
                 Envelope::Wal(m) => {
                     if let WalMsg::Append(a) = &m {
                         n.written.entry(a.uid.clone()).or_default().note(a.index, a.term, &a.payload);
+                        let followed = EntryBody::command_request(&a.payload)
+                            .filter(|r| self.in_flight.contains_key(r) || self.unknown_followed.contains_key(r));
+                        if let Some(g) = n.members.iter().position(|m| m.uid == a.uid) {
+                            self.fates.appended(i, g, a.index.0, a.term, followed);
+                        }
                     }
-                    n.wal_box.push_back(m)
+                    self.nodes[i].wal_box.push_back(m)
                 }
                 Envelope::WalContinue(m) => {
                     if n.booting && matches!(m, WalMsg::RecoverNextFile) {

@@ -237,7 +237,9 @@ impl World {
         match advanced {
             Some(Ok(Some(t))) => {
                 let voters = self.voters(i, g);
-                self.checkers.commit_advanced(g, commit, t, voters)
+                self.checkers.commit_advanced(g, commit, t, voters);
+                let fates = self.fates.committed(i, g, commit.0);
+                self.learn_fates(fates);
             }
             Some(Err(e)) => {
                 let detail = format!("term at commit {commit}: {e}");
@@ -263,7 +265,10 @@ impl World {
 
     /// Liveness phase: has the cluster converged yet (then the run is over)?
     pub(super) fn converge_check(&mut self) {
-        let workload_done = self.in_flight.is_empty() && self.checkers.committed_in_liveness() > 0;
+        let workload_done = self.in_flight.is_empty()
+            && self.given_up.is_empty()
+            && self.given_up_dead == 0
+            && self.checkers.committed_in_liveness() > 0;
         if workload_done && self.all_converged().is_ok() {
             self.converged = true;
             self.note(None, Kind::Phase, "CONVERGED".into());
@@ -282,20 +287,30 @@ impl World {
             self.record_unknown(f);
         }
         if self.checkers.first().is_none() && self.cfg.checkers {
-            self.count_n("history operations", self.history.len() as u64);
+            self.count_n("history operations", self.history.recorded());
+            let residual = self.history.residual();
             let report = linearizability::check(
-                &self.history,
+                &residual,
                 linearizability::Model::CasRegister,
                 &mut linearizability::Budget::steps(2_000_000),
             );
             match (report.verdict, report.worst()) {
                 (linearizability::Verdict::NotLinearizable, Some(failed)) => {
                     let key = failed.key.as_deref().unwrap_or_default();
+                    let (settled, cut_ns) = self.history.settled_on(failed.key.as_deref());
+                    let earlier = if settled == 0 {
+                        String::new()
+                    } else {
+                        format!(
+                            " since its last cut at {} ms ({settled} earlier operations on it were linearizable)",
+                            cut_ns / 1_000_000
+                        )
+                    };
                     self.checkers.violation(
                         "linearizability",
                         "cluster",
                         self.now_ns,
-                        format!("no linearization of the {} operations on key {key}", failed.ops.len()),
+                        format!("no linearization of the {} operations on key {key}{earlier}", failed.ops.len()),
                     )
                 }
                 (linearizability::Verdict::Undecided, _) => self.count("linearizability unknown"),
@@ -337,6 +352,7 @@ impl World {
             None => Outcome::Pass,
             Some(v) => Outcome::Violation(v.clone()),
         };
+        let materialized_overflowed = self.recorder.overflowed;
         let (materialized, fired_cuts) = self.recorder.into_plan();
         // A fault still on when the run stopped (at a violation, say) ends with the run.
         let end_ns = self.now_ns;
@@ -345,17 +361,27 @@ impl World {
                 s.to_ns = s.to_ns.min(end_ns);
             }
         }
+        let mut trace = self.trace;
+        if self.trace_dropped > 0 {
+            let note = format!(
+                "[{} earlier trace lines not kept: a run keeps its last {} notable lines; --fs, --messages or --html keep every line]",
+                self.trace_dropped,
+                trace.len()
+            );
+            trace.insert(0, note);
+        }
         RunResult {
             outcome,
             sim_time_ns: self.now_ns,
             events: self.events,
             trace_hash: self.hash,
             coverage: self.coverage,
-            trace: self.trace,
+            trace,
             trail: self.trail,
             materialized,
+            materialized_overflowed,
             fired_cuts,
-            history: self.history,
+            history: self.whole_history.unwrap_or_default(),
             timeline: self.timeline.map(|t| *t),
         }
     }

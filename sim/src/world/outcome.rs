@@ -72,6 +72,9 @@ pub struct RunResult {
     /// (`fault_every_ms`, `recovery_crash_percent` and `wal_recovery_cut_percent` 0) replays the same run: what `sim shrink`
     /// starts from. Its trace hash differs (fewer queue events, other CRASH lines).
     pub materialized: Vec<PlannedFault>,
+    /// More faults took effect than the recorder keeps (`MAX_RECORDED_FAULTS`, a run of many simulated
+    /// hours): `materialized` and `fired_cuts` are empty, and the run cannot be shrunk as one plan.
+    pub materialized_overflowed: bool,
     /// Where each power cut of `materialized` fell (the call, and when), in plan order.
     pub fired_cuts: Vec<FiredCut>,
     /// The clients' history: every operation with its outcome (unknown for those never answered), in

@@ -30,7 +30,18 @@ pub(super) struct Recorder {
     pub(super) due_ns: Option<u64>,
     /// When the next random fault event is due (`None`: the first, at `fault_every_ms`).
     pub(super) next_fault_due_ns: Option<u64>,
+    /// More faults took effect than the recorder keeps (`MAX_RECORDED_FAULTS`): it let go of its plan
+    /// and records no more.
+    pub(super) overflowed: bool,
 }
+
+/// The most faults a run's recorder keeps (each a few hundred bytes with its crash image): a run with
+/// more — a fault every two seconds for eleven simulated hours — is too long to shrink as one plan, and
+/// a day of them would hold tens of megabytes. `RunResult::materialized_overflowed` says so.
+pub const MAX_RECORDED_FAULTS: usize = 20_000;
+
+/// The entry number of a fault the recorder did not keep.
+pub(super) const NOT_KEPT: usize = usize::MAX;
 
 /// What the recorder knows of one node.
 #[derive(Debug, Clone, Default)]
@@ -67,14 +78,32 @@ impl Recorder {
         &mut self.nodes[i]
     }
 
-    /// Adds an entry at `at_ns`; its index.
+    /// Adds an entry at `at_ns`; its index (`NOT_KEPT` once the recorder overflowed).
     pub(super) fn push(&mut self, at_ns: u64, order: u64, node: usize, fault: Fault) -> usize {
+        if self.plan.len() >= MAX_RECORDED_FAULTS {
+            self.overflowed = true;
+            self.plan = Vec::new();
+            self.fired = Vec::new();
+            for n in &mut self.nodes {
+                n.crash_entry = None;
+            }
+        }
+        if self.overflowed {
+            return NOT_KEPT;
+        }
         let entry = PlannedFault { at_ms: at_ns / 1_000_000, plus_ns: at_ns % 1_000_000, node, fault };
         self.plan.push((order, entry));
         self.plan.len() - 1
     }
 
-    /// The plan in time order (ties in the order they were armed), and where its cuts fell.
+    fn fired(&mut self, entry: usize, reboot: bool, call: (String, String, u64)) {
+        if entry != NOT_KEPT {
+            self.fired.push((entry, reboot, call));
+        }
+    }
+
+    /// The plan in time order (ties in the order they were armed), and where its cuts fell (both empty
+    /// once the recorder overflowed).
     pub(super) fn into_plan(self) -> (Vec<PlannedFault>, Vec<FiredCut>) {
         let mut by_time: Vec<usize> = (0..self.plan.len()).collect();
         by_time.sort_by_key(|&k| {
@@ -156,25 +185,25 @@ impl World {
                 let at = if before { CutAt::BeforeCall(cut.seq) } else { CutAt::AfterCall(cut.seq) };
                 let fault = Fault::ExactPowerCut { at, image: image(label), reboot_cut: None };
                 let entry = self.recorder.push(at_ns, order, i, fault);
-                self.recorder.fired.push((entry, false, call));
-                self.recorder.node(i).crash_entry = Some(entry);
+                self.recorder.fired(entry, false, call);
+                self.recorder.node(i).crash_entry = Some(entry).filter(|&e| e != NOT_KEPT);
             }
             Some(ArmedRecord::Boot { after_calls, at_ns, order, attach, label }) => {
                 let image = image(label);
-                let slot = attach.and_then(|e| match &mut self.recorder.plan[e].1.fault {
-                    Fault::ExactPowerCut { reboot_cut: slot @ None, .. } => Some(slot),
+                let slot = attach.and_then(|e| match self.recorder.plan.get_mut(e).map(|p| &mut p.1.fault) {
+                    Some(Fault::ExactPowerCut { reboot_cut: slot @ None, .. }) => Some(slot),
                     _ => None,
                 });
                 match slot {
                     Some(slot) => {
                         *slot = Some(RebootCut { after_calls, image });
                         let entry = attach.expect("a slot is an entry's");
-                        self.recorder.fired.push((entry, true, call));
+                        self.recorder.fired(entry, true, call);
                     }
                     None => {
                         let fault = Fault::ExactPowerCut { at: CutAt::AfterCall(cut.seq), image, reboot_cut: None };
                         let entry = self.recorder.push(at_ns, order, i, fault);
-                        self.recorder.fired.push((entry, false, call));
+                        self.recorder.fired(entry, false, call);
                     }
                 }
                 self.recorder.node(i).crash_entry = None;

@@ -323,6 +323,8 @@ impl World {
         match result {
             Ok(Some(Accepted::Installed { meta, state })) => {
                 self.count("snapshots installed");
+                // Its log below the snapshot is the snapshot's now, not what it appended there.
+                self.fates.member_down(i, g);
                 self.note_member(i, g, Kind::Snapshot, format!("installed snapshot {} from {leader}", meta.index));
                 let installed = Input::SnapshotInstalled { meta, state, leader };
                 self.nodes[i].members[g].server_box.push_back(ServerWork::Input(installed));

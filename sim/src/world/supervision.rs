@@ -326,6 +326,7 @@ impl World {
     /// Group `g`'s server on node `i` is gone (crashed or stopped): what it had written is noted for
     /// `written-survives`, its volatile state goes, and contact obligations to or from it lapse.
     pub(super) fn take_down_member(&mut self, i: usize, g: usize) {
+        self.fates.member_down(i, g);
         let m = &mut self.nodes[i].members[g];
         if let Some(h) = m.host.as_ref() {
             m.written_at_crash = Some(m.written_before_receive.unwrap_or_else(|| h.log.last_written()));

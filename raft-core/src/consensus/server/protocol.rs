@@ -205,6 +205,14 @@ impl EntryBody {
         }
     }
 
+    /// The request id of a command's payload, without decoding its command (`None`: not a command).
+    pub fn command_request(b: &[u8]) -> Option<u64> {
+        match b.first() {
+            Some(1) if b.len() >= 17 => Some(u64::from_be_bytes(b[9..17].try_into().ok()?)),
+            _ => None,
+        }
+    }
+
     /// Decodes a payload; empty (Ra's first entry) is a noop.
     pub fn decode(b: &[u8]) -> Option<EntryBody> {
         match b.first() {
