@@ -37,9 +37,9 @@ pub(super) struct Fates {
     at: BTreeMap<(usize, u64), Vec<(Term, u64)>>,
     /// Each followed request's positions not yet decided: (group, index, term).
     open: BTreeMap<u64, Vec<(usize, u64, Term)>>,
-    /// Each member's latest append at an index some position has, since it last went down:
-    /// (node, group, index) → term.
-    latest: BTreeMap<(usize, usize, u64), Term>,
+    /// At each (group, index) some position has: each member's latest append there since it last went
+    /// down, as (node, term).
+    latest: BTreeMap<(usize, u64), Vec<(usize, Term)>>,
 }
 
 impl Fates {
@@ -54,19 +54,27 @@ impl Fates {
             }
         }
         if self.at.contains_key(&(g, index)) {
-            self.latest.insert((node, g, index), term);
+            let here = self.latest.entry((g, index)).or_default();
+            match here.iter_mut().find(|(n, _)| *n == node) {
+                Some(held) => held.1 = term,
+                None => here.push((node, term)),
+            }
         }
     }
 
     /// Node `node` went down (every member): its unsynced appends may be lost.
     pub(super) fn node_down(&mut self, node: usize) {
-        self.latest.retain(|&(n, _, _), _| n != node);
+        for here in self.latest.values_mut() {
+            here.retain(|&(n, _)| n != node);
+        }
     }
 
     /// Member `g` of node `node` stopped (its appends not yet written may be lost), or installed a
     /// snapshot (its log below it is the snapshot's, not what it appended).
     pub(super) fn member_down(&mut self, node: usize, g: usize) {
-        self.latest.retain(|&(n, group, _), _| (n, group) != (node, g));
+        for (_, here) in self.latest.range_mut((g, 0)..=(g, u64::MAX)) {
+            here.retain(|&(n, _)| n != node);
+        }
     }
 
     /// `request` was answered (or is no longer followed).
@@ -81,7 +89,7 @@ impl Fates {
             here.retain(|&p| p != (term, request));
             if here.is_empty() {
                 self.at.remove(&(g, index));
-                self.latest.retain(|&(_, group, i), _| (group, i) != (g, index));
+                self.latest.remove(&(g, index));
             }
         }
     }
@@ -91,7 +99,10 @@ impl Fates {
         let decided: Vec<((usize, u64), Term)> = self
             .at
             .range((g, 0)..=(g, commit))
-            .filter_map(|(&place, _)| self.latest.get(&(node, place.0, place.1)).map(|&t| (place, t)))
+            .filter_map(|(&place, _)| {
+                let held = self.latest.get(&place)?.iter().find(|(n, _)| *n == node)?;
+                Some((place, held.1))
+            })
             .collect();
         let mut fates = Vec::new();
         for ((g, index), held) in decided {
