@@ -293,11 +293,23 @@ pub enum Bug {
     /// members that applied different indexes, and the commands waiting on those entries get no answer
     /// (`converges`). The fix appends the noop when the wait ends, if the term still has no entry.
     LeaderNoopDropped,
+    /// Found by `sim hunt`, present in Ra 3.1.10: a follower keeps a configuration whose entry its log
+    /// no longer holds. Ra reverts to `previous_cluster` only when an entry of another term is appended
+    /// at the configuration's own index (`pre_append_log_follower`); an append that overwrites the log
+    /// from a lower index — the new leader's log ends below the change — cuts the change's entry away
+    /// (`ra_log:write`), and so does an empty append's `set_last_index`, with the configuration kept.
+    /// Raft's rule is that a server uses the latest configuration in its log. A leader whose removal of
+    /// n3 was cut away this way on both other members, each then leading in turn, kept replicating to
+    /// two of three members as if n3 were gone; the second removed n1, was a configuration of one, and
+    /// committed alone — while n1 and n3, whose configuration held all three, elected n1, which lacked
+    /// that committed entry (`leader-completeness`). The fix reverts to the previous configuration when
+    /// the log is cut at or below the configuration's index.
+    ConfigKeptAfterTruncation,
 }
 
 impl Bug {
     /// Every switch: PR 589's seven in its order, then the ones this harness found.
-    pub const ALL: [Bug; 36] = [
+    pub const ALL: [Bug; 37] = [
         Bug::IndexesBadmatch,
         Bug::WalRecoveryRescan,
         Bug::SegrefTupleDelete,
@@ -334,6 +346,7 @@ impl Bug {
         Bug::RemovedMemberDisrupts,
         Bug::RemovedCandidateCountsItself,
         Bug::LeaderNoopDropped,
+        Bug::ConfigKeptAfterTruncation,
     ];
 
     /// The switch's CLI name (`--bug NAME`).
@@ -375,6 +388,7 @@ impl Bug {
             Bug::RemovedMemberDisrupts => "removed-member-disrupts",
             Bug::RemovedCandidateCountsItself => "removed-candidate-counts-itself",
             Bug::LeaderNoopDropped => "leader-noop-dropped",
+            Bug::ConfigKeptAfterTruncation => "config-kept-after-truncation",
         }
     }
 

@@ -1173,3 +1173,59 @@ fn a_candidate_outside_its_configuration_does_not_count_itself() {
         assert_eq!(c.role(), &case.role_after_grant, "{:?}", case.bugs);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// A configuration whose entry a cut takes away goes with it (`config-kept-after-truncation`)
+// ---------------------------------------------------------------------------------------------
+
+/// `a` of {a, b, c} has appended, from the leader of term 1, a noop at 1, a command at 2 and the removal
+/// of `c` at 3 (uncommitted). The leader of term 2 holds only 1: its append after 1 overwrites 2 —
+/// or, empty, ends the log at 1 — and the removal's entry is gone. Raft: the latest configuration in the
+/// log is in force again, {a, b, c}; Ra reverts only when an entry of another term lands on index 3, so
+/// `a` keeps {a, b}. An entry written at 3 itself reverts in both.
+#[test]
+fn a_configuration_cut_from_the_log_is_no_longer_in_force() {
+    use raft_core::consensus::server::Membership;
+    struct Case {
+        name: &'static str,
+        bugs: Bugs,
+        append: Message,
+        c_in_force: bool,
+    }
+    let fixed = Bugs::none();
+    let ra = Bugs::of(&[raft_core::Bug::ConfigKeptAfterTruncation]);
+    let overwrite_from_2 = ae(2, 1, 1, vec![noop_entry(2, 2)], 1);
+    let empty_after_1 = ae(2, 1, 1, vec![], 1);
+    let overwrite_at_3 = ae(2, 2, 1, vec![noop_entry(3, 2)], 1);
+    let cases = [
+        Case {
+            name: "overwritten from below",
+            bugs: fixed.clone(),
+            append: overwrite_from_2.clone(),
+            c_in_force: true,
+        },
+        Case { name: "overwritten from below, Ra", bugs: ra.clone(), append: overwrite_from_2, c_in_force: false },
+        Case { name: "cut by an empty append", bugs: fixed.clone(), append: empty_after_1.clone(), c_in_force: true },
+        Case { name: "cut by an empty append, Ra", bugs: ra.clone(), append: empty_after_1, c_in_force: false },
+        Case { name: "overwritten at its index", bugs: fixed, append: overwrite_at_3.clone(), c_in_force: true },
+        Case { name: "overwritten at its index, Ra", bugs: ra, append: overwrite_at_3, c_in_force: true },
+    ];
+    for case in cases {
+        let mut log = MemLog::new();
+        let mut a = Server::recover(config("a", &ABC, case.bugs.clone()), Term(1), None, LogIndex(0), None, &mut log)
+            .unwrap()
+            .0;
+        let without_c = [(sid("a"), Membership::Voter), (sid("b"), Membership::Voter)].into_iter().collect();
+        let change = Entry {
+            index: LogIndex(3),
+            term: Term(1),
+            payload: EntryBody::ClusterChange { cluster: without_c }.encode(),
+        };
+        msg(&mut a, &mut log, "b", ae(1, 0, 0, vec![noop_entry(1, 1), cmd_entry(2, 1, "k", "v"), change], 1));
+        log.write_all();
+        a.handle(0, Input::Written, &mut log).unwrap();
+        assert!(!a.cluster().contains_key(&sid("c")), "{}: the removal is in force on append", case.name);
+        msg(&mut a, &mut log, "c", case.append);
+        assert_eq!(a.cluster().contains_key(&sid("c")), case.c_in_force, "{}: {:?}", case.name, a.cluster());
+    }
+}

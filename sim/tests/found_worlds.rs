@@ -135,6 +135,16 @@ const FOUND: &[Found] = &[
         checkers: &["converges"],
         detail: "applied different indexes",
     },
+    Found {
+        bug: Bug::ConfigKeptAfterTruncation,
+        story: "`sim hunt` seed 11, run 42327 (disk errors, WAL restarts, power losses, two removals): a \
+                leader's removal of n3, appended on it alone, was cut from its log by the next leader's \
+                append from a lower index; it kept the configuration without n3, led the next term in \
+                it, removed n1 and committed alone, and n1 and n3 elected a leader lacking that entry. \
+                raft-core reverts a configuration whose entry a cut takes away",
+        checkers: &["leader-completeness"],
+        detail: "lacks committed entry",
+    },
 ];
 
 #[test]

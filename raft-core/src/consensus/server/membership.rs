@@ -9,7 +9,8 @@
 //!   in a success reply, then stops.
 //! - Follower: each appended cluster-change entry is adopted, the previous configuration kept one level
 //!   deep; an entry that overwrites the configuration's index with another term reverts to it
-//!   (`pre_append_log_follower`).
+//!   (`pre_append_log_follower`), and so — a departure, Ra's gap `config-kept-after-truncation` — does a
+//!   cut of the log from below that index (`before_cut`).
 //! - Apply: a cluster change re-enables changes (and is adopted if newer: recovery); so does the noop of
 //!   the current term. Recovery scans the uncommitted tail for changes (`cluster_scan_fun`).
 //! - Quorums: a vote counts if it is a voter's of the current cluster (`required_quorum`); a commit is
@@ -21,6 +22,7 @@
 //! Departure: Ra matches a member's standing by its uid too (a server deleted and re-created under the
 //! same name is another member); members here are never re-created, so the name identifies them.
 
+use crate::bugs::Bug;
 use crate::consensus::RaftLog;
 use crate::storage::StorageError;
 use crate::types::{LogIndex, Term};
@@ -233,6 +235,29 @@ impl Server {
             let old = self.cluster.cluster.clone();
             self.cluster.adopt(&id, cluster, (index, term));
             self.cluster.previous = Some((old_index, old_term, old));
+        }
+    }
+
+    /// The follower's log is about to be cut at `from` (every entry from there on replaced or dropped):
+    /// a configuration whose entry goes with it reverts to the previous one, as Raft's rule (a server
+    /// uses the latest configuration in its log) has it. Ra reverts only when an entry of another term
+    /// lands on the configuration's own index (`pre_append_follower`, above); a cut from a lower index,
+    /// or an empty append's `set_last_index`, keeps the configuration — `config-kept-after-truncation`
+    /// restores that. (The previous configuration is below the cut: a follower never cuts what is
+    /// committed, and a change is appended only once the one before it committed.)
+    pub(super) fn before_cut(&mut self, from: LogIndex) {
+        if self.cfg.bugs.has(Bug::ConfigKeptAfterTruncation) {
+            return;
+        }
+        let (cit_index, _) = self.cluster.index_term;
+        if cit_index < from {
+            return;
+        }
+        if let Some((pi, pt, prev)) = self.cluster.previous.clone()
+            && pi < from
+        {
+            let id = self.cfg.id.clone();
+            self.cluster.adopt(&id, prev, (pi, pt));
         }
     }
 

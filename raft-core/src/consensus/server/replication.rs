@@ -178,6 +178,7 @@ impl Server {
                         prev_index >= self.last_applied,
                         "a leader's empty append never cuts below what was applied"
                     );
+                    self.before_cut(LogIndex(prev_index.0 + 1));
                     log.set_last_index(prev_index)?;
                     true
                 }
@@ -223,6 +224,13 @@ impl Server {
             self.raise_commit(leader_commit, log);
             self.await_wal(fx);
             return Ok(());
+        }
+        // The first entry left either extends the log or replaces it from there on.
+        if let Some(first) = remaining.first()
+            && first.index <= log.last_index_term().0
+            && !(first.index <= self.last_applied && self.term_in_range(first.index, log)?.is_some())
+        {
+            self.before_cut(first.index);
         }
         for e in remaining {
             if e.index <= self.last_applied && self.term_in_range(e.index, log)?.is_some() {
