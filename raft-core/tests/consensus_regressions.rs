@@ -1101,20 +1101,29 @@ fn a_receive_keeps_the_entries_its_live_entries_vouch_for() {
 // A server outside the configuration cannot make a follower take its term (`removed-member-disrupts`)
 // ---------------------------------------------------------------------------------------------
 
-/// Follower `c` of {a, b, c} in term 3 hears a vote request and a pre-vote of term 9 from `zz`, a member
-/// removed before it learnt so. Ra's follower takes term 9 (and its leader steps down at `c`'s next
-/// reply); fixed, `c` ignores both. A member's requests are handled as before.
+/// Follower `c` of {a, b, c} in term 3, following leader `a`, hears a vote request and a pre-vote of term
+/// 9 from `zz`, a member removed before it learnt so. Ra's follower takes term 9 (and its leader steps
+/// down at `c`'s next reply); fixed, `c` ignores both. A member's requests are handled as before, and so
+/// are an outsider's when `c` knows no leader: `zz` may be a member that re-joined after `c`'s log ends,
+/// and then the only way to a new leader (swarm seed 15546: a group left with no leader for good).
 #[test]
 fn a_follower_ignores_elections_called_by_a_server_outside_its_configuration() {
     struct Case {
         bugs: Bugs,
         from: &'static str,
+        knows_leader: bool,
         term_after: u64,
     }
     let cases = [
-        Case { bugs: Bugs::none(), from: "zz", term_after: 3 },
-        Case { bugs: Bugs::of(&[raft_core::Bug::RemovedMemberDisrupts]), from: "zz", term_after: 9 },
-        Case { bugs: Bugs::none(), from: "b", term_after: 9 },
+        Case { bugs: Bugs::none(), from: "zz", knows_leader: true, term_after: 3 },
+        Case {
+            bugs: Bugs::of(&[raft_core::Bug::RemovedMemberDisrupts]),
+            from: "zz",
+            knows_leader: true,
+            term_after: 9,
+        },
+        Case { bugs: Bugs::none(), from: "b", knows_leader: true, term_after: 9 },
+        Case { bugs: Bugs::none(), from: "zz", knows_leader: false, term_after: 9 },
     ];
     let requests = [
         Message::RequestVote { term: Term(9), last_index: LogIndex(0), last_term: Term(0) },
@@ -1127,8 +1136,17 @@ fn a_follower_ignores_elections_called_by_a_server_outside_its_configuration() {
                 Server::recover(config("c", &ABC, case.bugs.clone()), Term(3), None, LogIndex(0), None, &mut log)
                     .unwrap()
                     .0;
+            if case.knows_leader {
+                msg(&mut s, &mut log, "a", ae(3, 0, 0, vec![], 0));
+            }
             let fx = msg(&mut s, &mut log, case.from, request.clone());
-            assert_eq!(s.current_term(), Term(case.term_after), "{request:?} from {}: {fx:?}", case.from);
+            assert_eq!(
+                s.current_term(),
+                Term(case.term_after),
+                "{request:?} from {} (knows a leader: {}): {fx:?}",
+                case.from,
+                case.knows_leader
+            );
         }
     }
 }

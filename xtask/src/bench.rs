@@ -11,11 +11,13 @@ const BENCHES: [(&str, &str); 3] = [("vfs", "vfs"), ("raft-core", "storage"), ("
 const USAGE: &str = "usage: cargo xtask bench [--reps N] [--find-ranges N] [--rss-seeds N] [--soak-hours N] \
                      [--fuzz-cases N] [--porcupine DIR] [--hunt-seeds N] [--hunt-budget SECS] \
                      [--hunt-switches A,B,…|all] [--only SECTION,…]\n\
-                     --only re-measures only the named sections (memory, soak, fuzz, hunt, find) and writes \
+                     --only re-measures only the named sections (memory, soak, fuzz, hunt, find, scale) and writes \
                      each over its old text in BENCHMARKS.md";
 
-/// The sections `--only` can re-measure alone: (name, the heading its text starts with).
-const ALONE: [(&str, &str); 5] = [
+/// The sections `--only` can re-measure alone: (name, the heading its text starts with). `scale` renders
+/// the last `cargo xtask scale` record again.
+const ALONE: [(&str, &str); 6] = [
+    ("scale", "## sim: the no-false-alarm claim at scale\n"),
     ("memory", "## sim: memory\n"),
     ("soak", "## sim: memory over a long run (the soak)\n"),
     ("fuzz", "## sim fuzz: hostile input and arbitrary worlds\n"),
@@ -131,7 +133,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         sections.push(text);
         commands.push("cargo xtask mutants --summary (the shards kept in mutants/results/)".into());
     }
-    if let Some(text) = crate::scale::scale_section().filter(|_| only.is_none()) {
+    let wants_scale = only.as_ref().is_none_or(|names| names.iter().any(|n| n == "scale"));
+    if let Some(text) = crate::scale::scale_section().filter(|_| wants_scale) {
         print!("{text}");
         sections.push(text);
         commands.push("cargo xtask scale (its last run, bench/scale.json)".into());
