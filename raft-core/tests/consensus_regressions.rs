@@ -18,7 +18,18 @@ use raft_core::{Bugs, LogIndex, Term};
 const ABC: [&str; 3] = ["a", "b", "c"];
 
 fn server(name: &str, term: Term, log: &mut MemLog) -> Server {
-    Server::recover(config(name, &ABC, Bugs::none()), term, None, LogIndex(0), None, log).unwrap().0
+    server_with(name, term, Bugs::none(), log)
+}
+
+fn server_with(name: &str, term: Term, bugs: Bugs, log: &mut MemLog) -> Server {
+    Server::recover(config(name, &ABC, bugs), term, None, LogIndex(0), None, log).unwrap().0
+}
+
+/// The cluster change that removes `c` from {a, b, c}, appended at `index` in term 1.
+fn removal_of_c(index: u64) -> Entry {
+    use raft_core::consensus::server::Membership;
+    let without_c = [(sid("a"), Membership::Voter), (sid("b"), Membership::Voter)].into_iter().collect();
+    Entry { index: LogIndex(index), term: Term(1), payload: EntryBody::ClusterChange { cluster: without_c }.encode() }
 }
 
 fn msg(s: &mut Server, log: &mut MemLog, from: &str, m: Message) -> Vec<Effect> {
@@ -1132,10 +1143,7 @@ fn a_follower_ignores_elections_called_by_a_server_outside_its_configuration() {
     for case in &cases {
         for request in &requests {
             let mut log = MemLog::new();
-            let mut s =
-                Server::recover(config("c", &ABC, case.bugs.clone()), Term(3), None, LogIndex(0), None, &mut log)
-                    .unwrap()
-                    .0;
+            let mut s = server_with("c", Term(3), case.bugs.clone(), &mut log);
             if case.knows_leader {
                 msg(&mut s, &mut log, "a", ae(3, 0, 0, vec![], 0));
             }
@@ -1161,7 +1169,6 @@ fn a_follower_ignores_elections_called_by_a_server_outside_its_configuration() {
 /// election; fixed, only `a`'s counts and `c` stays in its pre-vote round.
 #[test]
 fn a_candidate_outside_its_configuration_does_not_count_itself() {
-    use raft_core::consensus::server::Membership;
     struct Case {
         bugs: Bugs,
         role_after_grant: Role,
@@ -1172,16 +1179,8 @@ fn a_candidate_outside_its_configuration_does_not_count_itself() {
     ];
     for case in cases {
         let mut log = MemLog::new();
-        let mut c = Server::recover(config("c", &ABC, case.bugs.clone()), Term(1), None, LogIndex(0), None, &mut log)
-            .unwrap()
-            .0;
-        let without_c = [(sid("a"), Membership::Voter), (sid("b"), Membership::Voter)].into_iter().collect();
-        let change = Entry {
-            index: LogIndex(2),
-            term: Term(1),
-            payload: EntryBody::ClusterChange { cluster: without_c }.encode(),
-        };
-        msg(&mut c, &mut log, "a", ae(1, 0, 0, vec![noop_entry(1, 1), change], 1));
+        let mut c = server_with("c", Term(1), case.bugs.clone(), &mut log);
+        msg(&mut c, &mut log, "a", ae(1, 0, 0, vec![noop_entry(1, 1), removal_of_c(2)], 1));
         log.write_all();
         c.handle(0, Input::Written, &mut log).unwrap();
         assert!(!c.cluster().contains_key(&sid("c")), "the removal is in force on append");
@@ -1203,7 +1202,6 @@ fn a_candidate_outside_its_configuration_does_not_count_itself() {
 /// `a` keeps {a, b}. An entry written at 3 itself reverts in both.
 #[test]
 fn a_configuration_cut_from_the_log_is_no_longer_in_force() {
-    use raft_core::consensus::server::Membership;
     struct Case {
         name: &'static str,
         bugs: Bugs,
@@ -1230,16 +1228,9 @@ fn a_configuration_cut_from_the_log_is_no_longer_in_force() {
     ];
     for case in cases {
         let mut log = MemLog::new();
-        let mut a = Server::recover(config("a", &ABC, case.bugs.clone()), Term(1), None, LogIndex(0), None, &mut log)
-            .unwrap()
-            .0;
-        let without_c = [(sid("a"), Membership::Voter), (sid("b"), Membership::Voter)].into_iter().collect();
-        let change = Entry {
-            index: LogIndex(3),
-            term: Term(1),
-            payload: EntryBody::ClusterChange { cluster: without_c }.encode(),
-        };
-        msg(&mut a, &mut log, "b", ae(1, 0, 0, vec![noop_entry(1, 1), cmd_entry(2, 1, "k", "v"), change], 1));
+        let mut a = server_with("a", Term(1), case.bugs.clone(), &mut log);
+        let entries = vec![noop_entry(1, 1), cmd_entry(2, 1, "k", "v"), removal_of_c(3)];
+        msg(&mut a, &mut log, "b", ae(1, 0, 0, entries, 1));
         log.write_all();
         a.handle(0, Input::Written, &mut log).unwrap();
         assert!(!a.cluster().contains_key(&sid("c")), "{}: the removal is in force on append", case.name);

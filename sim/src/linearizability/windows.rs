@@ -319,8 +319,8 @@ fn observed_values(ops: &[Op]) -> BTreeSet<Value> {
 /// take effect (a known write no other known write begins after the end of, or an observed unknown
 /// one), or with no known write, the start states too.
 fn end_candidates(w: &KeyWindow, history: &[Op]) -> Vec<Value> {
-    let known_writes: Vec<&Op> = w.ops.iter().filter(|o| o.ret == Ret::Ok && effect(&o.call).is_some()).collect();
-    let latest_invoke = known_writes.iter().map(|o| o.invoke_ns).max();
+    let latest_invoke =
+        w.ops.iter().filter(|o| o.ret == Ret::Ok && effect(&o.call).is_some()).map(|o| o.invoke_ns).max();
     let mut candidates: Vec<Value> = Vec::new();
     let mut add = |v: &Value| {
         if !candidates.contains(v) {
