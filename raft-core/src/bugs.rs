@@ -305,11 +305,22 @@ pub enum Bug {
     /// that committed entry (`leader-completeness`). The fix reverts to the previous configuration when
     /// the log is cut at or below the configuration's index.
     ConfigKeptAfterTruncation,
+    /// Found by `cargo xtask scale` (swarm seed 23291, no switch), present in Ra 3.1.10: a follower
+    /// overwrites its log's tail (a new mem table, `ra_log:write`), and the WAL process dies (a segment
+    /// writer crash restarts the log tier) with the overwrite still in its mailbox. The restarted WAL's
+    /// `post_boot` recovery looks each record of its files up with `ra_mt:tid_for`, which walks on to
+    /// the older table when the newest holds another term — so the overwritten record is found there
+    /// and flushed to segments. The log's `{segments, …}` handler raises the last written index to the
+    /// segments' last (the overwritten entry's index), and the resend (`tick` or the WAL's
+    /// `resend_write`) starts after it: the overwrite at that index is never written, and the node's
+    /// durable log keeps the old term under a committed entry (`log-matching`). The fix keeps such a
+    /// record out of the flush and ends the writer's sequence before it, so the WAL asks for it again.
+    WalRestartFlushesOverwritten,
 }
 
 impl Bug {
     /// Every switch: PR 589's seven in its order, then the ones this harness found.
-    pub const ALL: [Bug; 37] = [
+    pub const ALL: [Bug; 38] = [
         Bug::IndexesBadmatch,
         Bug::WalRecoveryRescan,
         Bug::SegrefTupleDelete,
@@ -347,6 +358,7 @@ impl Bug {
         Bug::RemovedCandidateCountsItself,
         Bug::LeaderNoopDropped,
         Bug::ConfigKeptAfterTruncation,
+        Bug::WalRestartFlushesOverwritten,
     ];
 
     /// The switch's CLI name (`--bug NAME`).
@@ -389,6 +401,7 @@ impl Bug {
             Bug::RemovedCandidateCountsItself => "removed-candidate-counts-itself",
             Bug::LeaderNoopDropped => "leader-noop-dropped",
             Bug::ConfigKeptAfterTruncation => "config-kept-after-truncation",
+            Bug::WalRestartFlushesOverwritten => "wal-restart-flushes-overwritten",
         }
     }
 

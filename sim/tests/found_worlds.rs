@@ -145,6 +145,16 @@ const FOUND: &[Found] = &[
         checkers: &["leader-completeness"],
         detail: "lacks committed entry",
     },
+    Found {
+        bug: Bug::WalRestartFlushesOverwritten,
+        story: "`cargo xtask scale`, swarm seed 23291 (an isolated leader's stale tail, a segment writer \
+                crash): the overwrite of that tail was lost with the restarted WAL's mailbox, and its \
+                post-boot recovery flushed the overwritten entry from the older mem table; the log took \
+                it as written and resent only what followed. raft-core skips a record the newest mem \
+                table holds at another term and asks for the overwrite again",
+        checkers: &["log-matching"],
+        detail: "term 1 here, term 2",
+    },
 ];
 
 #[test]

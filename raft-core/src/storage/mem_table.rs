@@ -306,6 +306,14 @@ impl MemTable {
         }
     }
 
+    /// The term the chain holds at `index`: the newest table holding it decides, as in `lookup`.
+    pub fn term_at(&self, store: &MemTables, index: LogIndex) -> Option<Term> {
+        if self.indexes.contains(index) {
+            return store.term_at(self.tid, index);
+        }
+        self.prev.as_ref()?.term_at(store, index)
+    }
+
     /// Ra's `tid_for`: the table of the chain holding `index` at `term`.
     pub fn tid_for(&self, store: &MemTables, index: LogIndex, term: Term) -> Option<TableId> {
         if store.term_at(self.tid, index) == Some(term) {
