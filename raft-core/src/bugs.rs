@@ -313,8 +313,11 @@ pub enum Bug {
     /// and flushed to segments. The log's `{segments, …}` handler raises the last written index to the
     /// segments' last (the overwritten entry's index), and the resend (`tick` or the WAL's
     /// `resend_write`) starts after it: the overwrite at that index is never written, and the node's
-    /// durable log keeps the old term under a committed entry (`log-matching`). The fix keeps such a
-    /// record out of the flush and ends the writer's sequence before it, so the WAL asks for it again.
+    /// durable log keeps the old term under a committed entry (`log-matching`). When an earlier flush
+    /// already took the record from the tables (a failed WAL unlink kept its file), Ra sets the writer's
+    /// sequence to its index, with the same end. The fix keeps a record whose index the newest table
+    /// holds at another term out of the flush and ends the writer's sequence before it, so the WAL asks
+    /// for the overwrite again.
     WalRestartFlushesOverwritten,
 }
 

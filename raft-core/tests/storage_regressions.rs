@@ -734,42 +734,66 @@ fn entries_deleted_after_their_flush_do_not_stop_a_second_flush() {
 
 /// `wal-restart-flushes-overwritten` (found by `cargo xtask scale`, swarm seed 23291, no switch; Ra
 /// 3.1.10's post-boot `recover_entry` with `ra_mt:tid_for`): s1 wrote 1..=5 in term 1, then overwrote
-/// 4..=6 in term 2 (a successor mem table) — and the WAL process restarted with those appends still in
-/// its mailbox. Its post-boot recovery finds 4 and 5 of term 1 in the older table and flushes them; the
-/// log takes the segments' last index as written, and the WAL's next gap asks only for what follows:
-/// term 2's 4 and 5 never reach the disk, and after a power cut the log holds term 1 there. raft-core
-/// keeps overwritten records out of the flush and ends the writer's sequence before them.
+/// 4..=6 in term 2 — and the WAL process restarted with those appends still in its mailbox. Its post-boot
+/// recovery meets 4 and 5 of term 1 in its file, and either finds them in the mem table the overwrite
+/// superseded and flushes them (the log then takes the segments' last index as written), or, when an
+/// earlier flush already took them from the tables (a failed WAL unlink kept the file), sets the writer's
+/// sequence to 5. Either way the WAL's next gap asks only for what follows: term 2's 4 and 5 never reach
+/// the disk, and after a power cut the log holds term 1 there. raft-core keeps an overwritten record out
+/// of the flush and ends the writer's sequence before it.
 #[test]
 fn a_wal_restart_never_flushes_a_record_the_log_overwrote() {
-    for flushes_overwritten in [true, false] {
-        let bugs = if flushes_overwritten { Bugs::of(&[Bug::WalRestartFlushesOverwritten]) } else { Bugs::none() };
-        let mut n = Node::new(24, wal_config(1 << 20, bugs.clone()), segment_writer_config(64));
-        n.boot_and_recover().unwrap();
-        let mut log = start_new(&mut n, "s1", 1);
-        let root = n.fs.open_dir(".").unwrap();
-        n.fs.fsync(root).unwrap();
-        n.fs.close(root).unwrap();
-        append(&mut n, &mut log, 1, 5, 1);
-        deliver(&mut n, &mut log, 1);
-        assert_eq!(log.last_written(), (LogIndex(5), Term(1)));
+    // Whether the WAL file with term 1's 4 and 5 was already flushed (its unlink failing) before the
+    // overwrite and the restart.
+    for flushed_first in [false, true] {
+        for flushes_overwritten in [true, false] {
+            let case = format!("flushed first: {flushed_first}, Ra's path: {flushes_overwritten}");
+            let bugs = if flushes_overwritten { Bugs::of(&[Bug::WalRestartFlushesOverwritten]) } else { Bugs::none() };
+            let mut n = Node::new(24, wal_config(1 << 20, bugs.clone()), segment_writer_config(64));
+            n.boot_and_recover().unwrap();
+            let mut log = start_new(&mut n, "s1", 1);
+            let root = n.fs.open_dir(".").unwrap();
+            n.fs.fsync(root).unwrap();
+            n.fs.close(root).unwrap();
+            append(&mut n, &mut log, 1, 5, 1);
+            deliver(&mut n, &mut log, 1);
+            assert_eq!(log.last_written(), (LogIndex(5), Term(1)), "{case}");
+            if flushed_first {
+                n.fs.inject_error(vfs::ErrorRule {
+                    kind: Some(vfs::OpKind::Unlink),
+                    path_glob: "wal/*.wal".into(),
+                    error: vfs::ErrorKind::Io,
+                    after_seq: 0,
+                    times: 1,
+                });
+                n.send_wal(WalMsg::ForceRollOver);
+                deliver(&mut n, &mut log, 1);
+                assert!(n.segment_writer_error.take().is_some(), "{case}: the unlink failed");
+                assert_eq!(log.segrefs().len(), 1, "{case}: 1..=5 flushed");
+            }
 
-        append(&mut n, &mut log, 4, 6, 2);
-        n.restart_wal();
-        deliver(&mut n, &mut log, 1);
-        append(&mut n, &mut log, 7, 7, 2);
-        deliver(&mut n, &mut log, 1);
-        assert_actors_healthy(&n);
-        assert_eq!(log.last_written(), (LogIndex(7), Term(2)));
-        n.send_wal(WalMsg::ForceRollOver);
-        deliver(&mut n, &mut log, 1);
-        drop(log);
+            append(&mut n, &mut log, 4, 6, 2);
+            if flushed_first {
+                n.boot();
+            } else {
+                n.restart_wal();
+            }
+            deliver(&mut n, &mut log, 1);
+            append(&mut n, &mut log, 7, 7, 2);
+            deliver(&mut n, &mut log, 1);
+            assert_actors_healthy(&n);
+            assert_eq!(log.last_written(), (LogIndex(7), Term(2)), "{case}");
+            n.send_wal(WalMsg::ForceRollOver);
+            deliver(&mut n, &mut log, 1);
+            drop(log);
 
-        n.power_loss(CrashModel::LoseUnsynced);
-        n.boot_and_recover().unwrap();
-        let (mut log, _) = try_init_log(&mut n, "s1", 2, &bugs).unwrap();
-        let terms: Vec<u64> = (1..=7).map(|i| fetch(&mut n, &mut log, i).map_or(0, |(t, _)| t.0)).collect();
-        let lost_overwrite = vec![1, 1, 1, 1, 1, 2, 2];
-        let overwrite = vec![1, 1, 1, 2, 2, 2, 2];
-        assert_eq!(terms, if flushes_overwritten { lost_overwrite } else { overwrite });
+            n.power_loss(CrashModel::LoseUnsynced);
+            n.boot_and_recover().unwrap();
+            let (mut log, _) = try_init_log(&mut n, "s1", 2, &bugs).unwrap();
+            let terms: Vec<u64> = (1..=7).map(|i| fetch(&mut n, &mut log, i).map_or(0, |(t, _)| t.0)).collect();
+            let lost_overwrite = vec![1, 1, 1, 1, 1, 2, 2];
+            let overwrite = vec![1, 1, 1, 2, 2, 2, 2];
+            assert_eq!(terms, if flushes_overwritten { lost_overwrite } else { overwrite }, "{case}");
+        }
     }
 }

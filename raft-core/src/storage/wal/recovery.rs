@@ -283,15 +283,16 @@ impl Wal {
             None => shared.mem_tables.mem_table_please(uid),
         };
         let found = mt.tid_for(&shared.mem_tables, index, term);
-        let overwritten = found.is_some() && mt.term_at(&shared.mem_tables, index) != Some(term);
+        let overwritten = mt.term_at(&shared.mem_tables, index).is_some_and(|t| t != term);
         if overwritten && !self.config.bugs.has(Bug::WalRestartFlushesOverwritten) {
-            // A newer table holds another term at this index: the log overwrote the record, and the
-            // overwrite was cast to the WAL process this one replaces, which lost it with its mailbox.
-            // Ra's `tid_for` walks on to the older table and flushes the overwritten entry to segments;
-            // the segments then end at its index, the log takes it as written and resends only what
-            // follows — the overwrite never reaches disk (`wal-restart-flushes-overwritten`). So the
-            // record stays out of the ranges, and the writer's sequence ends before it: the WAL asks
-            // for the overwrite again.
+            // The newest table holding this index holds another term: the log overwrote the record,
+            // and the overwrite was cast to the WAL process this one replaces, which lost it with its
+            // mailbox. Ra's `tid_for` walks on to an older table still holding the record and flushes
+            // it to segments, and the log takes the segments' last index as written; or, when no table
+            // holds it (already flushed), Ra sets the writer's sequence to its index. Either way the
+            // resend starts after it and the overwrite never reaches disk
+            // (`wal-restart-flushes-overwritten`). So the record stays out of the ranges, and the
+            // writer's sequence ends before it: the WAL asks for the overwrite again.
             let before = LogIndex(index.0.saturating_sub(1));
             let last = match self.writers.get(uid) {
                 Some(WriterSeq::InSeq(i)) => (*i).min(before),
