@@ -317,7 +317,8 @@ pub enum Bug {
     /// already took the record from the tables (a failed WAL unlink kept its file), Ra sets the writer's
     /// sequence to its index, with the same end. The fix keeps a record whose index the newest table
     /// holds at another term out of the flush and ends the writer's sequence before it, so the WAL asks
-    /// for the overwrite again.
+    /// for the overwrite again (or, when records the overwrite cut off follow it in the file and raise
+    /// the sequence again, the log's check of what the WAL confirms resends it).
     WalRestartFlushesOverwritten,
 }
 

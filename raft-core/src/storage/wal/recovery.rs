@@ -292,7 +292,9 @@ impl Wal {
             // holds it (already flushed), Ra sets the writer's sequence to its index. Either way the
             // resend starts after it and the overwrite never reaches disk
             // (`wal-restart-flushes-overwritten`). So the record stays out of the ranges, and the
-            // writer's sequence ends before it: the WAL asks for the overwrite again.
+            // writer's sequence ends before it: the WAL asks for the overwrite again. (Records the
+            // overwrite cut off may follow in the file and raise the sequence again; then the log's
+            // check of what the WAL confirms — a written range above a pending index — resends it.)
             let before = LogIndex(index.0.saturating_sub(1));
             let last = match self.writers.get(uid) {
                 Some(WriterSeq::InSeq(i)) => (*i).min(before),
