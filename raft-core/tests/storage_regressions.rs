@@ -826,3 +826,34 @@ fn a_wal_restart_never_flushes_a_record_the_log_overwrote() {
         }
     }
 }
+
+/// A flush that lands over a pending overwrite (found by `sim hunt --swarm --seed 12`, run 5024, as
+/// `written-survives`): s1 wrote 1..=5 in term 1 and the WAL rolled over; the log then staged 3..=6 in
+/// term 2, and the segment writer flushed the old file (1..=5 of term 1) before the WAL wrote the
+/// overwrite. The `{segments, …}` event raises the last written index to 5, with the term the segment
+/// holds there, as Ra's handler does (`ra_log_segments:fetch_term`): 5 of term 1 is what the disk has.
+/// raft-core took the mem table's term and claimed 5 of term 2 written while it was still pending — a
+/// power cut then showed 5 of term 1. Once the WAL writes the overwrite, 6 of term 2 is written.
+#[test]
+fn a_flush_over_a_pending_overwrite_reports_the_term_on_disk() {
+    let mut n = Node::new(25, wal_config(1 << 20, Bugs::none()), segment_writer_config(64));
+    n.boot_and_recover().unwrap();
+    let mut log = start_new(&mut n, "s1", 1);
+    append(&mut n, &mut log, 1, 5, 1);
+    deliver(&mut n, &mut log, 1);
+    n.send_wal(WalMsg::ForceRollOver);
+    n.run_wal_only();
+    append(&mut n, &mut log, 3, 6, 2);
+    n.schedule = Schedule::SegmentWriterFirst;
+    while !n.events.get(&ProcessId(1)).is_some_and(|e| e.iter().any(|e| matches!(e, LogEvent::Segments { .. }))) {
+        assert!(n.step(), "the segment writer flushes WAL 1");
+    }
+    for e in n.events.remove(&ProcessId(1)).unwrap_or_default() {
+        handle(&mut n, &mut log, &e).unwrap();
+    }
+    assert_eq!(log.pending(), &seq(&[3, 4, 5, 6]), "the overwrite is not written yet");
+    assert_eq!(log.last_written(), (LogIndex(5), Term(1)), "the term the disk holds at 5");
+    n.schedule = Schedule::Random;
+    deliver(&mut n, &mut log, 1);
+    assert_eq!(log.last_written(), (LogIndex(6), Term(2)));
+}

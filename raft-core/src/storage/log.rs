@@ -517,14 +517,26 @@ impl ServerLog {
             Ok(None) => {}
             Err(gone) => return Err(StorageError::TableGone { tid: gone.0 }),
         }
-        let Some(sr) = self.segrefs.find(index) else { return Ok(Located::Nowhere) };
+        match self.open_segment_holding(index, fs)? {
+            Some(file) => Ok(Located::Segment(file)),
+            None => Ok(Located::Nowhere),
+        }
+    }
+
+    /// The segment holding `index` (the newest one), its reader open; `None` if no segment holds it.
+    fn open_segment_holding(
+        &mut self,
+        index: LogIndex,
+        fs: &mut dyn FileSystem,
+    ) -> Result<Option<String>, StorageError> {
+        let Some(sr) = self.segrefs.find(index) else { return Ok(None) };
         let file = sr.file.clone();
         let stale = self.readers.get(&file).is_none_or(|r| r.range().is_none_or(|(_, l)| l < index));
         if stale {
             let reader = SegmentReader::open_with(fs, &join(&self.dir, &file), index_parse(&self.bugs))?;
             self.readers.insert(file.clone(), reader);
         }
-        Ok(Located::Segment(file))
+        Ok(Some(file))
     }
 
     /// Folds `from..=to` in order; a missing entry is an error (Ra: `missing_key`).
@@ -738,14 +750,26 @@ impl ServerLog {
             None => Seq::new(),
         };
         // (Ra takes the segments' last index whatever the log's range; one a later overwrite cut off
-        // is not part of the log, so raft-core stops at the log's last index.)
+        // is not part of the log, so raft-core stops at the log's last index.) The term is the
+        // segment's, as Ra's (`ra_log_segments:fetch_term`): what the disk holds at that index. An
+        // older WAL file flushed after the log staged an overwrite of its indexes holds the old term
+        // there while the overwrite is still pending; the mem table's term would claim the overwrite
+        // written before it is.
         let log_last = self.range.map(|(_, l)| l);
         let segments_last = self.segrefs.refs().iter().map(|r| r.last).max();
         if let Some(last) = segments_last.filter(|&l| l > self.last_written.0 && Some(l) <= log_last) {
-            let term = self.fetch_term(last, shared, fs)?.unwrap_or(self.last_written.1);
+            let term = self.segment_term(last, fs)?.unwrap_or(self.last_written.1);
             self.last_written = (last, term);
         }
         Ok(gone)
+    }
+
+    /// The term the segments hold at `index` (the newest segment holding it), without the mem table.
+    fn segment_term(&mut self, index: LogIndex, fs: &mut dyn FileSystem) -> Result<Option<Term>, StorageError> {
+        Ok(match self.open_segment_holding(index, fs)? {
+            Some(file) => self.readers.get(&file).expect("opened").term(index),
+            None => None,
+        })
     }
 
     fn handle_snapshot_written(
