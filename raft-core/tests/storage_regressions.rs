@@ -99,6 +99,24 @@ fn fetch(n: &mut Node, log: &mut ServerLog, index: u64) -> Option<(Term, Payload
     log.fetch(LogIndex(index), &n.shared, &mut n.fs).unwrap()
 }
 
+/// Makes the data directory's entries (a new server's directory among them) durable.
+fn sync_root_dir(n: &mut Node) {
+    let root = n.fs.open_dir(".").unwrap();
+    n.fs.fsync(root).unwrap();
+    n.fs.close(root).unwrap();
+}
+
+/// The next unlink of a WAL file fails with EIO (the segment writer, which unlinks flushed files, stops).
+fn fail_next_wal_unlink(n: &mut Node) {
+    n.fs.inject_error(vfs::ErrorRule {
+        kind: Some(vfs::OpKind::Unlink),
+        path_glob: "wal/*.wal".into(),
+        error: vfs::ErrorKind::Io,
+        after_seq: 0,
+        times: 1,
+    });
+}
+
 fn assert_actors_healthy(n: &Node) {
     assert_eq!(n.wal_error, None, "WAL stopped");
     assert_eq!(n.segment_writer_error, None, "segment writer stopped");
@@ -635,9 +653,7 @@ fn a_segment_whose_first_sync_failed_is_never_appended_to() {
         let mut n = Node::new(22, wal_config(1 << 20, Bugs::none()), sw);
         n.boot_and_recover().unwrap();
         let mut log = start_new(&mut n, "s1", 1);
-        let root = n.fs.open_dir(".").unwrap();
-        n.fs.fsync(root).unwrap();
-        n.fs.close(root).unwrap();
+        sync_root_dir(&mut n);
         append(&mut n, &mut log, 1, 5, 1);
         deliver(&mut n, &mut log, 1);
         assert_eq!(log.last_written(), (LogIndex(5), Term(1)));
@@ -694,13 +710,7 @@ fn entries_deleted_after_their_flush_do_not_stop_a_second_flush() {
         append(&mut n, &mut log, 1, 5, 1);
         deliver(&mut n, &mut log, 1);
 
-        n.fs.inject_error(vfs::ErrorRule {
-            kind: Some(vfs::OpKind::Unlink),
-            path_glob: "wal/*.wal".into(),
-            error: vfs::ErrorKind::Io,
-            after_seq: 0,
-            times: 1,
-        });
+        fail_next_wal_unlink(&mut n);
         n.send_wal(WalMsg::ForceRollOver);
         n.run();
         assert!(n.segment_writer_error.take().is_some(), "the unlink failed");
@@ -783,20 +793,12 @@ fn a_wal_restart_never_flushes_a_record_the_log_overwrote() {
             let mut n = Node::new(24, wal_config(1 << 20, bugs.clone()), segment_writer_config(64));
             n.boot_and_recover().unwrap();
             let mut log = start_new(&mut n, "s1", 1);
-            let root = n.fs.open_dir(".").unwrap();
-            n.fs.fsync(root).unwrap();
-            n.fs.close(root).unwrap();
+            sync_root_dir(&mut n);
             append(&mut n, &mut log, 1, shape.term_1_last, 1);
             deliver(&mut n, &mut log, 1);
             assert_eq!(log.last_written(), (LogIndex(shape.term_1_last), Term(1)), "{case}");
             if shape.flushed_first {
-                n.fs.inject_error(vfs::ErrorRule {
-                    kind: Some(vfs::OpKind::Unlink),
-                    path_glob: "wal/*.wal".into(),
-                    error: vfs::ErrorKind::Io,
-                    after_seq: 0,
-                    times: 1,
-                });
+                fail_next_wal_unlink(&mut n);
                 n.send_wal(WalMsg::ForceRollOver);
                 deliver(&mut n, &mut log, 1);
                 assert!(n.segment_writer_error.take().is_some(), "{case}: the unlink failed");
