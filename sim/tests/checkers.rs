@@ -68,6 +68,9 @@ impl RaftLog for HandLog {
     fn has_pending(&self) -> bool {
         false
     }
+    fn pending_may_be_lost(&self) -> bool {
+        false
+    }
     fn can_write(&self) -> bool {
         true
     }

@@ -39,7 +39,7 @@ const MODULES: [(&str, &[&str]); 10] = [
     ("segment writer", &["storage/segment_writer.rs", "storage/segref.rs"]),
     ("segments", &["storage/segment.rs"]),
     ("mem tables", &["storage/mem_table.rs"]),
-    ("log", &["storage/log.rs", "storage/messages.rs"]),
+    ("log", &["storage/log.rs", "storage/log/", "storage/messages.rs"]),
     ("snapshots", &["storage/snapshot.rs"]),
     (
         "boot/config",

@@ -17,6 +17,10 @@ pub struct MemLog {
     live: Seq,
     /// The WAL is down: appends fail with `WalDown` (a test sets it).
     pub wal_down: bool,
+    /// The WAL restarted since the last write, so what is pending may be lost (a test sets it).
+    pub wal_restarted: bool,
+    /// How many sparse writes were made (what a test of the pre phase counts).
+    pub sparse_writes: usize,
 }
 
 impl Default for MemLog {
@@ -30,7 +34,15 @@ impl MemLog {
     pub fn new() -> MemLog {
         let mut entries = BTreeMap::new();
         entries.insert(0, (Term(0), Payload::from(&[][..])));
-        MemLog { entries, written: (LogIndex(0), Term(0)), snapshot: None, live: Seq::new(), wal_down: false }
+        MemLog {
+            entries,
+            written: (LogIndex(0), Term(0)),
+            snapshot: None,
+            live: Seq::new(),
+            wal_down: false,
+            wal_restarted: false,
+            sparse_writes: 0,
+        }
     }
 
     /// Marks everything appended as written (the WAL's `Written`); returns the new last written.
@@ -105,6 +117,8 @@ impl RaftLog for MemLog {
         }
         self.entries.insert(index.0, (term, payload));
         self.live = self.live.union(&Seq::from_range(index, index));
+        self.sparse_writes += 1;
+        self.wal_restarted = false;
         Ok(())
     }
 
@@ -118,6 +132,10 @@ impl RaftLog for MemLog {
 
     fn has_pending(&self) -> bool {
         self.entries.keys().next_back().is_some_and(|&i| i > self.written.0.0)
+    }
+
+    fn pending_may_be_lost(&self) -> bool {
+        self.wal_restarted
     }
 
     fn append(&mut self, index: LogIndex, term: Term, payload: Payload) -> Result<(), StorageError> {
@@ -136,6 +154,7 @@ impl RaftLog for MemLog {
             self.written = (prev, t);
         }
         self.entries.insert(index.0, (term, payload));
+        self.wal_restarted = false;
         Ok(())
     }
 

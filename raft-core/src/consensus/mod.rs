@@ -40,6 +40,9 @@ pub trait RaftLog {
     fn snapshot_live_indexes(&self) -> crate::seq::Seq;
     /// Whether appended entries still wait for the WAL's `Written` (Ra's `ra_log:has_pending`).
     fn has_pending(&self) -> bool;
+    /// Whether entries still pending may be lost: the WAL restarted since this log last cast to it, and
+    /// what sat in its mailbox went with it (the test of Ra's `ra_log:tick` resend).
+    fn pending_may_be_lost(&self) -> bool;
     /// Whether the WAL is registered, so that an append can be made (Ra's `ra_log:can_write/1`); while
     /// it is not, `append` and `write_sparse` fail with [`StorageError::WalDown`].
     fn can_write(&self) -> bool;
@@ -121,6 +124,10 @@ impl RaftLog for StorageLog<'_> {
 
     fn has_pending(&self) -> bool {
         !self.log.pending().is_empty()
+    }
+
+    fn pending_may_be_lost(&self) -> bool {
+        self.log.wal_restarted_since_last_cast(self.shared)
     }
 
     fn set_last_index(&mut self, index: LogIndex) -> Result<bool, StorageError> {

@@ -172,11 +172,18 @@ impl Server {
         }
         // Ra writes every live entry above the last applied index, at every `pre` phase (a new sender's
         // `init` restarts a receive under way). One the log holds with the same term and has written
-        // need not go again; one still pending must — the WAL that had it may have restarted, and
-        // nothing else writes it again while the install's last chunk waits for it.
+        // need not go again. One still pending goes again only if the WAL restarted since the log cast
+        // it — it may have been lost with the old WAL's mailbox, and nothing else writes it again while
+        // the install's last chunk waits for it (hunt seed 7, run 9170). While its WAL lives, a second
+        // copy would be staged in a new mem table with the first still queued: the log's pending set is
+        // by index, so the first copy's `Written` takes the second as durable, and a log tier restart
+        // that loses part of the second, whose recovered part the WAL then flushes again, makes a
+        // segment whose range cuts off the older segments above its first index (`compact_segrefs`) —
+        // live entries lost (hunt seed 12, run 7998, reached by a duplicated live-entries message).
         let written = log.last_written().0;
+        let pending_lost = log.pending_may_be_lost();
         for e in entries {
-            let held = log.term_at(e.index)? == Some(e.term) && e.index <= written;
+            let held = log.term_at(e.index)? == Some(e.term) && (e.index <= written || !pending_lost);
             if e.index > self.last_applied && !held {
                 log.write_sparse(e.index, e.term, e.payload)?;
             }
