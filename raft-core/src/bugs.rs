@@ -320,11 +320,35 @@ pub enum Bug {
     /// for the overwrite again (or, when records the overwrite cut off follow it in the file and raise
     /// the sequence again, the log's check of what the WAL confirms resends it).
     WalRestartFlushesOverwritten,
+    /// Found by `sim hunt` (seed 12, no switch), present in Ra 3.1.10 as far as its code reads: a
+    /// follower installs a snapshot (280, live entry 277) above entries it had written (up to 279), and
+    /// its WAL then restarts. The restarted WAL's recovery keeps the server's records from the smallest
+    /// live index on, so its last record for the server (279) is below the log's last written index,
+    /// the snapshot's (280). Five seconds on, `ra_log:tick`
+    /// resends what is pending from the last written index + 1, chained to it; the WAL takes that for a
+    /// gap (`ra_log_wal`'s `{in_seq, PrevIdx}` clause), sends `resend_write` from after its own last
+    /// record once, and from then drops every write of that server (`out_of_seq`) until one chains to
+    /// what it has. The log's `resend_from` refuses the request: it falls within `resend_window_seconds`
+    /// of the tick's resend, to the same WAL process. Nothing asks again, so the follower writes nothing
+    /// more — its appends and a later snapshot's live entries all wait — and the group never converges
+    /// (`converges`). The fix lets a resend that starts below the last one's start go ahead within the
+    /// window: the last one cannot have covered it.
+    WalGapRequestIgnored,
+    /// Found by `sim hunt` (seed 12, no switch), present in Ra 3.1.10 as far as its code reads: the WAL
+    /// marks a server's writer `out_of_seq` when a write does not chain to its last index, sends
+    /// `resend_write` once and drops the server's writes until the resend arrives; `roll_over` persists
+    /// that state in `writers.snapshot`. If the WAL then dies before the log's resend reaches it (a
+    /// full disk restarting it), the resend is lost with its mailbox, and the restarted WAL's
+    /// `recover_wal/2` seeds its writers from the snapshot — still `out_of_seq`. It never asks again; the
+    /// log has cast new appends to the new WAL, so `ra_log:tick` sees no restart to resend for: the
+    /// server writes nothing more (`converges`). The fix: a restarted WAL takes a writer it finds out of
+    /// sequence as in sequence at its last index, so the next write that does not chain to it asks anew.
+    WalRestartKeepsOutOfSeq,
 }
 
 impl Bug {
     /// Every switch: PR 589's seven in its order, then the ones this harness found.
-    pub const ALL: [Bug; 38] = [
+    pub const ALL: [Bug; 40] = [
         Bug::IndexesBadmatch,
         Bug::WalRecoveryRescan,
         Bug::SegrefTupleDelete,
@@ -363,6 +387,8 @@ impl Bug {
         Bug::LeaderNoopDropped,
         Bug::ConfigKeptAfterTruncation,
         Bug::WalRestartFlushesOverwritten,
+        Bug::WalGapRequestIgnored,
+        Bug::WalRestartKeepsOutOfSeq,
     ];
 
     /// The switch's CLI name (`--bug NAME`).
@@ -406,6 +432,8 @@ impl Bug {
             Bug::LeaderNoopDropped => "leader-noop-dropped",
             Bug::ConfigKeptAfterTruncation => "config-kept-after-truncation",
             Bug::WalRestartFlushesOverwritten => "wal-restart-flushes-overwritten",
+            Bug::WalGapRequestIgnored => "wal-gap-request-ignored",
+            Bug::WalRestartKeepsOutOfSeq => "wal-restart-keeps-out-of-seq",
         }
     }
 

@@ -859,3 +859,48 @@ fn a_flush_over_a_pending_overwrite_reports_the_term_on_disk() {
     deliver(&mut n, &mut log, 1);
     assert_eq!(log.last_written(), (LogIndex(6), Term(2)));
 }
+
+/// `wal-gap-request-ignored` (found by `sim hunt`, seed 12, no switch; Ra 3.1.10's `resend_from0`): a
+/// resend chained to an index the WAL does not have (a tick's resend after a WAL restart, chained to a
+/// snapshot's index above the WAL's last record for the server) makes the WAL ask, once, to resend from
+/// after its own last record, and drop every write of the server until one chains to what it has. Ra's
+/// resend window refuses that request (it comes just after the resend it answers), and the server never
+/// writes again. raft-core lets a resend that starts below the last one's start go ahead.
+#[test]
+fn a_wal_request_below_the_last_resend_goes_ahead_within_the_window() {
+    for (ignored, expected) in [(false, vec![(Some(2), 4), (Some(4), 5), (Some(5), 6)]), (true, vec![])] {
+        let bugs = if ignored { Bugs::of(&[Bug::WalGapRequestIgnored]) } else { Bugs::none() };
+        let mut n = Node::new(9, wal_config(1 << 20, Bugs::none()), segment_writer_config(64));
+        n.boot_and_recover().unwrap();
+        n.fs.mkdir_all("s1").unwrap();
+        let (mut log, _) = try_init_log(&mut n, "s1", 1, &bugs).unwrap();
+        deliver(&mut n, &mut log, 1);
+        append(&mut n, &mut log, 1, 3, 1);
+        deliver(&mut n, &mut log, 1);
+        assert_eq!(log.last_written(), (LogIndex(3), Term(1)));
+        // 4..=6 never reach the WAL (its casts are dropped): they stay pending.
+        for i in 4..=6 {
+            let mut lost = Vec::new();
+            log.append(LogIndex(i), Term(1), payload_for(i, 1).into(), &mut n.shared, &mut n.fs, &mut lost).unwrap();
+        }
+        let resend = |log: &mut ServerLog, n: &mut Node, from: u64| {
+            let ev = LogEvent::ResendFrom { uid: Uid::new("s1"), from: LogIndex(from) };
+            let mut out = Vec::new();
+            log.handle_event(&ev, &mut n.shared, &mut n.fs, &mut out).unwrap();
+            out.iter()
+                .filter_map(|e| match e {
+                    raft_core::storage::Envelope::Wal(WalMsg::Append(a)) => {
+                        Some((a.prev_index.map(|p| p.0), a.index.0))
+                    }
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        // As a tick's resend: from the last written index + 1, chained to it.
+        let all = vec![(Some(3), 4), (Some(4), 5), (Some(5), 6)];
+        assert_eq!(resend(&mut log, &mut n, 4), all, "the first resend goes");
+        assert_eq!(resend(&mut log, &mut n, 4), vec![], "the same again within the window does not");
+        // A WAL whose last record of s1 is 2 asks for 3 on: only the pending ones go, chained to 2.
+        assert_eq!(resend(&mut log, &mut n, 3), expected, "a request from below it (switch on: {ignored})");
+    }
+}

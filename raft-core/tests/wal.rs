@@ -1054,3 +1054,41 @@ fn last_writer_seq_counts_only_synced_batches() {
     assert_eq!(n.written(ProcessId(1)), seq(1, 12));
     assert_eq!(n.wal.last_writer_seq(&w.uid), Some(WriterSeq::InSeq(LogIndex(12))));
 }
+
+/// `wal-restart-keeps-out-of-seq` (found by `sim hunt`, seed 12, no switch; Ra 3.1.10's `recover_wal/2`
+/// seeds its writers from `writers.snapshot`): a writer the WAL marked out of sequence, with that state
+/// persisted by a roll-over, waits for a resend; the WAL restarts before the resend arrives (lost with its
+/// mailbox). Ra's restarted WAL still holds the writer out of sequence and drops every write of it without
+/// asking again; raft-core's asks anew at the first write that does not chain.
+#[test]
+fn a_restarted_wal_asks_again_for_the_resend_its_predecessor_lost() {
+    for keeps in [false, true] {
+        let bugs = if keeps { Bugs::of(&[Bug::WalRestartKeepsOutOfSeq]) } else { Bugs::none() };
+        let mut n = Node::new(12, wal_config(1 << 20, bugs), segment_writer_config(4096));
+        n.boot_and_recover().unwrap();
+        let mut w = Writer::start(&mut n, "s1", 1);
+        w.write_range(&mut n, 1, 3, 1);
+        n.run();
+        // 5 after 3: the WAL asks for 4 on, and a roll-over persists the writer out of sequence.
+        w.write(&mut n, 5, 1, &payload_for(5, 1));
+        n.run();
+        n.send_wal(WalMsg::ForceRollOver);
+        n.run();
+        assert_eq!(read_writers_snapshot(&mut n)["s1"], WriterSeq::OutOfSeq(LogIndex(3)));
+        // The log's resend never reaches that WAL: it restarts first.
+        n.restart_wal();
+        n.run();
+        w.write(&mut n, 6, 1, &payload_for(6, 1));
+        n.run();
+        let asked_again = n.resends(P1) == vec![LogIndex(4), LogIndex(4)];
+        assert_eq!(asked_again, !keeps, "resend requests {:?} (switch on: {keeps})", n.resends(P1));
+        if !keeps {
+            // The log answers the request with what is pending, from 4 (chained to 3).
+            for i in 4..=6 {
+                w.write(&mut n, i, 1, &payload_for(i, 1));
+            }
+            n.run();
+            assert_eq!(n.written(P1), seq(1, 6));
+        }
+    }
+}

@@ -155,6 +155,25 @@ const FOUND: &[Found] = &[
         checkers: &["log-matching"],
         detail: "term 1 here, term 2",
     },
+    Found {
+        bug: Bug::WalGapRequestIgnored,
+        story: "`sim hunt` seed 12, run 3670 (a full disk restarting n1's log tier again and again): n1g9 \
+                installed snapshot 80 above the last record its WAL recovers for it (78), the WAL \
+                restarted, and the tick's resend chained to 80 made the WAL ask for a resend from 79, \
+                which the resend window refused; the WAL dropped every later write. \
+                raft-core lets a resend that starts below the last one's start go ahead",
+        checkers: &["converges"],
+        detail: "applied different indexes",
+    },
+    Found {
+        bug: Bug::WalRestartKeepsOutOfSeq,
+        story: "`sim hunt` seed 12, run 14666 (a full disk restarting n1's log tier again and again): the \
+                WAL asked n1g6's log for a resend and persisted the writer out of sequence; the resend \
+                was lost when that WAL restarted, and the restarted WAL, still holding the writer out of \
+                sequence, dropped its writes without asking again. raft-core's restarted WAL asks anew",
+        checkers: &["converges"],
+        detail: "applied different indexes",
+    },
 ];
 
 #[test]

@@ -61,9 +61,10 @@ pub struct ServerLog {
     /// The WAL process this log last cast to, and when (Ra's `last_wal_write`): `tick` resends what is
     /// still pending once that WAL has restarted and 5 s have passed.
     last_wal_write: (u64, u64),
-    /// When (seconds) and to which WAL process the last resend went (Ra's `last_resend_time`): no other
-    /// resend within the resend window unless the WAL restarted since.
-    last_resend: Option<(u64, u64)>,
+    /// When (seconds) and to which WAL process the last resend went (Ra's `last_resend_time`), and the
+    /// index it was asked to start from: no other resend within the resend window unless the WAL
+    /// restarted since or it starts lower.
+    last_resend: Option<(u64, u64, LogIndex)>,
 }
 
 /// Where a log holds an index.

@@ -4,6 +4,7 @@
 //! which owns the log's state, appends and reads.
 
 use super::{RESEND_WINDOW_SECONDS, ServerLog, WAL_RESEND_TIMEOUT_MS};
+use crate::bugs::Bug;
 use crate::seq::Seq;
 use crate::storage::messages::{WalAppend, WalMsg};
 use crate::storage::shared::NodeShared;
@@ -77,6 +78,8 @@ impl ServerLog {
     /// possibly already in segments and gone from the mem tables), the first chained to `prev`. A resend
     /// within the resend window of the last one, to the same WAL process, does nothing; after the window
     /// or a WAL restart it goes ahead (chained to `from - 1`, as Ra's second clause calls `resend_from`).
+    /// So does one from below the last one's `from`, which the last could not have satisfied
+    /// (`wal-gap-request-ignored` restores Ra's window over it).
     fn resend_from0(
         &mut self,
         from: LogIndex,
@@ -88,15 +91,24 @@ impl ServerLog {
         if !shared.wal_registered {
             return Ok(());
         }
-        if let Some((at_s, wal)) = self.last_resend {
-            if shared.clock_ms / 1000 > at_s + RESEND_WINDOW_SECONDS || wal != shared.wal_process {
+        if let Some((at_s, wal, last_from)) = self.last_resend {
+            // A tick's resend after a WAL restart starts after the last written index, chained to it;
+            // when that is a snapshot's index and the restarted WAL's last record for this server lies
+            // below it (records from the smallest live index on survive its recovery), the WAL takes
+            // the chain for a gap, asks once to resend from after its own last (Ra's `resend_write`)
+            // and drops every later write of the server until a write chains to what it has
+            // (`out_of_seq`). Ra's window refuses that request — it comes a few milliseconds after the
+            // tick's resend — and nothing asks again: the follower never writes another entry
+            // (`wal-gap-request-ignored`, found by `sim hunt`).
+            let below_last = from < last_from && !self.bugs.has(Bug::WalGapRequestIgnored);
+            if shared.clock_ms / 1000 > at_s + RESEND_WINDOW_SECONDS || wal != shared.wal_process || below_last {
                 self.last_resend = None;
                 return self.resend_from(from, shared, out);
             }
             return Ok(());
         }
         self.pending = self.pending.floor(from);
-        self.last_resend = Some((shared.clock_ms / 1000, shared.wal_process));
+        self.last_resend = Some((shared.clock_ms / 1000, shared.wal_process, from));
         if !self.pending.is_empty() {
             self.last_wal_write = (shared.wal_process, shared.clock_ms);
         }

@@ -54,6 +54,15 @@ impl Wal {
             .collect();
         files.sort();
         self.writers = read_writers(fs, &join(&self.config.dir, WRITERS_SNAPSHOT))?;
+        // A writer left out of sequence waits for the resend the dead WAL asked for, which may have been
+        // lost in that WAL's mailbox; nothing asks again, and every later write of the server would be
+        // dropped. Ra restores the state as persisted (`wal-restart-keeps-out-of-seq`); raft-core takes the
+        // writer as in sequence at its last index, so the next write that does not chain to it asks anew.
+        if !self.config.bugs.has(Bug::WalRestartKeepsOutOfSeq) {
+            for seq in self.writers.values_mut() {
+                *seq = WriterSeq::InSeq(seq.last());
+            }
+        }
         let rec = self.recovery.as_mut().expect("recovering");
         rec.last_file_num = files.last().map_or(0, |(n, _)| *n);
         rec.files = files.into_iter().map(|(_, n)| join(&self.config.dir, &n)).collect();
