@@ -149,13 +149,14 @@ impl World {
     }
 
     /// After a server step: what it did is judged (injected disk errors held off while reading).
-    pub(super) fn observe(&mut self, i: usize, g: usize) {
+    /// After a server step; `step_completed` is false when the step failed (a power cut inside it, say).
+    pub(super) fn observe(&mut self, i: usize, g: usize, step_completed: bool) {
         self.hold_disk_errors();
-        self.observe_now(i, g);
+        self.observe_now(i, g, step_completed);
         self.release_disk_errors();
     }
 
-    fn observe_now(&mut self, i: usize, g: usize) {
+    fn observe_now(&mut self, i: usize, g: usize, step_completed: bool) {
         let Some(host) = self.nodes[i].members[g].host.as_ref() else { return };
         let (role, term, commit) = (host.server.role().clone(), host.server.current_term(), host.server.commit_index());
         let receiving = host.server.receiving_snapshot().is_some();
@@ -178,9 +179,13 @@ impl World {
             });
         }
         let m = &mut self.nodes[i].members[g];
+        // The last written index from before a receive stands for the member while it receives (a
+        // sparse live entry raises the log's above a hole). A step that failed may have ended the
+        // server's receive before its log came down (an abort whose `set_last_index` a power cut
+        // interrupted: hunt seed 13, run 1783), so only a completed step clears the record.
         match (receiving, m.written_before_receive) {
             (true, None) => m.written_before_receive = Some(written),
-            (false, Some(_)) => m.written_before_receive = None,
+            (false, Some(_)) if step_completed => m.written_before_receive = None,
             _ => {}
         }
         let key = self.member_key(i, g);

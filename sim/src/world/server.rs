@@ -111,11 +111,12 @@ impl World {
             self.note_member(i, g, Kind::Snapshot, line);
         }
         self.route(i, out);
+        let step_completed = result.is_ok();
         match result {
             Ok(fx) => self.run_effects(i, g, fx),
             Err(e) => self.actor_failed(i, Failed::Member(g), "server", e, false),
         }
-        self.observe(i, g);
+        self.observe(i, g, step_completed);
     }
 
     pub(super) fn run_effects(&mut self, i: usize, g: usize, fx: Vec<Effect>) {
