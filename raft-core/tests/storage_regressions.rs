@@ -605,6 +605,19 @@ fn segment_zero_header_fatal_restores_ras_exit() {
     }
 }
 
+/// Hands s1's log the WAL's `ResendFrom { from }`; returns the appends it casts as (previous, index).
+fn resend_casts(n: &mut Node, log: &mut ServerLog, from: u64) -> Vec<(Option<LogIndex>, LogIndex)> {
+    let ev = LogEvent::ResendFrom { uid: Uid::new("s1"), from: LogIndex(from) };
+    let mut out = Vec::new();
+    log.handle_event(&ev, &mut n.shared, &mut n.fs, &mut out).unwrap();
+    out.iter()
+        .filter_map(|e| match e {
+            raft_core::storage::Envelope::Wal(WalMsg::Append(a)) => Some((a.prev_index, a.index)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// A WAL that restarted with a stale view of a writer (its `writers.snapshot` rename lost to a power cut)
 /// asks it to resend from an index long since flushed to segments; Ra's `resend_from0` resends only the
 /// pending entries, the first chained to `from - 1`, so the WAL accepts them. raft-core resent from the
@@ -622,16 +635,7 @@ fn a_resend_from_a_flushed_index_sends_the_pending_entries_chained_to_the_reques
     assert!(!log.segrefs().is_empty(), "1..=5 flushed");
     let mut out = Vec::new();
     log.append(LogIndex(6), Term(1), payload_for(6, 1).into(), &mut n.shared, &mut n.fs, &mut out).unwrap();
-    let resend = LogEvent::ResendFrom { uid: Uid::new("s1"), from: LogIndex(3) };
-    let mut again = Vec::new();
-    log.handle_event(&resend, &mut n.shared, &mut n.fs, &mut again).unwrap();
-    let sent: Vec<(Option<LogIndex>, LogIndex)> = again
-        .iter()
-        .filter_map(|e| match e {
-            raft_core::storage::Envelope::Wal(WalMsg::Append(a)) => Some((a.prev_index, a.index)),
-            _ => None,
-        })
-        .collect();
+    let sent = resend_casts(&mut n, &mut log, 3);
     assert_eq!(sent, vec![(Some(LogIndex(2)), LogIndex(6))], "only the pending entry, chained to from - 1");
 }
 
@@ -884,17 +888,7 @@ fn a_wal_request_below_the_last_resend_goes_ahead_within_the_window() {
             log.append(LogIndex(i), Term(1), payload_for(i, 1).into(), &mut n.shared, &mut n.fs, &mut lost).unwrap();
         }
         let resend = |log: &mut ServerLog, n: &mut Node, from: u64| {
-            let ev = LogEvent::ResendFrom { uid: Uid::new("s1"), from: LogIndex(from) };
-            let mut out = Vec::new();
-            log.handle_event(&ev, &mut n.shared, &mut n.fs, &mut out).unwrap();
-            out.iter()
-                .filter_map(|e| match e {
-                    raft_core::storage::Envelope::Wal(WalMsg::Append(a)) => {
-                        Some((a.prev_index.map(|p| p.0), a.index.0))
-                    }
-                    _ => None,
-                })
-                .collect::<Vec<_>>()
+            resend_casts(n, log, from).into_iter().map(|(p, i)| (p.map(|p| p.0), i.0)).collect::<Vec<_>>()
         };
         // As a tick's resend: from the last written index + 1, chained to it.
         let all = vec![(Some(3), 4), (Some(4), 5), (Some(5), 6)];
