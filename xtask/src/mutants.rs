@@ -8,7 +8,7 @@
 //! switches themselves) and `consensus/mem_log.rs` (an in-memory `RaftLog` for unit tests: the engine
 //! never runs it, so its mutants would only measure the unit tests against themselves).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -223,12 +223,24 @@ fn outcomes(oracle: &str) -> BTreeMap<String, &'static str> {
     by_mutant
 }
 
-/// How many mutants the selection holds now (cargo-mutants' `--list`), if cargo-mutants is installed.
-fn selection_size() -> Option<usize> {
+/// The mutants the selection holds now (cargo-mutants' `--list`), if cargo-mutants is installed.
+fn current_selection() -> Option<BTreeSet<String>> {
     let mut args = vec!["mutants", "--list"];
     args.extend(SELECTION);
     let out = std::process::Command::new("cargo").args(&args).current_dir(workspace_root()).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).lines().count())
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).lines().map(|l| l.trim().to_owned()).collect())
+}
+
+/// Outcomes per mutant for one oracle, only those of mutants the selection still holds: a kept outcome
+/// whose mutant name (file, line, column, replacement) is no longer listed was judged on code that has
+/// since moved or changed, and is not counted. Also says how many were left out so.
+fn current_outcomes(oracle: &str, selection: Option<&BTreeSet<String>>) -> (BTreeMap<String, &'static str>, usize) {
+    let all = outcomes(oracle);
+    let Some(selection) = selection else { return (all, 0) };
+    let before = all.len();
+    let current: BTreeMap<String, &'static str> = all.into_iter().filter(|(m, _)| selection.contains(m)).collect();
+    let stale = before - current.len();
+    (current, stale)
 }
 
 /// The mutants `mutants/triage.md` judges equivalent or unreachable by design: no oracle can catch them,
@@ -257,10 +269,12 @@ pub(crate) fn section() -> Option<String> {
     let keep = |o: BTreeMap<String, &'static str>| -> BTreeMap<String, &'static str> {
         o.into_iter().filter(|(m, _)| !ruled_out.contains(m)).collect()
     };
-    let (all_sim, all_unit) = (outcomes("sim"), outcomes("unit"));
+    let selection = current_selection();
+    let ((all_sim, stale_sim), (all_unit, stale_unit)) =
+        (current_outcomes("sim", selection.as_ref()), current_outcomes("unit", selection.as_ref()));
     let judged = all_sim.len().max(all_unit.len());
     let (sim, unit) = (keep(all_sim), keep(all_unit));
-    if judged == 0 {
+    if judged == 0 && stale_sim + stale_unit == 0 {
         return None;
     }
     let score = |o: &BTreeMap<String, &str>, module: Option<&str>| -> (usize, usize) {
@@ -286,11 +300,12 @@ pub(crate) fn section() -> Option<String> {
          `raft-core/src/storage/` and `raft-core/src/consensus/`; its outcomes kept in `mutants/results/`), \
          summed by `cargo xtask mutants --summary`. Caught out of the viable mutants judged so far (a timeout \
          counts as caught: the run hung), leaving out {} that `mutants/triage.md` rules out (equivalent, or \
-         code the engine never runs); {judged} of {} mutants judged, shards kept: unit {}, sim {}. \
-         The simulator's oracle is `sim/tests/mutation_oracle.rs` alone.\n\n\
+         code the engine never runs); {judged} of {} mutants judged, shards kept: unit {}, sim {}; left \
+         out as stale (judged on code whose mutant has since moved or changed): unit {stale_unit}, sim \
+         {stale_sim}. The simulator's oracle is `sim/tests/mutation_oracle.rs` alone.\n\n\
          | module | raft-core's unit tests | the simulator |\n|---|---:|---:|\n{}\n",
-        ruled_out.len(),
-        selection_size().map_or("the".to_owned(), |n| n.to_string()),
+        ruled_out.iter().filter(|m| selection.as_ref().is_none_or(|s| s.contains(*m))).count(),
+        selection.as_ref().map_or("the".to_owned(), |s| s.len().to_string()),
         shards("unit"),
         shards("sim"),
         rows.join("\n")
@@ -300,7 +315,8 @@ pub(crate) fn section() -> Option<String> {
 fn summary() -> Result<(), String> {
     let text = section().ok_or("no shard kept yet under mutants/results/")?;
     print!("{text}");
-    let missed: Vec<String> = outcomes("sim").into_iter().filter(|(_, v)| *v == "missed").map(|(m, _)| m).collect();
+    let (sim, _) = current_outcomes("sim", current_selection().as_ref());
+    let missed: Vec<String> = sim.into_iter().filter(|(_, v)| *v == "missed").map(|(m, _)| m).collect();
     let ruled_out = not_catchable();
     let open = missed.iter().filter(|m| !ruled_out.contains(m)).count();
     println!("\nmissed by the simulator ({}; {open} not ruled out by mutants/triage.md):", missed.len());
