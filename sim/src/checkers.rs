@@ -518,15 +518,42 @@ impl ContactObligations {
     }
 }
 
+/// The kinds of client operation the workload issues. A service that never answers one kind after the
+/// heal has not converged, however many of the others it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperationKind {
+    /// A read of a key.
+    Get = 0,
+    /// A write of a key.
+    Put = 1,
+    /// A compare-and-set of a key.
+    Cas = 2,
+}
+
+impl OperationKind {
+    /// Every kind, in the order `Checkers` counts them.
+    pub const ALL: [OperationKind; 3] = [OperationKind::Get, OperationKind::Put, OperationKind::Cas];
+
+    fn name(self) -> &'static str {
+        match self {
+            OperationKind::Get => "get",
+            OperationKind::Put => "put",
+            OperationKind::Cas => "compare-and-set",
+        }
+    }
+}
+
 /// The checkers' running state over one run.
 #[derive(Debug, Clone)]
 pub struct Checkers {
     violations: Vec<Violation>,
     /// (group, term) → its leader.
     leaders: BTreeMap<(usize, u64), String>,
-    invoked: BTreeMap<u64, u64>,
+    /// Client operations invoked and not yet answered, by kind.
+    invoked: BTreeMap<u64, OperationKind>,
     liveness_start_ns: Option<u64>,
-    committed_in_liveness: u64,
+    /// Client operations answered since the heal, per kind (`OperationKind::ALL`'s order).
+    answered_in_liveness: [u64; 3],
     /// Per group, the highest entry a leader committed: (index, term of that entry).
     highest_committed: BTreeMap<usize, (LogIndex, Term)>,
     /// Per group, the voters (node positions) of the configuration that committed it.
@@ -547,7 +574,7 @@ impl Checkers {
             leaders: BTreeMap::new(),
             invoked: BTreeMap::new(),
             liveness_start_ns: None,
-            committed_in_liveness: 0,
+            answered_in_liveness: [0; 3],
             highest_committed: BTreeMap::new(),
             committing_voters: BTreeMap::new(),
             committed_by_term: BTreeMap::new(),
@@ -667,14 +694,16 @@ impl Checkers {
     }
 
     /// A client operation was invoked.
-    pub fn invoke(&mut self, request: u64, time_ns: u64) {
-        self.invoked.insert(request, time_ns);
+    pub fn invoke(&mut self, request: u64, kind: OperationKind) {
+        self.invoked.insert(request, kind);
     }
 
     /// A client operation completed with a result.
     pub fn committed(&mut self, request: u64, _time_ns: u64) {
-        if self.invoked.remove(&request).is_some() && self.liveness_start_ns.is_some() {
-            self.committed_in_liveness += 1;
+        if let Some(kind) = self.invoked.remove(&request)
+            && self.liveness_start_ns.is_some()
+        {
+            self.answered_in_liveness[kind as usize] += 1;
         }
     }
 
@@ -685,7 +714,13 @@ impl Checkers {
 
     /// Client operations completed since the heal.
     pub fn committed_in_liveness(&self) -> u64 {
-        self.committed_in_liveness
+        self.answered_in_liveness.iter().sum()
+    }
+
+    /// Whether every kind of client operation has been answered since the heal: the post-heal workload
+    /// goes on until it has, and `converges` wants it.
+    pub fn every_kind_answered_in_liveness(&self) -> bool {
+        self.answered_in_liveness.iter().all(|&n| n > 0)
     }
 
     /// Faults are healed.
@@ -694,11 +729,22 @@ impl Checkers {
     }
 
     /// `converges`, at the liveness bound: the members have converged (`members`: [`converged`] over
-    /// every group) and the cluster committed client operations after the heal.
+    /// every group) and the cluster answered client operations of every kind after the heal.
     pub fn check_converged(&mut self, members: Result<(), String>, time_ns: u64) {
-        let result = members.map_err(|why| format!("{why} at the end of the liveness phase")).and_then(|()| {
-            if self.committed_in_liveness == 0 { Err("nothing committed after the heal".into()) } else { Ok(()) }
-        });
+        // A kind never answered comes first when others were: the workload goes on until every kind has
+        // been, so the members are still applying its operations at the bound.
+        let unanswered: Vec<&str> = OperationKind::ALL
+            .iter()
+            .filter(|k| self.answered_in_liveness[**k as usize] == 0)
+            .map(|k| k.name())
+            .collect();
+        let result = if self.committed_in_liveness() > 0 && !unanswered.is_empty() {
+            Err(format!("no {} answered after the heal", unanswered.join(" and no ")))
+        } else {
+            members.map_err(|why| format!("{why} at the end of the liveness phase")).and_then(|()| {
+                if self.committed_in_liveness() == 0 { Err("nothing committed after the heal".into()) } else { Ok(()) }
+            })
+        };
         self.judge("converges", "cluster", time_ns, result);
     }
 }

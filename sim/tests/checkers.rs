@@ -13,7 +13,7 @@ use raft_core::storage::segref::SegRef;
 use raft_core::storage::shared::Directory;
 use raft_core::{Bugs, LogIndex, Payload, Seq, Term, Uid};
 use scenarios::WorldSpec;
-use sim::checkers::{self, Checkers, ContactObligations};
+use sim::checkers::{self, Checkers, ContactObligations, OperationKind};
 use sim::{Outcome, World, WorldConfig};
 use vfs::{FileSystem, OpenOptions, SimFs, SimFsConfig};
 
@@ -336,6 +336,44 @@ fn converges_rejects_a_down_member_two_leaders_different_applied_indexes_and_no_
     c.check_converged(checkers::converged(&good), 99);
     let v = c.first().expect("converged, but nothing committed after the heal");
     assert_eq!((v.checker.as_str(), v.detail.as_str()), ("converges", "nothing committed after the heal"));
+}
+
+#[test]
+fn converges_wants_every_kind_of_client_operation_answered_after_the_heal() {
+    use OperationKind::{Cas, Get, Put};
+    let up = |applied, role| Some((LogIndex(applied), role, Term(3)));
+    let good = [up(9, Role::Leader), up(9, Role::Follower), up(9, Role::Follower)];
+    let behind = [up(9, Role::Leader), up(4, Role::Follower), up(9, Role::Follower)];
+    // (kinds invoked and answered after the heal, members, the verdict: None for a pass)
+    let cases: [(&[OperationKind], &[_; 3], Option<&str>); 6] = [
+        (&[Get, Put, Cas], &good, None),
+        (&[Get, Cas], &good, Some("no put answered after the heal")),
+        (&[Put], &good, Some("no get and no compare-and-set answered after the heal")),
+        // The kind comes first: the workload goes on until every kind is answered, so members differ.
+        (&[Get, Cas], &behind, Some("no put answered after the heal")),
+        (&[Get, Put, Cas], &behind, Some("members applied different indexes")),
+        (&[], &good, Some("nothing committed after the heal")),
+    ];
+    for (answered, members, verdict) in cases {
+        let mut c = Checkers::new(4_000);
+        // An operation answered before the heal counts for nothing.
+        c.invoke(1, Put);
+        c.committed(1, 5);
+        c.liveness_started(10);
+        for (n, kind) in answered.iter().enumerate() {
+            c.invoke(100 + n as u64, *kind);
+            c.committed(100 + n as u64, 20);
+        }
+        // An operation invoked and never answered does not count either.
+        c.invoke(99, Get);
+        assert_eq!(c.every_kind_answered_in_liveness(), answered.len() == 3, "{answered:?}");
+        c.check_converged(checkers::converged(members), 99);
+        let got = c.first().map(|v| v.detail.clone());
+        match verdict {
+            None => assert_eq!(got, None, "{answered:?}"),
+            Some(want) => assert!(got.as_deref().is_some_and(|d| d.starts_with(want)), "{answered:?}: {got:?}"),
+        }
+    }
 }
 
 #[test]

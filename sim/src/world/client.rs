@@ -9,6 +9,7 @@ use raft_core::consensus::kv::{KvCommand, KvResult};
 use raft_core::consensus::server::{ClientId, Input, Role};
 use scenarios::rng::below;
 
+use crate::checkers::OperationKind;
 use crate::linearizability;
 
 use super::fates::Fate;
@@ -45,10 +46,10 @@ pub(super) struct Client {
 impl World {
     /// The workload's clock ticks: a new operation, until a while after the heal.
     pub(super) fn client_tick(&mut self) {
-        // The workload stops a while after the heal (once something has completed after it), so
-        // that members can converge.
+        // The workload stops a while after the heal (once an operation of every kind has been answered
+        // after it), so that members can converge.
         let stop = (self.cfg.spec.safety_ms + self.cfg.spec.liveness_workload_ms) * 1_000_000;
-        if self.now_ns < stop || self.checkers.committed_in_liveness() == 0 {
+        if self.now_ns < stop || !self.checkers.every_kind_answered_in_liveness() {
             self.client_op();
             let interval = self.cfg.spec.client_interval_ms * 1_000_000;
             self.schedule(interval, Event::ClientOp);
@@ -144,15 +145,15 @@ impl World {
         self.client_seq += 1;
         let kind = below(&mut self.client_rng, 3);
         let value = self.new_value(self.client_seq, kind != 0);
-        let (command, call) = match kind {
-            0 => (KvCommand::Get { key: key.clone() }, linearizability::Call::Read),
+        let (command, call, kind) = match kind {
+            0 => (KvCommand::Get { key: key.clone() }, linearizability::Call::Read, OperationKind::Get),
             1 => {
                 let call = linearizability::Call::Write(Some(history_value(&value)));
-                (KvCommand::Put { key: key.clone(), value }, call)
+                (KvCommand::Put { key: key.clone(), value }, call, OperationKind::Put)
             }
             _ => {
                 let call = linearizability::Call::Cas { expected: None, new: Some(history_value(&value)) };
-                (KvCommand::Cas { key: key.clone(), expected: None, new: value }, call)
+                (KvCommand::Cas { key: key.clone(), expected: None, new: value }, call, OperationKind::Cas)
             }
         };
         let request = self.client_seq;
@@ -160,7 +161,7 @@ impl World {
         self.settle_history(&key);
         let f = InFlight { group, key, call, process, invoke_ns: self.now_ns, command: command.clone() };
         self.in_flight.insert(request, f);
-        self.checkers.invoke(request, self.now_ns);
+        self.checkers.invoke(request, kind);
         self.count("client operations");
         match client {
             Some(c) => {

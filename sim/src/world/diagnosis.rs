@@ -24,7 +24,7 @@ struct MemberState {
 impl World {
     /// The groups a liveness violation concerns: `lagging-follower-caught-up` names its follower;
     /// `converges` every group that did not converge (all of them when none failed that way: then
-    /// nothing was committed after the heal). None for any other checker.
+    /// nothing, or no operation of some kind, was answered after the heal). None for any other checker.
     pub(super) fn liveness_groups(&self, v: &crate::checkers::Violation) -> Vec<usize> {
         let created = (0..self.cfg.spec.groups).filter(|&g| self.created[g]);
         match v.checker.as_str() {

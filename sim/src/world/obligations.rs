@@ -273,7 +273,7 @@ impl World {
         let workload_done = self.in_flight.is_empty()
             && self.given_up.is_empty()
             && self.given_up_dead == 0
-            && self.checkers.committed_in_liveness() > 0;
+            && self.checkers.every_kind_answered_in_liveness();
         if workload_done && self.all_converged().is_ok() {
             self.converged = true;
             self.note(None, Kind::Phase, "CONVERGED".into());
