@@ -243,6 +243,7 @@ pub fn base(seed: u64) -> WorldSpec {
         wal_recovery_cut_percent: 0,
         membership_change_weight: 0,
         log_restart_ms: 0,
+        cas_expected_percent: 0,
     }
 }
 

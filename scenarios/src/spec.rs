@@ -180,6 +180,12 @@ pub struct WorldSpec {
     /// Absent in older files: 0 (the new WAL registers at once).
     #[serde(default)]
     pub log_restart_ms: u64,
+    /// Percentage of the workload's compare-and-sets that expect the key to hold the value the workload
+    /// last asked to write to it (which it holds when that write took effect and nothing newer did), so
+    /// that compare-and-sets succeed against values and the history has reads-modify-writes to judge;
+    /// the others expect the key absent. Absent in older files: 0.
+    #[serde(default)]
+    pub cas_expected_percent: u32,
 }
 
 /// The value of `value_size_max_bytes` in worlds written before it existed.

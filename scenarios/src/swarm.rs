@@ -12,7 +12,16 @@ pub fn swarm(seed: u64) -> WorldSpec {
     widen(seed, &mut world);
     churn(seed, &mut world);
     slow_log_restart(seed, &mut world);
+    workload(seed, &mut world);
     world
+}
+
+/// From its own stream: in half of the worlds some compare-and-sets expect the value last written to
+/// their key instead of an absent key, so that they succeed against values, not only on fresh keys.
+fn workload(seed: u64, world: &mut WorldSpec) {
+    let mut rng = stream(seed, 0xCA5E);
+    let choices = [0, 0, 50, 90];
+    world.cas_expected_percent = choices[below(&mut rng, choices.len() as u64) as usize];
 }
 
 /// From its own stream: in half of the worlds a log supervisor restart leaves the WAL unregistered for
@@ -142,6 +151,8 @@ fn first_draws(seed: u64) -> WorldSpec {
         wal_recovery_cut_percent: 0,
         membership_change_weight: 0,
         log_restart_ms: 0,
+        // Drawn by `workload`, from its own stream.
+        cas_expected_percent: 0,
     }
 }
 
@@ -187,6 +198,7 @@ mod tests {
                 disk_error_weight: before.disk_error_weight,
                 membership_change_weight: before.membership_change_weight,
                 log_restart_ms: before.log_restart_ms,
+                cas_expected_percent: before.cas_expected_percent,
                 ..world.clone()
             };
             assert_eq!(restored, before, "seed {seed}");
@@ -204,5 +216,13 @@ mod tests {
             }
         }
         assert!(reached.iter().all(|&n| n >= 40), "each widened knob in at least one world in ten: {reached:?}");
+    }
+
+    #[test]
+    fn about_half_of_the_worlds_have_compare_and_sets_on_values() {
+        let drawn: Vec<u32> = (0..400).map(|seed| swarm(seed).cas_expected_percent).collect();
+        let on_values = drawn.iter().filter(|&&p| p > 0).count();
+        assert!((150..250).contains(&on_values), "{on_values} of 400");
+        assert!(drawn.iter().all(|p| [0, 50, 90].contains(p)), "{drawn:?}");
     }
 }

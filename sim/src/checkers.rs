@@ -526,19 +526,24 @@ pub enum OperationKind {
     Get = 0,
     /// A write of a key.
     Put = 1,
-    /// A compare-and-set of a key.
-    Cas = 2,
+    /// A compare-and-set that expects the key absent.
+    CasOnAbsent = 2,
+    /// A compare-and-set that expects the key to hold a value (only in worlds whose
+    /// `cas_expected_percent` is above 0).
+    CasOnValue = 3,
 }
 
 impl OperationKind {
     /// Every kind, in the order `Checkers` counts them.
-    pub const ALL: [OperationKind; 3] = [OperationKind::Get, OperationKind::Put, OperationKind::Cas];
+    pub const ALL: [OperationKind; 4] =
+        [OperationKind::Get, OperationKind::Put, OperationKind::CasOnAbsent, OperationKind::CasOnValue];
 
     fn name(self) -> &'static str {
         match self {
             OperationKind::Get => "get",
             OperationKind::Put => "put",
-            OperationKind::Cas => "compare-and-set",
+            OperationKind::CasOnAbsent => "compare-and-set on an absent key",
+            OperationKind::CasOnValue => "compare-and-set on a value",
         }
     }
 }
@@ -553,7 +558,9 @@ pub struct Checkers {
     invoked: BTreeMap<u64, OperationKind>,
     liveness_start_ns: Option<u64>,
     /// Client operations answered since the heal, per kind (`OperationKind::ALL`'s order).
-    answered_in_liveness: [u64; 3],
+    answered_in_liveness: [u64; 4],
+    /// The kinds the world's workload issues, which `converges` wants answered after the heal.
+    kinds_issued: [bool; 4],
     /// Per group, the highest entry a leader committed: (index, term of that entry).
     highest_committed: BTreeMap<usize, (LogIndex, Term)>,
     /// Per group, the voters (node positions) of the configuration that committed it.
@@ -574,7 +581,8 @@ impl Checkers {
             leaders: BTreeMap::new(),
             invoked: BTreeMap::new(),
             liveness_start_ns: None,
-            answered_in_liveness: [0; 3],
+            answered_in_liveness: [0; 4],
+            kinds_issued: [true, true, true, false],
             highest_committed: BTreeMap::new(),
             committing_voters: BTreeMap::new(),
             committed_by_term: BTreeMap::new(),
@@ -717,10 +725,22 @@ impl Checkers {
         self.answered_in_liveness.iter().sum()
     }
 
-    /// Whether every kind of client operation has been answered since the heal: the post-heal workload
-    /// goes on until it has, and `converges` wants it.
+    /// The workload also issues `kind` (by default it issues every kind but compare-and-sets on a value).
+    pub fn kind_issued(&mut self, kind: OperationKind) {
+        self.kinds_issued[kind as usize] = true;
+    }
+
+    /// The kinds the workload issues that have not been answered since the heal.
+    fn kinds_unanswered_in_liveness(&self) -> impl Iterator<Item = OperationKind> + '_ {
+        OperationKind::ALL
+            .into_iter()
+            .filter(|k| self.kinds_issued[*k as usize] && self.answered_in_liveness[*k as usize] == 0)
+    }
+
+    /// Whether every kind of client operation the workload issues has been answered since the heal: the
+    /// post-heal workload goes on until it has, and `converges` wants it.
     pub fn every_kind_answered_in_liveness(&self) -> bool {
-        self.answered_in_liveness.iter().all(|&n| n > 0)
+        self.kinds_unanswered_in_liveness().next().is_none()
     }
 
     /// Faults are healed.
@@ -733,11 +753,7 @@ impl Checkers {
     pub fn check_converged(&mut self, members: Result<(), String>, time_ns: u64) {
         // A kind never answered comes first when others were: the workload goes on until every kind has
         // been, so the members are still applying its operations at the bound.
-        let unanswered: Vec<&str> = OperationKind::ALL
-            .iter()
-            .filter(|k| self.answered_in_liveness[**k as usize] == 0)
-            .map(|k| k.name())
-            .collect();
+        let unanswered: Vec<&str> = self.kinds_unanswered_in_liveness().map(OperationKind::name).collect();
         let result = if self.committed_in_liveness() > 0 && !unanswered.is_empty() {
             Err(format!("no {} answered after the heal", unanswered.join(" and no ")))
         } else {

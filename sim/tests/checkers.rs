@@ -340,22 +340,29 @@ fn converges_rejects_a_down_member_two_leaders_different_applied_indexes_and_no_
 
 #[test]
 fn converges_wants_every_kind_of_client_operation_answered_after_the_heal() {
-    use OperationKind::{Cas, Get, Put};
+    use OperationKind::{CasOnAbsent, CasOnValue, Get, Put};
     let up = |applied, role| Some((LogIndex(applied), role, Term(3)));
     let good = [up(9, Role::Leader), up(9, Role::Follower), up(9, Role::Follower)];
     let behind = [up(9, Role::Leader), up(4, Role::Follower), up(9, Role::Follower)];
-    // (kinds invoked and answered after the heal, members, the verdict: None for a pass)
-    let cases: [(&[OperationKind], &[_; 3], Option<&str>); 6] = [
-        (&[Get, Put, Cas], &good, None),
-        (&[Get, Cas], &good, Some("no put answered after the heal")),
-        (&[Put], &good, Some("no get and no compare-and-set answered after the heal")),
+    // (whether the workload issues compare-and-sets on a value, the kinds answered after the heal, the
+    // members, the verdict: None for a pass)
+    let cases: [(bool, &[OperationKind], &[_; 3], Option<&str>); 9] = [
+        (false, &[Get, Put, CasOnAbsent], &good, None),
+        (false, &[Get, CasOnAbsent], &good, Some("no put answered after the heal")),
+        (false, &[Put], &good, Some("no get and no compare-and-set on an absent key answered after the heal")),
         // The kind comes first: the workload goes on until every kind is answered, so members differ.
-        (&[Get, Cas], &behind, Some("no put answered after the heal")),
-        (&[Get, Put, Cas], &behind, Some("members applied different indexes")),
-        (&[], &good, Some("nothing committed after the heal")),
+        (false, &[Get, CasOnAbsent], &behind, Some("no put answered after the heal")),
+        (false, &[Get, Put, CasOnAbsent], &behind, Some("members applied different indexes")),
+        (false, &[], &good, Some("nothing committed after the heal")),
+        (true, &[Get, Put, CasOnAbsent], &good, Some("no compare-and-set on a value answered after the heal")),
+        (true, &[Get, Put, CasOnAbsent, CasOnValue], &good, None),
+        (true, &[Get, Put, CasOnValue], &good, Some("no compare-and-set on an absent key answered after the heal")),
     ];
-    for (answered, members, verdict) in cases {
+    for (on_value, answered, members, verdict) in cases {
         let mut c = Checkers::new(4_000);
+        if on_value {
+            c.kind_issued(CasOnValue);
+        }
         // An operation answered before the heal counts for nothing.
         c.invoke(1, Put);
         c.committed(1, 5);
@@ -366,7 +373,8 @@ fn converges_wants_every_kind_of_client_operation_answered_after_the_heal() {
         }
         // An operation invoked and never answered does not count either.
         c.invoke(99, Get);
-        assert_eq!(c.every_kind_answered_in_liveness(), answered.len() == 3, "{answered:?}");
+        let all = answered.len() == if on_value { 4 } else { 3 };
+        assert_eq!(c.every_kind_answered_in_liveness(), all, "{answered:?}");
         c.check_converged(checkers::converged(members), 99);
         let got = c.first().map(|v| v.detail.clone());
         match verdict {

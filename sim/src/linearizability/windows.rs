@@ -281,7 +281,7 @@ fn window_history(w: &KeyWindow) -> Option<(Vec<Op>, Vec<Op>)> {
             _ => return None,
         }
     }
-    let observed = observed_values(&w.ops);
+    let observed = observed_values(w.carried.iter().chain(&w.ops));
     let is_observed = |o: &Op| effect(&o.call).is_some_and(|v| observed.contains(v));
     let unknown_effect = |o: &Op| o.ret == Ret::Unknown && effect(&o.call).is_some();
     let mut history = start_writes(w);
@@ -297,11 +297,14 @@ fn window_history(w: &KeyWindow) -> Option<(Vec<Op>, Vec<Op>)> {
     Some((history, kept))
 }
 
-/// Values a known operation saw the key hold: what reads and refused compare-and-sets returned, and what
-/// applied compare-and-sets expected.
-fn observed_values(ops: &[Op]) -> BTreeSet<Value> {
+/// Values the key held during the window, as its operations show: what reads and refused
+/// compare-and-sets returned, what applied compare-and-sets expected — and, closing over those, what an
+/// unknown compare-and-set expected when the value it writes is one of them (it took effect, so the key
+/// held its expected value first: an unknown write of that value, though nobody read it, is what let a
+/// chain of unknown compare-and-sets reach a value somebody did read).
+fn observed_values<'a>(ops: impl Iterator<Item = &'a Op> + Clone) -> BTreeSet<Value> {
     let mut seen = BTreeSet::new();
-    for o in ops {
+    for o in ops.clone() {
         match (&o.call, &o.ret) {
             (_, Ret::Read(v)) | (_, Ret::CasRefused { previous: v }) => {
                 seen.insert(v.clone());
@@ -312,7 +315,21 @@ fn observed_values(ops: &[Op]) -> BTreeSet<Value> {
             _ => {}
         }
     }
-    seen
+    // Each pass adds at least one value, and values are unique to their writes: at most one pass per
+    // unknown compare-and-set.
+    loop {
+        let before = seen.len();
+        for o in ops.clone() {
+            if let (Call::Cas { expected, new }, Ret::Unknown) = (&o.call, &o.ret)
+                && seen.contains(new)
+            {
+                seen.insert(expected.clone());
+            }
+        }
+        if seen.len() == before {
+            return seen;
+        }
+    }
 }
 
 /// The states the key may hold after the window: the value of every write that can be the last one to
@@ -412,6 +429,21 @@ mod tests {
                 vec![2, 4],
             ),
             ("a value nobody wrote", vec![write(1, 0, 1), read(Some(9), 2, 3)], vec![2]),
+            // Unknown compare-and-sets take the key from an unknown write nobody read to a value a read
+            // saw: the write must stay in the history (found by swarm's compare-and-sets that expect a
+            // value).
+            (
+                "a chain of unknown compare-and-sets from an unread unknown write",
+                vec![
+                    write(1, 0, 1),
+                    unknown_write(2, 2),
+                    op(Call::Cas { expected: v(2), new: v(3) }, Ret::Unknown, 3, u64::MAX),
+                    op(Call::Cas { expected: v(3), new: v(4) }, Ret::Unknown, 4, u64::MAX),
+                    read(Some(4), 5, 6),
+                    read(Some(4), 8, 9),
+                ],
+                vec![7],
+            ),
             (
                 "compare-and-set seen",
                 vec![
@@ -485,8 +517,15 @@ mod tests {
                         Call::Write(v(number))
                     }
                     _ => {
+                        // Half of them expect a value written before (the workload's
+                        // `cas_expected_percent`), the others an absent key.
+                        let expected = if number > 0 && draw.below(2) == 0 {
+                            v(1 + draw.below(u64::from(number)) as u8)
+                        } else {
+                            None
+                        };
                         number += 1;
-                        Call::Cas { expected: None, new: v(number) }
+                        Call::Cas { expected, new: v(number) }
                     }
                 };
                 let unknown = call != Call::Read && draw.below(5) == 0;

@@ -50,7 +50,7 @@ const fn percent(knob: &'static str, value: fn(&WorldSpec) -> u32) -> Bound {
 }
 
 /// Every knob of a world but the crash model (an enum) and the fault plan (checked entry by entry).
-const BOUNDS: [Bound; 43] = [
+const BOUNDS: [Bound; 44] = [
     Bound {
         knob: "nodes",
         value: Read::U64(|s| s.nodes as u64),
@@ -202,6 +202,7 @@ const BOUNDS: [Bound; 43] = [
     percent("message_duplicate_percent", |s| s.message_duplicate_percent),
     percent("message_reorder_percent", |s| s.message_reorder_percent),
     percent("wal_recovery_cut_percent", |s| s.wal_recovery_cut_percent),
+    percent("cas_expected_percent", |s| s.cas_expected_percent),
     Bound {
         knob: "partition_ms",
         value: Read::U64(|s| s.partition_ms),

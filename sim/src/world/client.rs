@@ -152,10 +152,20 @@ impl World {
                 (KvCommand::Put { key: key.clone(), value }, call, OperationKind::Put)
             }
             _ => {
-                let call = linearizability::Call::Cas { expected: None, new: Some(history_value(&value)) };
-                (KvCommand::Cas { key: key.clone(), expected: None, new: value }, call, OperationKind::Cas)
+                let expected = self.cas_expectation(&key);
+                let call = linearizability::Call::Cas {
+                    expected: expected.as_deref().map(history_value),
+                    new: Some(history_value(&value)),
+                };
+                let kind = if expected.is_some() { OperationKind::CasOnValue } else { OperationKind::CasOnAbsent };
+                (KvCommand::Cas { key: key.clone(), expected, new: value }, call, kind)
             }
         };
+        if self.cfg.spec.cas_expected_percent > 0
+            && let KvCommand::Put { value, .. } | KvCommand::Cas { new: value, .. } = &command
+        {
+            self.last_value_asked.insert(key.clone(), value.clone());
+        }
         let request = self.client_seq;
         let process = client.map_or(linearizability::NO_PROCESS, |c| c as u64);
         self.settle_history(&key);
@@ -176,6 +186,17 @@ impl World {
                 command,
             })),
         }
+    }
+
+    /// What a compare-and-set on `key` expects: one time in `cas_expected_percent` / 100 the value the
+    /// workload last asked to write to `key` (nothing yet: absent), else an absent key. No draw when the
+    /// percentage is 0, so that older worlds keep their streams.
+    fn cas_expectation(&mut self, key: &str) -> Option<Vec<u8>> {
+        let percent = u64::from(self.cfg.spec.cas_expected_percent);
+        if percent == 0 || below(&mut self.client_rng, 100) >= percent {
+            return None;
+        }
+        self.last_value_asked.get(key).cloned()
     }
 
     /// The value write number `n` carries: its number (8 bytes, so every value is unique), then filler up

@@ -194,6 +194,9 @@ pub struct World {
     /// Given-up operations whose commands can never commit: counted, not kept (no answer will come; while
     /// any exist the workload is not done, as while they were in flight).
     given_up_dead: u64,
+    /// Per key, the value the workload last asked to write (what a compare-and-set may expect; kept only
+    /// when `cas_expected_percent` is above 0).
+    last_value_asked: BTreeMap<String, Vec<u8>>,
     /// Operations the history recorded as unknown (given up on, or a closed-loop client's timeout) whose
     /// commands may still commit: request → (key, call), until `fates` decides.
     unknown_followed: BTreeMap<u64, (String, linearizability::Call)>,
@@ -311,6 +314,7 @@ impl World {
             in_flight: BTreeMap::new(),
             given_up: BTreeSet::new(),
             given_up_dead: 0,
+            last_value_asked: BTreeMap::new(),
             unknown_followed: BTreeMap::new(),
             dead_in_flight: BTreeSet::new(),
             fates: fates::Fates::default(),
@@ -323,7 +327,13 @@ impl World {
             ),
             whole_history: (cfg.keep_history || cfg.record_timeline).then(Vec::new),
             faults_on: true,
-            checkers: Checkers::new(cfg.spec.contact_bound_ms),
+            checkers: {
+                let mut checkers = Checkers::new(cfg.spec.contact_bound_ms);
+                if cfg.spec.cas_expected_percent > 0 {
+                    checkers.kind_issued(crate::checkers::OperationKind::CasOnValue);
+                }
+                checkers
+            },
             converged: false,
             events: 0,
             hash: 0xcbf2_9ce4_8422_2325,
