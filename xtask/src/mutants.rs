@@ -148,6 +148,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     args.extend(SELECTION);
     args.extend(oracle.test_args());
     args.extend(["--shard", &shard_arg, "--output", out_str, "--no-shuffle"]);
+    // The commit cargo-mutants copies (the tree as it is now; a commit landing while the shard runs is
+    // not what it judged).
+    let commit = crate::bench::command_line("git", &["rev-parse", "--short", "HEAD"]);
     let started = Instant::now();
     // cargo-mutants exits non-zero when a mutant is missed: that is a result, not a failure of the run.
     let _ = crate::run("cargo", &args, &[]);
@@ -164,7 +167,6 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         counts.push(format!("\"{name}\": {}", text.lines().count()));
         std::fs::write(kept.join(format!("{name}.txt")), text).map_err(|e| e.to_string())?;
     }
-    let commit = crate::bench::command_line("git", &["rev-parse", "--short", "HEAD"]);
     let date = crate::bench::command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
     let version = crate::bench::command_line("cargo", &["mutants", "--version"]);
     let record = format!(
