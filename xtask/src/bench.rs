@@ -11,18 +11,19 @@ const BENCHES: [(&str, &str); 3] = [("vfs", "vfs"), ("raft-core", "storage"), ("
 const USAGE: &str = "usage: cargo xtask bench [--reps N] [--find-ranges N] [--rss-seeds N] [--soak-hours N] \
                      [--fuzz-cases N] [--porcupine DIR] [--hunt-seeds N] [--hunt-budget SECS] \
                      [--hunt-switches A,B,…|all] [--only SECTION,…]\n\
-                     --only re-measures only the named sections (memory, soak, fuzz, hunt, find, scale) and writes \
+                     --only re-measures only the named sections (memory, soak, fuzz, hunt, find, scale, mutants) and writes \
                      each over its old text in BENCHMARKS.md";
 
 /// The sections `--only` can re-measure alone: (name, the heading its text starts with). `scale` renders
 /// the last `cargo xtask scale` record again.
-const ALONE: [(&str, &str); 6] = [
+const ALONE: [(&str, &str); 7] = [
     ("scale", "## sim: the no-false-alarm claim at scale\n"),
     ("memory", "## sim: memory\n"),
     ("soak", "## sim: memory over a long run (the soak)\n"),
     ("fuzz", "## sim fuzz: hostile input and arbitrary worlds\n"),
     ("hunt", "## sim hunt: coverage over time, guided and blind\n"),
     ("find", "## sim: time to find each bug switch\n"),
+    ("mutants", "## raft-core: mutation score\n"),
 ];
 
 /// Seeds per range when timing how long a bug switch takes to be found: a targeted scenario's range, and
@@ -128,7 +129,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         sections.push(text);
         commands.push(format!("sim fuzz --seed 1 --cases {fuzz_cases} (worlds: {})", (fuzz_cases / 20).max(1)));
     }
-    if let Some(text) = crate::mutants::section().filter(|_| only.is_none()) {
+    let wants_mutants = only.as_ref().is_none_or(|names| names.iter().any(|n| n == "mutants"));
+    if let Some(text) = crate::mutants::section().filter(|_| wants_mutants) {
         print!("{text}");
         sections.push(text);
         commands.push("cargo xtask mutants --summary (the shards kept in mutants/results/)".into());
