@@ -216,7 +216,7 @@ impl World {
                     leader: m.name.clone(),
                     peer: peer.clone(),
                     term,
-                    chunk_bytes: self.cfg.spec.snapshot_chunk_bytes as usize,
+                    chunk_bytes: 4096,
                     chunk_timeout_ms: 2_000,
                 };
                 let (sender, fx) = SnapshotSender::start(cfg, meta, &state, live);
