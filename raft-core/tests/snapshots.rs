@@ -806,6 +806,31 @@ fn accept(fs: &mut SimFs, shared: &mut NodeShared, bugs: &Bugs) -> (SnapshotMeta
     acc.complete(fs, last, &uid(), &IndexListMachine, bugs, shared).unwrap()
 }
 
+/// Ra's `accept_chunk`: the chunk numbered next is taken, a resend of one already taken is not (taking it
+/// again would append its bytes twice), and one past the next is Ra's `function_clause` crash.
+#[test]
+fn an_accept_takes_the_next_chunk_ignores_a_resend_and_refuses_a_skip() {
+    let mut fs = disk(12, true);
+    let mut acc = SnapshotAccept::begin(&mut fs, SERVER, &meta(60, 2), &fixed()).unwrap();
+    // (chunks taken so far, the chunk that arrives, whether it is taken; None: refused)
+    let cases: [(u32, u32, Option<bool>); 6] =
+        [(0, 0, Some(true)), (0, 1, None), (2, 0, Some(false)), (2, 1, Some(false)), (2, 2, Some(true)), (2, 3, None)];
+    let mut taken = 0;
+    for (before, num, want) in cases {
+        while taken < before {
+            acc.chunk(&mut fs, b"chunk").unwrap();
+            taken += 1;
+        }
+        match (acc.takes_chunk(num), want) {
+            (Ok(got), Some(want)) => assert_eq!(got, want, "chunk {num} after {before}"),
+            (Err(StorageError::Snapshot { error: SnapshotFileError::ChunkOutOfOrder { expected, got }, .. }), None) => {
+                assert_eq!((expected, got), (before, num));
+            }
+            (got, want) => panic!("chunk {num} after {before}: {got:?}, wanted {want:?}"),
+        }
+    }
+}
+
 #[test]
 fn accept_round_trip() {
     let mut fs = disk(12, true);

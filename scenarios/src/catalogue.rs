@@ -244,6 +244,7 @@ pub fn base(seed: u64) -> WorldSpec {
         membership_change_weight: 0,
         log_restart_ms: 0,
         cas_expected_percent: 0,
+        snapshot_chunk_bytes: 4096,
     }
 }
 

@@ -186,6 +186,17 @@ pub struct WorldSpec {
     /// the others expect the key absent. Absent in older files: 0.
     #[serde(default)]
     pub cas_expected_percent: u32,
+    /// Bytes of machine state per snapshot chunk a leader sends (Ra's 1 MB). The machine's state is a
+    /// few hundred bytes at most, so only a small chunk makes a transfer of several chunks — each
+    /// acknowledged before the next, the receiver accepting them into its snapshot one by one. Absent in
+    /// older files: 4096.
+    #[serde(default = "chunk_4096")]
+    pub snapshot_chunk_bytes: u64,
+}
+
+/// The value of `snapshot_chunk_bytes` in worlds written before it existed.
+fn chunk_4096() -> u64 {
+    4096
 }
 
 /// The value of `value_size_max_bytes` in worlds written before it existed.

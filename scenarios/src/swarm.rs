@@ -13,7 +13,17 @@ pub fn swarm(seed: u64) -> WorldSpec {
     churn(seed, &mut world);
     slow_log_restart(seed, &mut world);
     workload(seed, &mut world);
+    snapshot_chunks(seed, &mut world);
     world
+}
+
+/// From its own stream: in half of the worlds a leader sends its snapshot in chunks small enough that a
+/// transfer takes several (16 or 64 bytes: the machine's state is at most a few hundred), so that
+/// acknowledgements, timeouts and crashes fall between the chunks of one transfer.
+fn snapshot_chunks(seed: u64, world: &mut WorldSpec) {
+    let mut rng = stream(seed, 0xC4_0C);
+    let choices = [4096, 4096, 64, 16];
+    world.snapshot_chunk_bytes = choices[below(&mut rng, choices.len() as u64) as usize];
 }
 
 /// From its own stream: in half of the worlds some compare-and-sets expect the value last written to
@@ -151,8 +161,9 @@ fn first_draws(seed: u64) -> WorldSpec {
         wal_recovery_cut_percent: 0,
         membership_change_weight: 0,
         log_restart_ms: 0,
-        // Drawn by `workload`, from its own stream.
+        // Drawn by `workload` and `snapshot_chunks`, from their own streams.
         cas_expected_percent: 0,
+        snapshot_chunk_bytes: 4096,
     }
 }
 
@@ -199,6 +210,7 @@ mod tests {
                 membership_change_weight: before.membership_change_weight,
                 log_restart_ms: before.log_restart_ms,
                 cas_expected_percent: before.cas_expected_percent,
+                snapshot_chunk_bytes: before.snapshot_chunk_bytes,
                 ..world.clone()
             };
             assert_eq!(restored, before, "seed {seed}");
@@ -224,5 +236,7 @@ mod tests {
         let on_values = drawn.iter().filter(|&&p| p > 0).count();
         assert!((150..250).contains(&on_values), "{on_values} of 400");
         assert!(drawn.iter().all(|p| [0, 50, 90].contains(p)), "{drawn:?}");
+        let chunked = (0..400).filter(|&seed| swarm(seed).snapshot_chunk_bytes < 4096).count();
+        assert!((150..250).contains(&chunked), "{chunked} of 400 with small snapshot chunks");
     }
 }

@@ -77,6 +77,15 @@ pub enum SnapshotFileError {
     ChecksumError,
     /// The meta section does not decode.
     InvalidMeta,
+    /// A chunk numbered past the one the accept takes next (Ra's `ra_snapshot:accept_chunk/3` and
+    /// `complete_accept/4` match only the next number or, for `accept_chunk`, a resend below it: anything
+    /// else is a `function_clause` crash of the receiving server).
+    ChunkOutOfOrder {
+        /// The chunk number the accept takes next.
+        expected: u32,
+        /// The chunk number that arrived.
+        got: u32,
+    },
 }
 
 /// Why an `indexes` file could not be read (Ra's `ra_snapshot:indexes/1` errors).
@@ -96,6 +105,9 @@ impl fmt::Display for SnapshotFileError {
             SnapshotFileError::InvalidFormat => "invalid snapshot format",
             SnapshotFileError::ChecksumError => "snapshot checksum error",
             SnapshotFileError::InvalidMeta => "invalid snapshot meta",
+            SnapshotFileError::ChunkOutOfOrder { expected, got } => {
+                return write!(f, "function_clause: snapshot chunk {got} where chunk {expected} was next");
+            }
         })
     }
 }
@@ -496,6 +508,8 @@ pub struct SnapshotAccept {
     fd: Fd,
     crc_state: Vec<u8>,
     meta: SnapshotMeta,
+    /// The number of the chunk it takes next (Ra's `#accept.next`; chunks are numbered from 0).
+    next: u32,
 }
 
 impl SnapshotAccept {
@@ -519,14 +533,31 @@ impl SnapshotAccept {
         header.extend_from_slice(&0u32.to_be_bytes());
         header.extend_from_slice(&section);
         write_all(fs, fd, &header)?;
-        Ok(SnapshotAccept { dir, fd, crc_state: section, meta: meta.clone() })
+        Ok(SnapshotAccept { dir, fd, crc_state: section, meta: meta.clone(), next: 0 })
     }
 
-    /// Appends a chunk of machine state (unsynced).
+    /// The snapshot being accepted.
+    pub fn meta(&self) -> &SnapshotMeta {
+        &self.meta
+    }
+
+    /// Appends the next chunk of machine state (unsynced).
     pub fn chunk(&mut self, fs: &mut dyn FileSystem, data: &[u8]) -> Result<(), StorageError> {
         write_all(fs, self.fd, data)?;
         self.crc_state.extend_from_slice(data);
+        self.next += 1;
         Ok(())
+    }
+
+    /// Ra's `accept_chunk/3`'s and `complete_accept/4`'s test of a chunk's number: `Ok(true)` for the
+    /// chunk it takes next, `Ok(false)` for a resend of one it took already (Ra ignores it: a duplicated
+    /// or retried message), and Ra's `function_clause` crash for one past the next.
+    pub fn takes_chunk(&self, num: u32) -> Result<bool, StorageError> {
+        if num > self.next {
+            let error = SnapshotFileError::ChunkOutOfOrder { expected: self.next, got: num };
+            return Err(StorageError::Snapshot { dir: self.dir.clone(), error });
+        }
+        Ok(num == self.next)
     }
 
     /// The last chunk, then the seal ([`SnapshotAccept::finish`] and [`ReceivedSnapshot::seal`] in one

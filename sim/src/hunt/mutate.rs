@@ -233,7 +233,7 @@ fn retime_entry(spec: &mut WorldSpec, rng: &mut ChaCha8Rng) -> Option<Applied> {
 }
 
 /// The knobs a mutation changes and the values it chooses among: swarm's own choices (`scenarios::swarm`).
-const KNOBS: [(&str, &[u64]); 11] = [
+const KNOBS: [(&str, &[u64]); 12] = [
     ("value_size_max_bytes", &[8, 512, 8 << 10, 64 << 10, 256 << 10]),
     ("groups", &[1, 2, 3, 6]),
     ("wal_max_size_bytes", &[1 << 10, 2 << 10, 4 << 10, 8 << 10, 16 << 10, 64 << 10, 1 << 20]),
@@ -245,6 +245,7 @@ const KNOBS: [(&str, &[u64]); 11] = [
     ("restart_after_ms", &[100, 300, 1_000]),
     ("crash_model", &[0, 1, 2, 3, 4]),
     ("cas_expected_percent", &[0, 50, 90]),
+    ("snapshot_chunk_bytes", &[4096, 64, 16]),
 ];
 
 fn change_knob(spec: &mut WorldSpec, rng: &mut ChaCha8Rng) -> Option<Applied> {
@@ -261,6 +262,7 @@ fn change_knob(spec: &mut WorldSpec, rng: &mut ChaCha8Rng) -> Option<Applied> {
         "log_restart_ms" => spec.log_restart_ms = v,
         "restart_after_ms" => spec.restart_after_ms = v,
         "cas_expected_percent" => spec.cas_expected_percent = v as u32,
+        "snapshot_chunk_bytes" => spec.snapshot_chunk_bytes = v,
         _ => {
             spec.crash_model = [
                 CrashModel::Pessimistic,

@@ -50,7 +50,7 @@ const fn percent(knob: &'static str, value: fn(&WorldSpec) -> u32) -> Bound {
 }
 
 /// Every knob of a world but the crash model (an enum) and the fault plan (checked entry by entry).
-const BOUNDS: [Bound; 44] = [
+const BOUNDS: [Bound; 45] = [
     Bound {
         knob: "nodes",
         value: Read::U64(|s| s.nodes as u64),
@@ -223,6 +223,13 @@ const BOUNDS: [Bound; 44] = [
         min: |_| 0,
         max: DAY_MS,
         why: "a simulated day",
+    },
+    Bound {
+        knob: "snapshot_chunk_bytes",
+        value: Read::U64(|s| s.snapshot_chunk_bytes),
+        min: |_| 1,
+        max: 16 << 20,
+        why: "a chunk holds at least a byte of state; Ra's chunks are 1 MB",
     },
     Bound {
         knob: "value_size_max_bytes",

@@ -216,7 +216,7 @@ impl World {
                     leader: m.name.clone(),
                     peer: peer.clone(),
                     term,
-                    chunk_bytes: 4096,
+                    chunk_bytes: self.cfg.spec.snapshot_chunk_bytes as usize,
                     chunk_timeout_ms: 2_000,
                 };
                 let (sender, fx) = SnapshotSender::start(cfg, meta, &state, live);
@@ -279,7 +279,13 @@ impl World {
             // between must not begin an accept, which would mark and truncate the installed snapshot's
             // own directory (found by `sim hunt`: a duplicated chunk and a power cut left no snapshot
             // at all, `node-boots`).
-            if chunk == 0 {
+            //
+            // A first chunk of the snapshot an accept is already taking is a resend, not a new accept
+            // (Ra's first `next` chunk finds its receive under way and `accept_chunk` ignores it).
+            let resend_of_first = |a: &SnapshotAccept| {
+                (a.meta().index, a.meta().term) == (meta.index, meta.term) && a.takes_chunk(0).ok() != Some(true)
+            };
+            if chunk == 0 && !m.accept.as_ref().is_some_and(resend_of_first) {
                 if m.host.as_ref().and_then(|h| h.log.snapshot()).is_some_and(|s| s.index >= meta.index) {
                     return Ok(None);
                 }
@@ -289,6 +295,13 @@ impl World {
                 m.accept = Some(SnapshotAccept::begin(&mut n.fs, uid.as_str(), &meta, &bugs)?);
             }
             let Some(mut accept) = m.accept.take() else { return Ok(None) };
+            // Ra's `accept_chunk`: a resend of a chunk already taken is ignored (taking it again would
+            // append its bytes twice: a state that decodes to other keys and indexes); one past the next
+            // crashes the server.
+            if !accept.takes_chunk(chunk)? {
+                m.accept = Some(accept);
+                return Ok(None);
+            }
             if !last {
                 accept.chunk(&mut n.fs, &data)?;
                 m.accept = Some(accept);
