@@ -9,7 +9,7 @@
 use raft_core::consensus::StorageLog;
 use raft_core::consensus::kv::KvMachine;
 use raft_core::consensus::sender::{SenderConfig, SenderEffect, SnapshotSender};
-use raft_core::consensus::server::{Effect, Entry, Input, Server, ServerId, Timer};
+use raft_core::consensus::server::{Effect, Entry, Input, Message, Server, ServerId, Timer};
 use raft_core::storage::snapshot::{self, SnapshotAccept};
 use raft_core::storage::{LogEvent, StorageError};
 use raft_core::{Bug, LogIndex, Term};
@@ -81,6 +81,9 @@ impl World {
             return;
         }
         let mut notes: Vec<String> = Vec::new();
+        // Whether this step is a snapshot's pre-phase, the one place a running Ra server crashes on
+        // `wal_down` (`{ok, L} = ra_log:write_sparse(…)`); everywhere else it waits for the WAL.
+        let mut pre_phase = false;
         let result: Result<Vec<Effect>, StorageError> = (|| {
             let input = match work {
                 ServerWork::Log(event) => {
@@ -104,6 +107,7 @@ impl World {
                 ServerWork::Input(input) => input,
                 ServerWork::LogTick => unreachable!("handled above"),
             };
+            pre_phase = matches!(&input, Input::Message { msg: Message::InstallSnapshotLive { .. }, .. });
             let mut slog = StorageLog { log: &mut host.log, shared: &mut n.shared, fs: &mut n.fs, out: &mut out };
             host.server.handle(now_ms, input, &mut slog)
         })();
@@ -114,6 +118,14 @@ impl World {
         let step_completed = result.is_ok();
         match result {
             Ok(fx) => self.run_effects(i, g, fx),
+            Err(StorageError::WalDown) if !pre_phase => {
+                // A crash Ra does not have: its server meets `wal_down` with `await_condition`.
+                let name = self.nodes[i].name.clone();
+                let detail = "server: wal_down outside a snapshot's pre-phase (Ra's server waits for the WAL)";
+                self.note(Some(i), Kind::Fail, detail.into());
+                self.checkers.violation("storage-error", &name, self.now_ns, detail.into());
+                self.nodes[i].up = false;
+            }
             Err(e) => self.actor_failed(i, Failed::Member(g), "server", e, false),
         }
         self.observe(i, g, step_completed);
