@@ -11,14 +11,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use raft_core::consensus::RaftLog;
 use raft_core::consensus::kv::KvState;
-use raft_core::consensus::server::Role;
+use raft_core::consensus::server::{Role, ServerId};
 use raft_core::storage::segref::SegRef;
 use raft_core::storage::shared::Directory;
 use raft_core::{LogIndex, Seq, Term};
 use vfs::FileSystem;
 
 /// Every checker's name, in the order `docs/checkers.md` gives them.
-pub const CHECKERS: [&str; 16] = [
+pub const CHECKERS: [&str; 17] = [
     "election-safety",
     "log-matching",
     "leader-completeness",
@@ -26,6 +26,7 @@ pub const CHECKERS: [&str; 16] = [
     "commit-durability",
     "linearizability",
     "written-survives",
+    "vote-survives",
     "segref-files-exist",
     "no-log-gap",
     "live-indexes-readable",
@@ -100,6 +101,29 @@ pub fn commit_durability(
         "committed entry {} (term {}) is held by {holding} of {voters} voters ({unknown} down): an election \
          quorum of the others could elect a leader without it",
         committed.0, committed.1
+    ))
+}
+
+/// `vote-survives`: server `own`, which granted its vote in `term` to `candidate`, recovers in a later term,
+/// or in that term with a vote that refuses every other candidate — still `candidate`'s, or its own (Ra's
+/// pre-vote round records a vote for itself in the current term, `call_for_election(pre_vote)`). Raft
+/// keeps `currentTerm` and `votedFor` on stable storage before answering; a forgotten vote lets the
+/// server vote twice in one term: two leaders.
+pub fn vote_survives(
+    own: &ServerId,
+    term: Term,
+    candidate: &ServerId,
+    recovered_term: Term,
+    recovered_vote: Option<&ServerId>,
+) -> Result<(), String> {
+    let refuses_others = recovered_vote.is_some_and(|v| v == candidate || v == own);
+    if recovered_term > term || (recovered_term == term && refuses_others) {
+        return Ok(());
+    }
+    let vote = recovered_vote.map_or("nobody".to_owned(), |v| v.0.clone());
+    Err(format!(
+        "voted for {candidate} in term {} before the crash; recovered in term {} having voted for {vote}",
+        term.0, recovered_term.0
     ))
 }
 

@@ -445,3 +445,24 @@ fn a_follower_removed_from_the_configuration_is_owed_no_contact() {
     assert_eq!(o.overdue(2_000), None);
     assert!(o.is_empty());
 }
+
+#[test]
+fn vote_survives_wants_a_later_term_or_a_vote_that_refuses_other_candidates() {
+    let id = |s: &str| raft_core::consensus::server::ServerId(s.into());
+    let (own, candidate, other) = (id("n1"), id("n2"), id("n3"));
+    // (recovered term, recovered vote, whether it keeps the promise of n1's vote for n2 in term 3)
+    let cases = [
+        (4, None, true),
+        (4, Some(&other), true),
+        (3, Some(&candidate), true),
+        (3, Some(&own), true), // Ra's pre-vote round votes for itself in the current term
+        (3, None, false),
+        (3, Some(&other), false),
+        (2, Some(&candidate), false),
+        (0, None, false),
+    ];
+    for (term, vote, keeps) in cases {
+        let result = checkers::vote_survives(&own, Term(3), &candidate, Term(term), vote);
+        assert_eq!(result.is_ok(), keeps, "term {term}, vote {vote:?}: {result:?}");
+    }
+}

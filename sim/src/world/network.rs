@@ -74,6 +74,12 @@ impl World {
     /// Group `g`'s member on node `from` sends `msg` to member `to` (of the same group).
     pub(super) fn send(&mut self, from: usize, g: usize, to: &ServerId, msg: Message) {
         let Some((j, group)) = self.member_of(to) else { return };
+        // A granted vote is a promise the voter's disk must keep (Raft: votedFor is stable before the
+        // reply; Ra's `update_term_and_voted_for` → `ra_log_meta:store_sync`).
+        if let Message::RequestVoteReply { term, granted: true } = msg {
+            let m = &mut self.nodes[from].members[g];
+            m.vote_granted = Some((m.uid.clone(), term, to.clone()));
+        }
         // The leader contacted the follower when it sent, whether or not the network then loses the
         // message (as a message to a cut-off node counts): the obligation is on the leader.
         if matches!(

@@ -158,6 +158,8 @@ pub(super) struct Member {
     pub(super) timer_generation: BTreeMap<Timer, u64>,
     /// The server's last written entry when the node last crashed (`written-survives`).
     pub(super) written_at_crash: Option<(LogIndex, Term)>,
+    /// The last vote it granted: the server (by uid), the term, the candidate (`vote-survives`).
+    pub(super) vote_granted: Option<(Uid, Term, raft_core::consensus::server::ServerId)>,
     /// The server's last written entry when its current snapshot receive began: the live entries the
     /// receive writes sparsely above the log are no promise (a crash mid-receive discards them).
     pub(super) written_before_receive: Option<(LogIndex, Term)>,
@@ -193,6 +195,7 @@ impl Member {
             accept: None,
             timer_generation: BTreeMap::new(),
             written_at_crash: None,
+            vote_granted: None,
             written_before_receive: None,
             restarts: Restarts::default(),
             stopped: false,

@@ -70,6 +70,13 @@ impl World {
                 return;
             }
         }
+        if let Some((_, term, candidate)) = m.vote_granted.as_ref().filter(|(uid, ..)| *uid == m.uid) {
+            let own = &m.name;
+            let result = checkers::vote_survives(own, *term, candidate, h.server.current_term(), h.server.voted_for());
+            if self.checkers.judge("vote-survives", &name, self.now_ns, result) {
+                return;
+            }
+        }
         let n = &mut self.nodes[i];
         let Some(mut log) = n.read_log(g, &mut scratch) else { return };
         let result = checkers::no_log_gap(&mut log);
