@@ -536,9 +536,9 @@ impl SnapshotAccept {
         Ok(SnapshotAccept { dir, fd, crc_state: section, meta: meta.clone(), next: 0 })
     }
 
-    /// The snapshot being accepted.
-    pub fn meta(&self) -> &SnapshotMeta {
-        &self.meta
+    /// Whether it takes `meta`'s snapshot and has taken its first chunk (a first chunk now is a resend).
+    pub fn has_begun(&self, meta: &SnapshotMeta) -> bool {
+        (self.meta.index, self.meta.term) == (meta.index, meta.term) && self.next > 0
     }
 
     /// Appends the next chunk of machine state (unsynced).

@@ -118,15 +118,7 @@ impl World {
         let step_completed = result.is_ok();
         match result {
             Ok(fx) => self.run_effects(i, g, fx),
-            Err(StorageError::WalDown) if !pre_phase => {
-                // A crash Ra does not have: its server meets `wal_down` with `await_condition`.
-                let name = self.nodes[i].name.clone();
-                let detail = "server: wal_down outside a snapshot's pre-phase (Ra's server waits for the WAL)";
-                self.note(Some(i), Kind::Fail, detail.into());
-                self.checkers.violation("storage-error", &name, self.now_ns, detail.into());
-                self.nodes[i].up = false;
-            }
-            Err(e) => self.actor_failed(i, Failed::Member(g), "server", e, false),
+            Err(e) => self.server_step_failed(i, g, e, pre_phase),
         }
         self.observe(i, g, step_completed);
     }
@@ -294,10 +286,7 @@ impl World {
             //
             // A first chunk of the snapshot an accept is already taking is a resend, not a new accept
             // (Ra's first `next` chunk finds its receive under way and `accept_chunk` ignores it).
-            let resend_of_first = |a: &SnapshotAccept| {
-                (a.meta().index, a.meta().term) == (meta.index, meta.term) && a.takes_chunk(0).ok() != Some(true)
-            };
-            if chunk == 0 && !m.accept.as_ref().is_some_and(resend_of_first) {
+            if chunk == 0 && !m.accept.as_ref().is_some_and(|a| a.has_begun(&meta)) {
                 if m.host.as_ref().and_then(|h| h.log.snapshot()).is_some_and(|s| s.index >= meta.index) {
                     return Ok(None);
                 }

@@ -116,7 +116,6 @@ impl World {
     /// disk error is the process's crash, which its supervisor answers; anything else is a crash Ra would
     /// also have: during boot it is a `node-boots` violation, afterwards a `storage-error` one.
     pub(super) fn actor_failed(&mut self, i: usize, who: Failed, what: &str, e: StorageError, booting: bool) {
-        let name = self.nodes[i].name.clone();
         self.note(Some(i), Kind::Fail, format!("{what}: {e}"));
         if e.is_power_cut() {
             return;
@@ -134,7 +133,27 @@ impl World {
             return;
         }
         let checker = if booting { "node-boots" } else { "storage-error" };
-        self.checkers.violation(checker, &name, self.now_ns, format!("{what}: {e}"));
+        self.crashed_for_good(i, checker, format!("{what}: {e}"));
+    }
+
+    /// Group `g`'s server failed a step with `e`; `pre_phase` says whether the step was a snapshot's
+    /// pre-phase. Ra's running server meets `wal_down` with `await_condition` everywhere but there
+    /// (`{ok, L} = ra_log:write_sparse(…)` crashes it), so a step failing on it elsewhere is a crash Ra
+    /// does not have.
+    pub(super) fn server_step_failed(&mut self, i: usize, g: usize, e: StorageError, pre_phase: bool) {
+        if matches!(e, StorageError::WalDown) && !pre_phase {
+            let detail = "server: wal_down outside a snapshot's pre-phase (Ra's server waits for the WAL)";
+            self.note(Some(i), Kind::Fail, detail.into());
+            self.crashed_for_good(i, "storage-error", detail.into());
+            return;
+        }
+        self.actor_failed(i, Failed::Member(g), "server", e, false);
+    }
+
+    /// A crash of node `i` no supervisor answers: `checker` reports it and the node stays down.
+    fn crashed_for_good(&mut self, i: usize, checker: &str, detail: String) {
+        let name = self.nodes[i].name.clone();
+        self.checkers.violation(checker, &name, self.now_ns, detail);
         self.nodes[i].up = false;
     }
 
