@@ -197,6 +197,43 @@ fn registration_without_a_data_directory_is_removed() {
     assert_eq!(names.entries().map(|(n, u)| (n.as_str(), u.as_str())).collect::<Vec<_>>(), vec![("s1", "s1")]);
 }
 
+/// A config pre-init cannot read for another reason than its absence or corruption (an `EIO`) leaves
+/// the server registered and pre-init goes on to the next (Ra's `ra_log_pre_init:pre_init/2` logs the
+/// `{error, eio}`; only `enoent` and `parsing` unregister): the server is reported failed, and once the
+/// disk reads again it is ready as before.
+#[test]
+fn a_config_pre_init_cannot_read_keeps_the_server_registered() {
+    let bugs = Bugs::none();
+    let mut n = node(4, &bugs);
+    let mut names = NamesStore::new();
+    for (name, process) in [("s1", 1), ("s2", 2)] {
+        durable_dir(&mut n.fs, name);
+        new_server(&mut n, &mut names, name, process, &bugs).unwrap();
+    }
+    names.flush(&mut n.fs, "").unwrap();
+    n.power_loss(CrashModel::NoLoss);
+    n.fs.inject_error(vfs::ErrorRule {
+        kind: Some(OpKind::Read),
+        path_glob: "s1/config".into(),
+        error: ErrorKind::Io,
+        after_seq: n.fs.op_seq(),
+        times: 1,
+    });
+    let mut names = load_directory(&mut n.fs, "", &mut n.shared).unwrap();
+    let report = pre_init(&mut n.fs, "", &mut names, &IndexListMachine, &bugs, &mut n.shared).unwrap();
+    assert!(
+        matches!(&report.failed[..], [(uid, StorageError::Fs(f))] if uid.as_str() == "s1" && f.kind == ErrorKind::Io)
+    );
+    assert!(report.unregistered.is_empty() && report.orphans.is_empty());
+    assert_eq!(report.ready, vec![server_config("s2")], "pre-init went on to the next server");
+    assert!(n.shared.directory.is_registered(&Uid::new("s1")) && has_name(&names, "s1"));
+    assert!(!names.is_dirty(), "nothing to save: no registration changed");
+    n.power_loss(CrashModel::NoLoss);
+    let (_, report) = reboot(&mut n, &bugs);
+    assert_eq!(report.ready, vec![server_config("s1"), server_config("s2")]);
+    assert!(report.failed.is_empty());
+}
+
 /// Ra's `recovery_with_corrupt_config_file`: an unparsable config is treated like a missing one.
 #[test]
 fn recovery_with_corrupt_config_file() {
@@ -713,8 +750,9 @@ fn missing_stores_load_empty_and_unreadable_ones_stop_the_boot() {
     let is_a_directory = |e: StorageError| matches!(e, StorageError::Fs(f) if f.kind == ErrorKind::IsADirectory);
     assert!(is_a_directory(NamesStore::load(&mut fs, "").unwrap_err()));
     assert!(is_a_directory(MetaStore::load(&mut fs, "").unwrap_err()));
+    // A config that cannot be read is the filesystem's error (Ra's `ra_lib:consult` passes `eisdir` on).
     fs.mkdir_all("s1/config").unwrap();
-    assert_eq!(read_config(&mut fs, "s1").unwrap(), Err(ConfigError::Unparsable));
+    assert!(is_a_directory(read_config(&mut fs, "s1").unwrap_err()));
     fs.rmdir("names").unwrap();
     write_names(&mut fs);
     fs.inject_error(vfs::ErrorRule {

@@ -245,6 +245,7 @@ pub fn base(seed: u64) -> WorldSpec {
         log_restart_ms: 0,
         cas_expected_percent: 0,
         snapshot_chunk_bytes: 4096,
+        recovery_disk_error_percent: 0,
     }
 }
 

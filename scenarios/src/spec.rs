@@ -192,6 +192,12 @@ pub struct WorldSpec {
     /// older files: 4096.
     #[serde(default = "chunk_4096")]
     pub snapshot_chunk_bytes: u64,
+    /// Percentage of the reboots after a crash (random faults on) whose recovery meets a failing disk:
+    /// the next one to three reads of one of the files a boot reads — the names store, a server's
+    /// config, the meta store, a snapshot, a segment or a WAL file — fail with `EIO`. Absent in older
+    /// files: 0.
+    #[serde(default)]
+    pub recovery_disk_error_percent: u32,
 }
 
 /// The value of `snapshot_chunk_bytes` in worlds written before it existed.

@@ -14,7 +14,17 @@ pub fn swarm(seed: u64) -> WorldSpec {
     slow_log_restart(seed, &mut world);
     workload(seed, &mut world);
     snapshot_chunks(seed, &mut world);
+    recovery_disk_errors(seed, &mut world);
     world
+}
+
+/// From its own stream: in half of the worlds some reboots meet a failing disk — a read of the names
+/// store, a config, the meta store, a snapshot, a segment or a WAL file fails with `EIO` — so that
+/// what a boot makes of an unreadable file (stop, or take it as empty) is judged.
+fn recovery_disk_errors(seed: u64, world: &mut WorldSpec) {
+    let mut rng = stream(seed, 0xD1_5C_B0);
+    let choices = [0, 0, 20, 50];
+    world.recovery_disk_error_percent = choices[below(&mut rng, choices.len() as u64) as usize];
 }
 
 /// From its own stream: in half of the worlds a leader sends its snapshot in chunks small enough that a
@@ -164,6 +174,8 @@ fn first_draws(seed: u64) -> WorldSpec {
         // Drawn by `workload` and `snapshot_chunks`, from their own streams.
         cas_expected_percent: 0,
         snapshot_chunk_bytes: 4096,
+        // Drawn by `recovery_disk_errors`, from its own stream.
+        recovery_disk_error_percent: 0,
     }
 }
 
@@ -211,6 +223,7 @@ mod tests {
                 log_restart_ms: before.log_restart_ms,
                 cas_expected_percent: before.cas_expected_percent,
                 snapshot_chunk_bytes: before.snapshot_chunk_bytes,
+                recovery_disk_error_percent: before.recovery_disk_error_percent,
                 ..world.clone()
             };
             assert_eq!(restored, before, "seed {seed}");
@@ -231,12 +244,14 @@ mod tests {
     }
 
     #[test]
-    fn about_half_of_the_worlds_have_compare_and_sets_on_values() {
+    fn each_knob_of_its_own_stream_is_on_in_about_half_of_the_worlds() {
         let drawn: Vec<u32> = (0..400).map(|seed| swarm(seed).cas_expected_percent).collect();
         let on_values = drawn.iter().filter(|&&p| p > 0).count();
         assert!((150..250).contains(&on_values), "{on_values} of 400");
         assert!(drawn.iter().all(|p| [0, 50, 90].contains(p)), "{drawn:?}");
         let chunked = (0..400).filter(|&seed| swarm(seed).snapshot_chunk_bytes < 4096).count();
         assert!((150..250).contains(&chunked), "{chunked} of 400 with small snapshot chunks");
+        let failing = (0..400).filter(|&seed| swarm(seed).recovery_disk_error_percent > 0).count();
+        assert!((150..250).contains(&failing), "{failing} of 400 with disk errors in recoveries");
     }
 }

@@ -32,7 +32,7 @@ pub enum Drawn {
 
 /// Every fault class: the engine's (drawn by swarm), then `vfs`'s media faults (which the engine never
 /// injects).
-pub const FAULT_CLASSES: [FaultClass; 34] = [
+pub const FAULT_CLASSES: [FaultClass; 35] = [
     class(
         "power-loss",
         "power fails: the crash model decides what of the unsynced state the disk keeps",
@@ -56,6 +56,12 @@ pub const FAULT_CLASSES: [FaultClass; 34] = [
         "power fails again a number of calls into the reboot that follows a crash",
         "recovery_crash_percent",
         "crashes during recovery",
+    ),
+    class(
+        "recovery-read-eio",
+        "the reboot after a crash meets a failing disk: reads of the names store, a config, the meta store, a snapshot, a segment or a WAL file fail with EIO",
+        "recovery_disk_error_percent",
+        "disk errors armed into a recovery",
     ),
     class(
         "wal-restart",

@@ -38,6 +38,7 @@ pub fn materialized_spec(spec: &WorldSpec, plan: Vec<PlannedFault>) -> WorldSpec
         fault_every_ms: 0,
         recovery_crash_percent: 0,
         wal_recovery_cut_percent: 0,
+        recovery_disk_error_percent: 0,
         fault_plan: plan,
         ..spec.clone()
     }

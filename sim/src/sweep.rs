@@ -128,7 +128,14 @@ pub struct SweepReport {
 /// it to flush. Its network stays as it is.
 pub fn base_spec(spec: &WorldSpec, keep_planned_crashes: bool) -> WorldSpec {
     let fault_plan = spec.fault_plan.iter().filter(|p| keep_planned_crashes || !p.fault.crashes()).cloned().collect();
-    WorldSpec { fault_every_ms: 0, recovery_crash_percent: 0, wal_recovery_cut_percent: 0, fault_plan, ..spec.clone() }
+    WorldSpec {
+        fault_every_ms: 0,
+        recovery_crash_percent: 0,
+        wal_recovery_cut_percent: 0,
+        recovery_disk_error_percent: 0,
+        fault_plan,
+        ..spec.clone()
+    }
 }
 
 /// Sweeps `cfg` (see the module docs): `cfg.spec` should already be a base world ([`base_spec`]).

@@ -55,6 +55,7 @@ fn every_knob_out_of_range_is_refused_by_set() {
         ("message_loss_percent=101", &["message_loss_percent: 101 is outside 0..=100"]),
         ("recovery_crash_percent=200", &["recovery_crash_percent"]),
         ("wal_recovery_cut_percent=101", &["wal_recovery_cut_percent"]),
+        ("recovery_disk_error_percent=101", &["recovery_disk_error_percent"]),
         ("partition_ms=100000000", &["partition_ms"]),
         ("restart_after_ms=100000000", &["restart_after_ms"]),
         ("snapshot_interval=100000000", &["snapshot_interval"]),

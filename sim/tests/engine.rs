@@ -170,6 +170,7 @@ fn every_fault_class_fires_and_raises_no_false_alarm() {
             partition_weight: 1,
             crash_point_weight: 1,
             recovery_crash_percent: 40,
+            recovery_disk_error_percent: 30,
             one_way_partition_weight: 1,
             segment_writer_crash_weight: 1,
             message_loss_percent: 2,

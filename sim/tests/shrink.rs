@@ -30,8 +30,8 @@ const FAILING: [(&str, &str); 6] = [
 ];
 
 /// Passing swarm seeds whose faults exercise every form the recorder writes: a fault due at the heal's
-/// very instant (67), reboot cuts and exact cuts a down node arms at its boot (59, 16), and both after a
-/// VM crash (90).
+/// very instant (67), reboot cuts and exact cuts a down node arms at its boot (59, 16), both after a
+/// VM crash (90), and disk errors a reboot meets (16).
 const SWARM: [u64; 4] = [67, 59, 90, 16];
 
 fn file(text: &str) -> SeedFile {
@@ -62,6 +62,7 @@ fn same_run(name: &str, cfg: &WorldConfig) -> (RunResult, RunResult) {
     let (original, replay) = materialize(cfg);
     assert_eq!(replay.spec.fault_every_ms, 0, "{name}");
     assert_eq!(replay.spec.recovery_crash_percent, 0, "{name}");
+    assert_eq!(replay.spec.recovery_disk_error_percent, 0, "{name}");
     let r = run(replay.clone());
     assert_eq!(verdict(&r), verdict(&original), "{name}");
     assert_eq!(r.sim_time_ns, original.sim_time_ns, "{name}");
@@ -84,12 +85,13 @@ fn a_failing_seed_file_replays_from_its_materialised_plan() {
 
 #[test]
 fn a_passing_swarm_seed_replays_from_its_materialised_plan_with_every_form_of_fault() {
-    let (mut heal_time, mut boot_armed, mut reboot_cuts) = (0, 0, 0);
+    let (mut heal_time, mut boot_armed, mut reboot_cuts, mut recovery_reads) = (0, 0, 0, 0);
     for seed in SWARM {
         let cfg = WorldConfig::new(scenarios::swarm(seed), Bugs::none());
         let (r, replay) = same_run(&format!("swarm {seed}"), &cfg);
         heal_time += r.materialized.iter().filter(|p| p.at_ms == cfg.spec.safety_ms).count();
         boot_armed += replay.coverage.get("planned cuts armed at the next boot").copied().unwrap_or(0);
+        recovery_reads += r.coverage.get("disk errors armed into a recovery").copied().unwrap_or(0);
         assert_eq!(replay.fired_cuts, r.fired_cuts, "swarm {seed}");
         for (k, p) in r.materialized.iter().enumerate() {
             let Fault::ExactPowerCut { at, reboot_cut, .. } = &p.fault else { continue };
@@ -103,7 +105,10 @@ fn a_passing_swarm_seed_replays_from_its_materialised_plan_with_every_form_of_fa
             }
         }
     }
-    assert!(heal_time > 0 && boot_armed > 0 && reboot_cuts > 0, "{heal_time} {boot_armed} {reboot_cuts}");
+    assert!(
+        heal_time > 0 && boot_armed > 0 && reboot_cuts > 0 && recovery_reads > 0,
+        "{heal_time} {boot_armed} {reboot_cuts} {recovery_reads}"
+    );
 }
 
 #[test]

@@ -21,11 +21,12 @@ use vfs::FileSystem;
 pub struct PreInitReport {
     /// Servers whose snapshot state was seeded, with their configs.
     pub ready: Vec<ServerConfig>,
-    /// Registrations removed: no data directory, or no readable config.
+    /// Registrations removed: no data directory, or a config missing or unparsable.
     pub unregistered: Vec<(Uid, ConfigError)>,
     /// Registrations kept although their config is unreadable (`config-orphan-registration`).
     pub orphans: Vec<(Uid, ConfigError)>,
-    /// Servers whose snapshot init failed (Ra catches and logs; their own init will fail again).
+    /// Servers whose config could not be read (not missing, not unparsable) or whose snapshot init
+    /// failed (Ra catches and logs; their own init reads again).
     pub failed: Vec<(Uid, StorageError)>,
 }
 
@@ -67,7 +68,16 @@ pub fn pre_init(
             report.unregistered.push((uid, ConfigError::Missing));
             continue;
         }
-        let config = read_config(fs, &dir)?;
+        // Ra unregisters a server only when its config is missing or does not parse; any other read
+        // error is logged and pre-init goes on (`ra_log_pre_init:pre_init/2`), the server registered.
+        let config = match read_config(fs, &dir) {
+            Ok(config) => config,
+            Err(e) if e.is_power_cut() => return Err(e),
+            Err(e) => {
+                report.failed.push((uid, e));
+                continue;
+            }
+        };
         match config {
             Ok(config) => match init_snapshots(fs, &dir, &uid, machine, bugs, shared) {
                 Ok(_) => report.ready.push(config),

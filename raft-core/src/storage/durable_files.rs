@@ -160,15 +160,16 @@ pub fn write_config(
     Ok(())
 }
 
-/// Reads a server's config.
+/// Reads a server's config: a missing or unparsable one is a [`ConfigError`] (Ra's `ra_log:read_config`
+/// gives `{error, enoent}` or `{error, parsing}`), any other failure the filesystem's error (Ra's
+/// `prim_file:read_file` error, passed on as it is).
 pub fn read_config(
     fs: &mut dyn FileSystem,
     server_dir: &str,
 ) -> Result<Result<ServerConfig, ConfigError>, StorageError> {
     match fs.read_file(&join(server_dir, CONFIG_FILE)) {
         Ok(bytes) => Ok(decode_config(&bytes)),
-        Err(e) if matches!(e.kind, ErrorKind::NotFound | ErrorKind::NotADirectory) => Ok(Err(ConfigError::Missing)),
-        Err(e) if e.kind == ErrorKind::IsADirectory => Ok(Err(ConfigError::Unparsable)),
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(Err(ConfigError::Missing)),
         Err(e) => Err(e.into()),
     }
 }

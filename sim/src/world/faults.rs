@@ -51,6 +51,10 @@ const DISK_ERROR_SITES: [(&str, &str); 24] = [
     ("read", "meta"),
 ];
 
+/// The reads a boot makes that a failing disk fails in a recovery (`recovery_disk_error_percent`): the
+/// names store, a server's config, the meta store, a snapshot, a segment, a WAL file.
+const RECOVERY_READ_SITES: [&str; 6] = ["names", "*/config", "meta", "*/snapshots/**", "*/*.segment", "wal/*.wal"];
+
 /// Every node's disk capacity (a full disk shrinks it to what is used for a while).
 pub(super) const DISK_CAPACITY_BYTES: u64 = 1 << 32;
 
@@ -616,6 +620,16 @@ impl World {
     pub(super) fn restart(&mut self, node: usize) {
         // The heal may have booted it already.
         if !self.nodes[node].up && self.checkers.first().is_none() {
+            let disk_pct = u64::from(self.cfg.spec.recovery_disk_error_percent);
+            if self.faults_on && disk_pct > 0 && below(&mut self.fault_rng, 100) < disk_pct {
+                // Recorded as a disk error due now, before the boot and before the boot's cut (the order a
+                // plan replaying both applies them in): its entry is queued before this `Restart` event
+                // (plan events are queued first), so it is armed in time.
+                let site = RECOVERY_READ_SITES[below(&mut self.fault_rng, RECOVERY_READ_SITES.len() as u64) as usize];
+                let times = 1 + below(&mut self.fault_rng, 3) as u32;
+                self.count("disk errors armed into a recovery");
+                self.disk_error(node, "read", site, DiskErrorKind::Eio, times, 0);
+            }
             let pct = u64::from(self.cfg.spec.recovery_crash_percent);
             let planned = self.nodes[node].next_boot_cut.take().filter(|_| self.faults_on);
             let cut = if planned.is_some() {
