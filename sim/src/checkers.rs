@@ -578,6 +578,8 @@ pub struct Checkers {
     violations: Vec<Violation>,
     /// (group, term) → its leader.
     leaders: BTreeMap<(usize, u64), String>,
+    /// Per group, when a leader of a new term was last seen.
+    last_election_ns: BTreeMap<usize, u64>,
     /// Client operations invoked and not yet answered, by kind.
     invoked: BTreeMap<u64, OperationKind>,
     liveness_start_ns: Option<u64>,
@@ -603,6 +605,7 @@ impl Checkers {
         Checkers {
             violations: Vec::new(),
             leaders: BTreeMap::new(),
+            last_election_ns: BTreeMap::new(),
             invoked: BTreeMap::new(),
             liveness_start_ns: None,
             answered_in_liveness: [0; 4],
@@ -669,9 +672,15 @@ impl Checkers {
             Some(_) => None,
             None => {
                 self.leaders.insert((group, term), node.into());
+                self.last_election_ns.insert(group, time_ns);
                 None
             }
         }
+    }
+
+    /// When a leader of a new term of `group` was last seen.
+    pub fn last_election_ns(&self, group: usize) -> Option<u64> {
+        self.last_election_ns.get(&group).copied()
     }
 
     /// A leader of `group` advanced its commit index to `index`, whose entry has `term`, with `voters`

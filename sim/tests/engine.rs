@@ -495,3 +495,16 @@ fn a_server_crashing_on_wal_down_in_a_snapshot_pre_phase_is_restarted_not_report
     assert_eq!(violation_of(&r), None);
     assert!(r.coverage.get("servers crashed on wal_down").copied().unwrap_or(0) >= 1, "{:?}", r.coverage);
 }
+
+/// Swarm seed 40: a leave appended by a leader that then lost its leadership never committed, so the
+/// member is still in the configuration at the heal; the operator asks again and it takes effect (the
+/// member, leading by then, removes itself and stops) before the run converges.
+#[test]
+fn a_membership_change_lost_with_its_leader_is_asked_again_after_the_heal() {
+    let r = run(WorldConfig::new(scenarios::swarm(40), Bugs::none()));
+    assert_eq!(violation_of(&r), None);
+    let asked_again = r.coverage.get("membership changes asked again after the heal").copied().unwrap_or(0);
+    assert!(asked_again >= 1, "{:?}", r.coverage);
+    let after_heal: Vec<&String> = r.trace.iter().skip_while(|l| !l.contains("HEAL")).collect();
+    assert!(after_heal.iter().any(|l| l.contains("removed from its cluster")), "{after_heal:#?}");
+}

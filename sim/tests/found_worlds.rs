@@ -114,7 +114,7 @@ const FOUND: &[Found] = &[
                 leader stepped down at their replies. raft-core's followers ignore a server outside \
                 their configuration, as Ra's leader does",
         checkers: &["converges"],
-        detail: "0 leaders",
+        detail: "leadership still changing",
     },
     Found {
         bug: Bug::RemovedCandidateCountsItself,

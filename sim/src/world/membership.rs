@@ -3,8 +3,13 @@
 //! that stops. Which configuration is in force is the servers' business (raft-core); the checkers ask
 //! the leader's (`config_members`).
 //!
-//! Owns: turning a `Fault::Membership` into an input for the leader, and the effects `MembershipReply`
-//! and `Stop`. Must not change a configuration itself: only the servers do, through their logs.
+//! An operator wants what it asked: a change the leader refused (not leader, or one change at a time),
+//! or appended and lost with its leader, is asked again after the heal until the configuration in force
+//! has it, and `converges` holds the cluster to it (`membership_unsettled`).
+//!
+//! Owns: turning a `Fault::Membership` into an input for the leader, the configuration the operator
+//! wants, and the effects `MembershipReply` and `Stop`. Must not change a configuration itself: only
+//! the servers do, through their logs.
 
 use std::collections::BTreeSet;
 
@@ -15,6 +20,9 @@ use scenarios::{Fault, MemberChange};
 use super::World;
 use super::node::ServerWork;
 use crate::trace::Kind;
+
+/// How long the operator waits before asking again for a change not in force after the heal.
+const MEMBERSHIP_RETRY_NS: u64 = 500_000_000;
 
 impl World {
     /// The node whose member of group `g` leads the highest term among the serving members, if any.
@@ -83,9 +91,45 @@ impl World {
     }
 
     /// Asks group `g`'s leader to change the membership of node `i`'s member (a member to be added that
-    /// is not running is started first, as an operator would).
+    /// is not running is started first, as an operator would); with a leader to ask, the operator wants
+    /// the change from now on.
     pub(super) fn change_membership(&mut self, i: usize, g: usize, change: MemberChange) {
         self.record_now(i, Fault::Membership { group: g, change });
+        if self.ask_leader(i, g, change) {
+            self.membership_wanted.insert((g, i), (change, self.now_ns));
+        }
+    }
+
+    /// The operator's changes the configuration in force does not have yet (none in force at all
+    /// without a leader): (group, node, change, when last asked).
+    pub(super) fn membership_unsettled(&self) -> Vec<(usize, usize, MemberChange, u64)> {
+        self.membership_wanted
+            .iter()
+            .filter(|&(&(g, i), &(change, _))| {
+                let Some(h) = self.group_leader(g).and_then(|l| self.nodes[l].members[g].host.as_ref()) else {
+                    return true;
+                };
+                h.server.cluster().contains_key(&self.nodes[i].members[g].name) == (change == MemberChange::Leave)
+            })
+            .map(|(&(g, i), &(change, at_ns))| (g, i, change, at_ns))
+            .collect()
+    }
+
+    /// After the heal: asks again, at most every `MEMBERSHIP_RETRY_NS`, each change the configuration in
+    /// force does not have (a leader refuses a change while another is uncommitted; with no leader the
+    /// operator tries again later).
+    pub(super) fn retry_membership_changes(&mut self) {
+        for (g, i, change, at_ns) in self.membership_unsettled() {
+            if self.now_ns >= at_ns + MEMBERSHIP_RETRY_NS {
+                self.count("membership changes asked again after the heal");
+                self.ask_leader(i, g, change);
+                self.membership_wanted.insert((g, i), (change, self.now_ns));
+            }
+        }
+    }
+
+    /// Hands the change to group `g`'s leader; whether there was one.
+    fn ask_leader(&mut self, i: usize, g: usize, change: MemberChange) -> bool {
         let id = self.nodes[i].members[g].name.clone();
         let request = match change {
             MemberChange::Leave => MembershipChange::Leave { id: id.clone() },
@@ -99,7 +143,7 @@ impl World {
         let Some(l) = self.group_leader(g) else {
             self.count("membership changes without a leader");
             self.note_member(i, g, Kind::Member, format!("{change:?} of {id} asked: no leader, nothing done"));
-            return;
+            return false;
         };
         self.count("membership changes asked");
         if change != MemberChange::Leave && self.nodes[i].members[g].stopped {
@@ -107,6 +151,7 @@ impl World {
         }
         self.note_member(l, g, Kind::Member, format!("{change:?} of {id} asked of the leader"));
         self.nodes[l].members[g].server_box.push_back(ServerWork::Input(Input::ChangeMembership(request)));
+        true
     }
 
     /// The leader's answer to a membership change.

@@ -209,6 +209,10 @@ pub struct World {
     clients: Vec<Client>,
     /// Which groups exist yet.
     created: Vec<bool>,
+    /// Per (group, node), the last membership change asked of a leader for that member, and when it was
+    /// last asked: the configuration the operator wants, which `converges` holds the cluster to (the
+    /// operator asks again, after the heal, until it is in force).
+    membership_wanted: BTreeMap<(usize, usize), (scenarios::MemberChange, u64)>,
     /// Each group's cluster formation (Ra's `start_cluster` trigger).
     formation: Vec<formation::Formation>,
     /// The completed history (outcomes known or, at the end, unknown), judged in windows as it grows
@@ -320,6 +324,7 @@ impl World {
             fates: fates::Fates::default(),
             clients: (0..cfg.spec.clients).map(|_| Client { target: None, request: None }).collect(),
             created: (0..cfg.spec.groups).map(|g| g == 0 || cfg.spec.group_stagger_ms == 0).collect(),
+            membership_wanted: BTreeMap::new(),
             formation: vec![formation::Formation::Starting; cfg.spec.groups],
             history: linearizability::windows::Windows::new(
                 linearizability::Model::CasRegister,

@@ -11,6 +11,7 @@ use raft_core::consensus::server::{Condition, Role};
 use raft_core::consensus::{RaftLog, StorageLog};
 use raft_core::storage::Envelope;
 use raft_core::storage::segment::IndexParse;
+use scenarios::MemberChange;
 
 use crate::checkers;
 use crate::linearizability;
@@ -277,16 +278,22 @@ impl World {
 
     /// Liveness phase: has the cluster converged yet (then the run is over)?
     pub(super) fn converge_check(&mut self) {
-        let workload_done = self.in_flight.is_empty()
-            && self.given_up.is_empty()
-            && self.given_up_dead == 0
-            && self.checkers.every_kind_answered_in_liveness();
-        if workload_done && self.all_converged().is_ok() {
+        self.retry_membership_changes();
+        if self.workload_left().is_ok()
+            && self.checkers.every_kind_answered_in_liveness()
+            && self.all_converged().is_ok()
+        {
             self.converged = true;
             self.note(None, Kind::Phase, "CONVERGED".into());
         } else {
             self.schedule(100_000_000, Event::ConvergeCheck);
         }
+    }
+
+    /// What of the workload is still open (the cluster has converged only once it is all answered).
+    fn workload_left(&self) -> Result<(), String> {
+        let open = self.in_flight.len() + self.given_up.len() + self.given_up_dead as usize;
+        if open == 0 { Ok(()) } else { Err(format!("{open} operations unanswered")) }
     }
 
     /// Ends the run: unanswered operations become unknown, then linearizability, convergence, replica
@@ -330,7 +337,9 @@ impl World {
             }
         }
         if self.checkers.first().is_none() && !self.converged {
-            let result = self.all_converged();
+            // Converged at the bound means settled: members that look converged at the very end, a
+            // leader elected between two of a churn's elections, have not.
+            let result = self.all_converged().and_then(|()| self.leaders_settled());
             self.checkers.check_converged(result, self.now_ns);
         }
         let judged_groups = if self.cfg.checkers { self.cfg.spec.groups } else { 0 };
@@ -398,6 +407,21 @@ impl World {
         }
     }
 
+    /// Every created group's leader has held its term for two of the longest election timeouts.
+    fn leaders_settled(&self) -> Result<(), String> {
+        let settle_ns = 2 * self.cfg.spec.election_timeout_max_ms * 1_000_000;
+        (0..self.cfg.spec.groups).filter(|&g| self.created[g]).try_for_each(|g| {
+            match self.checkers.last_election_ns(g).filter(|&t| self.now_ns < t + settle_ns) {
+                None => Ok(()),
+                Some(t) => Err(format!(
+                    "{}'s leader was elected {} ms before the end (leadership still changing)",
+                    group_label(g),
+                    (self.now_ns - t) / 1_000_000
+                )),
+            }
+        })
+    }
+
     /// What `converges` sees of each member of group `g`.
     pub(super) fn member_view(&self, g: usize) -> Vec<checkers::MemberView> {
         self.nodes
@@ -412,12 +436,25 @@ impl World {
             .collect()
     }
 
-    /// `converges` over every group (a group not created yet has nothing to converge).
+    /// `converges` over every group (a group not created yet has nothing to converge), then the
+    /// membership the operator asked for in force.
     pub(super) fn all_converged(&self) -> Result<(), String> {
         (0..self.cfg.spec.groups).filter(|&g| self.created[g]).try_for_each(|g| {
             checkers::converged_in(&self.member_view(g), &self.config_members(g))
                 .map_err(|why| if g == 0 { why } else { format!("group g{}: {why}", g + 1) })
-        })
+        })?;
+        match self.membership_unsettled().first() {
+            None => Ok(()),
+            Some(&(g, i, change, at_ns)) => {
+                let id = &self.nodes[i].members[g].name;
+                let (asked, state) =
+                    if change == MemberChange::Leave { ("leave", "still in") } else { ("join", "not in") };
+                Err(format!(
+                    "{id} was asked to {asked} (last at {} ms) and is {state} the configuration in force",
+                    at_ns / 1_000_000
+                ))
+            }
+        }
     }
 
     /// `state-machine-safety` and `log-matching` of group `g` once converged: members that applied the
