@@ -18,7 +18,7 @@ use raft_core::{LogIndex, Seq, Term};
 use vfs::FileSystem;
 
 /// Every checker's name, in the order `docs/checkers.md` gives them.
-pub const CHECKERS: [&str; 17] = [
+pub const CHECKERS: [&str; 18] = [
     "election-safety",
     "log-matching",
     "leader-completeness",
@@ -34,6 +34,7 @@ pub const CHECKERS: [&str; 17] = [
     "node-boots",
     "converges",
     "lagging-follower-caught-up",
+    "election-timeouts",
     // Not a property of the design but an observation: a storage call failed on a running node.
     "storage-error",
     // What a recovered log holds, against what its member wrote.
@@ -125,6 +126,17 @@ pub fn vote_survives(
         "voted for {candidate} in term {} before the crash; recovered in term {} having voted for {vote}",
         term.0, recovered_term.0
     ))
+}
+
+/// `election-timeouts`: an election timeout a server arms lies in its configured range, `min_ms` to
+/// `max_ms` (a `max_ms` below `min_ms` means `min_ms`). Raft's liveness rests on it: timeouts well above
+/// the heartbeat interval, spread so that one server usually times out alone.
+pub fn election_timeout_in_range(after_ms: u64, min_ms: u64, max_ms: u64) -> Result<(), String> {
+    let max_ms = max_ms.max(min_ms);
+    if (min_ms..=max_ms).contains(&after_ms) {
+        return Ok(());
+    }
+    Err(format!("armed an election timeout of {after_ms} ms, outside its configured {min_ms} to {max_ms} ms"))
 }
 
 /// `written-survives`: after a crash that kept synced data, a server's last written entry is at least as

@@ -466,3 +466,23 @@ fn vote_survives_wants_a_later_term_or_a_vote_that_refuses_other_candidates() {
         assert_eq!(result.is_ok(), keeps, "term {term}, vote {vote:?}: {result:?}");
     }
 }
+
+#[test]
+fn an_election_timeout_must_lie_in_the_configured_range() {
+    // (timeout, min, max, in range)
+    let cases = [
+        (150, 150, 300, true),
+        (300, 150, 300, true),
+        (222, 150, 300, true),
+        (149, 150, 300, false),
+        (301, 150, 300, false),
+        (0, 150, 300, false),
+        (u64::MAX, 150, 300, false),
+        (150, 150, 100, true), // a max below the min means the min
+        (151, 150, 100, false),
+    ];
+    for (timeout, min, max, ok) in cases {
+        let result = checkers::election_timeout_in_range(timeout, min, max);
+        assert_eq!(result.is_ok(), ok, "{timeout} in {min}..={max}: {result:?}");
+    }
+}

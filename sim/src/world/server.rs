@@ -135,6 +135,16 @@ impl World {
     }
 
     pub(super) fn timer_event(&mut self, i: usize, g: usize, timer: Timer, after_ms: Option<u64>) {
+        if let (Timer::Election, Some(ms), true) = (&timer, after_ms, self.cfg.checkers) {
+            let spec = &self.cfg.spec;
+            let result = crate::checkers::election_timeout_in_range(
+                ms,
+                spec.election_timeout_min_ms,
+                spec.election_timeout_max_ms,
+            );
+            let name = self.nodes[i].members[g].name.0.clone();
+            self.checkers.judge("election-timeouts", &name, self.now_ns, result);
+        }
         let n = &mut self.nodes[i];
         let generation = n.members[g].timer_generation.entry(timer.clone()).or_default();
         *generation += 1;
