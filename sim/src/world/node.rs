@@ -350,10 +350,22 @@ impl World {
             m.stopped = false;
             m.created_here = false;
         }
-        let pre = load_directory(&mut n.fs, "", &mut n.shared).and_then(|mut names| {
-            let report = pre_init(&mut n.fs, "", &mut names, &KvMachine, &bugs, &mut n.shared)?;
-            Ok((names, report))
-        });
+        let pre = match load_directory(&mut n.fs, "", &mut n.shared) {
+            Ok(mut names) => match pre_init(&mut n.fs, "", &mut names, &KvMachine, &bugs, &mut n.shared) {
+                Ok(report) => Ok((names, report)),
+                Err(e) if e.is_power_cut() => Err(e),
+                Err(e) => {
+                    // Ra's pre-init catches every server's failure and goes on (`try pre_init(…) catch`
+                    // in `ra_log_pre_init:init/1`): a pre-init that stops the Ra system's start is the
+                    // port's, not Ra's.
+                    let detail = format!("pre-init: {e} (Ra's pre-init catches a server's failure and goes on)");
+                    self.note(Some(i), Kind::Fail, detail.clone());
+                    self.crashed_for_good(i, "node-boots", detail);
+                    return;
+                }
+            },
+            Err(e) => Err(e),
+        };
         match pre {
             Ok((names, report)) => {
                 n.names = names;

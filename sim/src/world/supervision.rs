@@ -151,7 +151,7 @@ impl World {
     }
 
     /// A crash of node `i` no supervisor answers: `checker` reports it and the node stays down.
-    fn crashed_for_good(&mut self, i: usize, checker: &str, detail: String) {
+    pub(super) fn crashed_for_good(&mut self, i: usize, checker: &str, detail: String) {
         let name = self.nodes[i].name.clone();
         self.checkers.violation(checker, &name, self.now_ns, detail);
         self.nodes[i].up = false;
