@@ -291,11 +291,28 @@ pub(crate) fn section() -> Option<String> {
             format!("{caught}/{viable} ({:.0}%)", 100.0 * caught as f64 / viable as f64)
         }
     };
+    // What the simulator adds: of the mutants both oracles judged that the unit tests missed, those the
+    // simulator caught.
+    let adds = |module: Option<&str>| -> (usize, usize) {
+        let judged: Vec<&str> = unit
+            .iter()
+            .filter(|(m, v)| **v == "missed" && (module.is_none() || module_of(m) == module))
+            .filter_map(|(m, _)| sim.get(m).copied())
+            .filter(|v| *v != "unviable")
+            .collect();
+        (judged.iter().filter(|v| **v != "missed").count(), judged.len())
+    };
     let mut rows = Vec::new();
     for (name, _) in MODULES {
-        rows.push(format!("| {name} | {} | {} |", cell(score(&unit, Some(name))), cell(score(&sim, Some(name)))));
+        let (u, s, a) = (score(&unit, Some(name)), score(&sim, Some(name)), adds(Some(name)));
+        rows.push(format!("| {name} | {} | {} | {} |", cell(u), cell(s), cell(a)));
     }
-    rows.push(format!("| **all** | {} | {} |", cell(score(&unit, None)), cell(score(&sim, None))));
+    rows.push(format!(
+        "| **all** | {} | {} | {} |",
+        cell(score(&unit, None)),
+        cell(score(&sim, None)),
+        cell(adds(None))
+    ));
     let shards = |oracle: &str| std::fs::read_dir(results_dir().join(oracle)).map(|d| d.count()).unwrap_or(0);
     Some(format!(
         "\n## raft-core: mutation score\n\n`cargo xtask mutants --oracle unit|sim --shard K/N` (cargo-mutants on \
@@ -304,8 +321,10 @@ pub(crate) fn section() -> Option<String> {
          counts as caught: the run hung), leaving out {} that `mutants/triage.md` rules out (equivalent, or \
          code the engine never runs); {judged} of {} mutants judged, shards kept: unit {}, sim {}; left \
          out as stale (judged on code whose mutant has since moved or changed): unit {stale_unit}, sim \
-         {stale_sim}. The simulator's oracle is `sim/tests/mutation_oracle.rs` alone.\n\n\
-         | module | raft-core's unit tests | the simulator |\n|---|---:|---:|\n{}\n",
+         {stale_sim}. The simulator's oracle is `sim/tests/mutation_oracle.rs` alone. The last column is what \
+         the simulator adds: of the mutants both judged that the unit tests missed, those it caught.\n\n\
+         | module | raft-core's unit tests | the simulator | the simulator, where the unit tests miss |\n\
+         |---|---:|---:|---:|\n{}\n",
         ruled_out.iter().filter(|m| selection.as_ref().is_none_or(|s| s.contains(*m))).count(),
         selection.as_ref().map_or("the".to_owned(), |s| s.len().to_string()),
         shards("unit"),
