@@ -279,21 +279,16 @@ impl World {
     /// Liveness phase: has the cluster converged yet (then the run is over)?
     pub(super) fn converge_check(&mut self) {
         self.retry_membership_changes();
-        if self.workload_left().is_ok()
-            && self.checkers.every_kind_answered_in_liveness()
-            && self.all_converged().is_ok()
-        {
+        let workload_done = self.in_flight.is_empty()
+            && self.given_up.is_empty()
+            && self.given_up_dead == 0
+            && self.checkers.every_kind_answered_in_liveness();
+        if workload_done && self.all_converged().is_ok() {
             self.converged = true;
             self.note(None, Kind::Phase, "CONVERGED".into());
         } else {
             self.schedule(100_000_000, Event::ConvergeCheck);
         }
-    }
-
-    /// What of the workload is still open (the cluster has converged only once it is all answered).
-    fn workload_left(&self) -> Result<(), String> {
-        let open = self.in_flight.len() + self.given_up.len() + self.given_up_dead as usize;
-        if open == 0 { Ok(()) } else { Err(format!("{open} operations unanswered")) }
     }
 
     /// Ends the run: unanswered operations become unknown, then linearizability, convergence, replica
