@@ -18,7 +18,7 @@ use raft_core::{LogIndex, Seq, Term};
 use vfs::FileSystem;
 
 /// Every checker's name, in the order `docs/checkers.md` gives them.
-pub const CHECKERS: [&str; 18] = [
+pub const CHECKERS: [&str; 19] = [
     "election-safety",
     "log-matching",
     "leader-completeness",
@@ -39,6 +39,7 @@ pub const CHECKERS: [&str; 18] = [
     "storage-error",
     // What a recovered log holds, against what its member wrote.
     "log-shape",
+    "resources-released",
 ];
 
 /// A checker's finding.
@@ -443,6 +444,70 @@ pub fn live_indexes_readable(live: &Seq, log: &mut dyn RaftLog) -> Result<(), St
             Ok(Some(_)) => {}
             Ok(None) => return Err(format!("live index {li} is missing from the log")),
             Err(e) => return Err(format!("live index {li} is unreadable: {e}")),
+        }
+    }
+    Ok(())
+}
+
+/// What `resources-released` needs of a log that has just handled a snapshot.
+#[derive(Debug, Clone)]
+pub struct AfterSnapshot<'a> {
+    /// The snapshot's index.
+    pub snapshot: LogIndex,
+    /// The indexes the snapshot's machine still reads from the log.
+    pub live: &'a Seq,
+    /// Every index the server's mem tables hold now.
+    pub in_memory: &'a Seq,
+    /// The segment refs the log held before it handled the snapshot.
+    pub refs_before: &'a [SegRef],
+    /// The segment refs it holds now.
+    pub refs_now: &'a [SegRef],
+    /// The files in its directory now.
+    pub on_disk: &'a BTreeSet<String>,
+    /// Files an unlink of which failed (Ra deletes best effort and forgets them).
+    pub unlink_failed: &'a BTreeSet<String>,
+}
+
+/// `resources-released`: once a running log has handled a snapshot — taken, or installed from a leader
+/// — what the snapshot made redundant is gone (Ra's `ra_log:handle_event({snapshot_written, …})` and
+/// `ra_log:install_snapshot`: `ra_mt:set_first` releases the mem tables, a minor compaction deletes the
+/// segments). Memory holds no entry below the smallest index the log still keeps (its smallest live
+/// index, else the one above the snapshot); of the segments the log named before, each lying wholly at or
+/// below the snapshot and holding no live index is neither named nor on disk any more — all but the
+/// newest, which the segment writer may still append to. (Segments an overwrite made the log forget are
+/// not its to delete: Ra's next init does.) Without this, a log that never releases memory or disk passes
+/// every other checker: reads go through what it still names.
+pub fn resources_released(seen: &AfterSnapshot<'_>) -> Result<(), String> {
+    let above = LogIndex(seen.snapshot.0.saturating_add(1));
+    let kept_from = seen.live.first().map_or(above, |l| l.min(above));
+    let stale = seen.in_memory.below(kept_from);
+    if let (Some(lo), Some(hi)) = (stale.first(), stale.last()) {
+        return Err(format!(
+            "after its snapshot at {} its mem tables still hold indexes {lo}..{hi} ({} of them) below {kept_from}",
+            seen.snapshot,
+            stale.len()
+        ));
+    }
+    let newest = seen.refs_before.iter().map(|r| r.file.as_str()).max();
+    for r in seen.refs_before {
+        let redundant = Some(r.file.as_str()) != newest
+            && r.last <= seen.snapshot
+            && seen.live.in_range(r.first, r.last).is_empty()
+            && !seen.unlink_failed.contains(&r.file);
+        if !redundant {
+            continue;
+        }
+        if seen.refs_now.iter().any(|n| n.file == r.file) {
+            return Err(format!(
+                "after its snapshot at {} its log still names segment {r}, which holds no live index",
+                seen.snapshot
+            ));
+        }
+        if seen.on_disk.contains(&r.file) {
+            return Err(format!(
+                "after its snapshot at {} segment {r} is still on disk: it holds no live index",
+                seen.snapshot
+            ));
         }
     }
     Ok(())

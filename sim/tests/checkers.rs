@@ -486,3 +486,51 @@ fn an_election_timeout_must_lie_in_the_configured_range() {
         assert_eq!(result.is_ok(), ok, "{timeout} in {min}..={max}: {result:?}");
     }
 }
+
+#[test]
+fn a_snapshot_releases_the_memory_and_segments_it_made_redundant() {
+    let r = |file: &str, first, last| SegRef { file: file.into(), first: LogIndex(first), last: LogIndex(last) };
+    let seq = |indexes: &[u64]| Seq::from_indexes(indexes.iter().map(|&i| LogIndex(i)));
+    let names = |files: &[&str]| files.iter().map(|f| f.to_string()).collect::<BTreeSet<String>>();
+    let before = [r("3.segment", 61, 90), r("2.segment", 31, 60), r("1.segment", 1, 30)];
+    let after = [r("3.segment", 61, 90)];
+    // (snapshot, live, in memory, refs now, on disk, unlink failed, released)
+    type Case<'a> = (u64, &'a [u64], &'a [u64], &'a [SegRef], &'a [&'a str], &'a [&'a str], bool);
+    let cases: [Case; 12] = [
+        // Everything redundant is gone: memory from 71 on, the two old segments deleted.
+        (70, &[], &[71, 72], &after, &["3.segment"], &[], true),
+        // An entry below the snapshot still in memory.
+        (70, &[], &[70, 71], &after, &["3.segment"], &[], false),
+        // A live index keeps what lies from it up in memory (not what lies below it).
+        (70, &[65], &[65, 66, 71], &after, &["3.segment"], &[], true),
+        (70, &[65], &[64, 65, 71], &after, &["3.segment"], &[], false),
+        // A redundant segment still named by the log, or still on disk.
+        (70, &[], &[71], &[after[0].clone(), before[1].clone()], &["3.segment", "2.segment"], &[], false),
+        (70, &[], &[71], &after, &["3.segment", "1.segment"], &[], false),
+        // ... unless its unlink failed (Ra deletes best effort).
+        (70, &[], &[71], &after, &["3.segment", "1.segment"], &["1.segment"], true),
+        // A segment holding a live index stays.
+        (70, &[40], &[71], &[after[0].clone(), before[1].clone()], &["3.segment", "2.segment"], &[], true),
+        // The newest segment stays even wholly below the snapshot.
+        (95, &[], &[], &before[..1], &["3.segment"], &[], true),
+        // A segment reaching above the snapshot stays.
+        (45, &[], &[46], &before[..2], &["3.segment", "2.segment"], &[], true),
+        (45, &[], &[46], &before[..2], &["3.segment", "2.segment", "1.segment"], &[], false),
+        // Files the log never named are not its to delete.
+        (70, &[], &[71], &after, &["3.segment", "0.segment"], &[], true),
+    ];
+    for (snapshot, live, in_memory, refs_now, on_disk, failed, released) in cases {
+        let (live, in_memory, on_disk, failed) = (seq(live), seq(in_memory), names(on_disk), names(failed));
+        let seen = checkers::AfterSnapshot {
+            snapshot: LogIndex(snapshot),
+            live: &live,
+            in_memory: &in_memory,
+            refs_before: &before,
+            refs_now,
+            on_disk: &on_disk,
+            unlink_failed: &failed,
+        };
+        let result = checkers::resources_released(&seen);
+        assert_eq!(result.is_ok(), released, "snapshot {snapshot}, live {live}, memory {in_memory}: {result:?}");
+    }
+}

@@ -278,7 +278,12 @@ impl World {
         for i in 0..self.nodes.len() {
             for e in self.nodes[i].fs.take_fault_events() {
                 match e {
-                    vfs::FaultEvent::ErrorInjected { kind, error, .. } => self.count(disk_error_fired(kind, error)),
+                    vfs::FaultEvent::ErrorInjected { kind, error, path, .. } => {
+                        if kind == OpKind::Unlink {
+                            self.nodes[i].unlinks_failed.insert(path);
+                        }
+                        self.count(disk_error_fired(kind, error))
+                    }
                     vfs::FaultEvent::SyncFailed { lost, .. } if !lost.is_empty() => {
                         self.count("failed syncs that dropped writes")
                     }

@@ -289,6 +289,7 @@ impl World {
                 sw_next: None,
                 worker_box: VecDeque::new(),
                 members: (0..cfg.spec.groups).map(|g| Member::new(member_name(i, g))).collect(),
+                unlinks_failed: BTreeSet::new(),
                 next_process: 1,
                 booting: false,
                 next_boot_cut: None,

@@ -7,7 +7,7 @@
 //! what they send. Must not decide faults (`faults`), judge anything itself beyond the boot-time checks
 //! it hands to `checkers`, or send on the network (`network`).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use raft_core::consensus::StorageLog;
 use raft_core::consensus::kv::KvMachine;
@@ -20,6 +20,7 @@ use raft_core::storage::messages::SegmentWriterMsg;
 use raft_core::storage::messages::WalMsg;
 use raft_core::storage::new_server::NewServerStart;
 use raft_core::storage::segment_writer::SegmentWriter;
+use raft_core::storage::segref::SegRef;
 use raft_core::storage::shared::NodeShared;
 use raft_core::storage::snapshot::{self, SnapshotAccept};
 use raft_core::storage::wal::Wal;
@@ -59,6 +60,9 @@ pub(super) struct Node {
     pub(super) worker_box: VecDeque<WorkerMsg>,
     /// One per group, by group index.
     pub(super) members: Vec<Member>,
+    /// Files whose unlink an injected error failed (`resources-released` does not count them: Ra
+    /// deletes best effort and forgets the file).
+    pub(super) unlinks_failed: BTreeSet<String>,
     pub(super) next_process: u64,
     /// Between boot and the end of WAL recovery (a WAL-only restart does not restart the servers).
     pub(super) booting: bool,
@@ -232,6 +236,19 @@ pub(super) struct Host {
     pub(super) server: Server,
     pub(super) log: ServerLog,
     pub(super) process: ProcessId,
+    /// The highest snapshot index `resources-released` has judged this log at; it starts at the one the
+    /// log booted with, whose compaction an earlier process may not have finished (Ra's init compacts
+    /// nothing).
+    pub(super) snapshot_judged: Option<LogIndex>,
+    /// The log's segment refs just before it handled a snapshot, for `resources-released`.
+    pub(super) refs_before_snapshot: Option<Vec<SegRef>>,
+}
+
+impl Host {
+    pub(super) fn new(server: Server, log: ServerLog, process: ProcessId) -> Host {
+        let snapshot_judged = log.snapshot().map(|s| s.index);
+        Host { server, log, process, snapshot_judged, refs_before_snapshot: None }
+    }
 }
 
 /// Ra's server `tick_timeout`.
@@ -359,8 +376,7 @@ impl World {
                     // in `ra_log_pre_init:init/1`): a pre-init that stops the Ra system's start is the
                     // port's, not Ra's.
                     let detail = format!("pre-init: {e} (Ra's pre-init catches a server's failure and goes on)");
-                    self.note(Some(i), Kind::Fail, detail.clone());
-                    self.crashed_for_good(i, "node-boots", detail);
+                    self.crashed_unlike_ra(i, "node-boots", detail);
                     return;
                 }
             },
@@ -499,7 +515,7 @@ impl World {
                 let (server, effects) =
                     Server::recover(cfg, meta.current_term, voted, meta.last_applied, state.as_deref(), &mut slog)?;
                 fx = effects;
-                m.host = Some(Host { server, log, process });
+                m.host = Some(Host::new(server, log, process));
                 Ok("restarted")
             } else {
                 let restarting = std::mem::replace(&mut m.created_here, true);
@@ -544,7 +560,7 @@ impl World {
                     let (server, effects) =
                         Server::recover(cfg, meta.current_term, voted, LogIndex(0), state.as_deref(), &mut slog)?;
                     fx = effects;
-                    m.host = Some(Host { server, log, process });
+                    m.host = Some(Host::new(server, log, process));
                     return Ok("started as new over its old log");
                 }
                 m.starting = Some((start, process));

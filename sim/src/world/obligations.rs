@@ -161,7 +161,55 @@ impl World {
     pub(super) fn observe(&mut self, i: usize, g: usize, step_completed: bool) {
         self.hold_disk_errors();
         self.observe_now(i, g, step_completed);
+        if step_completed && self.cfg.checkers {
+            self.check_resources_released(i, g);
+        }
         self.release_disk_errors();
+    }
+
+    /// `resources-released`, when member `g`'s log handled a snapshot in the step just done (its
+    /// snapshot index rose above the last one judged, or the one it booted with).
+    fn check_resources_released(&mut self, i: usize, g: usize) {
+        let n = &mut self.nodes[i];
+        let m = &mut n.members[g];
+        let Some(h) = m.host.as_mut() else { return };
+        let refs_before = h.refs_before_snapshot.take();
+        let Some(snapshot) = h.log.snapshot().map(|s| s.index) else { return };
+        if h.snapshot_judged.is_some_and(|j| j >= snapshot) {
+            return;
+        }
+        h.snapshot_judged = Some(snapshot);
+        // A power cut in the step (the install's compaction, say) took the node down mid-way: what its
+        // disk keeps is judged by the recovery checkers.
+        let Some(refs_before) = refs_before.filter(|_| n.up && !n.fs.is_powered_off()) else { return };
+        let tables = &n.shared.mem_tables;
+        let in_memory = tables
+            .tables_of(&m.uid)
+            .into_iter()
+            .fold(raft_core::Seq::new(), |all, tid| all.union(&tables.indexes_in(tid)));
+        let on_disk = n.fs.cached_dir_names(m.uid.as_str()).unwrap_or_default().into_iter().collect();
+        let prefix = format!("{}/", m.uid.as_str());
+        let unlink_failed = n
+            .unlinks_failed
+            .iter()
+            .chain(n.fs.fault_events().iter().filter_map(|e| match e {
+                vfs::FaultEvent::ErrorInjected { kind: vfs::OpKind::Unlink, path, .. } => Some(path),
+                _ => None,
+            }))
+            .filter_map(|p| p.strip_prefix(&prefix).map(str::to_owned))
+            .collect();
+        let seen = checkers::AfterSnapshot {
+            snapshot,
+            live: h.log.live_indexes(),
+            in_memory: &in_memory,
+            refs_before: &refs_before,
+            refs_now: h.log.segrefs(),
+            on_disk: &on_disk,
+            unlink_failed: &unlink_failed,
+        };
+        let result = checkers::resources_released(&seen);
+        let name = m.name.0.clone();
+        self.checkers.judge("resources-released", &name, self.now_ns, result);
     }
 
     fn observe_now(&mut self, i: usize, g: usize, step_completed: bool) {

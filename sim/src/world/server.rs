@@ -42,7 +42,7 @@ impl World {
                     let mut slog = StorageLog { log: &mut log, shared: &mut n.shared, fs: &mut n.fs, out: &mut out };
                     match Server::recover(cfg, Term(0), None, LogIndex(0), None, &mut slog) {
                         Ok((server, fx)) => {
-                            n.members[g].host = Some(Host { server, log, process });
+                            n.members[g].host = Some(Host::new(server, log, process));
                             self.route(i, out);
                             self.after_recovery(i, g);
                             self.run_effects(i, g, fx);
@@ -87,6 +87,9 @@ impl World {
         let result: Result<Vec<Effect>, StorageError> = (|| {
             let input = match work {
                 ServerWork::Log(event) => {
+                    if matches!(event, LogEvent::SnapshotWritten { .. }) {
+                        host.refs_before_snapshot = Some(host.log.segrefs().to_vec());
+                    }
                     let unlinked = host.log.handle_event(&event, &mut n.shared, &mut n.fs, &mut out)?;
                     if let LogEvent::SnapshotWritten { meta, live_indexes, .. } = &event {
                         notes.push(format!("snapshot {} written (live {live_indexes})", meta.index));
@@ -341,6 +344,7 @@ impl World {
             let (meta, live) = received.seal(&mut n.fs, &uid, &bugs, &mut n.shared)?;
             let state = snapshot::read_snapshot_state(&mut n.fs, uid.as_str(), &meta)?;
             if let Some(h) = m.host.as_mut() {
+                h.refs_before_snapshot = Some(h.log.segrefs().to_vec());
                 h.log.install_snapshot(&meta, &live, &mut n.shared, &mut n.fs)?;
             }
             Ok(Some(Accepted::Installed { meta, state }))

@@ -143,11 +143,17 @@ impl World {
     pub(super) fn server_step_failed(&mut self, i: usize, g: usize, e: StorageError, pre_phase: bool) {
         if matches!(e, StorageError::WalDown) && !pre_phase {
             let detail = "server: wal_down outside a snapshot's pre-phase (Ra's server waits for the WAL)";
-            self.note(Some(i), Kind::Fail, detail.into());
-            self.crashed_for_good(i, "storage-error", detail.into());
+            self.crashed_unlike_ra(i, "storage-error", detail.into());
             return;
         }
         self.actor_failed(i, Failed::Member(g), "server", e, false);
+    }
+
+    /// A failure where Ra's code would have gone on: a FAIL line in the trace, then as
+    /// [`World::crashed_for_good`].
+    pub(super) fn crashed_unlike_ra(&mut self, i: usize, checker: &str, detail: String) {
+        self.note(Some(i), Kind::Fail, detail.clone());
+        self.crashed_for_good(i, checker, detail);
     }
 
     /// A crash of node `i` no supervisor answers: `checker` reports it and the node stays down.

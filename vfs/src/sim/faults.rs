@@ -334,6 +334,11 @@ impl SimFs {
         self.error_rules_paused = paused;
     }
 
+    /// Faults that happened since the last [`SimFs::take_fault_events`], left in place.
+    pub fn fault_events(&self) -> &[FaultEvent] {
+        &self.fault_events
+    }
+
     /// Faults that happened since the last call.
     pub fn take_fault_events(&mut self) -> Vec<FaultEvent> {
         std::mem::take(&mut self.fault_events)

@@ -746,6 +746,17 @@ impl SimFs {
         }
     }
 
+    /// The names directory `path` holds in the cache now (what a process listing it would see), or
+    /// `None` when `path` is no directory. An observer's look, not a call: it takes no sequence number,
+    /// is not recorded and meets no fault, so a checker may use it without changing the run.
+    pub fn cached_dir_names(&self, path: &str) -> Option<Vec<String>> {
+        let ino = self.resolve(&crate::path::parse(path).ok()?).ok()?;
+        match &self.inode(ino).node {
+            Node::Dir(d) => Some(d.cached.keys().cloned().collect()),
+            Node::File(_) => None,
+        }
+    }
+
     /// The cached tree: every path (normalised, root excluded) and what it holds. File contents are
     /// materialised, so this is for tests and small images, not for sparse files of terabytes.
     pub fn tree(&self) -> BTreeMap<String, TreeEntry> {
