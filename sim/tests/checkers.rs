@@ -11,7 +11,7 @@ use raft_core::storage::StorageError;
 use raft_core::storage::durable_files::{ServerConfig, write_config};
 use raft_core::storage::segref::SegRef;
 use raft_core::storage::shared::Directory;
-use raft_core::{Bugs, LogIndex, Payload, Seq, Term, Uid};
+use raft_core::{Bugs, LogIndex, Payload, Seq, TableId, Term, Uid};
 use scenarios::WorldSpec;
 use sim::checkers::{self, Checkers, ContactObligations, OperationKind};
 use sim::{Outcome, World, WorldConfig};
@@ -532,5 +532,29 @@ fn a_snapshot_releases_the_memory_and_segments_it_made_redundant() {
         };
         let result = checkers::resources_released(&seen);
         assert_eq!(result.is_ok(), released, "snapshot {snapshot}, live {live}, memory {in_memory}: {result:?}");
+    }
+}
+
+#[test]
+fn a_flush_releases_its_table_and_the_older_ones_up_to_its_last_index() {
+    let seq = |lo: u64, hi: u64| Seq::from_range(LogIndex(lo), LogIndex(hi));
+    // Tables t1 (oldest) to t3 (newest); the flush names t2 up to 20.
+    let flushed = [(TableId(2), LogIndex(20))];
+    // (t1's, t2's, t3's indexes held now, released)
+    let cases = [
+        (None, Some(seq(21, 30)), Some(seq(15, 40)), true), // t3 is newer: an overwrite, not flushed yet
+        (None, None, Some(seq(1, 40)), true),
+        (None, Some(seq(20, 30)), None, false), // t2 still holds its flushed last index
+        (None, Some(seq(5, 6)), None, false),
+        (Some(seq(18, 18)), Some(seq(21, 22)), None, false), // an older table below the flushed index
+        (Some(seq(21, 25)), Some(seq(21, 22)), None, true), // an older table above it: not flushed
+    ];
+    for (t1, t2, t3, released) in cases {
+        let held: Vec<(TableId, Seq)> = [(1, t1), (2, t2), (3, t3)]
+            .into_iter()
+            .filter_map(|(t, s)| Some((TableId(t), s?)))
+            .collect();
+        let result = checkers::flush_released(&flushed, &held);
+        assert_eq!(result.is_ok(), released, "{held:?}: {result:?}");
     }
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use raft_core::consensus::RaftLog;
 use raft_core::storage::segref::SegRef;
-use raft_core::{LogIndex, Seq, Term};
+use raft_core::{LogIndex, Seq, TableId, Term};
 use vfs::FileSystem;
 
 /// `written-survives`: after a crash that kept synced data, a server's last written entry is at least as
@@ -335,6 +335,30 @@ pub fn resources_released(seen: &AfterSnapshot<'_>) -> Result<(), String> {
                 "after its snapshot at {} segment {r} is still on disk: it holds no live index",
                 seen.snapshot
             ));
+        }
+    }
+    Ok(())
+}
+
+/// `resources-released`, for a flush: right after a running log has handled the segment writer's
+/// notification that table `t` is flushed up to index `e` (each of `flushed`), its mem tables — `held`,
+/// each table of the server with the indexes it holds now — keep no entry of `t`, nor of a table older
+/// than `t`, at or below `e`: the segments hold them now (Ra's `ra_log:handle_event({segments, …})` →
+/// `ra_mt:record_flushed`, which releases the table up to the flushed index and every older table below
+/// it). Table ids grow with creation, so an older table has a smaller id.
+pub fn flush_released(flushed: &[(TableId, LogIndex)], held: &[(TableId, Seq)]) -> Result<(), String> {
+    for &(t, e) in flushed {
+        for (tid, indexes) in held.iter().filter(|(tid, _)| *tid <= t) {
+            let kept = indexes.limit(e);
+            if let (Some(lo), Some(hi)) = (kept.first(), kept.last()) {
+                return Err(format!(
+                    "after the flush of table t{} up to {e} its mem tables still hold indexes {lo}..{hi} ({} of \
+                     them) of table t{}",
+                    t.0,
+                    kept.len(),
+                    tid.0
+                ));
+            }
         }
     }
     Ok(())

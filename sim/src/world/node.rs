@@ -26,7 +26,7 @@ use raft_core::storage::snapshot::{self, SnapshotAccept};
 use raft_core::storage::wal::Wal;
 use raft_core::storage::worker::{Worker, WorkerMsg};
 use raft_core::storage::{Envelope, LogEvent, NodeNotice, StorageError};
-use raft_core::{LogIndex, ProcessId, Term, Uid};
+use raft_core::{LogIndex, ProcessId, TableId, Term, Uid};
 use vfs::{CrashPoint, SimFs};
 
 use scenarios::CrashImage;
@@ -242,12 +242,14 @@ pub(super) struct Host {
     pub(super) snapshot_judged: Option<LogIndex>,
     /// The log's segment refs just before it handled a snapshot, for `resources-released`.
     pub(super) refs_before_snapshot: Option<Vec<SegRef>>,
+    /// The (table, last index) of each flush the log handled in the step, for `resources-released`.
+    pub(super) flushes_handled: Vec<(TableId, LogIndex)>,
 }
 
 impl Host {
     pub(super) fn new(server: Server, log: ServerLog, process: ProcessId) -> Host {
         let snapshot_judged = log.snapshot().map(|s| s.index);
-        Host { server, log, process, snapshot_judged, refs_before_snapshot: None }
+        Host { server, log, process, snapshot_judged, refs_before_snapshot: None, flushes_handled: Vec::new() }
     }
 }
 

@@ -6,11 +6,12 @@
 //! Owns: the world's side of the checkers — what it reads of each member and hands to the pure functions
 //! of `crate::checkers`. Must not change the run's state beyond recording verdicts.
 
-use raft_core::LogIndex;
 use raft_core::consensus::server::{Condition, Role};
 use raft_core::consensus::{RaftLog, StorageLog};
 use raft_core::storage::Envelope;
 use raft_core::storage::segment::IndexParse;
+use raft_core::storage::segref::SegRef;
+use raft_core::{LogIndex, TableId};
 use scenarios::MemberChange;
 
 use crate::checkers;
@@ -167,13 +168,34 @@ impl World {
         self.release_disk_errors();
     }
 
-    /// `resources-released`, when member `g`'s log handled a snapshot in the step just done (its
-    /// snapshot index rose above the last one judged, or the one it booted with).
+    /// `resources-released`, when member `g`'s log handled a flush or a snapshot in the step just done.
     fn check_resources_released(&mut self, i: usize, g: usize) {
+        let Some(h) = self.nodes[i].members[g].host.as_mut() else { return };
+        let refs_before = h.refs_before_snapshot.take();
+        let flushed = std::mem::take(&mut h.flushes_handled);
+        if !flushed.is_empty() && self.check_flush_released(i, g, &flushed) {
+            return;
+        }
+        self.check_snapshot_released(i, g, refs_before);
+    }
+
+    /// After the log handled flushes (`(table, last index)` each); `true` when it failed.
+    fn check_flush_released(&mut self, i: usize, g: usize, flushed: &[(TableId, LogIndex)]) -> bool {
+        let n = &self.nodes[i];
+        let m = &n.members[g];
+        let tables = &n.shared.mem_tables;
+        let held: Vec<_> = tables.tables_of(&m.uid).into_iter().map(|t| (t, tables.indexes_in(t))).collect();
+        let result = checkers::flush_released(flushed, &held);
+        let name = m.name.0.clone();
+        self.checkers.judge("resources-released", &name, self.now_ns, result)
+    }
+
+    /// After the log's snapshot index rose above the last one judged, or the one it booted with.
+    /// `refs_before`: its segment refs just before it handled the snapshot.
+    fn check_snapshot_released(&mut self, i: usize, g: usize, refs_before: Option<Vec<SegRef>>) {
         let n = &mut self.nodes[i];
         let m = &mut n.members[g];
         let Some(h) = m.host.as_mut() else { return };
-        let refs_before = h.refs_before_snapshot.take();
         let Some(snapshot) = h.log.snapshot().map(|s| s.index) else { return };
         if h.snapshot_judged.is_some_and(|j| j >= snapshot) {
             return;

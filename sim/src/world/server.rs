@@ -90,6 +90,9 @@ impl World {
                     if matches!(event, LogEvent::SnapshotWritten { .. }) {
                         host.refs_before_snapshot = Some(host.log.segrefs().to_vec());
                     }
+                    if let LogEvent::Segments { ranges, .. } = &event {
+                        host.flushes_handled = ranges.iter().filter_map(|(t, seq)| Some((*t, seq.last()?))).collect();
+                    }
                     let unlinked = host.log.handle_event(&event, &mut n.shared, &mut n.fs, &mut out)?;
                     if let LogEvent::SnapshotWritten { meta, live_indexes, .. } = &event {
                         notes.push(format!("snapshot {} written (live {live_indexes})", meta.index));
