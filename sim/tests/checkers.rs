@@ -547,13 +547,11 @@ fn a_flush_releases_its_table_and_the_older_ones_up_to_its_last_index() {
         (None, Some(seq(20, 30)), None, false), // t2 still holds its flushed last index
         (None, Some(seq(5, 6)), None, false),
         (Some(seq(18, 18)), Some(seq(21, 22)), None, false), // an older table below the flushed index
-        (Some(seq(21, 25)), Some(seq(21, 22)), None, true), // an older table above it: not flushed
+        (Some(seq(21, 25)), Some(seq(21, 22)), None, true),  // an older table above it: not flushed
     ];
     for (t1, t2, t3, released) in cases {
-        let held: Vec<(TableId, Seq)> = [(1, t1), (2, t2), (3, t3)]
-            .into_iter()
-            .filter_map(|(t, s)| Some((TableId(t), s?)))
-            .collect();
+        let held: Vec<(TableId, Seq)> =
+            [(1, t1), (2, t2), (3, t3)].into_iter().filter_map(|(t, s)| Some((TableId(t), s?))).collect();
         let result = checkers::flush_released(&flushed, &held);
         assert_eq!(result.is_ok(), released, "{held:?}: {result:?}");
     }
