@@ -26,7 +26,7 @@ use raft_core::storage::snapshot::{self, SnapshotAccept};
 use raft_core::storage::wal::Wal;
 use raft_core::storage::worker::{Worker, WorkerMsg};
 use raft_core::storage::{Envelope, LogEvent, NodeNotice, StorageError};
-use raft_core::{LogIndex, ProcessId, TableId, Term, Uid};
+use raft_core::{LogIndex, ProcessId, Seq, TableId, Term, Uid};
 use vfs::{CrashPoint, SimFs};
 
 use scenarios::CrashImage;
@@ -107,6 +107,13 @@ impl Node {
         Some(StorageLog { log: &mut h.log, shared: &mut self.shared, fs: &mut self.fs, out })
     }
 
+    /// Each of member `g`'s mem tables, oldest first, with the indexes it holds now (what is there, not
+    /// what the log's handles name).
+    pub(super) fn mem_table_indexes(&self, g: usize) -> Vec<(TableId, Seq)> {
+        let tables = &self.shared.mem_tables;
+        tables.tables_of(&self.members[g].uid).into_iter().map(|tid| (tid, tables.indexes_in(tid))).collect()
+    }
+
     /// Every entry member `g`'s storage holds, read where it lies (`log-shape`): its mem tables, and its
     /// segment files over the ranges its segment refs name, parsed with `parse` (contiguous at least:
     /// index records whose data does not follow on are not the log's; data that fails its CRC is left to
@@ -122,8 +129,8 @@ impl Node {
         let Some(h) = m.host.as_ref() else { return Vec::new() };
         let mut out = Vec::new();
         let tables = &self.shared.mem_tables;
-        for tid in tables.tables_of(&m.uid) {
-            for index in tables.indexes_in(tid).iter() {
+        for (tid, indexes) in self.mem_table_indexes(g) {
+            for index in indexes.iter() {
                 if let Lookup::Found(term, bytes) = tables.lookup(tid, index) {
                     let place = format!("mem table t{}", tid.0);
                     out.push(checkers::StoredEntry { place, index, term, digest: checkers::digest(&bytes) });

@@ -162,17 +162,19 @@ impl World {
     pub(super) fn observe(&mut self, i: usize, g: usize, step_completed: bool) {
         self.hold_disk_errors();
         self.observe_now(i, g, step_completed);
-        if step_completed && self.cfg.checkers {
-            self.check_resources_released(i, g);
-        }
+        self.check_resources_released(i, g, step_completed && self.cfg.checkers);
         self.release_disk_errors();
     }
 
-    /// `resources-released`, when member `g`'s log handled a flush or a snapshot in the step just done.
-    fn check_resources_released(&mut self, i: usize, g: usize) {
+    /// `resources-released`, when member `g`'s log handled a flush or a snapshot in the step just done
+    /// (what the step recorded for it is consumed either way, so a failed step's is never judged later).
+    fn check_resources_released(&mut self, i: usize, g: usize, judge: bool) {
         let Some(h) = self.nodes[i].members[g].host.as_mut() else { return };
         let refs_before = h.refs_before_snapshot.take();
         let flushed = std::mem::take(&mut h.flushes_handled);
+        if !judge {
+            return;
+        }
         if !flushed.is_empty() && self.check_flush_released(i, g, &flushed) {
             return;
         }
@@ -182,11 +184,8 @@ impl World {
     /// After the log handled flushes (`(table, last index)` each); `true` when it failed.
     fn check_flush_released(&mut self, i: usize, g: usize, flushed: &[(TableId, LogIndex)]) -> bool {
         let n = &self.nodes[i];
-        let m = &n.members[g];
-        let tables = &n.shared.mem_tables;
-        let held: Vec<_> = tables.tables_of(&m.uid).into_iter().map(|t| (t, tables.indexes_in(t))).collect();
-        let result = checkers::flush_released(flushed, &held);
-        let name = m.name.0.clone();
+        let result = checkers::flush_released(flushed, &n.mem_table_indexes(g));
+        let name = n.members[g].name.0.clone();
         self.checkers.judge("resources-released", &name, self.now_ns, result)
     }
 
@@ -204,11 +203,10 @@ impl World {
         // A power cut in the step (the install's compaction, say) took the node down mid-way: what its
         // disk keeps is judged by the recovery checkers.
         let Some(refs_before) = refs_before.filter(|_| n.up && !n.fs.is_powered_off()) else { return };
-        let tables = &n.shared.mem_tables;
-        let in_memory = tables
-            .tables_of(&m.uid)
-            .into_iter()
-            .fold(raft_core::Seq::new(), |all, tid| all.union(&tables.indexes_in(tid)));
+        let n = &self.nodes[i];
+        let in_memory = n.mem_table_indexes(g).iter().fold(raft_core::Seq::new(), |all, (_, seq)| all.union(seq));
+        let m = &n.members[g];
+        let Some(h) = m.host.as_ref() else { return };
         let on_disk = n.fs.cached_dir_names(m.uid.as_str()).unwrap_or_default().into_iter().collect();
         let prefix = format!("{}/", m.uid.as_str());
         let unlink_failed = n
