@@ -556,3 +556,38 @@ fn a_flush_releases_its_table_and_the_older_ones_up_to_its_last_index() {
         assert_eq!(result.is_ok(), released, "{held:?}: {result:?}");
     }
 }
+
+#[test]
+fn the_last_written_index_names_an_entry_the_log_holds_and_flushes_and_snapshots_never_lower_it() {
+    let (i, t) = (LogIndex, Term);
+    // (last written, last index, snapshot, mem tables' term there, a segment spans it, before a flush and
+    // the segments' last after it, holds)
+    let cases = [
+        ((i(10), t(2)), Some(i(12)), None, Some(t(2)), false, None, true),
+        ((i(0), t(0)), None, None, None, false, None, true), // a new log
+        ((i(13), t(2)), Some(i(12)), None, None, false, None, false), // above the last index
+        ((i(10), t(1)), Some(i(12)), None, Some(t(2)), false, None, false), // the overwritten entry's term
+        ((i(10), t(1)), Some(i(12)), None, Some(t(2)), true, None, true), // a segment may hold term 1 there
+        ((i(10), t(2)), Some(i(12)), None, None, true, None, true), // flushed: the segment holds it
+        ((i(5), t(3)), Some(i(12)), Some((i(5), t(3))), None, false, None, true),
+        ((i(5), t(2)), Some(i(12)), Some((i(5), t(3))), None, false, None, false), // not the snapshot's term
+        ((i(4), t(3)), Some(i(12)), Some((i(5), t(3))), None, false, None, false), // below the snapshot
+        ((i(10), t(2)), Some(i(12)), None, Some(t(2)), false, Some((i(11), i(9))), false), // a flush lowered it
+        ((i(11), t(2)), Some(i(12)), None, Some(t(2)), false, Some((i(11), i(9))), true),
+        ((i(11), t(2)), Some(i(12)), None, Some(t(2)), true, Some((i(11), i(12))), false), // segments hold 12
+        ((i(11), t(2)), Some(i(12)), None, Some(t(2)), true, Some((i(11), i(14))), true),  // 13, 14 overwritten
+    ];
+    for (last_written, last_index, snapshot, memory_term, in_segments, flush, holds) in cases {
+        let seen = checkers::WrittenSeen {
+            last_written,
+            last_index,
+            snapshot,
+            memory_term,
+            in_segments,
+            before_event: flush.map(|(before, _)| (before, "a flush")),
+            segments_last: flush.map(|(_, segments_last)| segments_last),
+        };
+        let result = checkers::last_written(&seen);
+        assert_eq!(result.is_ok(), holds, "{seen:?}: {result:?}");
+    }
+}

@@ -20,7 +20,7 @@ mod storage;
 pub use storage::*;
 
 /// Every checker's name, in the order `docs/checkers.md` gives them.
-pub const CHECKERS: [&str; 19] = [
+pub const CHECKERS: [&str; 20] = [
     "election-safety",
     "log-matching",
     "leader-completeness",
@@ -42,6 +42,7 @@ pub const CHECKERS: [&str; 19] = [
     // What a recovered log holds, against what its member wrote.
     "log-shape",
     "resources-released",
+    "last-written",
 ];
 
 /// A checker's finding.

@@ -1,6 +1,7 @@
 //! The storage promises' checks: what a member's storage must still hold after a crash
 //! (`written-survives`, `no-log-gap`, `log-shape`), what its segment refs and live indexes must name
-//! (`segref-files-exist`, `live-indexes-readable`), and what a snapshot must free (`resources-released`).
+//! (`segref-files-exist`, `live-indexes-readable`), what a snapshot must free (`resources-released`), and
+//! what a running log may report as written (`last-written`).
 //! Pure functions over plain observations, as the rest of `crate::checkers`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -362,4 +363,78 @@ pub fn flush_released(flushed: &[(TableId, LogIndex)], held: &[(TableId, Seq)]) 
         }
     }
     Ok(())
+}
+
+/// What `last-written` reads of a running member after one of its steps (never while it receives a
+/// snapshot: the snapshot's sparse live entries move the log's last index below its last written one
+/// until the install, as in Ra's `ra_log:write_sparse`).
+#[derive(Debug, Clone)]
+pub struct WrittenSeen {
+    /// The log's last written index and term: what its replies report as written.
+    pub last_written: (LogIndex, Term),
+    /// The log's last index (its snapshot's when the log proper is empty; none when it has neither).
+    pub last_index: Option<LogIndex>,
+    /// The log's snapshot (index, term).
+    pub snapshot: Option<(LogIndex, Term)>,
+    /// The term the member's mem tables hold at the last written index (the newest table holding it).
+    pub memory_term: Option<Term>,
+    /// Whether one of the log's segment refs spans the last written index.
+    pub in_segments: bool,
+    /// When the step handled a flush or a snapshot: the last written index just before it.
+    pub before_event: Option<(LogIndex, &'static str)>,
+    /// When the step handled a flush: the highest index the log's segment refs name now.
+    pub segments_last: Option<LogIndex>,
+}
+
+/// `last-written`: the last written index and term a running log holds — what its `append_entries`
+/// replies report, and what the leader counts towards commitment — name an entry the log holds, with
+/// that entry's term; and handling a flush or a snapshot never lowers it.
+///
+/// - It is never above the log's last index nor below its snapshot's, and at the snapshot's index it
+///   carries the snapshot's term (Ra's `ra_log:write/2`, which lowers it before an overwrite "otherwise,
+///   we might report a stale, higher `last_written` index"; `set_last_index`; `handle_event` on
+///   `snapshot_written`, which raises it to the snapshot).
+/// - Above the snapshot, where the mem tables hold the index and no segment spans it, its term is the
+///   mem tables' (a segment may hold an older version there, taken by Ra's flush handling while an
+///   overwrite is still pending: that case is left alone).
+/// - `ra_log:handle_event({segments, …})` only raises it, and raises it to the segments' last index
+///   when that is higher ("the segment writer flush _could_ over take WAL notifications": what a segment
+///   holds is written); raft-core does so only up to the log's last index (one a later overwrite cut off
+///   is not part of the log), and so is this rule. `{snapshot_written, …}` keeps it or raises it to the
+///   snapshot's.
+pub fn last_written(seen: &WrittenSeen) -> Result<(), String> {
+    let (lw, term) = seen.last_written;
+    let shown = format!("last written {lw} (term {term})");
+    if let Some((before, event)) = seen.before_event
+        && lw < before
+    {
+        return Err(format!("handling {event} lowered the last written index from {before} to {lw}"));
+    }
+    let last = seen.last_index.unwrap_or(LogIndex(0));
+    if let Some(s) = seen.segments_last
+        && lw < s
+        && s <= last
+    {
+        return Err(format!("{shown} is below {s}, the last index its segments hold, after it handled a flush"));
+    }
+    if lw > last {
+        return Err(format!("{shown} is above the log's last index {last}"));
+    }
+    if let Some((s, snapshot_term)) = seen.snapshot {
+        if lw < s {
+            return Err(format!("{shown} is below the snapshot's index {s}"));
+        }
+        if lw == s {
+            return match term == snapshot_term {
+                true => Ok(()),
+                false => Err(format!("{shown} is the snapshot's index, whose term is {snapshot_term}")),
+            };
+        }
+    }
+    match seen.memory_term {
+        Some(held) if held != term && !seen.in_segments => {
+            Err(format!("{shown}: the mem tables hold term {held} there and no segment spans it"))
+        }
+        _ => Ok(()),
+    }
 }

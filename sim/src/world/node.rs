@@ -251,12 +251,23 @@ pub(super) struct Host {
     pub(super) refs_before_snapshot: Option<Vec<SegRef>>,
     /// The (table, last index) of each flush the log handled in the step, for `resources-released`.
     pub(super) flushes_handled: Vec<(TableId, LogIndex)>,
+    /// The log's last written index just before it handled a flush or a snapshot in the step (and which),
+    /// for `last-written`.
+    pub(super) written_before_event: Option<(LogIndex, &'static str)>,
 }
 
 impl Host {
     pub(super) fn new(server: Server, log: ServerLog, process: ProcessId) -> Host {
         let snapshot_judged = log.snapshot().map(|s| s.index);
-        Host { server, log, process, snapshot_judged, refs_before_snapshot: None, flushes_handled: Vec::new() }
+        Host {
+            server,
+            log,
+            process,
+            snapshot_judged,
+            refs_before_snapshot: None,
+            flushes_handled: Vec::new(),
+            written_before_event: None,
+        }
     }
 }
 

@@ -163,7 +163,44 @@ impl World {
         self.hold_disk_errors();
         self.observe_now(i, g, step_completed);
         self.check_resources_released(i, g, step_completed && self.cfg.checkers);
+        self.check_last_written(i, g, step_completed && self.cfg.checkers);
         self.release_disk_errors();
+    }
+
+    /// `last-written`, after every step of a running member's server (the last written index before a
+    /// flush or a snapshot the step handled is consumed either way).
+    fn check_last_written(&mut self, i: usize, g: usize, judge: bool) {
+        let n = &mut self.nodes[i];
+        let Some(h) = n.members[g].host.as_mut() else { return };
+        let before_event = h.written_before_event.take();
+        if !judge || !n.up || n.fs.is_powered_off() || h.server.receiving_snapshot().is_some() {
+            return;
+        }
+        let n = &self.nodes[i];
+        let m = &n.members[g];
+        let Some(h) = m.host.as_ref() else { return };
+        let last_written = h.log.last_written();
+        let tables = &n.shared.mem_tables;
+        let memory_term = tables
+            .tables_of(&m.uid)
+            .into_iter()
+            .filter_map(|tid| Some((tid, tables.term_at(tid, last_written.0)?)))
+            .max_by_key(|(tid, _)| *tid)
+            .map(|(_, term)| term);
+        let seen = checkers::WrittenSeen {
+            last_written,
+            last_index: h.log.last_index_term().map(|(l, _)| l),
+            snapshot: h.log.snapshot().map(|s| (s.index, s.term)),
+            memory_term,
+            in_segments: h.log.segrefs().iter().any(|r| r.first <= last_written.0 && last_written.0 <= r.last),
+            segments_last: before_event
+                .filter(|(_, event)| *event == "a flush")
+                .and_then(|_| h.log.segrefs().iter().map(|r| r.last).max()),
+            before_event,
+        };
+        let result = checkers::last_written(&seen);
+        let name = m.name.0.clone();
+        self.checkers.judge("last-written", &name, self.now_ns, result);
     }
 
     /// `resources-released`, when member `g`'s log handled a flush or a snapshot in the step just done
