@@ -246,6 +246,8 @@ pub fn base(seed: u64) -> WorldSpec {
         cas_expected_percent: 0,
         snapshot_chunk_bytes: 4096,
         recovery_disk_error_percent: 0,
+        segment_max_size_bytes: crate::RA_SEGMENT_MAX_SIZE_BYTES,
+        segment_max_pending: crate::RA_SEGMENT_MAX_PENDING,
     }
 }
 

@@ -29,5 +29,5 @@ pub use catalogue::{Scenario, base, catalogue, find};
 pub use fault::{
     CrashImage, CutAt, DiskErrorKind, Fault, FileImage, KeptEntry, MemberChange, PlannedFault, RebootCut, SectorImage,
 };
-pub use spec::{CrashModel, WorldSpec};
+pub use spec::{CrashModel, RA_SEGMENT_MAX_PENDING, RA_SEGMENT_MAX_SIZE_BYTES, WorldSpec};
 pub use swarm::swarm;

@@ -198,6 +198,29 @@ pub struct WorldSpec {
     /// files: 0.
     #[serde(default)]
     pub recovery_disk_error_percent: u32,
+    /// Data bytes after which a segment file takes no further entry (Ra's system setting
+    /// `segment_max_size_bytes`, 64,000,000 by default): a small one makes the segment writer roll over
+    /// by size, not only by count. Absent in older files: Ra's default.
+    #[serde(default = "ra_segment_max_size")]
+    pub segment_max_size_bytes: u64,
+    /// Appends a segment buffers before it writes them out (Ra's `segment_max_pending`, 1,024 by
+    /// default): a small one writes one segment's data and index in several pieces within one flush.
+    /// Absent in older files: Ra's default.
+    #[serde(default = "ra_segment_max_pending")]
+    pub segment_max_pending: u32,
+}
+
+/// Ra's `segment_max_size_bytes` default (ra.hrl `SEGMENT_MAX_SIZE_B`).
+pub const RA_SEGMENT_MAX_SIZE_BYTES: u64 = 64_000_000;
+/// Ra's `segment_max_pending` default (ra.hrl `SEGMENT_MAX_PENDING`).
+pub const RA_SEGMENT_MAX_PENDING: u32 = 1024;
+
+fn ra_segment_max_size() -> u64 {
+    RA_SEGMENT_MAX_SIZE_BYTES
+}
+
+fn ra_segment_max_pending() -> u32 {
+    RA_SEGMENT_MAX_PENDING
 }
 
 /// The value of `snapshot_chunk_bytes` in worlds written before it existed.

@@ -15,7 +15,21 @@ pub fn swarm(seed: u64) -> WorldSpec {
     workload(seed, &mut world);
     snapshot_chunks(seed, &mut world);
     recovery_disk_errors(seed, &mut world);
+    segment_sizing(seed, &mut world);
     world
+}
+
+/// From its own stream: in about half of the worlds segments are small by size (a few hundred bytes to
+/// a few KiB, as Ra's `segment_max_size_bytes` allows), so that the segment writer rolls over by size
+/// mid-flush; and independently, in about half, a segment writes its buffered appends every one to
+/// eight entries (`segment_max_pending`), so that one flush writes a segment's data and index in
+/// several pieces a power cut can fall between.
+fn segment_sizing(seed: u64, world: &mut WorldSpec) {
+    let mut rng = stream(seed, 0x05E6_512E);
+    let sizes = [crate::RA_SEGMENT_MAX_SIZE_BYTES, crate::RA_SEGMENT_MAX_SIZE_BYTES, 300, 2_000];
+    world.segment_max_size_bytes = sizes[below(&mut rng, sizes.len() as u64) as usize];
+    let pendings = [crate::RA_SEGMENT_MAX_PENDING, crate::RA_SEGMENT_MAX_PENDING, 1, 8];
+    world.segment_max_pending = pendings[below(&mut rng, pendings.len() as u64) as usize];
 }
 
 /// From its own stream: in half of the worlds some reboots meet a failing disk — a read of the names
@@ -176,6 +190,9 @@ fn first_draws(seed: u64) -> WorldSpec {
         snapshot_chunk_bytes: 4096,
         // Drawn by `recovery_disk_errors`, from its own stream.
         recovery_disk_error_percent: 0,
+        // Drawn by `segment_sizing`, from its own stream.
+        segment_max_size_bytes: crate::RA_SEGMENT_MAX_SIZE_BYTES,
+        segment_max_pending: crate::RA_SEGMENT_MAX_PENDING,
     }
 }
 
@@ -224,6 +241,8 @@ mod tests {
                 cas_expected_percent: before.cas_expected_percent,
                 snapshot_chunk_bytes: before.snapshot_chunk_bytes,
                 recovery_disk_error_percent: before.recovery_disk_error_percent,
+                segment_max_size_bytes: before.segment_max_size_bytes,
+                segment_max_pending: before.segment_max_pending,
                 ..world.clone()
             };
             assert_eq!(restored, before, "seed {seed}");
@@ -253,5 +272,9 @@ mod tests {
         assert!((150..250).contains(&chunked), "{chunked} of 400 with small snapshot chunks");
         let failing = (0..400).filter(|&seed| swarm(seed).recovery_disk_error_percent > 0).count();
         assert!((150..250).contains(&failing), "{failing} of 400 with disk errors in recoveries");
+        let small = (0..400).filter(|&seed| swarm(seed).segment_max_size_bytes < 1 << 20).count();
+        assert!((150..250).contains(&small), "{small} of 400 with small segments");
+        let piecewise = (0..400).filter(|&seed| swarm(seed).segment_max_pending < 1024).count();
+        assert!((150..250).contains(&piecewise), "{piecewise} of 400 writing segments in pieces");
     }
 }

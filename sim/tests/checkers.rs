@@ -591,3 +591,20 @@ fn the_last_written_index_names_an_entry_the_log_holds_and_flushes_and_snapshots
         assert_eq!(result.is_ok(), holds, "{seen:?}: {result:?}");
     }
 }
+
+#[test]
+fn a_segment_takes_no_entry_once_its_data_passed_its_size() {
+    // (data offset, length) of each entry, the size, within it
+    type Records = &'static [(u64, u32)];
+    let cases: [(Records, u64, bool); 5] = [
+        (&[], 300, true),
+        (&[(1000, 100), (1100, 100), (1200, 100), (1300, 100)], 300, true), // the last one began at byte 300
+        (&[(1000, 100), (1100, 100), (1200, 100), (1300, 100), (1400, 5)], 300, false),
+        (&[(1400, 5), (1000, 400)], 300, false), // the records in index order, not offset order
+        (&[(1000, 400), (1400, 5)], 400, true),
+    ];
+    for (records, max_size_bytes, within) in cases {
+        let result = checkers::segment_within_size("n1/1.segment", records, max_size_bytes);
+        assert_eq!(result.is_ok(), within, "{records:?} under {max_size_bytes}: {result:?}");
+    }
+}

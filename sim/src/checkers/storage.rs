@@ -265,6 +265,24 @@ pub fn segref_files_exist(refs: &[SegRef], dir: &str, fs: &mut dyn FileSystem) -
     Ok(())
 }
 
+/// `resources-released`, for a segment file at the end of a run: no entry was appended to it after its
+/// data had passed the segment size (Ra's `ra_log_segment:is_full`, checked before every append: full
+/// once the data written exceeds `max_size`, so a file holds at most that plus one entry). `records`:
+/// the (data offset, length) of each entry its index names within the range its segment ref gives (an
+/// index record a crash garbled names some other index); the first data offset stands for the data's
+/// start, which can only make the check looser.
+pub fn segment_within_size(file: &str, records: &[(u64, u32)], max_size_bytes: u64) -> Result<(), String> {
+    let Some(start) = records.iter().map(|&(offset, _)| offset).min() else { return Ok(()) };
+    let Some(&(last, len)) = records.iter().max_by_key(|&&(offset, _)| offset) else { return Ok(()) };
+    if last - start > max_size_bytes {
+        return Err(format!(
+            "segment {file} took an entry ({len} bytes) at byte {} of its data, past its size of {max_size_bytes} bytes",
+            last - start
+        ));
+    }
+    Ok(())
+}
+
 /// `live-indexes-readable`: every index the machine still reads is readable from the log.
 pub fn live_indexes_readable(live: &Seq, log: &mut dyn RaftLog) -> Result<(), String> {
     for li in live.iter() {

@@ -233,7 +233,7 @@ fn retime_entry(spec: &mut WorldSpec, rng: &mut ChaCha8Rng) -> Option<Applied> {
 }
 
 /// The knobs a mutation changes and the values it chooses among: swarm's own choices (`scenarios::swarm`).
-const KNOBS: [(&str, &[u64]); 12] = [
+const KNOBS: [(&str, &[u64]); 14] = [
     ("value_size_max_bytes", &[8, 512, 8 << 10, 64 << 10, 256 << 10]),
     ("groups", &[1, 2, 3, 6]),
     ("wal_max_size_bytes", &[1 << 10, 2 << 10, 4 << 10, 8 << 10, 16 << 10, 64 << 10, 1 << 20]),
@@ -246,6 +246,8 @@ const KNOBS: [(&str, &[u64]); 12] = [
     ("crash_model", &[0, 1, 2, 3, 4]),
     ("cas_expected_percent", &[0, 50, 90]),
     ("snapshot_chunk_bytes", &[4096, 64, 16]),
+    ("segment_max_size_bytes", &[scenarios::RA_SEGMENT_MAX_SIZE_BYTES, 300, 2_000]),
+    ("segment_max_pending", &[scenarios::RA_SEGMENT_MAX_PENDING as u64, 1, 8]),
 ];
 
 fn change_knob(spec: &mut WorldSpec, rng: &mut ChaCha8Rng) -> Option<Applied> {
@@ -263,6 +265,8 @@ fn change_knob(spec: &mut WorldSpec, rng: &mut ChaCha8Rng) -> Option<Applied> {
         "restart_after_ms" => spec.restart_after_ms = v,
         "cas_expected_percent" => spec.cas_expected_percent = v as u32,
         "snapshot_chunk_bytes" => spec.snapshot_chunk_bytes = v,
+        "segment_max_size_bytes" => spec.segment_max_size_bytes = v,
+        "segment_max_pending" => spec.segment_max_pending = v as u32,
         _ => {
             spec.crash_model = [
                 CrashModel::Pessimistic,

@@ -50,7 +50,7 @@ const fn percent(knob: &'static str, value: fn(&WorldSpec) -> u32) -> Bound {
 }
 
 /// Every knob of a world but the crash model (an enum) and the fault plan (checked entry by entry).
-const BOUNDS: [Bound; 46] = [
+const BOUNDS: [Bound; 48] = [
     Bound {
         knob: "nodes",
         value: Read::U64(|s| s.nodes as u64),
@@ -86,6 +86,21 @@ const BOUNDS: [Bound; 46] = [
         min: |_| 1,
         max: u16::MAX as u64,
         why: "entries per segment file; Ra's default is 4,096 (ra.hrl SEGMENT_MAX_ENTRIES)",
+    },
+    Bound {
+        knob: "segment_max_size_bytes",
+        value: Read::U64(|s| s.segment_max_size_bytes),
+        min: |_| 0,
+        max: 1 << 40,
+        why: "data bytes per segment file; Ra's default is 64,000,000 (ra.hrl SEGMENT_MAX_SIZE_B), and Ra \
+              takes any size (0: one entry per file)",
+    },
+    Bound {
+        knob: "segment_max_pending",
+        value: Read::U64(|s| u64::from(s.segment_max_pending)),
+        min: |_| 1,
+        max: 1 << 20,
+        why: "appends a segment buffers before writing them; Ra's default is 1,024 (ra.hrl SEGMENT_MAX_PENDING)",
     },
     Bound {
         knob: "snapshot_interval",

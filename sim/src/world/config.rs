@@ -125,8 +125,8 @@ pub(super) fn segment_writer_config(cfg: &WorldConfig) -> SegmentWriterConfig {
         data_dir: String::new(),
         segment: SegmentConfig {
             max_count: cfg.spec.segment_max_count,
-            max_size_bytes: 64 << 20,
-            max_pending: 1024,
+            max_size_bytes: cfg.spec.segment_max_size_bytes,
+            max_pending: cfg.spec.segment_max_pending as usize,
             compute_checksums: true,
             index_parse: raft_core::storage::segment::IndexParse::for_bugs(&cfg.bugs),
         },

@@ -608,6 +608,10 @@ impl World {
             if self.checkers.judge("segref-files-exist", &name, self.now_ns, result) {
                 return;
             }
+            let result = segments_within_size(h.log.segrefs(), m.uid.as_str(), &mut n.fs, &self.cfg);
+            if self.checkers.judge("resources-released", &name, self.now_ns, result) {
+                return;
+            }
             let live = h.server.machine().live_indexes();
             let receiving = h.server.receiving_snapshot().is_some();
             let Some(mut log) = n.read_log(g, &mut scratch) else { continue };
@@ -630,4 +634,27 @@ impl World {
             }
         }
     }
+}
+
+/// `resources-released` for each segment file a member's refs name (`checkers::segment_within_size`),
+/// its index read with Ra's parse; a file that does not open is `segref-files-exist`'s to judge.
+fn segments_within_size(
+    refs: &[SegRef],
+    dir: &str,
+    fs: &mut dyn vfs::FileSystem,
+    cfg: &crate::WorldConfig,
+) -> Result<(), String> {
+    for r in refs {
+        let path = format!("{dir}/{}", r.file);
+        let Ok(reader) = raft_core::storage::segment::SegmentReader::open(fs, &path) else { continue };
+        let entries = &reader.index().entries;
+        let records: Vec<(u64, u32)> = entries
+            .keys()
+            .zip(entries.values())
+            .filter(|&(&i, _)| r.first.0 <= i && i <= r.last.0)
+            .map(|(_, rec)| (rec.offset, rec.len))
+            .collect();
+        checkers::segment_within_size(&path, &records, cfg.spec.segment_max_size_bytes)?;
+    }
+    Ok(())
 }
