@@ -584,7 +584,7 @@ fn the_last_written_index_names_an_entry_the_log_holds_and_flushes_and_snapshots
             snapshot,
             memory_term,
             in_segments,
-            before_event: flush.map(|(before, _)| (before, "a flush")),
+            before_event: flush.map(|(before, _)| (before, checkers::LogEventHandled::Flush)),
             segments_last: flush.map(|(_, segments_last)| segments_last),
         };
         let result = checkers::last_written(&seen);

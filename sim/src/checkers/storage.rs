@@ -383,6 +383,24 @@ pub fn flush_released(flushed: &[(TableId, LogIndex)], held: &[(TableId, Seq)]) 
     Ok(())
 }
 
+/// A log event after which `last-written` holds the last written index to what it was before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogEventHandled {
+    /// The segment writer's notification of a flush (Ra's `segments`).
+    Flush,
+    /// A snapshot taken (Ra's `snapshot_written`).
+    Snapshot,
+}
+
+impl std::fmt::Display for LogEventHandled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LogEventHandled::Flush => "a flush",
+            LogEventHandled::Snapshot => "a snapshot",
+        })
+    }
+}
+
 /// What `last-written` reads of a running member after one of its steps (never while it receives a
 /// snapshot: the snapshot's sparse live entries move the log's last index below its last written one
 /// until the install, as in Ra's `ra_log:write_sparse`).
@@ -399,7 +417,7 @@ pub struct WrittenSeen {
     /// Whether one of the log's segment refs spans the last written index.
     pub in_segments: bool,
     /// When the step handled a flush or a snapshot: the last written index just before it.
-    pub before_event: Option<(LogIndex, &'static str)>,
+    pub before_event: Option<(LogIndex, LogEventHandled)>,
     /// When the step handled a flush: the highest index the log's segment refs name now.
     pub segments_last: Option<LogIndex>,
 }

@@ -253,7 +253,7 @@ pub(super) struct Host {
     pub(super) flushes_handled: Vec<(TableId, LogIndex)>,
     /// The log's last written index just before it handled a flush or a snapshot in the step (and which),
     /// for `last-written`.
-    pub(super) written_before_event: Option<(LogIndex, &'static str)>,
+    pub(super) written_before_event: Option<(LogIndex, checkers::LogEventHandled)>,
 }
 
 impl Host {

@@ -181,12 +181,10 @@ impl World {
         let Some(h) = m.host.as_ref() else { return };
         let last_written = h.log.last_written();
         let tables = &n.shared.mem_tables;
-        let memory_term = tables
-            .tables_of(&m.uid)
-            .into_iter()
-            .filter_map(|tid| Some((tid, tables.term_at(tid, last_written.0)?)))
-            .max_by_key(|(tid, _)| *tid)
-            .map(|(_, term)| term);
+        // The newest table holding the index decides, as in the chain's own `MemTable::term_at`
+        // (`tables_of` lists them oldest first).
+        let memory_term =
+            tables.tables_of(&m.uid).into_iter().rev().find_map(|tid| tables.term_at(tid, last_written.0));
         let seen = checkers::WrittenSeen {
             last_written,
             last_index: h.log.last_index_term().map(|(l, _)| l),
@@ -194,7 +192,7 @@ impl World {
             memory_term,
             in_segments: h.log.segrefs().iter().any(|r| r.first <= last_written.0 && last_written.0 <= r.last),
             segments_last: before_event
-                .filter(|(_, event)| *event == "a flush")
+                .filter(|&(_, event)| event == checkers::LogEventHandled::Flush)
                 .and_then(|_| h.log.segrefs().iter().map(|r| r.last).max()),
             before_event,
         };

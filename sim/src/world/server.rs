@@ -89,11 +89,13 @@ impl World {
                 ServerWork::Log(event) => {
                     if matches!(event, LogEvent::SnapshotWritten { .. }) {
                         host.refs_before_snapshot = Some(host.log.segrefs().to_vec());
-                        host.written_before_event = Some((host.log.last_written().0, "a snapshot"));
+                        host.written_before_event =
+                            Some((host.log.last_written().0, crate::checkers::LogEventHandled::Snapshot));
                     }
                     if let LogEvent::Segments { ranges, .. } = &event {
                         host.flushes_handled = ranges.iter().filter_map(|(t, seq)| Some((*t, seq.last()?))).collect();
-                        host.written_before_event = Some((host.log.last_written().0, "a flush"));
+                        host.written_before_event =
+                            Some((host.log.last_written().0, crate::checkers::LogEventHandled::Flush));
                     }
                     let unlinked = host.log.handle_event(&event, &mut n.shared, &mut n.fs, &mut out)?;
                     if let LogEvent::SnapshotWritten { meta, live_indexes, .. } = &event {
