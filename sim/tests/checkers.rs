@@ -608,3 +608,34 @@ fn a_segment_takes_no_entry_once_its_data_passed_its_size() {
         assert_eq!(result.is_ok(), within, "{records:?} under {max_size_bytes}: {result:?}");
     }
 }
+
+/// `resources-released`'s handle rule: every open handle held by the node's storage, every held one open.
+#[test]
+fn handles_released_judges_open_against_held_handles() {
+    use vfs::Fd;
+    let wal = (Fd(4), "the WAL");
+    let receive = (Fd(9), "n2/g1");
+    let wal_file = (Fd(4), "00000000000000000002.wal");
+    let snapshot_file = (Fd(9), "g1/snapshots/2_40/snapshot.dat");
+    let segment_file = (Fd(7), "g1/00000000000000000003.segment");
+    let cases: &[(&[(Fd, &str)], &[(Fd, &str)], Option<&str>)] = &[
+        (&[], &[], None),
+        (&[wal_file], &[wal], None),
+        (&[wal_file, snapshot_file], &[wal, receive], None),
+        // A segment the segment writer left open after its flush.
+        (&[wal_file, segment_file], &[wal], Some("handle 7 on g1/00000000000000000003.segment is still open")),
+        (&[segment_file], &[], Some("nothing holds a handle")),
+        // The WAL's file closed under it.
+        (&[], &[wal], Some("the WAL holds handle 4, which is closed")),
+        // A receive's file closed while the receive goes on.
+        (&[wal_file], &[wal, receive], Some("n2/g1 holds handle 9, which is closed")),
+    ];
+    for &(open, held, expected) in cases {
+        let result = checkers::handles_released(open, held);
+        match (expected, &result) {
+            (None, Ok(())) => {}
+            (Some(part), Err(detail)) => assert!(detail.contains(part), "{open:?} / {held:?}: {detail}"),
+            _ => panic!("{open:?} / {held:?}: expected {expected:?}, got {result:?}"),
+        }
+    }
+}

@@ -536,6 +536,11 @@ impl SnapshotAccept {
         Ok(SnapshotAccept { dir, fd, crc_state: section, meta: meta.clone(), next: 0 })
     }
 
+    /// The handle of the `snapshot.dat` it writes, held from `begin` to `finish` or `abort`.
+    pub fn handle(&self) -> Fd {
+        self.fd
+    }
+
     /// Whether it takes `meta`'s snapshot and has taken its first chunk (a first chunk now is a resend).
     pub fn has_begun(&self, meta: &SnapshotMeta) -> bool {
         (self.meta.index, self.meta.term) == (meta.index, meta.term) && self.next > 0

@@ -201,6 +201,12 @@ impl Wal {
         self.stats
     }
 
+    /// The handle of the file it writes, held between steps (every other handle it opens is closed
+    /// before the call that opened it returns).
+    pub fn open_handle(&self) -> Option<Fd> {
+        self.file.as_ref().map(|f| f.fd)
+    }
+
     /// Ra's `last_writer_seq`: the WAL's tracked last index for `uid` — as of the last batch made
     /// durable. Ra's WAL answers the call between batches, after the batch it came in with was written and
     /// synced; a reader here asks at any moment, so a batch still in flight (a slow fsync) must not count:

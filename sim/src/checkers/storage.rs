@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use raft_core::consensus::RaftLog;
 use raft_core::storage::segref::SegRef;
 use raft_core::{LogIndex, Seq, TableId, Term};
-use vfs::FileSystem;
+use vfs::{Fd, FileSystem};
 
 /// `written-survives`: after a crash that kept synced data, a server's last written entry is at least as
 /// up to date (Raft's order: term, then index) as the one it had reported `Written` before the crash.
@@ -279,6 +279,26 @@ pub fn segment_within_size(file: &str, records: &[(u64, u32)], max_size_bytes: u
             "segment {file} took an entry ({len} bytes) at byte {} of its data, past its size of {max_size_bytes} bytes",
             last - start
         ));
+    }
+    Ok(())
+}
+
+/// `resources-released`, for a node's open handles after a step no process of it failed in: every open
+/// handle is one its storage still holds — the WAL's file, a snapshot a server is receiving — and every
+/// handle it holds is open. Ra's storage opens every other file for one call and closes it before it
+/// returns (`ra_log_segment:close`, `ra_snapshot`'s reads and writes, the WAL's rollover closing the
+/// file it leaves); a handle nothing holds can never be closed, and a node running for months runs out
+/// of them. `open`: the disk's handles and their paths; `held`: each handle held and by what.
+pub fn handles_released(open: &[(Fd, &str)], held: &[(Fd, &str)]) -> Result<(), String> {
+    if let Some((fd, path)) = open.iter().find(|(fd, _)| !held.iter().any(|(h, _)| h == fd)) {
+        let holders = match held {
+            [] => "nothing holds a handle".to_string(),
+            _ => held.iter().map(|(h, by)| format!("{by} holds handle {}", h.0)).collect::<Vec<_>>().join(", "),
+        };
+        return Err(format!("handle {} on {path} is still open, and nothing holds it ({holders})", fd.0));
+    }
+    if let Some((fd, by)) = held.iter().find(|(h, _)| !open.iter().any(|(fd, _)| fd == h)) {
+        return Err(format!("{by} holds handle {}, which is closed", fd.0));
     }
     Ok(())
 }

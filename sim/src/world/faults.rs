@@ -195,6 +195,8 @@ impl World {
         }
         let incarnation = n.incarnation * 1_000 + n.next_process;
         n.next_process += 1;
+        // The old WAL process is gone; its file's handle is a dead process's.
+        n.dead_handles.extend(n.wal.open_handle());
         n.wal = Wal::new(wal_config(&self.cfg), incarnation);
         n.next_wal_process += 1;
         n.shared.wal_process = n.next_wal_process;

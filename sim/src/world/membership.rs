@@ -186,11 +186,12 @@ impl World {
         let key = self.member_key(i, g);
         self.checkers.obligations.forget(key);
         self.fates.member_down(i, g);
-        let m = &mut self.nodes[i].members[g];
+        let n = &mut self.nodes[i];
+        let m = &mut n.members[g];
         if let Some(h) = m.host.as_ref() {
             m.written_at_crash = Some(m.written_before_receive.unwrap_or_else(|| h.log.last_written()));
         }
-        m.reset();
+        m.reset(&mut n.dead_handles);
         m.stopped = true;
         m.removed = true;
     }

@@ -292,6 +292,9 @@ impl World {
                 unlinks_failed: BTreeSet::new(),
                 next_process: 1,
                 booting: false,
+                handles_seen_at_seq: 0,
+                process_failed: false,
+                dead_handles: BTreeSet::new(),
                 next_boot_cut: None,
                 held_boot_cut: None,
                 start_cut: None,
@@ -572,6 +575,7 @@ impl World {
     pub(crate) fn settle(&mut self, stepped: Stepped) {
         self.trace_fs_calls();
         self.count_disk_faults();
+        self.settle_handles();
         self.check_fired_cuts();
         self.check_shut_down_disks();
         if stepped == Stepped::Event {

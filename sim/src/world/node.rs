@@ -27,7 +27,7 @@ use raft_core::storage::wal::Wal;
 use raft_core::storage::worker::{Worker, WorkerMsg};
 use raft_core::storage::{Envelope, LogEvent, NodeNotice, StorageError};
 use raft_core::{LogIndex, ProcessId, Seq, TableId, Term, Uid};
-use vfs::{CrashPoint, SimFs};
+use vfs::{CrashPoint, Fd, SimFs};
 
 use scenarios::CrashImage;
 
@@ -66,6 +66,16 @@ pub(super) struct Node {
     pub(super) next_process: u64,
     /// Between boot and the end of WAL recovery (a WAL-only restart does not restart the servers).
     pub(super) booting: bool,
+    /// The disk's call count when its handles were last looked at (`resources-released`): a step that
+    /// made no call opened or closed nothing.
+    pub(super) handles_seen_at_seq: u64,
+    /// A process of the node failed in this step: the handles it opened and left in no structure that
+    /// outlives it join `dead_handles` (`World::settle_handles`).
+    pub(super) process_failed: bool,
+    /// Handles of processes that died, which the disk still has open. The runtime would close them
+    /// (Erlang closes a dead process's files); the simulated disk keeps them open, so an unlinked file
+    /// one names keeps its pages (ARCHITECTURE.md, departures). `resources-released` does not judge them.
+    pub(super) dead_handles: BTreeSet<Fd>,
     /// A planned power cut this many calls into the next boot, and the image it keeps (`None`: the crash
     /// model chooses).
     pub(super) next_boot_cut: Option<(u64, Option<CrashImage>)>,
@@ -218,14 +228,17 @@ impl Member {
         }
     }
 
-    /// Everything volatile goes with its process (a boot starts from the disk).
-    pub(super) fn reset(&mut self) {
+    /// Everything volatile goes with its process (a boot starts from the disk); the handle of a snapshot
+    /// it was receiving joins the node's `dead_handles`.
+    pub(super) fn reset(&mut self, dead_handles: &mut BTreeSet<Fd>) {
         self.server_box.clear();
         self.host = None;
         self.starting = None;
         self.ready_config = None;
         self.senders.clear();
-        self.accept = None;
+        if let Some(accept) = self.accept.take() {
+            dead_handles.insert(accept.handle());
+        }
         self.timer_generation.clear();
         self.written_before_receive = None;
         self.waits_for_wal = false;
@@ -382,7 +395,7 @@ impl World {
         n.sw_next = None;
         n.worker_box.clear();
         for m in n.members.iter_mut() {
-            m.reset();
+            m.reset(&mut n.dead_handles);
             m.restarts = Restarts::default();
             m.stopped = false;
             m.created_here = false;

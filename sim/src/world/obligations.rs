@@ -13,6 +13,7 @@ use raft_core::storage::segment::IndexParse;
 use raft_core::storage::segref::SegRef;
 use raft_core::{LogIndex, TableId};
 use scenarios::MemberChange;
+use vfs::Fd;
 
 use crate::checkers;
 use crate::linearizability;
@@ -165,6 +166,57 @@ impl World {
         self.check_resources_released(i, g, step_completed && self.cfg.checkers);
         self.check_last_written(i, g, step_completed && self.cfg.checkers);
         self.release_disk_errors();
+    }
+
+    /// After every step, each running node's open handles (`resources-released`): those a process that
+    /// failed in the step opened and no surviving structure holds are a dead process's (`dead_handles`);
+    /// otherwise every open handle but a dead process's must be one the node's storage holds, and every
+    /// one it holds open. A node whose disk took no call in the step opened and closed nothing.
+    pub(super) fn settle_handles(&mut self) {
+        for i in 0..self.nodes.len() {
+            let n = &mut self.nodes[i];
+            let seq = n.fs.op_seq();
+            let failed = std::mem::take(&mut n.process_failed);
+            if seq == n.handles_seen_at_seq && !failed {
+                continue;
+            }
+            n.handles_seen_at_seq = seq;
+            if !n.up || n.fs.is_powered_off() {
+                continue;
+            }
+            let wal_handle = n.wal.open_handle();
+            let members = &n.members;
+            let held = || {
+                let accepts = members.iter().filter_map(|m| m.accept.as_ref().map(|a| (a.handle(), m.name.0.as_str())));
+                wal_handle.map(|fd| (fd, "the WAL")).into_iter().chain(accepts)
+            };
+            // A crash of the node closed them all.
+            let fs = &n.fs;
+            n.dead_handles.retain(|&dead| fs.is_open(dead));
+            if failed {
+                let orphaned: Vec<Fd> =
+                    fs.open_handles().map(|(fd, _)| fd).filter(|&fd| !held().any(|(h, _)| h == fd)).collect();
+                n.dead_handles.extend(orphaned);
+                continue;
+            }
+            if !self.cfg.checkers {
+                continue;
+            }
+            // The common case without a vector: every handle held is open, and no other is (held handles
+            // are distinct).
+            let dead = &n.dead_handles;
+            let open_count = fs.open_handles().filter(|(fd, _)| !dead.contains(fd)).count();
+            if open_count == held().count() && held().all(|(fd, _)| fs.is_open(fd)) {
+                continue;
+            }
+            let open: Vec<(Fd, &str)> = fs.open_handles().filter(|(fd, _)| !dead.contains(fd)).collect();
+            let held: Vec<(Fd, &str)> = held().collect();
+            let result = checkers::handles_released(&open, &held);
+            if result.is_err() {
+                let name = n.name.clone();
+                self.checkers.judge("resources-released", &name, self.now_ns, result);
+            }
+        }
     }
 
     /// `last-written`, after every step of a running member's server (the last written index before a

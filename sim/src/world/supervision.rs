@@ -117,6 +117,7 @@ impl World {
     /// also have: during boot it is a `node-boots` violation, afterwards a `storage-error` one.
     pub(super) fn actor_failed(&mut self, i: usize, who: Failed, what: &str, e: StorageError, booting: bool) {
         self.note(Some(i), Kind::Fail, format!("{what}: {e}"));
+        self.nodes[i].process_failed = true;
         if e.is_power_cut() {
             return;
         }
@@ -352,11 +353,12 @@ impl World {
     /// `written-survives`, its volatile state goes, and contact obligations to or from it lapse.
     pub(super) fn take_down_member(&mut self, i: usize, g: usize) {
         self.fates.member_down(i, g);
-        let m = &mut self.nodes[i].members[g];
+        let n = &mut self.nodes[i];
+        let m = &mut n.members[g];
         if let Some(h) = m.host.as_ref() {
             m.written_at_crash = Some(m.written_before_receive.unwrap_or_else(|| h.log.last_written()));
         }
-        m.reset();
+        m.reset(&mut n.dead_handles);
         let key = self.member_key(i, g);
         self.checkers.obligations.forget(key);
     }

@@ -757,6 +757,17 @@ impl SimFs {
         }
     }
 
+    /// Whether `fd` is open. An observer's look, as [`SimFs::cached_dir_names`].
+    pub fn is_open(&self, fd: Fd) -> bool {
+        self.fds.contains_key(&fd.0)
+    }
+
+    /// Every open handle and the path it was opened at (kept current across renames), in the order the
+    /// handles were opened. An observer's look, as [`SimFs::cached_dir_names`].
+    pub fn open_handles(&self) -> impl Iterator<Item = (Fd, &str)> + '_ {
+        self.fds.iter().map(|(&fd, open)| (Fd(fd), &*open.path))
+    }
+
     /// The cached tree: every path (normalised, root excluded) and what it holds. File contents are
     /// materialised, so this is for tests and small images, not for sparse files of terabytes.
     pub fn tree(&self) -> BTreeMap<String, TreeEntry> {
