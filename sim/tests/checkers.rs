@@ -618,7 +618,8 @@ fn handles_released_judges_open_against_held_handles() {
     let wal_file = (Fd(4), "00000000000000000002.wal");
     let snapshot_file = (Fd(9), "g1/snapshots/2_40/snapshot.dat");
     let segment_file = (Fd(7), "g1/00000000000000000003.segment");
-    let cases: &[(&[(Fd, &str)], &[(Fd, &str)], Option<&str>)] = &[
+    type Handles<'a> = &'a [(Fd, &'a str)];
+    let cases: &[(Handles, Handles, Option<&str>)] = &[
         (&[], &[], None),
         (&[wal_file], &[wal], None),
         (&[wal_file, snapshot_file], &[wal, receive], None),
