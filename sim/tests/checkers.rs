@@ -586,6 +586,36 @@ fn the_last_written_index_names_an_entry_the_log_holds_and_flushes_and_snapshots
             in_segments,
             before_event: flush.map(|(before, _)| (before, checkers::LogEventHandled::Flush)),
             segments_last: flush.map(|(_, segments_last)| segments_last),
+            segment_term: None,
+        };
+        let result = checkers::last_written(&seen);
+        assert_eq!(result.is_ok(), holds, "{seen:?}: {result:?}");
+    }
+}
+
+#[test]
+fn after_a_flush_the_last_written_term_is_the_segments_or_a_newer_written_one() {
+    let (i, t) = (LogIndex, Term);
+    // (last written term at 11, the mem tables' term there, the segment's term there, holds); a flush
+    // raised the last written index from 9 to 11, the segments' last.
+    let cases = [
+        (t(3), None, Some(t(3)), true),
+        (t(2), None, Some(t(3)), false),      // the term from before the flush kept
+        (t(3), Some(t(3)), Some(t(2)), true), // an overwrite written since the flushed file
+        (t(2), Some(t(3)), Some(t(2)), true), // the overwrite still pending: the segment's version
+        (t(1), Some(t(3)), Some(t(2)), false),
+        (t(1), None, None, true), // the segment's index does not name it: not judged
+    ];
+    for (term, memory_term, segment_term, holds) in cases {
+        let seen = checkers::WrittenSeen {
+            last_written: (i(11), term),
+            last_index: Some(i(12)),
+            snapshot: None,
+            memory_term,
+            in_segments: true,
+            before_event: Some((i(9), checkers::LogEventHandled::Flush)),
+            segments_last: Some(i(11)),
+            segment_term,
         };
         let result = checkers::last_written(&seen);
         assert_eq!(result.is_ok(), holds, "{seen:?}: {result:?}");

@@ -38,6 +38,8 @@ pub enum ErrorKind {
     EscapesRoot,
     /// `EACCES` from the host (`RealFs` only).
     PermissionDenied,
+    /// `EROFS`: a call that would write, made through a read-only look (`SimFs::peek`).
+    ReadOnly,
     /// Any other errno the host returned (`RealFs` only).
     Other(i32),
     /// The node lost power (a power cut fired at a crash point): nothing more happens until it is powered
@@ -61,6 +63,7 @@ impl ErrorKind {
             ErrorKind::InvalidInput => 22,
             ErrorKind::FileTooLarge => 27,
             ErrorKind::NoSpace => 28,
+            ErrorKind::ReadOnly => 30,
             ErrorKind::NameTooLong => 36,
             ErrorKind::DirectoryNotEmpty => 39,
         }
@@ -83,6 +86,7 @@ impl ErrorKind {
             ErrorKind::NoSpace => "ENOSPC",
             ErrorKind::NameTooLong => "ENAMETOOLONG",
             ErrorKind::DirectoryNotEmpty => "ENOTEMPTY",
+            ErrorKind::ReadOnly => "EROFS",
         }
     }
 
@@ -100,6 +104,7 @@ impl ErrorKind {
             22 => ErrorKind::InvalidInput,
             27 => ErrorKind::FileTooLarge,
             28 => ErrorKind::NoSpace,
+            30 => ErrorKind::ReadOnly,
             36 => ErrorKind::NameTooLong,
             39 => ErrorKind::DirectoryNotEmpty,
             _ => return None,

@@ -92,7 +92,7 @@ pub use path::glob_match;
 pub use real::RealFs;
 pub use sim::{
     CrashDecisions, CrashImage, CrashModel, CrashPoint, DecisionError, EntryDecision, ErrorRule, FaultEvent,
-    FileDecision, MediaFault, MediaFaultId, MediaFaultKind, MediaSector, OpRecord, PowerCut, SectorDecision,
+    FileDecision, MediaFault, MediaFaultId, MediaFaultKind, MediaSector, OpRecord, Peek, PowerCut, SectorDecision,
     SectorVersion, SimFs, SimFsConfig, TreeEntry,
 };
 

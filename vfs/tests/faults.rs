@@ -578,3 +578,48 @@ fn media_fault_arguments_are_typed_errors() {
     assert!(!fs.take_fault_events().iter().any(|e| matches!(e, FaultEvent::MediaFaultStruck { .. })));
     assert!(fs.media_faults().is_empty(), "the rewrite healed the replayed flip");
 }
+
+/// A peek (`SimFs::peek`) reads what a read would, through the same trait, and is not a call: no sequence
+/// number, no record, no crash point, no handle of the filesystem's; a write through it is `EROFS`.
+#[test]
+fn a_peek_reads_the_cached_view_without_a_call() {
+    let mut fs = sim(1);
+    fs.mkdir("d").unwrap();
+    write_file(&mut fs, "d/f", b"durable", true);
+    let fd = fs.open("d/f", &OpenOptions::read_write()).unwrap();
+    fs.pwrite(fd, 0, b"CACHED").unwrap();
+    let seq = fs.op_seq();
+    let ops = fs.ops().len();
+    fs.arm_power_cut(CrashPoint::AfterOp { seq: seq + 1 }, CrashModel::LoseUnsynced);
+    {
+        let mut peek = fs.peek();
+        assert_eq!(peek.read_file("d/f").unwrap(), b"CACHEDe", "the page cache, as a process reads it");
+        assert_eq!(peek.read_dir("d").unwrap(), vec!["f".to_string()]);
+        assert!(!peek.exists("d/g").unwrap());
+        let handle = peek.open("d/f", &OpenOptions::read_only()).unwrap();
+        let mut buf = [0u8; 3];
+        assert_eq!(peek.pread(handle, 4, &mut buf).unwrap(), 3);
+        assert_eq!(&buf, b"EDe");
+        assert_eq!(peek.read(handle, &mut buf).unwrap(), 3, "the cursor is the peek's own");
+        assert_eq!(&buf, b"CAC");
+        for refused in [
+            peek.pwrite(handle, 0, b"x").map(drop),
+            peek.fsync(handle),
+            peek.open("d/g", &OpenOptions::create()).map(drop),
+            peek.unlink("d/f"),
+            peek.rename("d/f", "d/g"),
+            peek.mkdir("e"),
+            peek.sync(),
+        ] {
+            assert_eq!(refused.unwrap_err().kind.errno_name(), "EROFS");
+        }
+        peek.close(handle).unwrap();
+        assert_eq!(peek.close(handle).unwrap_err().kind, ErrorKind::BadDescriptor);
+        assert_eq!(peek.open("d/nope", &OpenOptions::read_only()).unwrap_err().kind, ErrorKind::NotFound);
+    }
+    assert_eq!((fs.op_seq(), fs.ops().len()), (seq, ops), "nothing recorded or numbered");
+    assert!(!fs.is_powered_off(), "the armed cut did not fire");
+    assert_eq!(fs.open_handles().map(|(fd, _)| fd).collect::<Vec<_>>(), vec![fd], "the peek's handles are its own");
+    fs.close(fd).unwrap();
+    assert!(fs.is_powered_off(), "the next real call is the one the cut was armed after");
+}

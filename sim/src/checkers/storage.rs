@@ -440,6 +440,9 @@ pub struct WrittenSeen {
     pub before_event: Option<(LogIndex, LogEventHandled)>,
     /// When the step handled a flush: the highest index the log's segment refs name now.
     pub segments_last: Option<LogIndex>,
+    /// When the step handled a flush and a segment ref spans the last written index: the term the
+    /// segment the log reads that index from holds there (read through a `Peek`, not a call).
+    pub segment_term: Option<Term>,
 }
 
 /// `last-written`: the last written index and term a running log holds — what its `append_entries`
@@ -452,7 +455,10 @@ pub struct WrittenSeen {
 ///   `snapshot_written`, which raises it to the snapshot).
 /// - Above the snapshot, where the mem tables hold the index and no segment spans it, its term is the
 ///   mem tables' (a segment may hold an older version there, taken by Ra's flush handling while an
-///   overwrite is still pending: that case is left alone).
+///   overwrite is still pending).
+/// - Right after a flush, where a segment spans the index, its term is the one that segment holds there
+///   (Ra's flush handling reads it there: `ra_log_segments:fetch_term`) or, where the mem tables hold
+///   the index too, theirs (an overwrite written since).
 /// - `ra_log:handle_event({segments, …})` only raises it, and raises it to the segments' last index
 ///   when that is higher ("the segment writer flush _could_ over take WAL notifications": what a segment
 ///   holds is written); raft-core does so only up to the log's last index (one a later overwrite cut off
@@ -487,9 +493,13 @@ pub fn last_written(seen: &WrittenSeen) -> Result<(), String> {
             };
         }
     }
-    match seen.memory_term {
-        Some(held) if held != term && !seen.in_segments => {
+    match (seen.memory_term, seen.segment_term) {
+        (Some(held), _) if held != term && !seen.in_segments => {
             Err(format!("{shown}: the mem tables hold term {held} there and no segment spans it"))
+        }
+        (memory, Some(on_disk)) if on_disk != term && memory != Some(term) => {
+            let tables = memory.map_or(String::new(), |held| format!(", and its mem tables term {held}"));
+            Err(format!("{shown} after a flush: the segment it is read from holds term {on_disk} there{tables}"))
         }
         _ => Ok(()),
     }

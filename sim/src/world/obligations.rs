@@ -9,7 +9,7 @@
 use raft_core::consensus::server::{Condition, Role};
 use raft_core::consensus::{RaftLog, StorageLog};
 use raft_core::storage::Envelope;
-use raft_core::storage::segment::IndexParse;
+use raft_core::storage::segment::{IndexParse, SegmentReader};
 use raft_core::storage::segref::SegRef;
 use raft_core::{LogIndex, TableId};
 use scenarios::MemberChange;
@@ -237,15 +237,22 @@ impl World {
         // (`tables_of` lists them oldest first).
         let memory_term =
             tables.tables_of(&m.uid).into_iter().rev().find_map(|tid| tables.term_at(tid, last_written.0));
+        let flushed = before_event.filter(|&(_, event)| event == checkers::LogEventHandled::Flush);
         let seen = checkers::WrittenSeen {
             last_written,
             last_index: h.log.last_index_term().map(|(l, _)| l),
             snapshot: h.log.snapshot().map(|s| (s.index, s.term)),
             memory_term,
             in_segments: h.log.segrefs().iter().any(|r| r.first <= last_written.0 && last_written.0 <= r.last),
-            segments_last: before_event
-                .filter(|&(_, event)| event == checkers::LogEventHandled::Flush)
-                .and_then(|_| h.log.segrefs().iter().map(|r| r.last).max()),
+            segments_last: flushed.and_then(|_| h.log.segrefs().iter().map(|r| r.last).max()),
+            segment_term: flushed.and_then(|_| {
+                // The newest segment spanning it, as the log's own reads choose (`SegRefs::find`).
+                let r = h.log.segrefs().iter().find(|r| r.first <= last_written.0 && last_written.0 <= r.last)?;
+                let path = format!("{}/{}", h.log.dir(), r.file);
+                let reader =
+                    SegmentReader::open_with(&mut n.fs.peek(), &path, IndexParse::for_bugs(&self.cfg.bugs)).ok()?;
+                reader.term(last_written.0)
+            }),
             before_event,
         };
         let result = checkers::last_written(&seen);

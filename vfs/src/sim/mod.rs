@@ -20,12 +20,14 @@ mod faults;
 mod invariants;
 mod node;
 mod ops;
+mod peek;
 
 pub use crash::{
     CrashDecisions, CrashModel, DecisionError, EntryDecision, FileDecision, SectorDecision, SectorVersion,
 };
 pub use enumerate::CrashImage;
 pub use faults::{CrashPoint, ErrorRule, FaultEvent, MediaFault, MediaFaultId, MediaFaultKind, MediaSector, PowerCut};
+pub use peek::Peek;
 
 use crate::path::{self, Component, Last, ParsedPath};
 use crate::{ErrorKind, FallocateMode, Fd, FileKind, FileSystem, FsError, Metadata, OpKind, OpenOptions, Result};

@@ -469,7 +469,7 @@ impl SimFs {
         parsed(path).ok().and_then(|p| self.resolve(&p).ok()).is_some_and(|ino| self.is_dir(ino))
     }
 
-    fn metadata_of(&self, ino: Ino) -> Metadata {
+    pub(super) fn metadata_of(&self, ino: Ino) -> Metadata {
         match &self.inode(ino).node {
             Node::Dir(_) => Metadata { kind: FileKind::Dir, len: 0 },
             Node::File(f) => Metadata { kind: FileKind::File, len: f.cached.len },
