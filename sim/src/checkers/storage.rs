@@ -285,10 +285,12 @@ pub fn segment_within_size(file: &str, records: &[(u64, u32)], max_size_bytes: u
 
 /// `resources-released`, for a node's open handles after a step no process of it failed in: every open
 /// handle is one its storage still holds — the WAL's file, a snapshot a server is receiving — and every
-/// handle it holds is open. Ra's storage opens every other file for one call and closes it before it
-/// returns (`ra_log_segment:close`, `ra_snapshot`'s reads and writes, the WAL's rollover closing the
-/// file it leaves); a handle nothing holds can never be closed, and a node running for months runs out
-/// of them. `open`: the disk's handles and their paths; `held`: each handle held and by what.
+/// handle it holds is open. Every handle Ra's storage keeps has an owner that closes it (the WAL's
+/// rollover closes the file it leaves, `ra_log_segment:close`, the open-segment cache `ra_flru` closes
+/// what it evicts); raft-core opens every other file for the call that uses it (its segment reads
+/// too: it keeps parsed indexes, not handles). A handle nothing holds can never be closed, and a node
+/// running for months runs out of them. `open`: the disk's handles and their paths; `held`: each
+/// handle held and by what.
 pub fn handles_released(open: &[(Fd, &str)], held: &[(Fd, &str)]) -> Result<(), String> {
     if let Some((fd, path)) = open.iter().find(|(fd, _)| !held.iter().any(|(h, _)| h == fd)) {
         let holders = match held {
