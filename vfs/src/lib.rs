@@ -378,8 +378,14 @@ pub trait FileSystem {
     fn read_dir(&mut self, path: &str) -> Result<Vec<String>>;
     /// `stat(2)`.
     fn metadata(&mut self, path: &str) -> Result<Metadata>;
-    /// Whether the path exists: `Ok(false)` for `NotFound`, other errors are returned.
-    fn exists(&mut self, path: &str) -> Result<bool>;
+    /// Whether the path exists (a `stat`): `Ok(false)` for `NotFound`, other errors are returned.
+    fn exists(&mut self, path: &str) -> Result<bool> {
+        match self.metadata(path) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
     /// `sync(2)` / `syncfs(2)`: everything pending becomes durable.
     fn sync(&mut self) -> Result<()>;
 

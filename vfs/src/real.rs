@@ -261,14 +261,6 @@ impl FileSystem for RealFs {
         Ok(to_metadata(&m))
     }
 
-    fn exists(&mut self, path: &str) -> Result<bool> {
-        match self.metadata(path) {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind == ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
     fn sync(&mut self) -> Result<()> {
         let root = File::open(&self.root).map_err(io_err(OpKind::Sync, ""))?;
         rustix::fs::syncfs(&root).map_err(|e| {

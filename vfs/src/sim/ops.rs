@@ -420,14 +420,6 @@ impl FileSystem for SimFs {
         })
     }
 
-    fn exists(&mut self, path: &str) -> Result<bool> {
-        match self.metadata(path) {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind == ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
     fn sync(&mut self) -> Result<()> {
         self.run(OpKind::Sync, "", None, (None, None), |fs, seq, _| {
             fs.sync_everything();

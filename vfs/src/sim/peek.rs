@@ -177,14 +177,6 @@ impl FileSystem for Peek<'_> {
         Ok(self.fs.metadata_of(ino))
     }
 
-    fn exists(&mut self, path: &str) -> Result<bool> {
-        match self.metadata(path) {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind == ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
     fn sync(&mut self) -> Result<()> {
         Err(FsError::new(READ_ONLY, OpKind::Sync, ""))
     }
