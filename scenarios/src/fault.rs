@@ -117,6 +117,18 @@ pub enum Fault {
         /// How long the disk stays full.
         duration_ms: u64,
     },
+    /// A bit of one entry's data flips on the node's medium, and the page cache no longer hides it (the
+    /// page evicted, or a reboot's cold cache). `pick` chooses — the same way on every replay of the same disk — which entry of the
+    /// node's segment files (an entry whose data is not all durable is passed over), which byte of its
+    /// data and which bit. Nothing happens when no segment holds a durable entry, or when another node's
+    /// medium is already rotted (one rotted node at a time, as one node out at a time). The entry's CRC
+    /// is what stands between the flip and the cluster: Ra's read exits on it
+    /// (`ra_log_segment_crc_check_failure`) and the server's supervisor restarts the server; a corrupted
+    /// entry must never be served.
+    BitRot {
+        /// Chooses the entry, the byte and the bit.
+        pick: u64,
+    },
     /// An operator changes group `group`'s membership: the node's member is removed (`ra:remove_member`)
     /// or added back (`ra:add_member`), asked of whichever member leads the group now (no leader: nothing
     /// happens). The member's server keeps running, as Ra's does after `remove_member`.
@@ -252,12 +264,13 @@ impl Fault {
             Fault::SlowWal { .. } => "slow-wal",
             Fault::DiskError { .. } => "disk-error",
             Fault::DiskFull { .. } => "disk-full",
+            Fault::BitRot { .. } => "bit-rot",
             Fault::Membership { .. } => "membership",
         }
     }
 
     /// Whether it takes the node down (a power loss, a VM crash or a power cut); the others — WAL restart,
-    /// segment writer crash, isolation, slow disk, disk errors, a full disk — leave it running (what a
+    /// segment writer crash, isolation, slow disk, disk errors, a full disk, bit rot — leave it running (what a
     /// disk error then brings down is the node's own reaction).
     pub fn crashes(&self) -> bool {
         !matches!(
@@ -268,6 +281,7 @@ impl Fault {
                 | Fault::SlowWal { .. }
                 | Fault::DiskError { .. }
                 | Fault::DiskFull { .. }
+                | Fault::BitRot { .. }
                 | Fault::Membership { .. }
         )
     }
@@ -287,6 +301,7 @@ impl Fault {
             | Fault::SlowWal { .. }
             | Fault::DiskError { .. }
             | Fault::DiskFull { .. }
+            | Fault::BitRot { .. }
             | Fault::Membership { .. } => None,
         }
     }

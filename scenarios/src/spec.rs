@@ -208,6 +208,12 @@ pub struct WorldSpec {
     /// Absent in older files: Ra's default.
     #[serde(default = "ra_segment_max_pending")]
     pub segment_max_pending: u32,
+    /// Weight of bit rot among the random faults: one bit of a durable entry in the node's segment files
+    /// reads back flipped from the medium ([`crate::Fault::BitRot`]), one rotted node at a time. Needs
+    /// three nodes or more and no membership churn (a rotted member counts as out). Absent in older
+    /// files: 0.
+    #[serde(default)]
+    pub bit_rot_weight: u32,
 }
 
 /// Ra's `segment_max_size_bytes` default (ra.hrl `SEGMENT_MAX_SIZE_B`).

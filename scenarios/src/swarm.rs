@@ -16,7 +16,21 @@ pub fn swarm(seed: u64) -> WorldSpec {
     snapshot_chunks(seed, &mut world);
     recovery_disk_errors(seed, &mut world);
     segment_sizing(seed, &mut world);
+    media_rot(seed, &mut world);
     world
+}
+
+/// From its own stream: in two of five worlds that can survive it — three nodes or more, random faults,
+/// no membership churn — a random fault may be bit rot (`bit_rot_weight` 1 or 3): a bit of a durable
+/// segment entry reads back flipped from a node's medium, so that what a log does with an entry whose
+/// CRC fails (stop, never serve it) is judged.
+fn media_rot(seed: u64, world: &mut WorldSpec) {
+    let mut rng = stream(seed, 0xB17_207);
+    let choices = [0, 0, 0, 1, 3];
+    let weight = choices[below(&mut rng, choices.len() as u64) as usize];
+    if world.nodes >= 3 && world.fault_every_ms > 0 && world.membership_change_weight == 0 {
+        world.bit_rot_weight = weight;
+    }
 }
 
 /// From its own stream: in about half of the worlds segments are small by size (a few hundred bytes to
@@ -193,6 +207,8 @@ fn first_draws(seed: u64) -> WorldSpec {
         // Drawn by `segment_sizing`, from its own stream.
         segment_max_size_bytes: crate::RA_SEGMENT_MAX_SIZE_BYTES,
         segment_max_pending: crate::RA_SEGMENT_MAX_PENDING,
+        // Drawn by `media_rot`, from its own stream.
+        bit_rot_weight: 0,
     }
 }
 
@@ -243,6 +259,7 @@ mod tests {
                 recovery_disk_error_percent: before.recovery_disk_error_percent,
                 segment_max_size_bytes: before.segment_max_size_bytes,
                 segment_max_pending: before.segment_max_pending,
+                bit_rot_weight: before.bit_rot_weight,
                 ..world.clone()
             };
             assert_eq!(restored, before, "seed {seed}");
@@ -276,5 +293,15 @@ mod tests {
         assert!((150..250).contains(&small), "{small} of 400 with small segments");
         let piecewise = (0..400).filter(|&seed| swarm(seed).segment_max_pending < 1024).count();
         assert!((150..250).contains(&piecewise), "{piecewise} of 400 writing segments in pieces");
+    }
+
+    #[test]
+    fn media_rot_is_drawn_only_in_worlds_that_survive_a_rotted_node() {
+        let rotted: Vec<WorldSpec> = (0..1000).map(swarm).filter(|w| w.bit_rot_weight > 0).collect();
+        for w in &rotted {
+            assert!(w.nodes >= 3 && w.fault_every_ms > 0 && w.membership_change_weight == 0, "{w:?}");
+            assert!([1, 3].contains(&w.bit_rot_weight), "{w:?}");
+        }
+        assert!((60..200).contains(&rotted.len()), "{} of 1000 worlds with rot", rotted.len());
     }
 }

@@ -31,7 +31,7 @@ pub enum Drawn {
 }
 
 /// Every fault class: the engine's (drawn by swarm), then `vfs`'s media faults (which the engine never
-/// injects).
+/// injects, but for a bit flip in a segment entry's data: the one place Ra checks a checksum on a read).
 pub const FAULT_CLASSES: [FaultClass; 35] = [
     class(
         "power-loss",
@@ -168,7 +168,12 @@ pub const FAULT_CLASSES: [FaultClass; 35] = [
         "crash_model",
         "crash images with garbage sectors",
     ),
-    never("bit-flip", "a bit of durable data flips"),
+    class(
+        "bit-flip",
+        "a bit of a durable segment entry's data reads back flipped from the medium, the page cache no longer holding it (one rotted node at a time; where Ra keeps no checksum a read checks, never drawn)",
+        "bit_rot_weight",
+        "bit rots injected",
+    ),
     never("latent-sector-error", "reads of a sector fail with EIO until it is rewritten"),
     never("lost-write", "a write the disk acknowledged is never stored"),
     never("misdirected-write", "a write lands on other sectors of the file"),
@@ -180,9 +185,9 @@ pub const FAULT_CLASSES: [FaultClass; 35] = [
     },
 ];
 
-const MEDIA: &str = "hardware loss of synced data, which no checker may blame on the software: vfs \
-                     injects it for raft-core's corruption suites (typed errors, no panic, checksums), the \
-                     engine never does";
+const MEDIA: &str = "hardware loss of synced data where Ra keeps no checksum a read checks, which no \
+                     checker may blame on the software: vfs injects it for raft-core's corruption suites \
+                     (typed errors, no panic, checksums), the engine never does";
 
 const fn class(name: &'static str, what: &'static str, knob: &'static str, fired: &'static str) -> FaultClass {
     FaultClass { name, what, drawn: Drawn::Knob(knob), fired }

@@ -776,6 +776,9 @@ pub fn describe_plan(plan: &[PlannedFault], fired: &[FiredCut]) -> Vec<String> {
                 });
             }
             Fault::DiskFull { duration_ms } => lines.push(format!("{head} disk full for {duration_ms} ms")),
+            Fault::BitRot { pick } => {
+                lines.push(format!("{head} a bit of a durable segment entry flips (pick {pick})"))
+            }
             Fault::Membership { group, change } => {
                 let what = match change {
                     scenarios::MemberChange::Leave => "leaves",

@@ -50,7 +50,7 @@ const fn percent(knob: &'static str, value: fn(&WorldSpec) -> u32) -> Bound {
 }
 
 /// Every knob of a world but the crash model (an enum) and the fault plan (checked entry by entry).
-const BOUNDS: [Bound; 48] = [
+const BOUNDS: [Bound; 49] = [
     Bound {
         knob: "nodes",
         value: Read::U64(|s| s.nodes as u64),
@@ -212,6 +212,7 @@ const BOUNDS: [Bound; 48] = [
     weight("disk_error_weight", |s| s.disk_error_weight),
     weight("slow_disk_weight", |s| s.slow_disk_weight),
     weight("membership_change_weight", |s| s.membership_change_weight),
+    weight("bit_rot_weight", |s| s.bit_rot_weight),
     percent("recovery_crash_percent", |s| s.recovery_crash_percent),
     percent("message_loss_percent", |s| s.message_loss_percent),
     percent("message_duplicate_percent", |s| s.message_duplicate_percent),
@@ -361,6 +362,6 @@ pub(super) fn check_fault(k: usize, at_ms: u64, plus_ns: u64, fault: &Fault, run
             at("duration_ms", *duration_ms, 0, DAY_MS)
         }
         Fault::DiskFull { duration_ms } => at("duration_ms", *duration_ms, 0, DAY_MS),
-        Fault::WalRestart | Fault::SegmentWriterCrash | Fault::Membership { .. } => Ok(()),
+        Fault::WalRestart | Fault::SegmentWriterCrash | Fault::Membership { .. } | Fault::BitRot { .. } => Ok(()),
     }
 }

@@ -62,6 +62,13 @@ impl WorldConfig {
     pub fn validate(&self) -> Result<(), String> {
         let s = &self.spec;
         super::bounds::check_knobs(s)?;
+        if s.bit_rot_weight > 0 && (s.nodes < 3 || s.membership_change_weight > 0) {
+            return Err(format!(
+                "bit_rot_weight: {} needs 3 nodes or more and membership_change_weight 0 (a rotted member \
+                 counts as out; this world has {} nodes, membership_change_weight {})",
+                s.bit_rot_weight, s.nodes, s.membership_change_weight
+            ));
+        }
         let run_ms = s.safety_ms + s.liveness_ms;
         for (k, p) in s.fault_plan.iter().enumerate() {
             super::bounds::check_fault(k, p.at_ms, p.plus_ns, &p.fault, run_ms)?;

@@ -436,6 +436,7 @@ impl World {
                 self.disk_error(i, &call, &path_glob, error, times, duration_ms)
             }
             Fault::DiskFull { duration_ms } => self.disk_full(i, duration_ms),
+            Fault::BitRot { pick } => self.bit_rot(i, pick),
             Fault::Membership { group, change } => self.change_membership(i, group, change),
         }
     }
@@ -552,6 +553,7 @@ impl World {
                 c.slow_disk_weight,
                 c.disk_error_weight,
                 c.membership_change_weight,
+                c.bit_rot_weight,
             ];
             let total: u64 = weights.iter().map(|w| u64::from(*w)).sum();
             let mut pick = below(&mut self.fault_rng, total.max(1));
@@ -579,7 +581,11 @@ impl World {
                     6 => self.segment_writer_crash(victim),
                     7 => self.random_slow_disk(victim),
                     8 => self.random_disk_error(victim),
-                    _ => self.random_membership_change(victim),
+                    9 => self.random_membership_change(victim),
+                    _ => {
+                        let pick = below(&mut self.fault_rng, u64::MAX);
+                        self.bit_rot(victim, pick)
+                    }
                 }
                 self.recorder.due_ns = None;
             }

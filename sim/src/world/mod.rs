@@ -44,6 +44,7 @@ mod diagnosis;
 mod fates;
 mod faults;
 mod formation;
+mod media;
 mod membership;
 mod network;
 mod node;
@@ -295,6 +296,7 @@ impl World {
                 handles_seen_at_seq: 0,
                 process_failed: false,
                 dead_handles: BTreeSet::new(),
+                caught_rot: false,
                 next_boot_cut: None,
                 held_boot_cut: None,
                 start_cut: None,

@@ -76,6 +76,9 @@ pub(super) struct Node {
     /// (Erlang closes a dead process's files); the simulated disk keeps them open, so an unlinked file
     /// one names keeps its pages (ARCHITECTURE.md, departures). `resources-released` does not judge them.
     pub(super) dead_handles: BTreeSet<Fd>,
+    /// A process of the node crashed on a segment entry's failed CRC while its medium was rotted
+    /// (`media`): the node may never read that entry again, and `converges` passes over it.
+    pub(super) caught_rot: bool,
     /// A planned power cut this many calls into the next boot, and the image it keeps (`None`: the crash
     /// model chooses).
     pub(super) next_boot_cut: Option<(u64, Option<CrashImage>)>,

@@ -68,9 +68,10 @@ pub struct RunResult {
     /// fired are left out), a power cut during a reboot as the `reboot_cut` of the crash that caused
     /// the reboot (or, after a VM crash or another reboot cut, as an `ExactPowerCut` after its call
     /// that the down node arms at its boot), and VM crashes, WAL and segment writer restarts and
-    /// isolations as themselves, a disk error a reboot met as a `DiskError` due at that reboot. The
-    /// same world with this plan and no random faults (`fault_every_ms`, `recovery_crash_percent`,
-    /// `wal_recovery_cut_percent` and `recovery_disk_error_percent` 0) replays the same run: what
+    /// isolations and bit rot as themselves, a disk error a reboot met as a `DiskError` due at that
+    /// reboot. The same world with this plan and no random faults (`fault_every_ms`,
+    /// `recovery_crash_percent`, `wal_recovery_cut_percent` and `recovery_disk_error_percent` 0) replays
+    /// the same run: what
     /// `sim shrink` starts from. Its trace hash differs (fewer queue events, other CRASH lines).
     pub materialized: Vec<PlannedFault>,
     /// More faults took effect than the recorder keeps (`MAX_RECORDED_FAULTS`, a run of many simulated

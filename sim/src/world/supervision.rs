@@ -121,6 +121,15 @@ impl World {
         if e.is_power_cut() {
             return;
         }
+        if self.rot_caught(i, &e) {
+            // Ra's segment read exits on the failed CRC (`ra_log_segment_crc_check_failure`), and the
+            // process's supervisor answers as for a disk error. The node may never read that entry again:
+            // it is excused from `converges` (`media`).
+            self.count("processes crashed on a rotted entry's checksum");
+            self.nodes[i].caught_rot = true;
+            self.supervise(i, who);
+            return;
+        }
         if is_disk_error(&e) {
             self.count("disk errors a process crashed on");
             self.supervise(i, who);
