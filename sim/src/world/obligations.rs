@@ -604,10 +604,11 @@ impl World {
             let members = self.config_members(g);
             checkers::converged_in(&view, &members)
                 .or_else(|why| {
-                    // A node whose process crashed on its rotted medium's checksum may never read that
-                    // entry again: the others converge without it (`media`).
-                    let sound: BTreeSet<usize> =
-                        members.iter().copied().filter(|&i| !self.nodes[i].caught_rot).collect();
+                    // A node whose process crashed on its rotted medium's checksum, and whose medium is
+                    // still rotted, may never read that entry again: the others converge without it
+                    // (`media`). One whose rotted file has gone since is judged like any other.
+                    let excused = |i: usize| self.nodes[i].caught_rot && self.medium_rotted(i);
+                    let sound: BTreeSet<usize> = members.iter().copied().filter(|&i| !excused(i)).collect();
                     if sound.len() < members.len() { checkers::converged_in(&view, &sound) } else { Err(why) }
                 })
                 .map_err(|why| if g == 0 { why } else { format!("group g{}: {why}", g + 1) })
