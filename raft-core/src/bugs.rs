@@ -344,11 +344,19 @@ pub enum Bug {
     /// server writes nothing more (`converges`). The fix: a restarted WAL takes a writer it finds out of
     /// sequence as in sequence at its last index, so the next write that does not chain to it asks anew.
     WalRestartKeepsOutOfSeq,
+    /// Found by this harness's bit rot, present in Ra 3.1.10: a segment read through
+    /// `ra_log_segment:read_sparse` (`read_sparse_no_checks`) does not validate the entry's CRC — only
+    /// `fold` does. `sparse_read`, `fetch` and `partial_read` read that way, and so does the snapshot
+    /// sender's pre-phase (`send_pre_snapshot_entries` → `read_entries` → `partial_read`): a live entry
+    /// whose data rotted on the leader's medium is sent to the follower as is, which writes it with a
+    /// fresh, valid CRC — the corruption is now a replica's durable data. The fix: check the CRC on
+    /// every segment read, as `fold` does.
+    SparseReadCrcUnchecked,
 }
 
 impl Bug {
     /// Every switch: PR 589's seven in its order, then the ones this harness found.
-    pub const ALL: [Bug; 40] = [
+    pub const ALL: [Bug; 41] = [
         Bug::IndexesBadmatch,
         Bug::WalRecoveryRescan,
         Bug::SegrefTupleDelete,
@@ -389,6 +397,7 @@ impl Bug {
         Bug::WalRestartFlushesOverwritten,
         Bug::WalGapRequestIgnored,
         Bug::WalRestartKeepsOutOfSeq,
+        Bug::SparseReadCrcUnchecked,
     ];
 
     /// The switch's CLI name (`--bug NAME`).
@@ -434,6 +443,7 @@ impl Bug {
             Bug::WalRestartFlushesOverwritten => "wal-restart-flushes-overwritten",
             Bug::WalGapRequestIgnored => "wal-gap-request-ignored",
             Bug::WalRestartKeepsOutOfSeq => "wal-restart-keeps-out-of-seq",
+            Bug::SparseReadCrcUnchecked => "sparse-read-crc-unchecked",
         }
     }
 

@@ -323,6 +323,29 @@ fn truncated_data_is_detected_on_read() {
     assert_eq!(r.read(&mut fs, LogIndex(2)), Err(SegmentError::CrcMismatch { path: PATH.into(), index: LogIndex(2) }));
 }
 
+/// A bit of an entry's durable data flipped on the medium: `fold`'s read (Ra's `fold0`) fails its CRC,
+/// Ra's `read_sparse` (`sparse-read-crc-unchecked`) returns the flipped bytes as the entry's.
+#[test]
+fn a_rotted_entry_fails_its_crc_unless_read_unchecked() {
+    let mut fs = fs_with_dir(9);
+    let mut seg = Segment::open_append(&mut fs, PATH, config(8)).unwrap();
+    append_range(&mut fs, &mut seg, 1, 4, 1);
+    seg.close(&mut fs).unwrap();
+    let r = SegmentReader::open(&mut fs, PATH).unwrap();
+    let rec = r.index().entries[&3];
+    fs.inject_bit_flip(PATH, rec.offset + 1, 5).unwrap();
+    let crc_failure = Err(SegmentError::CrcMismatch { path: PATH.into(), index: LogIndex(3) });
+    assert_eq!(r.read(&mut fs, LogIndex(3)), crc_failure);
+    assert_eq!(r.read_with(&mut fs, LogIndex(3), true), crc_failure);
+    let mut rotted = data(3, 1);
+    rotted[1] ^= 1 << 5;
+    assert_eq!(r.read_with(&mut fs, LogIndex(3), false).unwrap(), Some((Term(1), rotted)));
+    // The other entries read as written either way.
+    for check_crc in [true, false] {
+        assert_eq!(r.read_with(&mut fs, LogIndex(2), check_crc).unwrap(), Some((Term(1), data(2, 1))));
+    }
+}
+
 /// What a reader made of the entries after a power loss.
 #[derive(Debug, Default)]
 struct TornOutcomes {

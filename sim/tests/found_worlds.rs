@@ -174,6 +174,17 @@ const FOUND: &[Found] = &[
         checkers: &["converges"],
         detail: "applied different indexes",
     },
+    Found {
+        bug: Bug::SparseReadCrcUnchecked,
+        story: "bit rot in `liveness/lagging-follower-snapshot-backoff` seed 13 (bit_rot_weight 3, 16 keys, a \
+                snapshot every 10 entries): a bit of live entry 944's data flipped on the leader n2's \
+                medium; n2's own reads failed the CRC and restarted it, but the snapshot it then sent n3 \
+                carried the entry read without a check (Ra's `read_sparse`), n3 wrote it with a fresh \
+                CRC and its machine could not read its key's value. raft-core checks the CRC on every \
+                segment read",
+        checkers: &["storage-error", "linearizability", "log-matching", "log-shape", "state-machine-safety"],
+        detail: "",
+    },
 ];
 
 #[test]

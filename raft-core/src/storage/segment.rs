@@ -537,6 +537,17 @@ impl SegmentReader {
 
     /// Reads entry `index`, checking its CRC: `Ok(None)` if the index holds no such entry.
     pub fn read(&self, fs: &mut dyn FileSystem, index: LogIndex) -> Result<Option<(Term, Vec<u8>)>, SegmentError> {
+        self.read_with(fs, index, true)
+    }
+
+    /// Reads entry `index`, checking its CRC when `check_crc` (Ra's `fold` does, its `read_sparse` does
+    /// not: `sparse-read-crc-unchecked`).
+    pub fn read_with(
+        &self,
+        fs: &mut dyn FileSystem,
+        index: LogIndex,
+        check_crc: bool,
+    ) -> Result<Option<(Term, Vec<u8>)>, SegmentError> {
         let Some(rec) = self.index.entries.get(&index.0).copied() else { return Ok(None) };
         let fd = fs.open(&self.path, &OpenOptions::read_only())?;
         // Index records are unchecked: bound the read by the file size before allocating for it.
@@ -550,7 +561,7 @@ impl SegmentReader {
         if data.len() < rec.len as usize {
             return Err(SegmentError::UnexpectedEof { path: self.path.clone(), index });
         }
-        if rec.crc != 0 && crc32(&data) != rec.crc {
+        if check_crc && rec.crc != 0 && crc32(&data) != rec.crc {
             return Err(SegmentError::CrcMismatch { path: self.path.clone(), index });
         }
         Ok(Some((rec.term, data)))

@@ -227,8 +227,9 @@ impl World {
             let meta = host.log.snapshot().cloned().expect("a sender implies a snapshot");
             let state = snapshot::read_snapshot_state(&mut n.fs, m.uid.as_str(), &meta)?;
             let mut live = Vec::new();
+            // Ra's sender reads them with `read_entries` → `ra_log:partial_read` (`sparse_read` here).
             for li in host.log.live_indexes().clone().iter() {
-                if let Some((t, p)) = host.log.fetch(li, &n.shared, &mut n.fs)? {
+                if let Some((t, p)) = host.log.sparse_read(li, &n.shared, &mut n.fs)? {
                     live.push(Entry { index: li, term: t, payload: p });
                 }
             }
