@@ -12,7 +12,7 @@
 //! held to what its member wrote (`log-shape`, and every replica's machine to the others'); what it may
 //! fail to do is read the entry (`no-log-gap`, `live-indexes-readable` and `log-matching` pass over a
 //! node whose medium holds a media fault) and converge (`converges` passes over a node a process of
-//! which crashed on a failed checksum, while its medium stays rotted).
+//! which crashed on a failed checksum, while its medium stays rotted or its member is down).
 //!
 //! Owns: choosing the entry to rot from the fault's `pick` (the same way on every replay of the same
 //! disk), injecting the flip, and the questions "is node i's medium rotted" and "may this failure be

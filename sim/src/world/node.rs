@@ -77,8 +77,7 @@ pub(super) struct Node {
     /// one names keeps its pages (ARCHITECTURE.md, departures). `resources-released` does not judge them.
     pub(super) dead_handles: BTreeSet<Fd>,
     /// A process of the node crashed on a segment entry's failed CRC while its medium was rotted
-    /// (`media`): while the medium stays rotted the node may never read that entry again, and
-    /// `converges` passes over it.
+    /// (`media`): while the medium stays rotted, or the member is down, `converges` passes over it.
     pub(super) caught_rot: bool,
     /// A planned power cut this many calls into the next boot, and the image it keeps (`None`: the crash
     /// model chooses).
