@@ -607,7 +607,7 @@ impl World {
                     // A node whose process crashed on its rotted medium's checksum may be left out
                     // (`media`): while its medium stays rotted it may never read that entry again, and
                     // a member its supervisor gave up on meanwhile stays down (Ra restarts it only when
-                    // asked). Serving on a medium rot no longer holds, it is judged like any other.
+                    // asked). A node serving on a medium the rot has left is judged like any other.
                     let excused = |i: usize| self.nodes[i].caught_rot && (view[i].is_none() || self.medium_rotted(i));
                     let sound: BTreeSet<usize> = members.iter().copied().filter(|&i| !excused(i)).collect();
                     if sound.len() < members.len() { checkers::converged_in(&view, &sound) } else { Err(why) }
