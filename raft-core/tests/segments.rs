@@ -53,6 +53,13 @@ fn append_range(fs: &mut SimFs, seg: &mut Segment, from: u64, to: u64, term: u64
     }
 }
 
+/// A segment at `PATH` (index room for 8) holding `from..=to` in `term`, written and closed.
+fn closed_segment(fs: &mut SimFs, from: u64, to: u64, term: u64) {
+    let mut seg = Segment::open_append(fs, PATH, config(8)).unwrap();
+    append_range(fs, &mut seg, from, to, term);
+    seg.close(fs).unwrap();
+}
+
 /// Every entry a reader sees: index -> (term, data).
 fn read_all(fs: &mut SimFs, path: &str) -> BTreeMap<u64, (u64, Vec<u8>)> {
     let r = SegmentReader::open(fs, path).unwrap();
@@ -261,9 +268,7 @@ fn index_parse_stops_at_the_first_all_zero_record() {
 
     // On a file: zero the third record.
     let mut fs = fs_with_dir(7);
-    let mut seg = Segment::open_append(&mut fs, PATH, config(8)).unwrap();
-    append_range(&mut fs, &mut seg, 1, 6, 1);
-    seg.close(&mut fs).unwrap();
+    closed_segment(&mut fs, 1, 6, 1);
     let fd = fs.open(PATH, &OpenOptions::read_write()).unwrap();
     fs.pwrite(fd, HEADER_SIZE + 2 * INDEX_RECORD_SIZE, &[0; 32]).unwrap();
     fs.close(fd).unwrap();
@@ -300,9 +305,7 @@ fn open_rejects_bad_headers() {
 fn truncated_data_is_detected_on_read() {
     // Ra's `corrupted_segment`: lost bytes at the end are an error for the entries they held.
     let mut fs = fs_with_dir(9);
-    let mut seg = Segment::open_append(&mut fs, PATH, config(8)).unwrap();
-    append_range(&mut fs, &mut seg, 1, 4, 1);
-    seg.close(&mut fs).unwrap();
+    closed_segment(&mut fs, 1, 4, 1);
     let len = fs.metadata(PATH).unwrap().len;
     let fd = fs.open(PATH, &OpenOptions::read_write()).unwrap();
     fs.set_len(fd, len - 3).unwrap();
@@ -328,9 +331,7 @@ fn truncated_data_is_detected_on_read() {
 #[test]
 fn a_rotted_entry_fails_its_crc_unless_read_unchecked() {
     let mut fs = fs_with_dir(9);
-    let mut seg = Segment::open_append(&mut fs, PATH, config(8)).unwrap();
-    append_range(&mut fs, &mut seg, 1, 4, 1);
-    seg.close(&mut fs).unwrap();
+    closed_segment(&mut fs, 1, 4, 1);
     let r = SegmentReader::open(&mut fs, PATH).unwrap();
     let rec = r.index().entries[&3];
     fs.inject_bit_flip(PATH, rec.offset + 1, 5).unwrap();

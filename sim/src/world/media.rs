@@ -87,7 +87,7 @@ impl World {
 
     /// Whether node `i`'s medium holds a media fault now (a rotted file deleted takes its fault with it).
     pub(super) fn medium_rotted(&self, i: usize) -> bool {
-        !self.nodes[i].fs.media_faults().is_empty()
+        self.nodes[i].fs.has_media_faults()
     }
 
     /// Whether `e`, met by a process of node `i`, is a checksum catching its rotted medium: a segment

@@ -491,6 +491,11 @@ impl SimFs {
         Ok(())
     }
 
+    /// Whether any media fault is in force (what [`SimFs::media_faults`] would list, without listing it).
+    pub fn has_media_faults(&self) -> bool {
+        self.live_inodes().any(|(_, inode)| matches!(&inode.node, Node::File(file) if !file.overlays.is_empty()))
+    }
+
     /// Every media fault in force.
     pub fn media_faults(&self) -> Vec<MediaFault> {
         let mut grouped: BTreeMap<MediaFaultId, MediaFault> = BTreeMap::new();
