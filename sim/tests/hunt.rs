@@ -1,5 +1,6 @@
 //! `sim hunt` through the binary: one seed decides every run whatever the number of jobs, the hunt
-//! mutates what it keeps, and a finding is confirmed and written as a seed file that replays.
+//! mutates what it keeps, and a finding is confirmed and written as a seed file that replays; and its
+//! mutations (called directly) put bit rot only into worlds that survive a rotted node.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 mod binary;
@@ -74,5 +75,47 @@ fn a_budget_of_nothing_is_a_usage_error() {
         let (code, _, err) = sim(&dir, args);
         assert_eq!(code, 2, "{args:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{err}");
+    }
+}
+
+/// The hunt's mutations put bit rot (a planned rot, or its weight) only into worlds that survive a rotted
+/// node — three nodes or more, no membership change — where `validate` accepts the world; a planned rot
+/// anywhere else is refused by `validate` too, so no hunt can judge a world the checkers do not excuse.
+#[test]
+fn the_hunt_adds_bit_rot_only_where_a_rotted_node_is_survived() {
+    use scenarios::{Fault, PlannedFault};
+    use sim::hunt::mutate::mutate_once;
+    // (nodes, membership_change_weight, whether rot may be added)
+    let cases = [(1, 0, false), (2, 0, false), (3, 2, false), (3, 0, true), (5, 0, true)];
+    let calls = vec![("write".to_owned(), "*.wal".to_owned())];
+    let planned_rot =
+        |spec: &scenarios::WorldSpec| spec.fault_plan.iter().any(|p| matches!(p.fault, Fault::BitRot { .. }));
+    for (nodes, churn, may_rot) in cases {
+        let mut base = scenarios::swarm(0);
+        base.nodes = nodes;
+        base.membership_change_weight = churn;
+        base.bit_rot_weight = 0;
+        base.fault_plan.clear();
+        let what = format!("{nodes} nodes, membership_change_weight {churn}");
+        let accepted =
+            |spec: &scenarios::WorldSpec| sim::WorldConfig::new(spec.clone(), raft_core::Bugs::none()).validate();
+        accepted(&base).unwrap_or_else(|e| panic!("{what}: the base world is invalid: {e}"));
+        let mut rotted = 0;
+        for trial in 0..300 {
+            let mut spec = base.clone();
+            let mut rng = scenarios::rng::stream(trial, 0x4855);
+            for _ in 0..8 {
+                mutate_once(&mut spec, &calls, &mut rng);
+                assert!(may_rot || !planned_rot(&spec), "{what}: trial {trial} planned bit rot");
+                if planned_rot(&spec) || spec.bit_rot_weight > 0 {
+                    rotted += 1;
+                    assert_eq!(accepted(&spec).is_ok(), may_rot, "{what}: trial {trial}: {:?}", accepted(&spec));
+                }
+            }
+        }
+        assert!(!may_rot || rotted > 0, "{what}: no mutation added bit rot in 300 trials");
+        let mut planned = base.clone();
+        planned.fault_plan.push(PlannedFault { at_ms: 10, plus_ns: 0, node: 0, fault: Fault::BitRot { pick: 7 } });
+        assert_eq!(accepted(&planned).is_ok(), may_rot, "{what}: a planned rot: {:?}", accepted(&planned));
     }
 }

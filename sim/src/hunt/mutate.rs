@@ -5,13 +5,15 @@
 //! what its crash image keeps, put a second cut into the recovery it caused, arm a new cut before or
 //! after the next call of some kind on some kind of file (from the calls the hunt has seen runs make, all
 //! kinds alike), surround a cut with the faults that stretch windows (a slow disk, an isolation, a WAL
-//! or segment writer restart, a disk error, another crash), drop or move an entry, or change a knob of
-//! the world (value sizes, groups, WAL and segment sizes, snapshot interval, crash model, workload) among
-//! the values swarm draws. None of them knows a bug switch.
+//! or segment writer restart, a disk error, another crash) or with a media fault (a bit of a durable
+//! entry rotted, where the world can survive a rotted node), drop or move an entry, or change a knob of
+//! the world (value sizes, groups, WAL and segment sizes, snapshot interval, crash model, workload, bit
+//! rot's weight) among the values swarm draws. None of them knows a bug switch.
 //!
 //! Owns: the operators. Pure: a function of the world, the vocabulary and the random stream.
 
 use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::RngCore;
 use scenarios::rng::below;
 use scenarios::{CrashImage, CrashModel, CutAt, DiskErrorKind, Fault, PlannedFault, RebootCut, WorldSpec};
 
@@ -178,7 +180,7 @@ fn reboot_cut(spec: &mut WorldSpec, rng: &mut ChaCha8Rng) -> Option<Applied> {
 fn add_fault(spec: &mut WorldSpec, calls: &[CallClass], rng: &mut ChaCha8Rng) -> Option<Applied> {
     let node = below(rng, spec.nodes as u64) as usize;
     let at_ms = time_ms(spec, rng);
-    let fault = match below(rng, 8) {
+    let fault = match below(rng, 9) {
         0 => Fault::PowerLoss { reboot_cut_after_calls: maybe_reboot_cut(rng) },
         1 => Fault::VmCrash { reboot_cut_after_calls: maybe_reboot_cut(rng) },
         2 => Fault::WalRestart,
@@ -192,6 +194,15 @@ fn add_fault(spec: &mut WorldSpec, calls: &[CallClass], rng: &mut ChaCha8Rng) ->
             duration_ms: *pick(rng, &[100, 300, 1_000]),
         },
         6 => Fault::PowerCutAfterCalls { calls: small(rng), reboot_cut_after_calls: maybe_reboot_cut(rng) },
+        7 => {
+            // Only where a rotted node can be survived (`WorldConfig::validate` says the same).
+            let churn = spec.membership_change_weight > 0
+                || spec.fault_plan.iter().any(|p| matches!(p.fault, Fault::Membership { .. }));
+            if spec.nodes < 3 || churn {
+                return None;
+            }
+            Fault::BitRot { pick: rng.next_u64() }
+        }
         _ => {
             if calls.is_empty() {
                 return None;
@@ -233,7 +244,7 @@ fn retime_entry(spec: &mut WorldSpec, rng: &mut ChaCha8Rng) -> Option<Applied> {
 }
 
 /// The knobs a mutation changes and the values it chooses among: swarm's own choices (`scenarios::swarm`).
-const KNOBS: [(&str, &[u64]); 14] = [
+const KNOBS: [(&str, &[u64]); 15] = [
     ("value_size_max_bytes", &[8, 512, 8 << 10, 64 << 10, 256 << 10]),
     ("groups", &[1, 2, 3, 6]),
     ("wal_max_size_bytes", &[1 << 10, 2 << 10, 4 << 10, 8 << 10, 16 << 10, 64 << 10, 1 << 20]),
@@ -248,6 +259,7 @@ const KNOBS: [(&str, &[u64]); 14] = [
     ("snapshot_chunk_bytes", &[4096, 64, 16]),
     ("segment_max_size_bytes", &[scenarios::RA_SEGMENT_MAX_SIZE_BYTES, 300, 2_000]),
     ("segment_max_pending", &[scenarios::RA_SEGMENT_MAX_PENDING as u64, 1, 8]),
+    ("bit_rot_weight", &[0, 1, 3]),
 ];
 
 fn change_knob(spec: &mut WorldSpec, rng: &mut ChaCha8Rng) -> Option<Applied> {
@@ -267,6 +279,7 @@ fn change_knob(spec: &mut WorldSpec, rng: &mut ChaCha8Rng) -> Option<Applied> {
         "snapshot_chunk_bytes" => spec.snapshot_chunk_bytes = v,
         "segment_max_size_bytes" => spec.segment_max_size_bytes = v,
         "segment_max_pending" => spec.segment_max_pending = v as u32,
+        "bit_rot_weight" => spec.bit_rot_weight = v as u32,
         _ => {
             spec.crash_model = [
                 CrashModel::Pessimistic,

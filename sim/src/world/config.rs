@@ -69,6 +69,18 @@ impl WorldConfig {
                 s.bit_rot_weight, s.nodes, s.membership_change_weight
             ));
         }
+        let churn =
+            s.membership_change_weight > 0 || s.fault_plan.iter().any(|p| matches!(p.fault, Fault::Membership { .. }));
+        if let Some(k) = s.fault_plan.iter().position(|p| matches!(p.fault, Fault::BitRot { .. }))
+            && (s.nodes < 3 || churn)
+        {
+            return Err(format!(
+                "fault_plan[{k}]: bit rot needs 3 nodes or more and no membership change (a rotted member \
+                 counts as out; this world has {} nodes{})",
+                s.nodes,
+                if churn { " and membership changes" } else { "" }
+            ));
+        }
         let run_ms = s.safety_ms + s.liveness_ms;
         for (k, p) in s.fault_plan.iter().enumerate() {
             super::bounds::check_fault(k, p.at_ms, p.plus_ns, &p.fault, run_ms)?;
