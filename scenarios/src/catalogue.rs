@@ -249,6 +249,7 @@ pub fn base(seed: u64) -> WorldSpec {
         segment_max_size_bytes: crate::RA_SEGMENT_MAX_SIZE_BYTES,
         segment_max_pending: crate::RA_SEGMENT_MAX_PENDING,
         bit_rot_weight: 0,
+        listing_error_percent: 0,
     }
 }
 

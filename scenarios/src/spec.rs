@@ -214,6 +214,11 @@ pub struct WorldSpec {
     /// files: 0.
     #[serde(default)]
     pub bit_rot_weight: u32,
+    /// Percentage of the random disk errors (`disk_error_weight`) that fail a directory listing
+    /// (`read_dir`) instead of a file's call: the WAL's directory, a server's directory or its snapshots
+    /// directory, with `EIO`, transient or sticky like any other disk error. Absent in older files: 0.
+    #[serde(default)]
+    pub listing_error_percent: u32,
 }
 
 /// Ra's `segment_max_size_bytes` default (ra.hrl `SEGMENT_MAX_SIZE_B`).

@@ -17,7 +17,20 @@ pub fn swarm(seed: u64) -> WorldSpec {
     recovery_disk_errors(seed, &mut world);
     segment_sizing(seed, &mut world);
     media_rot(seed, &mut world);
+    listing_errors(seed, &mut world);
     world
+}
+
+/// From its own stream: in half of the worlds that draw disk errors, a quarter or half of them fail a
+/// directory listing (`listing_error_percent`) — the WAL's, a server's, its snapshots' — so that what
+/// a process makes of a listing that fails (stop; never take the directory as empty or gone) is judged.
+fn listing_errors(seed: u64, world: &mut WorldSpec) {
+    let mut rng = stream(seed, 0x1157_D1E5);
+    let choices = [0, 0, 25, 50];
+    let percent = choices[below(&mut rng, choices.len() as u64) as usize];
+    if world.disk_error_weight > 0 {
+        world.listing_error_percent = percent;
+    }
 }
 
 /// From its own stream: in two of five worlds that can survive it — three nodes or more, random faults,
@@ -209,6 +222,8 @@ fn first_draws(seed: u64) -> WorldSpec {
         segment_max_pending: crate::RA_SEGMENT_MAX_PENDING,
         // Drawn by `media_rot`, from its own stream.
         bit_rot_weight: 0,
+        // Drawn by `listing_errors`, from its own stream.
+        listing_error_percent: 0,
     }
 }
 
@@ -260,6 +275,7 @@ mod tests {
                 segment_max_size_bytes: before.segment_max_size_bytes,
                 segment_max_pending: before.segment_max_pending,
                 bit_rot_weight: before.bit_rot_weight,
+                listing_error_percent: before.listing_error_percent,
                 ..world.clone()
             };
             assert_eq!(restored, before, "seed {seed}");
@@ -303,5 +319,17 @@ mod tests {
             assert!([1, 3].contains(&w.bit_rot_weight), "{w:?}");
         }
         assert!((60..200).contains(&rotted.len()), "{} of 1000 worlds with rot", rotted.len());
+    }
+
+    #[test]
+    fn listing_errors_are_drawn_in_about_half_of_the_worlds_with_disk_errors_and_only_there() {
+        let worlds: Vec<WorldSpec> = (0..1000).map(swarm).collect();
+        let with_disk_errors = worlds.iter().filter(|w| w.disk_error_weight > 0).count();
+        let listing: Vec<&WorldSpec> = worlds.iter().filter(|w| w.listing_error_percent > 0).collect();
+        for w in &listing {
+            assert!(w.disk_error_weight > 0 && [25, 50].contains(&w.listing_error_percent), "{w:?}");
+        }
+        let share = listing.len() * 100 / with_disk_errors.max(1);
+        assert!((35..65).contains(&share), "{} of {with_disk_errors} worlds with disk errors", listing.len());
     }
 }

@@ -32,7 +32,7 @@ pub enum Drawn {
 
 /// Every fault class: the engine's (drawn by swarm), then `vfs`'s media faults (which the engine never
 /// injects, but for a bit flip in a segment entry's data: the one place Ra checks a checksum on a read).
-pub const FAULT_CLASSES: [FaultClass; 35] = [
+pub const FAULT_CLASSES: [FaultClass; 36] = [
     class(
         "power-loss",
         "power fails: the crash model decides what of the unsynced state the disk keeps",
@@ -62,6 +62,12 @@ pub const FAULT_CLASSES: [FaultClass; 35] = [
         "the reboot after a crash meets a failing disk: reads of the names store, a config, the meta store, a snapshot, a segment or a WAL file fail with EIO",
         "recovery_disk_error_percent",
         "disk errors armed into a recovery",
+    ),
+    class(
+        "listing-eio",
+        "a directory listing fails with EIO (the WAL's directory, a server's, its snapshots'): a share of the random disk errors",
+        "listing_error_percent",
+        "disk errors fired: directory listing EIO",
     ),
     class(
         "wal-restart",

@@ -50,7 +50,7 @@ const fn percent(knob: &'static str, value: fn(&WorldSpec) -> u32) -> Bound {
 }
 
 /// Every knob of a world but the crash model (an enum) and the fault plan (checked entry by entry).
-const BOUNDS: [Bound; 49] = [
+const BOUNDS: [Bound; 50] = [
     Bound {
         knob: "nodes",
         value: Read::U64(|s| s.nodes as u64),
@@ -220,6 +220,7 @@ const BOUNDS: [Bound; 49] = [
     percent("wal_recovery_cut_percent", |s| s.wal_recovery_cut_percent),
     percent("cas_expected_percent", |s| s.cas_expected_percent),
     percent("recovery_disk_error_percent", |s| s.recovery_disk_error_percent),
+    percent("listing_error_percent", |s| s.listing_error_percent),
     Bound {
         knob: "partition_ms",
         value: Read::U64(|s| s.partition_ms),

@@ -51,6 +51,12 @@ const DISK_ERROR_SITES: [(&str, &str); 24] = [
     ("read", "meta"),
 ];
 
+/// The directory listings a random disk error fails instead of a file's call, in the share of them
+/// `listing_error_percent` says: the WAL's directory (its recovery and roll-over), a server's
+/// directory (its log's init, the segment writer's flush) and its snapshots directory. A pattern
+/// without `/` matches a path's last component.
+const LISTING_SITES: [(&str, &str); 3] = [("read_dir", "wal"), ("read_dir", "n*g*"), ("read_dir", "snapshots")];
+
 /// The reads a boot makes that a failing disk fails in a recovery (`recovery_disk_error_percent`): the
 /// names store, a server's config, the meta store, a snapshot, a segment, a WAL file.
 const RECOVERY_READ_SITES: [&str; 6] = ["names", "*/config", "meta", "*/snapshots/**", "*/*.segment", "wal/*.wal"];
@@ -606,9 +612,11 @@ impl World {
 
     /// A disk error at one of the places Ra's storage calls the disk (the WAL's writes, syncs and
     /// roll-over, the segment writer's, snapshots, the config, the stores, the reads of recovery and
-    /// of the log), `EIO` — or `ENOSPC` where a call can run out of space — transient (1 to 3 calls)
-    /// or sticky (100 ms to 1 s); or the disk full for a while.
+    /// of the log) or a directory listing (`listing_error_percent` of them), `EIO` — or `ENOSPC` where a
+    /// call can run out of space — transient (1 to 3 calls) or sticky (100 ms to 1 s); or the disk full
+    /// for a while.
     fn random_disk_error(&mut self, i: usize) {
+        let listing_percent = self.cfg.spec.listing_error_percent as usize;
         let mut pick = |n: usize| below(&mut self.fault_rng, n as u64) as usize;
         if pick(8) == 0 {
             let duration_ms = [100, 300, 1_000][pick(3)];
@@ -622,7 +630,12 @@ impl World {
         kinds.dedup();
         let kind = kinds[pick(kinds.len())];
         let sites: Vec<(&str, &str)> = DISK_ERROR_SITES.iter().copied().filter(|(c, _)| *c == kind).collect();
-        let (call, path_glob) = sites[pick(sites.len())];
+        let (mut call, mut path_glob) = sites[pick(sites.len())];
+        // Drawn only in worlds that ask for listing errors, so that every other world's draws stay as
+        // they were.
+        if listing_percent > 0 && pick(100) < listing_percent {
+            (call, path_glob) = LISTING_SITES[pick(LISTING_SITES.len())];
+        }
         let may_fill = matches!(call, "write" | "create" | "fallocate" | "set_len");
         let error = if may_fill && pick(3) == 0 { DiskErrorKind::Enospc } else { DiskErrorKind::Eio };
         let (times, duration_ms) = if pick(3) == 0 { (0, [100, 300, 1_000][pick(3)]) } else { (1 + pick(3) as u32, 0) };
@@ -747,6 +760,7 @@ fn disk_error_fired(kind: OpKind, error: vfs::ErrorKind) -> &'static str {
         OpKind::Create => "disk errors fired: create EIO",
         OpKind::Open => "disk errors fired: open EIO",
         OpKind::Unlink => "disk errors fired: unlink EIO",
+        OpKind::ReadDir => "disk errors fired: directory listing EIO",
         _ => "disk errors fired: other EIO",
     }
 }
