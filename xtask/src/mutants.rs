@@ -87,8 +87,9 @@ impl Oracle {
             // timeout is then fixed: the oracle takes 60–68 s on two idle cores (`mutation_oracle.rs` says
             // how it was timed) and up to 117 s with a build beside it, so the limit is 240 s, twice the
             // busiest run seen. A timeout counts as caught, so a limit near the oracle's own time would
-            // count a missed mutant that merely slows the runs as caught: shards 0–8 ran with 120 s, and
-            // their timeouts were judged again with 240 s (`mutants/results/sim/timeouts-rechecked/`).
+            // count a missed mutant as caught. Shards 0–8 ran with 120 s beside other work; judged again
+            // with 180–240 s, 23 of shards 7 and 8's 35 timeouts were misses (`mutants/results/sim/
+            // timeouts-rechecked/`).
             Oracle::Sim => vec![
                 "--test-package",
                 "sim",
@@ -213,10 +214,9 @@ fn module_of(line: &str) -> Option<&'static str> {
 fn outcomes(oracle: &str) -> BTreeMap<String, &'static str> {
     let mut by_mutant = BTreeMap::new();
     let dir = results_dir().join(oracle);
-    let mut shards: Vec<PathBuf> =
+    let shards: Vec<PathBuf> =
         std::fs::read_dir(&dir).map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
-    shards.sort();
-    for shard in shards {
+    for shard in judged_in_order(shards) {
         for name in OUTCOMES {
             let text = std::fs::read_to_string(shard.join(format!("{name}.txt"))).unwrap_or_default();
             for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -225,6 +225,18 @@ fn outcomes(oracle: &str) -> BTreeMap<String, &'static str> {
         }
     }
     by_mutant
+}
+
+/// Kept runs in the order they judged (their `run.json`'s date, then name), so that where a mutant was
+/// judged again — a timeout re-run with a longer limit, a blind spot closed — the later outcome counts.
+fn judged_in_order(mut shards: Vec<PathBuf>) -> Vec<PathBuf> {
+    let date = |shard: &PathBuf| -> String {
+        let text = std::fs::read_to_string(shard.join("run.json")).unwrap_or_default();
+        let record: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        record["date"].as_str().unwrap_or_default().to_owned()
+    };
+    shards.sort_by_cached_key(|shard| (date(shard), shard.clone()));
+    shards
 }
 
 /// The mutants the selection holds now (cargo-mutants' `--list`), if cargo-mutants is installed.
@@ -320,7 +332,8 @@ pub(crate) fn section() -> Option<String> {
         "\n## raft-core: mutation score\n\n`cargo xtask mutants --oracle unit|sim --shard K/N` (cargo-mutants on \
          `raft-core/src/storage/` and `raft-core/src/consensus/`; its outcomes kept in `mutants/results/`), \
          summed by `cargo xtask mutants --summary`. Caught out of the viable mutants judged so far (a timeout \
-         counts as caught: the run hung), leaving out {} that `mutants/triage.md` rules out (equivalent, or \
+         counts as caught: the run hung; the simulator's limit is 240 s, the oracle taking 60–68 s on two \
+         idle cores; where a mutant was judged again, its latest judgment counts), leaving out {} that `mutants/triage.md` rules out (equivalent, or \
          code the engine never runs); {judged} of {} mutants judged, shards kept: unit {}, sim {}; left \
          out as stale (judged on code whose mutant has since moved or changed): unit {stale_unit}, sim \
          {stale_sim}. The simulator's oracle is `sim/tests/mutation_oracle.rs` alone. The last column is what \
@@ -368,6 +381,27 @@ mod tests {
         for (line, module) in cases {
             assert_eq!(module_of(line), module, "{line}");
         }
+    }
+
+    #[test]
+    fn a_later_judgment_of_a_mutant_counts_over_an_earlier_one() {
+        let root = std::env::temp_dir().join(format!("xtask-judged-in-order-{}", std::process::id()));
+        let runs = [("z-first", "2026-12-07 09:00 UTC"), ("a-second", "2026-12-08 01:00 UTC"), ("m-undated", "")];
+        let mut shards = Vec::new();
+        for (name, date) in runs {
+            let dir = root.join(name);
+            std::fs::create_dir_all(&dir).expect("a scratch directory");
+            if !date.is_empty() {
+                std::fs::write(dir.join("run.json"), format!("{{\"date\": \"{date}\"}}")).expect("written");
+            }
+            shards.push(dir);
+        }
+        let order: Vec<String> = judged_in_order(shards)
+            .iter()
+            .map(|p| p.file_name().expect("a name").to_string_lossy().into_owned())
+            .collect();
+        std::fs::remove_dir_all(&root).expect("removed");
+        assert_eq!(order, ["m-undated", "z-first", "a-second"]);
     }
 
     #[test]
