@@ -52,9 +52,9 @@ const DISK_ERROR_SITES: [(&str, &str); 24] = [
 ];
 
 /// The directory listings a random disk error fails instead of a file's call, in the share of them
-/// `listing_error_percent` says: the WAL's directory (its recovery and roll-over), a server's
-/// directory (its log's init, the segment writer's flush) and its snapshots directory. A pattern
-/// without `/` matches a path's last component.
+/// `listing_error_percent` says: the WAL's directory (listed by its recovery, at boot and after a WAL
+/// restart), a server's directory (its log's init, the segment writer's flush) and its snapshots
+/// directory (a snapshot's init and install). A pattern without `/` matches a path's last component.
 const LISTING_SITES: [(&str, &str); 3] = [("read_dir", "wal"), ("read_dir", "n*g*"), ("read_dir", "snapshots")];
 
 /// The reads a boot makes that a failing disk fails in a recovery (`recovery_disk_error_percent`): the
