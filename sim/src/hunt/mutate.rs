@@ -5,10 +5,12 @@
 //! what its crash image keeps, put a second cut into the recovery it caused, arm a new cut before or
 //! after the next call of some kind on some kind of file (from the calls the hunt has seen runs make, all
 //! kinds alike), surround a cut with the faults that stretch windows (a slow disk, an isolation, a WAL
-//! or segment writer restart, a disk error, another crash) or with a media fault (a bit of a durable
-//! entry rotted, where the world can survive a rotted node), drop or move an entry, or change a knob of
-//! the world (value sizes, groups, WAL and segment sizes, snapshot interval, crash model, workload, bit
-//! rot's weight) among the values swarm draws. None of them knows a bug switch.
+//! or segment writer restart, a disk error — on a seen kind of call or a directory listing — another
+//! crash) or with a media fault (a bit of a durable entry rotted, where the world can survive a rotted
+//! node), drop or move an entry, or change a knob of the world (value sizes, groups, WAL and segment
+//! sizes, snapshot interval, crash model, workload) among the values swarm draws. Fault weights are not
+//! among the knobs: a corpus entry's faults are all explicit (random faults off). None of them knows a
+//! bug switch.
 //!
 //! Owns: the operators. Pure: a function of the world, the vocabulary and the random stream.
 
@@ -207,7 +209,14 @@ fn add_fault(spec: &mut WorldSpec, calls: &[CallClass], rng: &mut ChaCha8Rng) ->
             if calls.is_empty() {
                 return None;
             }
-            let (call, path_glob) = pick(rng, calls).clone();
+            // A seen kind of call, or one time in eight a directory listing (which changes no disk, so
+            // no FS line shows it and the calls seen never hold it).
+            let (call, path_glob) = if below(rng, 8) == 0 {
+                let (call, glob) = *pick(rng, &crate::world::LISTING_SITES);
+                (call.to_owned(), glob.to_owned())
+            } else {
+                pick(rng, calls).clone()
+            };
             Fault::DiskError {
                 call,
                 path_glob,
@@ -244,7 +253,7 @@ fn retime_entry(spec: &mut WorldSpec, rng: &mut ChaCha8Rng) -> Option<Applied> {
 }
 
 /// The knobs a mutation changes and the values it chooses among: swarm's own choices (`scenarios::swarm`).
-const KNOBS: [(&str, &[u64]); 15] = [
+const KNOBS: [(&str, &[u64]); 14] = [
     ("value_size_max_bytes", &[8, 512, 8 << 10, 64 << 10, 256 << 10]),
     ("groups", &[1, 2, 3, 6]),
     ("wal_max_size_bytes", &[1 << 10, 2 << 10, 4 << 10, 8 << 10, 16 << 10, 64 << 10, 1 << 20]),
@@ -259,7 +268,6 @@ const KNOBS: [(&str, &[u64]); 15] = [
     ("snapshot_chunk_bytes", &[4096, 64, 16]),
     ("segment_max_size_bytes", &[scenarios::RA_SEGMENT_MAX_SIZE_BYTES, 300, 2_000]),
     ("segment_max_pending", &[scenarios::RA_SEGMENT_MAX_PENDING as u64, 1, 8]),
-    ("bit_rot_weight", &[0, 1, 3]),
 ];
 
 fn change_knob(spec: &mut WorldSpec, rng: &mut ChaCha8Rng) -> Option<Applied> {
@@ -279,7 +287,6 @@ fn change_knob(spec: &mut WorldSpec, rng: &mut ChaCha8Rng) -> Option<Applied> {
         "snapshot_chunk_bytes" => spec.snapshot_chunk_bytes = v,
         "segment_max_size_bytes" => spec.segment_max_size_bytes = v,
         "segment_max_pending" => spec.segment_max_pending = v as u32,
-        "bit_rot_weight" => spec.bit_rot_weight = v as u32,
         _ => {
             spec.crash_model = [
                 CrashModel::Pessimistic,

@@ -55,7 +55,8 @@ const DISK_ERROR_SITES: [(&str, &str); 24] = [
 /// `listing_error_percent` says: the WAL's directory (listed by its recovery, at boot and after a WAL
 /// restart), a server's directory (its log's init, the segment writer's flush) and its snapshots
 /// directory (a snapshot's init and install). A pattern without `/` matches a path's last component.
-const LISTING_SITES: [(&str, &str); 3] = [("read_dir", "wal"), ("read_dir", "n*g*"), ("read_dir", "snapshots")];
+pub(crate) const LISTING_SITES: [(&str, &str); 3] =
+    [("read_dir", "wal"), ("read_dir", "n*g*"), ("read_dir", "snapshots")];
 
 /// The reads a boot makes that a failing disk fails in a recovery (`recovery_disk_error_percent`): the
 /// names store, a server's config, the meta store, a snapshot, a segment, a WAL file.
