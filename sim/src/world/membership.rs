@@ -68,13 +68,8 @@ impl World {
         ][below(&mut self.fault_rng, 4) as usize];
         let change = match self.group_leader(g).and_then(|l| self.nodes[l].members[g].host.as_ref()) {
             Some(h) => {
-                let cluster = h.server.cluster();
-                let voters = cluster.values().filter(|m| m.is_voter()).count();
-                let name = &self.nodes[i].members[g].name;
-                let in_config = cluster.contains_key(name);
-                let voter = cluster.get(name).is_some_and(|m| m.is_voter());
-                let staying = voters - usize::from(voter);
-                if in_config && staying > self.nodes.len() / 2 {
+                let in_config = h.server.cluster().contains_key(&self.nodes[i].members[g].name);
+                if in_config && self.leave_keeps_majority(g, i) == Some(true) {
                     Some(MemberChange::Leave)
                 } else if in_config {
                     None
@@ -118,14 +113,37 @@ impl World {
     /// After the heal: asks again, at most every `MEMBERSHIP_RETRY_NS`, each change the configuration in
     /// force does not have (a leader refuses a change while another is uncommitted; with no leader the
     /// operator tries again later).
+    /// A leave asked while it kept a majority is given up once others have left since, so that it no
+    /// longer would (as the random draw never asks one that would not): else leaves refused one at a time
+    /// during faults, asked again together after the heal, would remove every member.
     pub(super) fn retry_membership_changes(&mut self) {
         for (g, i, change, at_ns) in self.membership_unsettled() {
+            if change == MemberChange::Leave
+                && self.now_ns >= at_ns + MEMBERSHIP_RETRY_NS
+                && self.leave_keeps_majority(g, i) == Some(false)
+            {
+                self.membership_wanted.remove(&(g, i));
+                self.count("membership changes given up (a majority would go)");
+                let id = self.nodes[i].members[g].name.clone();
+                self.note_member(i, g, Kind::Member, format!("Leave of {id} given up: a majority would go"));
+                continue;
+            }
             if self.now_ns >= at_ns + MEMBERSHIP_RETRY_NS {
                 self.count("membership changes asked again after the heal");
                 self.ask_leader(i, g, change);
                 self.membership_wanted.insert((g, i), (change, self.now_ns));
             }
         }
+    }
+
+    /// Whether the configuration of group `g`'s leader keeps more voters than half of the nodes without
+    /// node `i`'s member (`None`: no leader).
+    fn leave_keeps_majority(&self, g: usize, i: usize) -> Option<bool> {
+        let h = self.group_leader(g).and_then(|l| self.nodes[l].members[g].host.as_ref())?;
+        let cluster = h.server.cluster();
+        let voters = cluster.values().filter(|m| m.is_voter()).count();
+        let voter = cluster.get(&self.nodes[i].members[g].name).is_some_and(|m| m.is_voter());
+        Some(voters - usize::from(voter) > self.nodes.len() / 2)
     }
 
     /// Hands the change to group `g`'s leader; whether there was one.
