@@ -197,10 +197,8 @@ fn add_fault(spec: &mut WorldSpec, calls: &[CallClass], rng: &mut ChaCha8Rng) ->
         },
         6 => Fault::PowerCutAfterCalls { calls: small(rng), reboot_cut_after_calls: maybe_reboot_cut(rng) },
         7 => {
-            // Only where a rotted node can be survived (`WorldConfig::validate` says the same).
-            let churn = spec.membership_change_weight > 0
-                || spec.fault_plan.iter().any(|p| matches!(p.fault, Fault::Membership { .. }));
-            if spec.nodes < 3 || churn {
+            // Only where a rotted node can be survived (`WorldConfig::validate` refuses it elsewhere).
+            if !crate::world::survives_a_rotted_node(spec) {
                 return None;
             }
             Fault::BitRot { pick: rng.next_u64() }

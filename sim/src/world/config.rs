@@ -69,16 +69,14 @@ impl WorldConfig {
                 s.bit_rot_weight, s.nodes, s.membership_change_weight
             ));
         }
-        let churn =
-            s.membership_change_weight > 0 || s.fault_plan.iter().any(|p| matches!(p.fault, Fault::Membership { .. }));
         if let Some(k) = s.fault_plan.iter().position(|p| matches!(p.fault, Fault::BitRot { .. }))
-            && (s.nodes < 3 || churn)
+            && !survives_a_rotted_node(s)
         {
             return Err(format!(
                 "fault_plan[{k}]: bit rot needs 3 nodes or more and no membership change (a rotted member \
                  counts as out; this world has {} nodes{})",
                 s.nodes,
-                if churn { " and membership changes" } else { "" }
+                if s.nodes >= 3 { " and membership changes" } else { "" }
             ));
         }
         let run_ms = s.safety_ms + s.liveness_ms;
@@ -152,4 +150,12 @@ pub(super) fn segment_writer_config(cfg: &WorldConfig) -> SegmentWriterConfig {
         delete_keys_per_step: 8,
         bugs: cfg.bugs.clone(),
     }
+}
+
+/// Whether a planned bit rot can be judged in this world: three nodes or more and no membership change
+/// (by weight or planned), since a rotted member counts as out.
+pub(crate) fn survives_a_rotted_node(s: &WorldSpec) -> bool {
+    s.nodes >= 3
+        && s.membership_change_weight == 0
+        && !s.fault_plan.iter().any(|p| matches!(p.fault, Fault::Membership { .. }))
 }

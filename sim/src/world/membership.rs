@@ -118,21 +118,19 @@ impl World {
     /// during faults, asked again together after the heal, would remove every member.
     pub(super) fn retry_membership_changes(&mut self) {
         for (g, i, change, at_ns) in self.membership_unsettled() {
-            if change == MemberChange::Leave
-                && self.now_ns >= at_ns + MEMBERSHIP_RETRY_NS
-                && self.leave_keeps_majority(g, i) == Some(false)
-            {
+            if self.now_ns < at_ns + MEMBERSHIP_RETRY_NS {
+                continue;
+            }
+            if change == MemberChange::Leave && self.leave_keeps_majority(g, i) == Some(false) {
                 self.membership_wanted.remove(&(g, i));
                 self.count("membership changes given up (a majority would go)");
                 let id = self.nodes[i].members[g].name.clone();
                 self.note_member(i, g, Kind::Member, format!("Leave of {id} given up: a majority would go"));
                 continue;
             }
-            if self.now_ns >= at_ns + MEMBERSHIP_RETRY_NS {
-                self.count("membership changes asked again after the heal");
-                self.ask_leader(i, g, change);
-                self.membership_wanted.insert((g, i), (change, self.now_ns));
-            }
+            self.count("membership changes asked again after the heal");
+            self.ask_leader(i, g, change);
+            self.membership_wanted.insert((g, i), (change, self.now_ns));
         }
     }
 

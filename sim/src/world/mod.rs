@@ -43,6 +43,7 @@ mod config;
 mod diagnosis;
 mod fates;
 mod faults;
+pub(crate) use config::survives_a_rotted_node;
 pub(crate) use faults::LISTING_SITES;
 mod formation;
 mod media;
